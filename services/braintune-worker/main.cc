@@ -1,0 +1,54 @@
+// braintune-worker: the per-node agent. Stops its jobs and exits on SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+
+#include "agent/agent.h"
+#include "common/flags.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  braintune::agent::AgentOptions o;
+  braintune::Flags f("braintune-worker [flags]",
+                     "Registers this node's slots with the coordinator and runs the jobs placed here with mpirun.");
+  f.Value("coordinator", o.coordinator, "coordinator HOST:PORT")
+      .Value("name", "", "node name (default: host name)")
+      .Value("address", o.address, "address other nodes use to reach this one")
+      .Value("slots", "0", "CPU slots to offer (default: number of cores)")
+      .Value("work-dir", o.work_dir, "directory for job specs, logs and outputs")
+      .Value("train-binary", "", "braintune-train to launch (default: next to this binary)")
+      .Value("mpirun", o.mpirun, "mpirun to use")
+      .Value("kill-grace-ms", std::to_string(o.kill_grace_ms), "SIGTERM to SIGKILL delay when stopping a job");
+  if (auto s = f.Parse(argc, argv); !s.ok()) {
+    std::cerr << "braintune-worker: " << s.message() << "\n";
+    return 2;
+  }
+  if (f.help_requested()) return std::cout << f.Help(), 0;
+  o.coordinator = f.Get("coordinator");
+  o.name = f.Get("name");
+  o.address = f.Get("address");
+  o.work_dir = f.Get("work-dir");
+  o.train_binary = f.Get("train-binary");
+  o.mpirun = f.Get("mpirun");
+  auto slots = f.GetInt("slots");
+  auto grace = f.GetInt("kill-grace-ms");
+  if (!slots.ok() || !grace.ok() || *slots < 0 || *grace < 0) {
+    std::cerr << "braintune-worker: --slots and --kill-grace-ms must be non-negative integers\n";
+    return 2;
+  }
+  o.cpu_slots = static_cast<int>(*slots);
+  o.kill_grace_ms = static_cast<int>(*grace);
+  signal(SIGINT, OnSignal);
+  signal(SIGTERM, OnSignal);
+  absl::Status s = braintune::agent::RunAgent(o, g_stop);
+  if (!s.ok()) {
+    std::cerr << "braintune-worker: " << s.message() << "\n";
+    return 2;
+  }
+  return 0;
+}

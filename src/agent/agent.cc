@@ -1,0 +1,243 @@
+#include "agent/agent.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/process_launcher.h"
+#include "braintune/v1/agent_service.grpc.pb.h"
+
+namespace braintune::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int CountCudaDevices() {
+  int n = 0;
+  while (fs::exists("/dev/nvidia" + std::to_string(n))) ++n;
+  return n;
+}
+
+std::string DefaultTrainBinary() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path candidate = self.parent_path() / "braintune-train";
+    if (fs::exists(candidate)) return candidate.string();
+  }
+  return "braintune-train";
+}
+
+void Log(const std::string& msg) { std::cerr << "braintune-worker: " << msg << std::endl; }
+
+// A job this agent holds: running, or exited and not yet recorded by the coordinator.
+struct HeldJob {
+  std::optional<ManagedProcess> process;
+  std::string log_path;
+  std::string output_dir;
+  bool kill_requested = false;
+  ExitInfo exit;  // exit.exited also set when the launch itself failed
+};
+
+class Agent {
+ public:
+  explicit Agent(AgentOptions options) : options_(std::move(options)) {
+    channel_ = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+    stub_ = v1::AgentService::NewStub(channel_);
+  }
+
+  void Run(const std::atomic<bool>& stop) {
+    bool registered = false;
+    int64_t interval_ms = 500;
+    while (!stop.load()) {
+      if (!registered) {
+        registered = Register(&interval_ms);
+      } else {
+        registered = HeartbeatOnce();
+      }
+      ReapAndStop();
+      int64_t wait = registered ? interval_ms : 1000;
+      for (int64_t waited = 0; waited < wait && !stop.load(); waited += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+    // Leaving: stop what still runs so no rank outlives its agent.
+    for (auto& [id, job] : jobs_) job.kill_requested = true;
+    int64_t give_up = NowMs() + options_.kill_grace_ms + 1000;
+    bool all_gone = false;
+    while (!all_gone && NowMs() < give_up) {
+      ReapAndStop();
+      all_gone = true;
+      for (auto& [id, job] : jobs_) all_gone = all_gone && (!job.process || job.exit.exited);
+      if (!all_gone) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+ private:
+  bool Register(int64_t* interval_ms) {
+    v1::RegisterNodeRequest req;
+    v1::NodeInfo* node = req.mutable_node();
+    node->set_name(options_.name);
+    node->set_address(options_.address);
+    node->set_cpu_slots(options_.cpu_slots);
+    node->set_gpus(options_.gpus);
+    node->set_agent_version("0.1.0");
+    v1::RegisterNodeResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = stub_->RegisterNode(&ctx, req, &resp);
+    if (!s.ok()) {
+      if (!warned_unreachable_) Log(absl::StrCat("cannot register with ", options_.coordinator, ": ", s.error_message(), " (retrying)"));
+      warned_unreachable_ = true;
+      return false;
+    }
+    warned_unreachable_ = false;
+    if (resp.heartbeat_interval_ms() > 0) *interval_ms = resp.heartbeat_interval_ms();
+    Log(absl::StrCat("registered node ", options_.name, " with ", options_.cpu_slots, " CPU slots and ",
+                     options_.gpus, " GPUs at ", options_.coordinator));
+    return true;
+  }
+
+  bool HeartbeatOnce() {
+    v1::HeartbeatRequest req;
+    req.set_node_name(options_.name);
+    for (auto& [id, job] : jobs_) {
+      v1::JobRuntime* rt = req.add_jobs();
+      rt->set_job_id(id);
+      rt->set_exited(job.exit.exited);
+      rt->set_exit_code(job.exit.exit_code);
+      rt->set_term_signal(job.exit.term_signal);
+      rt->set_log_path(job.log_path);
+      rt->set_output_dir(job.output_dir);
+      rt->set_killed_by_request(job.kill_requested);
+    }
+    v1::HeartbeatResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = stub_->Heartbeat(&ctx, req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      Log("coordinator does not know this node (restarted?); registering again");
+      return false;
+    }
+    if (!s.ok()) {
+      Log(absl::StrCat("heartbeat failed: ", s.error_message()));
+      return false;
+    }
+    for (const auto& id : resp.forget_job_ids()) {
+      auto it = jobs_.find(id);
+      if (it != jobs_.end() && it->second.exit.exited) jobs_.erase(it);
+    }
+    for (const auto& id : resp.kill_job_ids()) {
+      auto it = jobs_.find(id);
+      if (it != jobs_.end() && !it->second.exit.exited) {
+        if (!it->second.kill_requested) Log(absl::StrCat("stopping ", id));
+        it->second.kill_requested = true;
+      }
+    }
+    for (const auto& launch : resp.launch()) {
+      if (!jobs_.count(launch.job_id())) Launch(launch);
+    }
+    return true;
+  }
+
+  void Launch(const v1::LaunchJob& launch) {
+    HeldJob job;
+    fs::path dir = fs::absolute(fs::path(options_.work_dir) / "jobs" / launch.job_id());
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    job.log_path = (dir / "log.txt").string();
+    job.output_dir = dir.string();
+    fs::path spec_path = dir / "spec.yaml";
+    {
+      std::ofstream out(spec_path);
+      out << launch.spec().spec_yaml();
+    }
+    int ranks = 0;
+    std::vector<std::string> hosts;
+    for (const auto& p : launch.placements()) {
+      ranks += p.slots();
+      hosts.push_back(absl::StrCat(p.node(), ":", p.slots()));
+    }
+    std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
+    if (launch.placements_size() > 1) {
+      argv.push_back("--host");
+      argv.push_back(absl::StrJoin(hosts, ","));
+    }
+    argv.insert(argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
+    argv.insert(argv.end(), {options_.train_binary, "--spec", spec_path.string(), "--job-id", launch.job_id(),
+                             "--coordinator", options_.coordinator, "--output-dir", dir.string()});
+    std::map<std::string, std::string> env = {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
+                                              {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
+                                              {"OMPI_MCA_btl_base_warn_component_unused", "0"}};
+    {
+      std::ofstream log(job.log_path, std::ios::app);
+      log << "braintune-worker: " << absl::StrJoin(argv, " ") << "\n";
+    }
+    absl::StatusOr<ManagedProcess> p = ManagedProcess::Start(argv, env, job.log_path);
+    if (!p.ok()) {
+      Log(absl::StrCat("cannot launch ", launch.job_id(), ": ", p.status().message()));
+      std::ofstream log(job.log_path, std::ios::app);
+      log << "braintune-worker: launch failed: " << p.status().message() << "\n";
+      job.exit = {true, 127, 0};
+    } else {
+      Log(absl::StrCat("launched ", launch.job_id(), " (", ranks, " ranks, pid ", p->pid(), "), log ", job.log_path));
+      job.process = *std::move(p);
+    }
+    jobs_[launch.job_id()] = std::move(job);
+  }
+
+  void ReapAndStop() {
+    for (auto& [id, job] : jobs_) {
+      if (!job.process || job.exit.exited) continue;
+      if (job.kill_requested) job.process->Stop(NowMs(), options_.kill_grace_ms);
+      job.exit = job.process->Poll();
+      if (job.exit.exited) {
+        Log(absl::StrCat(id, " ended: exit code ", job.exit.exit_code,
+                         job.exit.term_signal ? absl::StrCat(", signal ", job.exit.term_signal) : ""));
+      }
+    }
+  }
+
+  const AgentOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::AgentService::Stub> stub_;
+  std::map<std::string, HeldJob> jobs_;
+  bool warned_unreachable_ = false;
+};
+
+}  // namespace
+
+absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& stop) {
+  AgentOptions options = options_in;
+  if (options.name.empty()) {
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    options.name = host;
+  }
+  if (options.cpu_slots <= 0) options.cpu_slots = static_cast<int>(std::thread::hardware_concurrency());
+  if (options.gpus < 0) options.gpus = CountCudaDevices();
+  if (options.train_binary.empty()) options.train_binary = DefaultTrainBinary();
+  if (options.kill_grace_ms < 0) return absl::InvalidArgumentError("--kill-grace-ms must be >= 0");
+  std::error_code ec;
+  fs::create_directories(options.work_dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--work-dir ", options.work_dir, ": ", ec.message()));
+  Agent(options).Run(stop);
+  return absl::OkStatus();
+}
+
+}  // namespace braintune::agent

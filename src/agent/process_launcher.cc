@@ -1,0 +1,86 @@
+#include "agent/process_launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+extern char** environ;
+
+namespace braintune::agent {
+
+absl::StatusOr<ManagedProcess> ManagedProcess::Start(const std::vector<std::string>& argv,
+                                                     const std::map<std::string, std::string>& extra_env,
+                                                     const std::string& log_path) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty command");
+  int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    return absl::UnavailableError(absl::StrCat(log_path, ": cannot open job log: ", std::strerror(errno)));
+  }
+  // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string kv(*e);
+    if (!extra_env.count(kv.substr(0, kv.find('=')))) env_strings.push_back(kv);
+  }
+  for (const auto& [k, v] : extra_env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log_fd);
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", std::strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execvpe(args[0], args.data(), envp.data());
+    const char msg[] = "braintune-worker: exec failed\n";
+    (void)!::write(2, msg, sizeof(msg) - 1);
+    ::_exit(127);
+  }
+  ::close(log_fd);
+  return ManagedProcess(pid);
+}
+
+ExitInfo ManagedProcess::Poll() {
+  if (exit_.exited) return exit_;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_.exited = true;
+    if (WIFEXITED(status)) exit_.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) {
+      exit_.term_signal = WTERMSIG(status);
+      exit_.exit_code = 128 + exit_.term_signal;
+    }
+    // Make sure nothing of the group outlives its leader (ranks orphaned by a dead mpirun).
+    ::kill(-pid_, SIGKILL);
+  }
+  return exit_;
+}
+
+void ManagedProcess::Stop(int64_t now_ms, int64_t grace_ms) {
+  if (exit_.exited) return;
+  if (term_sent_ms_ < 0) {
+    term_sent_ms_ = now_ms;
+    ::kill(-pid_, SIGTERM);
+  } else if (now_ms - term_sent_ms_ >= grace_ms) {
+    ::kill(-pid_, SIGKILL);
+  }
+}
+
+}  // namespace braintune::agent

@@ -1,0 +1,442 @@
+#include "cli/cli.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "braintune/v1/job_service.grpc.pb.h"
+#include "cli/format.h"
+#include "common/flags.h"
+#include "common/status_macros.h"
+#include "config/job_spec.h"
+#include "data/dataset.h"
+
+namespace braintune::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("BRAINTUNE_COORDINATOR");
+  return env && *env ? env : "127.0.0.1:50051";
+}
+
+void AddCommonFlags(Flags& f) {
+  f.Value("coordinator", DefaultCoordinator(), "coordinator HOST:PORT (env BRAINTUNE_COORDINATOR)")
+      .Value("output", "table", "output format: table or json");
+}
+
+std::string ToJson(const google::protobuf::Message& m, bool one_line = false) {
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = !one_line;
+  opts.preserve_proto_field_names = true;
+  opts.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+int Fail(const std::string& msg, int code = kFailed) {
+  std::cerr << "braintune: error: " << msg << "\n";
+  return code;
+}
+
+std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
+bool IsTerminal(v1::JobState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
+
+std::string Ago(int64_t ms) {
+  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  return FormatDuration((now - ms) / 1000.0) + " ago";
+}
+
+// One connection to the coordinator's JobService with errors a user can act on.
+class Client {
+ public:
+  explicit Client(std::string address)
+      : address_(std::move(address)),
+        stub_(v1::JobService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+
+  v1::JobService::Stub* stub() { return stub_.get(); }
+
+  std::unique_ptr<grpc::ClientContext> Context(int seconds = 10) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+    return ctx;
+  }
+
+  std::string Explain(const grpc::Status& s) const {
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return absl::StrCat("cannot reach the coordinator at ", address_, " (", s.error_message(),
+                          "); is braintune-coordinator running? (--coordinator HOST:PORT)");
+    }
+    return s.error_message();
+  }
+
+ private:
+  std::string address_;
+  std::unique_ptr<v1::JobService::Stub> stub_;
+};
+
+void PrintResult(const v1::Job& job) {
+  const v1::JobResult& r = job.result();
+  if (r.scores_size() == 0) return;
+  std::vector<std::vector<std::string>> rows = {{"PARTICIPANT", "RANK", "R_UNTRAINED", "R_TUNED"}};
+  for (const auto& s : r.scores()) {
+    rows.push_back({s.participant(), std::to_string(s.rank()), absl::StrFormat("%.3f", s.pearson_r_untrained()),
+                    absl::StrFormat("%.3f", s.pearson_r())});
+  }
+  rows.push_back({"mean", "", absl::StrFormat("%.3f", r.mean_pearson_r_untrained()),
+                  absl::StrFormat("%.3f", r.mean_pearson_r())});
+  std::cout << "\nheld-out story " << r.test_story() << ": Pearson r per participant (mean over targets)\n"
+            << FormatTable(rows) << "\n"
+            << absl::StrFormat("steps:       %d (%.2f steps/s, %.1f samples/s)\n", r.steps(), r.steps_per_sec(),
+                               r.samples_per_sec())
+            << "checkpoint:  " << r.checkpoint_path() << "\n"
+            << "outputs:     " << r.output_dir() << "\n";
+}
+
+void PrintJob(const v1::Job& job) {
+  std::vector<std::vector<std::string>> rows = {
+      {"id:", job.id()},
+      {"name:", job.spec().name()},
+      {"user:", job.user()},
+      {"state:", StateName(job.state())},
+      {"message:", job.message()},
+      {"ranks:", std::to_string(job.spec().ranks())},
+      {"submitted:", Ago(job.created_ms())},
+  };
+  if (job.state() == v1::QUEUED && job.queue_position() > 0) {
+    rows.push_back({"queue:", absl::StrCat("position ", job.queue_position())});
+  }
+  std::vector<std::string> where;
+  for (const auto& p : job.placements()) where.push_back(absl::StrCat(p.node(), ":", p.slots()));
+  if (!where.empty()) rows.push_back({"placement:", absl::StrJoin(where, ", ")});
+  if (job.progress().total_steps() > 0) {
+    const v1::Progress& p = job.progress();
+    rows.push_back({"progress:", absl::StrFormat("%s step %d/%d, loss %.4f, %.2f steps/s", p.phase(), p.step(),
+                                                 p.total_steps(), p.loss(), p.steps_per_sec())});
+  }
+  if (!job.log_path().empty()) rows.push_back({"log:", job.log_path()});
+  std::cout << FormatTable(rows);
+  if (job.events_size() > 0) {
+    std::vector<std::vector<std::string>> ev = {{"  WHEN", "STATE", "WHY"}};
+    for (const auto& e : job.events()) ev.push_back({"  " + Ago(e.time_ms()), StateName(e.state()), e.message()});
+    std::cout << "events:\n" << FormatTable(ev);
+  }
+  PrintResult(job);
+}
+
+// Streams a job's changes until it ends; draws a progress bar on a terminal, a line per report
+// otherwise. Returns kOk only when the job SUCCEEDED.
+int WatchJob(Client& client, const std::string& id, bool json) {
+  grpc::ClientContext ctx;
+  v1::WatchJobRequest req;
+  req.set_job_id(id);
+  auto reader = client.stub()->WatchJob(&ctx, req);
+  v1::WatchJobResponse resp;
+  v1::Job last;
+  bool tty = ::isatty(1);
+  v1::JobState shown_state = v1::JOB_STATE_UNSPECIFIED;
+  int64_t shown_step = -1;
+  while (reader->Read(&resp)) {
+    last = resp.job();
+    if (json) {
+      std::cout << ToJson(last, /*one_line=*/true) << std::endl;
+      continue;
+    }
+    const v1::Progress& p = last.progress();
+    if (last.state() != shown_state) {
+      if (tty && shown_step >= 0) std::cout << "\n";
+      std::cout << last.id() << " " << StateName(last.state()) << ": " << last.message() << std::endl;
+      shown_state = last.state();
+      shown_step = -1;
+    }
+    if (last.state() == v1::RUNNING && p.total_steps() > 0 && p.step() != shown_step) {
+      double eta = p.steps_per_sec() > 0 ? (p.total_steps() - p.step()) / p.steps_per_sec() : 0;
+      std::string line = absl::StrFormat("%s %s step %d/%d  loss %.4f  %.2f steps/s  ETA %s", ProgressBar(p.step(), p.total_steps()),
+                                         p.phase(), p.step(), p.total_steps(), p.loss(), p.steps_per_sec(),
+                                         FormatDuration(eta));
+      if (tty) {
+        std::cout << "\r" << line << "\033[K" << std::flush;
+      } else {
+        std::cout << line << std::endl;
+      }
+      shown_step = p.step();
+    }
+  }
+  grpc::Status s = reader->Finish();
+  if (tty && shown_step >= 0) std::cout << "\n";
+  if (!s.ok()) return Fail(client.Explain(s));
+  if (!json) {
+    if (IsTerminal(last.state()) && last.state() != v1::SUCCEEDED && !last.log_path().empty()) {
+      std::cout << "log: " << last.log_path() << "\n";
+    }
+    if (last.state() == v1::SUCCEEDED) PrintResult(last);
+  }
+  return last.state() == v1::SUCCEEDED ? kOk : kFailed;
+}
+
+int CmdSubmit(int argc, char** argv) {
+  Flags f("braintune submit FILE [flags]", "Submits the YAML job spec FILE to the coordinator and prints the job id.");
+  AddCommonFlags(f);
+  f.Bool("watch", "keep watching the job until it ends (exit code 0 only if it succeeds)")
+      .Value("user", std::getenv("USER") ? std::getenv("USER") : "", "submitting user");
+  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.positional().size() != 1) return Fail("submit takes exactly one FILE (see --help)", kUsage);
+  const std::string& file = f.positional()[0];
+  // Validate locally first: the user gets the file name and line in the message.
+  absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<std::string> resolved =
+      config::ResolveSpecPaths(text.str(), fs::absolute(fs::path(file)).parent_path().string());
+  if (!resolved.ok()) return Fail(absl::StrCat(file, ": ", resolved.status().message()));
+  if (!fs::exists(spec->data.path)) {
+    return Fail(absl::StrCat(file, ": data.path: ", spec->data.path, " does not exist"));
+  }
+
+  Client client(f.Get("coordinator"));
+  v1::SubmitJobRequest req;
+  req.set_user(f.Get("user"));
+  v1::JobSpec* js = req.mutable_spec();
+  js->set_name(spec->name);
+  js->set_kind(spec->kind);
+  js->set_ranks(spec->resources.ranks);
+  js->set_gpus_per_rank(spec->resources.gpus_per_rank);
+  js->set_spec_yaml(*resolved);
+  js->set_source_file(fs::absolute(fs::path(file)).string());
+  v1::SubmitJobResponse resp;
+  grpc::Status s = client.stub()->SubmitJob(client.Context().get(), req, &resp);
+  if (!s.ok()) return Fail(client.Explain(s));
+  bool json = f.Get("output") == "json";
+  if (json && !f.IsSet("watch")) {
+    std::cout << ToJson(resp.job()) << "\n";
+  } else if (!json) {
+    std::cout << "submitted " << resp.job().id() << " (" << StateName(resp.job().state()) << ": "
+              << resp.job().message() << ")\n";
+  }
+  if (f.IsSet("watch")) return WatchJob(client, resp.job().id(), json);
+  return kOk;
+}
+
+// status, watch and cancel share their shape: one job id, a coordinator, an output format.
+int CmdOneJob(int argc, char** argv, const std::string& name, const std::string& what,
+              const std::function<int(Client&, const std::string&, bool)>& run) {
+  Flags f(absl::StrCat("braintune ", name, " ID [flags]"), what);
+  AddCommonFlags(f);
+  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.positional().size() != 1) return Fail(absl::StrCat(name, " takes exactly one job ID (see --help)"), kUsage);
+  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
+  Client client(f.Get("coordinator"));
+  return run(client, f.positional()[0], f.Get("output") == "json");
+}
+
+int CmdStatus(int argc, char** argv) {
+  return CmdOneJob(argc, argv, "status", "Shows one job: state, why, placement, progress, events and results.",
+                   [](Client& c, const std::string& id, bool json) {
+                     v1::GetJobRequest req;
+                     req.set_job_id(id);
+                     v1::GetJobResponse resp;
+                     grpc::Status s = c.stub()->GetJob(c.Context().get(), req, &resp);
+                     if (!s.ok()) return Fail(c.Explain(s));
+                     if (json) {
+                       std::cout << ToJson(resp.job()) << "\n";
+                     } else {
+                       PrintJob(resp.job());
+                     }
+                     return kOk;
+                   });
+}
+
+int CmdWatch(int argc, char** argv) {
+  return CmdOneJob(argc, argv, "watch",
+                   "Follows a job live (progress bar, loss, throughput) until it ends; exit code 0 only if it "
+                   "SUCCEEDED. With --output json, one JSON object per line per change.",
+                   [](Client& c, const std::string& id, bool json) { return WatchJob(c, id, json); });
+}
+
+int CmdCancel(int argc, char** argv) {
+  return CmdOneJob(argc, argv, "cancel", "Cancels a job: queued jobs end at once, running ranks are stopped.",
+                   [](Client& c, const std::string& id, bool json) {
+                     v1::CancelJobRequest req;
+                     req.set_job_id(id);
+                     v1::CancelJobResponse resp;
+                     grpc::Status s = c.stub()->CancelJob(c.Context().get(), req, &resp);
+                     if (!s.ok()) return Fail(c.Explain(s));
+                     if (json) {
+                       std::cout << ToJson(resp.job()) << "\n";
+                     } else {
+                       std::cout << id << " " << StateName(resp.job().state()) << ": " << resp.job().message() << "\n";
+                     }
+                     return kOk;
+                   });
+}
+
+int CmdList(int argc, char** argv) {
+  Flags f("braintune list [flags]", "Lists jobs, oldest first.");
+  AddCommonFlags(f);
+  f.Value("state", "", "only jobs in this state (e.g. RUNNING)").Value("limit", "0", "only the newest N jobs");
+  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  v1::ListJobsRequest req;
+  if (!f.Get("state").empty()) {
+    v1::JobState st;
+    if (!v1::JobState_Parse(absl::AsciiStrToUpper(f.Get("state")), &st)) {
+      return Fail(absl::StrCat("--state: unknown state '", f.Get("state"), "'"), kUsage);
+    }
+    req.add_states(st);
+  }
+  absl::StatusOr<int64_t> limit = f.GetInt("limit");
+  if (!limit.ok()) return Fail(std::string(limit.status().message()), kUsage);
+  req.set_limit(static_cast<int>(*limit));
+  Client client(f.Get("coordinator"));
+  v1::ListJobsResponse resp;
+  grpc::Status s = client.stub()->ListJobs(client.Context().get(), req, &resp);
+  if (!s.ok()) return Fail(client.Explain(s));
+  if (f.Get("output") == "json") {
+    std::cout << ToJson(resp) << "\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "USER", "STATE", "RANKS", "PROGRESS", "SUBMITTED", "MESSAGE"}};
+  for (const auto& job : resp.jobs()) {
+    std::string progress = job.progress().total_steps() > 0
+                               ? absl::StrCat(job.progress().step(), "/", job.progress().total_steps())
+                               : "-";
+    rows.push_back({job.id(), job.spec().name(), job.user(), StateName(job.state()), std::to_string(job.spec().ranks()),
+                    progress, Ago(job.created_ms()), job.message()});
+  }
+  std::cout << FormatTable(rows);
+  return kOk;
+}
+
+int CmdDatasetSynth(int argc, char** argv) {
+  data::SynthOptions d;
+  Flags f("braintune dataset synth --out FILE [flags]",
+          "Writes a synthetic naturalistic fMRI dataset with a known stimulus-to-response mapping.");
+  f.Value("out", "", "output HDF5 file (required)")
+      .Value("participants", std::to_string(d.participants), "participants")
+      .Value("stories", std::to_string(d.stories), "stories")
+      .Value("story-seconds", absl::StrCat(d.story_seconds), "length of each story in seconds")
+      .Value("targets", std::to_string(d.targets), "targets (voxels) per participant")
+      .Value("noise", absl::StrCat(d.noise), "noise std relative to the signal std")
+      .Value("tr", absl::StrCat(d.tr), "repetition time in seconds")
+      .Value("sample-rate", absl::StrCat(d.sample_rate), "audio sample rate in Hz")
+      .Value("seed", "0", "random seed");
+  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.Get("out").empty()) return Fail("--out is required", kUsage);
+  auto get_int = [&](const char* name, int* out) -> absl::Status {
+    ASSIGN_OR_RETURN(int64_t v, f.GetInt(name));
+    if (v < 1) return absl::InvalidArgumentError(absl::StrCat("--", name, " must be >= 1"));
+    *out = static_cast<int>(v);
+    return absl::OkStatus();
+  };
+  auto get_double = [&](const char* name, double* out) -> absl::Status {
+    ASSIGN_OR_RETURN(*out, f.GetDouble(name));
+    if (!(*out >= 0)) return absl::InvalidArgumentError(absl::StrCat("--", name, " must be >= 0"));
+    return absl::OkStatus();
+  };
+  int64_t seed = 0;
+  for (absl::Status s : {get_int("participants", &d.participants), get_int("stories", &d.stories),
+                         get_int("targets", &d.targets), get_double("story-seconds", &d.story_seconds),
+                         get_double("noise", &d.noise), get_double("tr", &d.tr),
+                         get_double("sample-rate", &d.sample_rate), f.GetInt("seed").status()}) {
+    if (!s.ok()) return Fail(std::string(s.message()), kUsage);
+  }
+  seed = *f.GetInt("seed");
+  d.seed = static_cast<uint64_t>(seed);
+  std::cerr << "writing " << d.participants << " participants x " << d.stories << " stories of " << d.story_seconds
+            << " s to " << f.Get("out") << "\n";
+  absl::Status s = data::WriteSyntheticDataset(f.Get("out"), d);
+  if (!s.ok()) return Fail(std::string(s.message()));
+  std::cout << "wrote " << f.Get("out") << "\n";
+  return kOk;
+}
+
+int CmdDatasetInspect(int argc, char** argv) {
+  Flags f("braintune dataset inspect FILE [flags]", "Checks a braintune dataset file and summarises it.");
+  f.Value("output", "table", "output format: table or json");
+  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.positional().size() != 1) return Fail("inspect takes exactly one FILE", kUsage);
+  data::ReadOptions opts;
+  opts.load_all_responses = false;
+  absl::StatusOr<data::Dataset> ds = data::ReadDataset(f.positional()[0], opts);
+  if (!ds.ok()) return Fail(std::string(ds.status().message()));
+  double seconds = 0;
+  for (const auto& s : ds->stories) seconds += s.audio.size() / s.sample_rate;
+  if (f.Get("output") == "json") {
+    std::cout << "{\"name\": \"" << ds->name << "\", \"modality\": \"" << ds->modality
+              << "\", \"stories\": " << ds->stories.size() << ", \"participants\": " << ds->participants.size()
+              << ", \"stimulus_hours\": " << seconds / 3600 << "}\n";
+    return kOk;
+  }
+  std::cout << ds->path << ": " << ds->name << " (" << ds->modality << "), " << ds->stories.size() << " stories, "
+            << absl::StrFormat("%.2f", seconds / 3600) << " h of stimulus\n";
+  std::vector<std::vector<std::string>> rows = {{"PARTICIPANT", "SPACE", "TARGETS", "STORIES", "SAMPLES"}};
+  for (const auto& p : ds->participants) {
+    int64_t samples = 0;
+    for (const auto& r : p.runs) samples += r.n_times;
+    rows.push_back({p.id, p.space, std::to_string(p.n_targets), std::to_string(p.runs.size()), std::to_string(samples)});
+  }
+  std::cout << FormatTable(rows);
+  return kOk;
+}
+
+constexpr char kTopHelp[] =
+    "usage: braintune COMMAND [args] [flags]\n\n"
+    "Brain-tuning jobs on a shared pool (talk to braintune-coordinator):\n"
+    "  submit FILE        submit a YAML job spec (--watch to follow it)\n"
+    "  list               list jobs\n"
+    "  status ID          show a job\n"
+    "  watch ID           follow a job live until it ends\n"
+    "  cancel ID          cancel a job\n"
+    "Local tools:\n"
+    "  dataset synth      write a synthetic dataset with a known mapping\n"
+    "  dataset inspect    check and summarise a dataset file\n\n"
+    "Every command takes --help. Job commands take --coordinator HOST:PORT and --output json.\n";
+
+}  // namespace
+
+int RunCli(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "help") {
+    std::cout << kTopHelp;
+    return argc < 2 ? kUsage : kOk;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "submit") return CmdSubmit(argc, argv);
+  if (cmd == "status") return CmdStatus(argc, argv);
+  if (cmd == "list") return CmdList(argc, argv);
+  if (cmd == "watch") return CmdWatch(argc, argv);
+  if (cmd == "cancel") return CmdCancel(argc, argv);
+  if (cmd == "dataset") {
+    std::string sub = argc > 2 ? argv[2] : "";
+    if (sub == "synth") return CmdDatasetSynth(argc, argv);
+    if (sub == "inspect") return CmdDatasetInspect(argc, argv);
+    return Fail("usage: braintune dataset synth|inspect ... (see --help)", kUsage);
+  }
+  std::cerr << kTopHelp;
+  return Fail(absl::StrCat("unknown command '", cmd, "'"), kUsage);
+}
+
+}  // namespace braintune::cli

@@ -1,0 +1,99 @@
+#include "common/flags.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace braintune {
+
+Flags::Flags(std::string usage, std::string description)
+    : usage_(std::move(usage)), description_(std::move(description)) {}
+
+Flags& Flags::Value(const std::string& name, const std::string& default_value, const std::string& help) {
+  specs_[name] = {default_value, help, false};
+  order_.push_back(name);
+  return *this;
+}
+
+Flags& Flags::Bool(const std::string& name, const std::string& help) {
+  specs_[name] = {"", help, true};
+  order_.push_back(name);
+  return *this;
+}
+
+absl::Status Flags::Parse(int argc, char** argv, int first) {
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      help_ = true;
+      continue;
+    }
+    if (arg.rfind("--", 0) != 0 || arg == "--") {
+      positional_.push_back(arg);
+      continue;
+    }
+    std::string name = arg.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto it = specs_.find(name);
+    if (it == specs_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+    if (it->second.is_bool) {
+      values_[name] = has_value ? value : "true";
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      value = argv[++i];
+    }
+    values_[name] = value;
+  }
+  return absl::OkStatus();
+}
+
+const std::string& Flags::Get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it != values_.end()) return it->second;
+  return specs_.at(name).default_value;
+}
+
+absl::StatusOr<int64_t> Flags::GetInt(const std::string& name) const {
+  int64_t v = 0;
+  if (!absl::SimpleAtoi(Get(name), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": '", Get(name), "' is not an integer"));
+  }
+  return v;
+}
+
+absl::StatusOr<double> Flags::GetDouble(const std::string& name) const {
+  double v = 0;
+  if (!absl::SimpleAtod(Get(name), &v)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": '", Get(name), "' is not a number"));
+  }
+  return v;
+}
+
+bool Flags::IsSet(const std::string& name) const {
+  auto it = values_.find(name);
+  return it != values_.end() && it->second != "false";
+}
+
+std::string Flags::Help() const {
+  std::string out = absl::StrCat("usage: ", usage_, "\n\n", description_, "\n");
+  if (!order_.empty()) out += "\nflags:\n";
+  for (const auto& name : order_) {
+    const Spec& s = specs_.at(name);
+    std::string left = absl::StrCat("  --", name, s.is_bool ? "" : " VALUE");
+    if (left.size() < 28) left.resize(28, ' ');
+    absl::StrAppend(&out, left, " ", s.help);
+    if (!s.is_bool && !s.default_value.empty()) absl::StrAppend(&out, " (default: ", s.default_value, ")");
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace braintune

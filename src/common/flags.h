@@ -1,0 +1,53 @@
+// A small command-line parser for the braintune programs: positional arguments plus
+// --name value / --name=value / boolean --name flags, each declared with a help line, and
+// --help generated from the declarations.
+#ifndef BRAINTUNE_COMMON_FLAGS_H_
+#define BRAINTUNE_COMMON_FLAGS_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace braintune {
+
+class Flags {
+ public:
+  // `usage` is the first help line, e.g. "braintune submit FILE [flags]".
+  Flags(std::string usage, std::string description);
+
+  // Declares a flag that takes a value, with its default ("" = none) and help.
+  Flags& Value(const std::string& name, const std::string& default_value, const std::string& help);
+  // Declares a boolean flag (present = true).
+  Flags& Bool(const std::string& name, const std::string& help);
+
+  // Parses argv[first..]; unknown flags and missing values are InvalidArgument errors naming
+  // the flag. `--help` sets help_requested().
+  absl::Status Parse(int argc, char** argv, int first = 1);
+
+  const std::string& Get(const std::string& name) const;
+  absl::StatusOr<int64_t> GetInt(const std::string& name) const;
+  absl::StatusOr<double> GetDouble(const std::string& name) const;
+  bool IsSet(const std::string& name) const;  // boolean flags, or values given explicitly
+  const std::vector<std::string>& positional() const { return positional_; }
+  bool help_requested() const { return help_; }
+  std::string Help() const;
+
+ private:
+  struct Spec {
+    std::string default_value;
+    std::string help;
+    bool is_bool = false;
+  };
+  std::string usage_, description_;
+  std::map<std::string, Spec> specs_;
+  std::vector<std::string> order_;
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+  bool help_ = false;
+};
+
+}  // namespace braintune
+
+#endif  // BRAINTUNE_COMMON_FLAGS_H_

@@ -1,0 +1,279 @@
+#include "config/job_spec.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace braintune::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Reads the keys of one YAML mapping into typed fields and remembers which keys it used, so
+// that a misspelt key is an error instead of a silently ignored setting.
+class MapReader {
+ public:
+  MapReader(const YAML::Node& node, std::string prefix, const std::string& source)
+      : node_(node), prefix_(std::move(prefix)), source_(source) {}
+
+  absl::Status CheckIsMap() const {
+    if (!node_.IsMap()) return Error(node_, prefix_.empty() ? "<top level>" : prefix_, "must be a mapping");
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status Read(const std::string& key, T* out, bool required = false) {
+    used_.insert(key);
+    YAML::Node value = node_[key];
+    if (!value.IsDefined() || value.IsNull()) {
+      if (required) return Error(node_, Key(key), "is required");
+      return absl::OkStatus();
+    }
+    try {
+      *out = value.as<T>();
+    } catch (const YAML::Exception&) {
+      return Error(value, Key(key), absl::StrCat("expected ", TypeName<T>()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ReadList(const std::string& key, std::vector<std::string>* out) {
+    used_.insert(key);
+    YAML::Node value = node_[key];
+    if (!value.IsDefined() || value.IsNull()) return absl::OkStatus();
+    if (!value.IsSequence()) return Error(value, Key(key), "expected a list of strings");
+    out->clear();
+    for (const auto& item : value) {
+      if (!item.IsScalar()) return Error(item, Key(key), "expected a list of strings");
+      out->push_back(item.as<std::string>());
+    }
+    return absl::OkStatus();
+  }
+
+  // A nested mapping; returns an undefined node when absent.
+  YAML::Node Child(const std::string& key) {
+    used_.insert(key);
+    return node_[key];
+  }
+
+  absl::Status CheckNoUnknownKeys() const {
+    for (const auto& kv : node_) {
+      std::string key = kv.first.as<std::string>();
+      if (!used_.count(key)) {
+        return Error(kv.first, Key(key),
+                     absl::StrCat("unknown key (known keys here: ", absl::StrJoin(used_, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  template <typename T>
+  absl::Status CheckRange(const std::string& key, T value, T lo, T hi) const {
+    if (value < lo || value > hi) {
+      return Error(node_[key].IsDefined() ? node_[key] : node_, Key(key),
+                   absl::StrCat(value, " is out of range [", lo, ", ", hi, "]"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(const YAML::Node& at, const std::string& key, const std::string& what) const {
+    int line = at.Mark().line >= 0 ? at.Mark().line + 1 : 0;
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_, line > 0 ? absl::StrCat(":", line) : "", ": ", key, ": ", what));
+  }
+
+  std::string Key(const std::string& key) const {
+    return prefix_.empty() ? key : absl::StrCat(prefix_, ".", key);
+  }
+
+ private:
+  template <typename T>
+  static const char* TypeName() {
+    if constexpr (std::is_same_v<T, std::string>) return "a string";
+    if constexpr (std::is_same_v<T, bool>) return "true or false";
+    if constexpr (std::is_floating_point_v<T>) return "a number";
+    return "an integer";
+  }
+
+  const YAML::Node node_;  // const: lookups of absent keys must not insert them
+  std::string prefix_;
+  const std::string& source_;
+  std::set<std::string> used_;
+};
+
+absl::Status ParseResources(MapReader& r, ResourcesSpec* s) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  RETURN_IF_ERROR(r.Read("ranks", &s->ranks));
+  RETURN_IF_ERROR(r.Read("gpus_per_rank", &s->gpus_per_rank));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(r.CheckRange("ranks", s->ranks, 1, 1024));
+  return r.CheckRange("gpus_per_rank", s->gpus_per_rank, 0, 8);
+}
+
+absl::Status ParseData(MapReader& r, DataSpec* s) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  RETURN_IF_ERROR(r.Read("path", &s->path, /*required=*/true));
+  RETURN_IF_ERROR(r.ReadList("participants", &s->participants));
+  RETURN_IF_ERROR(r.ReadList("test_stories", &s->test_stories));
+  RETURN_IF_ERROR(r.Read("context_trs", &s->context_trs));
+  RETURN_IF_ERROR(r.Read("trim_start", &s->trim_start));
+  RETURN_IF_ERROR(r.Read("trim_end", &s->trim_end));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  if (s->path.empty()) return r.Error(r.Child("path"), r.Key("path"), "must not be empty");
+  RETURN_IF_ERROR(r.CheckRange("context_trs", s->context_trs, 1, 32));
+  RETURN_IF_ERROR(r.CheckRange("trim_start", s->trim_start, 0, 1000));
+  return r.CheckRange("trim_end", s->trim_end, 0, 1000);
+}
+
+absl::Status ParseModel(MapReader& r, ModelSpec* s) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  RETURN_IF_ERROR(r.Read("size", &s->size));
+  RETURN_IF_ERROR(r.Read("hidden", &s->hidden));
+  RETURN_IF_ERROR(r.Read("layers", &s->layers));
+  RETURN_IF_ERROR(r.Read("heads", &s->heads));
+  RETURN_IF_ERROR(r.Read("ffn", &s->ffn));
+  RETURN_IF_ERROR(r.Read("conv_channels", &s->conv_channels));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  if (s->size != "tiny") {
+    return r.Error(r.Child("size"), r.Key("size"),
+                   absl::StrCat("'", s->size, "' is not a known size (known: tiny)"));
+  }
+  RETURN_IF_ERROR(r.CheckRange("hidden", s->hidden, 8, 4096));
+  RETURN_IF_ERROR(r.CheckRange("layers", s->layers, 1, 48));
+  RETURN_IF_ERROR(r.CheckRange("heads", s->heads, 1, 64));
+  RETURN_IF_ERROR(r.CheckRange("ffn", s->ffn, 8, 16384));
+  RETURN_IF_ERROR(r.CheckRange("conv_channels", s->conv_channels, 8, 1024));
+  if (s->hidden % s->heads != 0) {
+    return r.Error(r.Child("heads"), r.Key("heads"),
+                   absl::StrCat("hidden (", s->hidden, ") must be divisible by heads (", s->heads, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  RETURN_IF_ERROR(r.Read("steps", &s->steps));
+  RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
+  RETURN_IF_ERROR(r.Read("lr", &s->lr));
+  RETURN_IF_ERROR(r.Read("weight_decay", &s->weight_decay));
+  RETURN_IF_ERROR(r.Read("seed", &s->seed));
+  RETURN_IF_ERROR(r.Read("log_every", &s->log_every));
+  RETURN_IF_ERROR(r.Read("eval_batch_size", &s->eval_batch_size));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(r.CheckRange<int64_t>("steps", s->steps, 1, 10'000'000));
+  RETURN_IF_ERROR(r.CheckRange("batch_size", s->batch_size, 1, 65536));
+  if (!(s->lr > 0 && s->lr <= 1)) {
+    return r.Error(r.Child("lr"), r.Key("lr"), absl::StrCat(s->lr, " is out of range (0, 1]"));
+  }
+  RETURN_IF_ERROR(r.CheckRange("weight_decay", s->weight_decay, 0.0, 1.0));
+  RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
+  return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
+}
+
+template <typename Spec, typename Fn>
+absl::Status ParseSection(MapReader& parent, const std::string& key, const std::string& source,
+                          Spec* spec, Fn parse) {
+  YAML::Node child = parent.Child(key);
+  if (!child.IsDefined() || child.IsNull()) return absl::OkStatus();
+  MapReader reader(child, key, source);
+  return parse(reader, spec);
+}
+
+bool IsValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open job spec"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
+  }
+  JobSpec spec;
+  MapReader top(root, "", source);
+  if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": the job spec must be a YAML mapping"));
+  RETURN_IF_ERROR(top.Read("name", &spec.name, /*required=*/true));
+  RETURN_IF_ERROR(top.Read("kind", &spec.kind));
+  RETURN_IF_ERROR(ParseSection(top, "resources", source, &spec.resources, ParseResources));
+  YAML::Node data = top.Child("data");
+  if (!data.IsDefined() || data.IsNull()) return top.Error(root, "data", "is required");
+  RETURN_IF_ERROR(ParseSection(top, "data", source, &spec.data, ParseData));
+  RETURN_IF_ERROR(ParseSection(top, "model", source, &spec.model, ParseModel));
+  RETURN_IF_ERROR(ParseSection(top, "training", source, &spec.training, ParseTraining));
+  RETURN_IF_ERROR(ParseSection(top, "output", source, &spec.output,
+                               [](MapReader& r, OutputSpec* s) -> absl::Status {
+                                 RETURN_IF_ERROR(r.CheckIsMap());
+                                 RETURN_IF_ERROR(r.Read("dir", &s->dir));
+                                 return r.CheckNoUnknownKeys();
+                               }));
+  RETURN_IF_ERROR(top.CheckNoUnknownKeys());
+  if (!IsValidName(spec.name)) {
+    return top.Error(root["name"], "name",
+                     absl::StrCat("'", spec.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
+  }
+  if (spec.kind != "train") {
+    return top.Error(root["kind"], "kind", absl::StrCat("'", spec.kind, "' is not a known kind (known: train)"));
+  }
+  return spec;
+}
+
+absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(text, path));
+  fs::path base = fs::absolute(fs::path(path)).parent_path();
+  auto resolve = [&](std::string* p) {
+    if (!p->empty() && fs::path(*p).is_relative()) *p = (base / *p).lexically_normal().string();
+  };
+  resolve(&spec.data.path);
+  resolve(&spec.output.dir);
+  return spec;
+}
+
+absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text, const std::string& base_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.msg));
+  }
+  fs::path base = fs::absolute(fs::path(base_dir));
+  auto resolve = [&](const char* section, const char* key) {
+    const YAML::Node& const_root = root;
+    const YAML::Node sec = const_root[section];
+    if (!sec.IsDefined() || !sec.IsMap()) return;
+    const YAML::Node value = sec[key];
+    if (!value.IsDefined() || !value.IsScalar()) return;
+    YAML::Node node = root[section];
+    fs::path p(node[key].as<std::string>());
+    if (p.is_relative() && !p.empty()) node[key] = (base / p).lexically_normal().string();
+  };
+  resolve("data", "path");
+  resolve("output", "dir");
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace braintune::config

@@ -1,0 +1,115 @@
+#include "coordinator/coordinator.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "coordinator/grpc_services.h"
+#include "coordinator/job_manager.h"
+#include "coordinator/node_manager.h"
+#include "scheduler/scheduling_policy.h"
+#include "store/job_store.h"
+
+namespace braintune::coordinator {
+namespace {
+
+class CoordinatorImpl : public Coordinator {
+ public:
+  explicit CoordinatorImpl(const CoordinatorOptions& options)
+      : options_(options), nodes_(options.node_timeout_ms), policy_(scheduler::MakeGangPackingPolicy()) {}
+
+  ~CoordinatorImpl() override {
+    Shutdown();
+    if (scheduler_thread_.joinable()) scheduler_thread_.join();
+  }
+
+  absl::Status Init() {
+    ASSIGN_OR_RETURN(store_, store::OpenSqliteJobStore(options_.db_path));
+    ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), policy_.get(), &nodes_));
+    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), &stopping_);
+    agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, options_.heartbeat_interval_ms,
+                                                        [this] { Poke(); });
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(job_service_.get());
+    builder.RegisterService(agent_service_.get());
+    server_ = builder.BuildAndStart();
+    if (!server_ || port == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address,
+                                                 " (address in use or invalid?)"));
+    }
+    port_ = port;
+    scheduler_thread_ = std::thread([this] { ScheduleLoop(); });
+    return absl::OkStatus();
+  }
+
+  int port() const override { return port_; }
+
+  void Wait() override { server_->Wait(); }
+
+  void Shutdown() override {
+    bool expected = false;
+    if (!stopping_.compare_exchange_strong(expected, true)) return;
+    Poke();
+    if (jobs_) jobs_->WakeAll();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
+
+ private:
+  // Runs scheduling passes when poked (submit, register, slots freed) or every interval, and
+  // notices nodes that stopped heartbeating.
+  void ScheduleLoop() {
+    while (!stopping_.load()) {
+      {
+        std::unique_lock<std::mutex> lock(poke_mu_);
+        poke_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_interval_ms),
+                          [this] { return poked_ || stopping_.load(); });
+        poked_ = false;
+      }
+      if (stopping_.load()) break;
+      std::vector<std::string> lost = nodes_.MarkLost(NowMs());
+      if (!lost.empty()) jobs_->HandleLostNodes(lost);
+      jobs_->SchedulePass();
+    }
+  }
+
+  void Poke() {
+    std::lock_guard<std::mutex> lock(poke_mu_);
+    poked_ = true;
+    poke_cv_.notify_one();
+  }
+
+  const CoordinatorOptions options_;
+  NodeManager nodes_;
+  std::unique_ptr<scheduler::SchedulingPolicy> policy_;
+  std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<JobServiceImpl> job_service_;
+  std::unique_ptr<AgentServiceImpl> agent_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread scheduler_thread_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::mutex poke_mu_;
+  std::condition_variable poke_cv_;
+  bool poked_ = false;  // guarded by poke_mu_
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(const CoordinatorOptions& options) {
+  auto c = std::make_unique<CoordinatorImpl>(options);
+  RETURN_IF_ERROR(c->Init());
+  return std::unique_ptr<Coordinator>(std::move(c));
+}
+
+}  // namespace braintune::coordinator

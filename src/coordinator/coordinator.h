@@ -1,0 +1,39 @@
+// The coordinator process: wires the job store, node and job managers, the scheduling policy
+// and the gRPC server (with reflection and the standard health service) in one place.
+#ifndef BRAINTUNE_COORDINATOR_COORDINATOR_H_
+#define BRAINTUNE_COORDINATOR_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace braintune::coordinator {
+
+struct CoordinatorOptions {
+  // host:port to listen on; port 0 picks a free port (see Coordinator::port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // SQLite database holding every job.
+  std::string db_path = "braintune.db";
+  // How often agents heartbeat, and after how long without one a node is lost.
+  int heartbeat_interval_ms = 500;
+  int node_timeout_ms = 10000;
+  // How often the scheduler runs when nothing wakes it.
+  int schedule_interval_ms = 500;
+};
+
+// Thread model: Start spawns the server threads and one scheduler thread; Shutdown may be
+// called from any thread (e.g. a signal-watching thread), once.
+class Coordinator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  virtual ~Coordinator() = default;
+  virtual int port() const = 0;
+  // Blocks until Shutdown.
+  virtual void Wait() = 0;
+  virtual void Shutdown() = 0;
+};
+
+}  // namespace braintune::coordinator
+
+#endif  // BRAINTUNE_COORDINATOR_COORDINATOR_H_

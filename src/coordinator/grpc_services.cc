@@ -1,0 +1,111 @@
+#include "coordinator/grpc_services.h"
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/job_state.h"
+
+namespace braintune::coordinator {
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+}
+
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* req,
+                                       v1::SubmitJobResponse* resp) {
+  std::string user = req->user().empty() ? "anonymous" : req->user();
+  absl::StatusOr<v1::Job> job = jobs_->Submit(req->spec(), user);
+  if (!job.ok()) return ToGrpc(job.status());
+  jobs_->SchedulePass();
+  absl::StatusOr<v1::Job> latest = jobs_->Get(job->id());
+  *resp->mutable_job() = latest.ok() ? *latest : *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::GetJobResponse* resp) {
+  absl::StatusOr<v1::Job> job = jobs_->Get(req->job_id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *resp->mutable_job() = *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+                                      v1::ListJobsResponse* resp) {
+  std::vector<v1::JobState> states;
+  for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
+  for (auto& job : jobs_->List(states, req->limit())) {
+    job.clear_events();  // lists stay small; GetJob has the history
+    *resp->add_jobs() = std::move(job);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* req,
+                                       v1::CancelJobResponse* resp) {
+  absl::StatusOr<v1::Job> job = jobs_->Cancel(req->job_id());
+  if (!job.ok()) return ToGrpc(job.status());
+  *resp->mutable_job() = *job;
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
+                                      grpc::ServerWriter<v1::WatchJobResponse>* writer) {
+  int64_t version = 0;
+  while (!ctx->IsCancelled() && !stopping_->load()) {
+    absl::StatusOr<v1::Job> job = jobs_->WaitForChange(req->job_id(), &version, absl::Milliseconds(500));
+    if (!job.ok()) return ToGrpc(job.status());
+    v1::WatchJobResponse resp;
+    *resp.mutable_job() = *job;
+    if (!writer->Write(resp)) return grpc::Status::OK;  // the client went away
+    if (IsTerminal(job->state())) return grpc::Status::OK;
+    // Without a change WaitForChange returns the same version again after its timeout;
+    // skip re-sending until something changes.
+    int64_t seen = version;
+    while (!ctx->IsCancelled() && !stopping_->load()) {
+      absl::StatusOr<v1::Job> next = jobs_->WaitForChange(req->job_id(), &version, absl::Milliseconds(500));
+      if (!next.ok()) return ToGrpc(next.status());
+      if (version != seen) {
+        *resp.mutable_job() = *next;
+        if (!writer->Write(resp)) return grpc::Status::OK;
+        if (IsTerminal(next->state())) return grpc::Status::OK;
+        seen = version;
+      }
+    }
+  }
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
+}
+
+grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* req,
+                                            v1::RegisterNodeResponse* resp) {
+  const v1::NodeInfo& node = req->node();
+  if (node.name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node.name is empty");
+  if (node.cpu_slots() <= 0 && node.gpus() <= 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("node ", node.name(), " offers no slots"));
+  }
+  nodes_->Register(node, NowMs());
+  resp->set_node_name(node.name());
+  resp->set_heartbeat_interval_ms(heartbeat_interval_ms_);
+  poke_();
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+                                         v1::HeartbeatResponse* resp) {
+  if (!nodes_->Heartbeat(req->node_name(), NowMs())) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("node ", req->node_name(), " is not registered; register again"));
+  }
+  *resp = jobs_->HandleHeartbeat(*req);
+  if (resp->forget_job_ids_size() > 0) poke_();  // slots were freed
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest* req,
+                                              v1::ReportProgressResponse* resp) {
+  absl::StatusOr<bool> cancel = jobs_->ReportProgress(*req);
+  if (!cancel.ok()) return ToGrpc(cancel.status());
+  resp->set_cancel_requested(*cancel);
+  return grpc::Status::OK;
+}
+
+}  // namespace braintune::coordinator

@@ -1,0 +1,49 @@
+// gRPC handlers: translate requests to JobManager / NodeManager calls and Status to grpc::Status.
+#ifndef BRAINTUNE_COORDINATOR_GRPC_SERVICES_H_
+#define BRAINTUNE_COORDINATOR_GRPC_SERVICES_H_
+
+#include <atomic>
+
+#include "braintune/v1/agent_service.grpc.pb.h"
+#include "braintune/v1/job_service.grpc.pb.h"
+#include "coordinator/job_manager.h"
+#include "coordinator/node_manager.h"
+
+namespace braintune::coordinator {
+
+class JobServiceImpl final : public v1::JobService::Service {
+ public:
+  JobServiceImpl(JobManager* jobs, const std::atomic<bool>* stopping) : jobs_(jobs), stopping_(stopping) {}
+  grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
+  grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::GetJobResponse*) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::CancelJobResponse*) override;
+  grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest*,
+                        grpc::ServerWriter<v1::WatchJobResponse>*) override;
+
+ private:
+  JobManager* const jobs_;
+  const std::atomic<bool>* const stopping_;
+};
+
+class AgentServiceImpl final : public v1::AgentService::Service {
+ public:
+  AgentServiceImpl(JobManager* jobs, NodeManager* nodes, int heartbeat_interval_ms, std::function<void()> poke)
+      : jobs_(jobs), nodes_(nodes), heartbeat_interval_ms_(heartbeat_interval_ms), poke_(std::move(poke)) {}
+  grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest*, v1::RegisterNodeResponse*) override;
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
+  grpc::Status ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest*,
+                              v1::ReportProgressResponse*) override;
+
+ private:
+  JobManager* const jobs_;
+  NodeManager* const nodes_;
+  const int heartbeat_interval_ms_;
+  const std::function<void()> poke_;  // wakes the scheduler
+};
+
+grpc::Status ToGrpc(const absl::Status& status);
+
+}  // namespace braintune::coordinator
+
+#endif  // BRAINTUNE_COORDINATOR_GRPC_SERVICES_H_

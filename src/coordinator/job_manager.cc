@@ -1,0 +1,301 @@
+#include "coordinator/job_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "config/job_spec.h"
+#include "coordinator/job_state.h"
+
+namespace braintune::coordinator {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+// Ids are "job-<n>", n counting up over the store's lifetime.
+int64_t SeqOf(const std::string& id) {
+  int64_t n = 0;
+  if (id.rfind("job-", 0) == 0 && absl::SimpleAtoi(id.substr(4), &n)) return n;
+  return 0;
+}
+
+}  // namespace
+
+JobManager::JobManager(store::JobStore* store, const scheduler::SchedulingPolicy* policy,
+                       NodeManager* nodes)
+    : store_(store), policy_(policy), nodes_(nodes) {}
+
+absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* store,
+                                                               const scheduler::SchedulingPolicy* policy,
+                                                               NodeManager* nodes) {
+  std::unique_ptr<JobManager> m(new JobManager(store, policy, nodes));
+  ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store->List());
+  for (auto& job : jobs) {
+    m->next_seq_ = std::max(m->next_seq_, SeqOf(job.id()) + 1);
+    m->order_.push_back(job.id());
+    m->versions_[job.id()] = m->next_version_++;
+    m->jobs_[job.id()] = std::move(job);
+  }
+  return m;
+}
+
+v1::Job* JobManager::FindLocked(const std::string& id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+absl::Status JobManager::SaveLocked(v1::Job* job) {
+  job->set_updated_ms(NowMs());
+  versions_[job->id()] = next_version_++;
+  changed_.notify_all();
+  return store_->Put(*job);
+}
+
+absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message) {
+  RETURN_IF_ERROR(CheckTransition(job->state(), to));
+  job->set_state(to);
+  job->set_message(message);
+  if (to != v1::QUEUED) job->set_queue_position(0);
+  v1::JobEvent* event = job->add_events();
+  event->set_time_ms(NowMs());
+  event->set_state(to);
+  event->set_message(message);
+  return SaveLocked(job);
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user) {
+  std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
+  ASSIGN_OR_RETURN(config::JobSpec parsed, config::ParseJobSpec(spec.spec_yaml(), source));
+  v1::Job job;
+  *job.mutable_spec() = spec;
+  // The YAML is the source of truth; the typed copy is what the scheduler reads.
+  job.mutable_spec()->set_name(parsed.name);
+  job.mutable_spec()->set_kind(parsed.kind);
+  job.mutable_spec()->set_ranks(parsed.resources.ranks);
+  job.mutable_spec()->set_gpus_per_rank(parsed.resources.gpus_per_rank);
+  job.set_user(user);
+  std::lock_guard<std::mutex> lock(mu_);
+  job.set_id(absl::StrCat("job-", next_seq_++));
+  job.set_created_ms(NowMs());
+  job.set_state(v1::QUEUED);
+  job.set_message("waiting for the scheduler");
+  v1::JobEvent* event = job.add_events();
+  event->set_time_ms(job.created_ms());
+  event->set_state(v1::QUEUED);
+  event->set_message("submitted");
+  job.set_queue_position(1 + std::count_if(jobs_.begin(), jobs_.end(),
+                                            [](const auto& kv) { return kv.second.state() == v1::QUEUED; }));
+  RETURN_IF_ERROR(store_->Put(job));
+  order_.push_back(job.id());
+  versions_[job.id()] = next_version_++;
+  jobs_[job.id()] = job;
+  changed_.notify_all();
+  return job;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  return it->second;
+}
+
+std::vector<v1::Job> JobManager::List(const std::vector<v1::JobState>& states, int limit) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Job> out;
+  for (const auto& id : order_) {
+    const v1::Job& job = jobs_.at(id);
+    if (states.empty() || std::find(states.begin(), states.end(), job.state()) != states.end()) {
+      out.push_back(job);
+    }
+  }
+  if (limit > 0 && static_cast<int>(out.size()) > limit) out.erase(out.begin(), out.end() - limit);
+  return out;
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::Job* job = FindLocked(id);
+  if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  if (IsTerminal(job->state())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(id, " has already finished (", StateName(job->state()), ")"));
+  }
+  job->set_cancel_requested(true);
+  if (job->state() == v1::RUNNING || job->state() == v1::RESTARTING) {
+    // The agent kills the ranks on its next heartbeat and reports them gone.
+    job->set_message("cancelling: waiting for the ranks to stop");
+    RETURN_IF_ERROR(SaveLocked(job));
+  } else {
+    RETURN_IF_ERROR(TransitionLocked(job, v1::CANCELLED, "cancelled by user"));
+  }
+  return *job;
+}
+
+absl::StatusOr<v1::Job> JobManager::WaitForChange(const std::string& id, int64_t* version,
+                                                  absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  changed_.wait_until(lock, deadline, [&] {
+    auto it = versions_.find(id);
+    return it == versions_.end() || it->second > *version;
+  });
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+  *version = versions_[id];
+  return it->second;
+}
+
+std::vector<scheduler::NodeCapacity> JobManager::CapacityLocked() const {
+  std::map<std::string, scheduler::NodeCapacity> cap;
+  for (const auto& node : nodes_->Live()) {
+    cap[node.name()] = {node.name(), node.cpu_slots(), node.cpu_slots()};
+  }
+  for (const auto& [id, job] : jobs_) {
+    if (!HoldsSlots(job.state())) continue;
+    for (const auto& p : job.placements()) {
+      auto it = cap.find(p.node());
+      if (it != cap.end()) it->second.free_slots -= p.slots();
+    }
+  }
+  std::vector<scheduler::NodeCapacity> out;
+  for (auto& [name, c] : cap) out.push_back(c);
+  return out;
+}
+
+void JobManager::SchedulePass() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<scheduler::NodeCapacity> capacity = CapacityLocked();
+  int64_t position = 0;
+  bool blocked = false;
+  for (const auto& id : order_) {
+    v1::Job& job = jobs_.at(id);
+    if (job.state() != v1::QUEUED) continue;
+    ++position;
+    std::string reason;
+    if (blocked) {
+      reason = "waiting behind an earlier job (FIFO)";
+    } else {
+      scheduler::Decision d = policy_->Place({job.id(), job.spec().ranks()}, capacity);
+      if (d.kind == scheduler::Decision::Kind::kScheduled) {
+        job.clear_placements();
+        std::string where;
+        for (const auto& a : d.assignments) {
+          auto* p = job.add_placements();
+          p->set_node(a.node);
+          p->set_slots(a.slots);
+          absl::StrAppend(&where, where.empty() ? "" : ", ", a.node, ":", a.slots);
+          for (auto& c : capacity) {
+            if (c.name == a.node) c.free_slots -= a.slots;
+          }
+        }
+        (void)TransitionLocked(&job, v1::SCHEDULED, absl::StrCat("placed on ", where));
+        --position;
+        continue;
+      }
+      reason = d.reason;
+      blocked = true;
+    }
+    if (job.message() != reason || job.queue_position() != position) {
+      job.set_message(reason);
+      job.set_queue_position(position);
+      versions_[id] = next_version_++;  // live information only: not worth a disk write
+      changed_.notify_all();
+    }
+  }
+}
+
+v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::HeartbeatResponse response;
+  std::set<std::string> reported;
+  for (const auto& rt : request.jobs()) {
+    reported.insert(rt.job_id());
+    v1::Job* job = FindLocked(rt.job_id());
+    if (!job) {
+      if (!rt.exited()) response.add_kill_job_ids(rt.job_id());
+      response.add_forget_job_ids(rt.job_id());
+      continue;
+    }
+    if (!rt.log_path().empty() && job->log_path() != rt.log_path()) {
+      job->set_log_path(rt.log_path());
+      (void)SaveLocked(job);
+    }
+    if (!rt.exited()) {
+      if (job->state() == v1::SCHEDULED) {
+        (void)TransitionLocked(job, v1::RUNNING, absl::StrCat("ranks started on ", request.node_name()));
+      }
+      if (IsTerminal(job->state()) || job->cancel_requested()) response.add_kill_job_ids(job->id());
+      continue;
+    }
+    // The ranks are gone: record how they ended, once.
+    if (!IsTerminal(job->state())) {
+      job->set_exit_code(rt.exit_code());
+      if (job->state() == v1::SCHEDULED) (void)TransitionLocked(job, v1::RUNNING, "ranks started");
+      if (job->cancel_requested() || rt.killed_by_request()) {
+        (void)TransitionLocked(job, v1::CANCELLED, "cancelled by user; ranks stopped");
+      } else if (rt.exit_code() == 0 && rt.term_signal() == 0) {
+        (void)TransitionLocked(job, v1::SUCCEEDED, "finished");
+      } else {
+        std::string how = rt.term_signal() ? absl::StrCat("killed by signal ", rt.term_signal())
+                                           : absl::StrCat("exited with code ", rt.exit_code());
+        (void)TransitionLocked(job, v1::FAILED, absl::StrCat("mpirun ", how, "; see ", rt.log_path()));
+      }
+    }
+    response.add_forget_job_ids(rt.job_id());
+  }
+  // Launch what was placed here and the agent does not hold yet; notice what the agent lost.
+  for (auto& [id, job] : jobs_) {
+    if (job.placements_size() == 0 || job.placements(0).node() != request.node_name()) continue;
+    if (reported.count(id)) continue;
+    if (job.state() == v1::SCHEDULED) {
+      v1::LaunchJob* launch = response.add_launch();
+      launch->set_job_id(id);
+      *launch->mutable_spec() = job.spec();
+      *launch->mutable_placements() = job.placements();
+    } else if (job.state() == v1::RUNNING) {
+      (void)TransitionLocked(&job, v1::FAILED,
+                             absl::StrCat("agent on ", request.node_name(), " no longer holds the job"));
+    }
+  }
+  return response;
+}
+
+absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::Job* job = FindLocked(request.job_id());
+  if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", request.job_id(), "'"));
+  if (IsTerminal(job->state())) return true;
+  *job->mutable_progress() = request.progress();
+  if (request.has_result()) *job->mutable_result() = request.result();
+  RETURN_IF_ERROR(SaveLocked(job));
+  return job->cancel_requested();
+}
+
+void JobManager::HandleLostNodes(const std::vector<std::string>& lost) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, job] : jobs_) {
+    if (!HoldsSlots(job.state())) continue;
+    for (const auto& p : job.placements()) {
+      if (std::find(lost.begin(), lost.end(), p.node()) != lost.end()) {
+        (void)TransitionLocked(&job, v1::FAILED, absl::StrCat("node ", p.node(), " stopped heartbeating"));
+        break;
+      }
+    }
+  }
+}
+
+void JobManager::WakeAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  changed_.notify_all();
+}
+
+}  // namespace braintune::coordinator

@@ -1,0 +1,93 @@
+// Jobs: submission, the state machine applied (job_state.h), persistence, scheduling passes,
+// reconciliation with agent heartbeats, progress, and change notification for watchers.
+// Knows nothing of gRPC: the services in grpc_services.cc translate to and from it.
+#ifndef BRAINTUNE_COORDINATOR_JOB_MANAGER_H_
+#define BRAINTUNE_COORDINATOR_JOB_MANAGER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "braintune/v1/agent_service.pb.h"
+#include "braintune/v1/job.pb.h"
+#include "coordinator/node_manager.h"
+#include "scheduler/scheduling_policy.h"
+#include "store/job_store.h"
+
+namespace braintune::coordinator {
+
+int64_t NowMs();
+
+// Thread model: every public method is safe to call concurrently; one mutex guards all jobs.
+class JobManager {
+ public:
+  // Loads every stored job. `store`, `policy` and `nodes` must outlive the manager.
+  static absl::StatusOr<std::unique_ptr<JobManager>> Create(store::JobStore* store,
+                                                            const scheduler::SchedulingPolicy* policy,
+                                                            NodeManager* nodes);
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Validates the spec (its YAML must parse as a JobSpec) and stores a new QUEUED job.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user);
+  absl::StatusOr<v1::Job> Get(const std::string& id) const;
+  // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept).
+  std::vector<v1::Job> List(const std::vector<v1::JobState>& states, int limit) const;
+  // QUEUED/SCHEDULED jobs end at once; running ones are killed by their agent and end CANCELLED
+  // when it reports the ranks gone. Cancelling a finished job is FailedPrecondition.
+  absl::StatusOr<v1::Job> Cancel(const std::string& id);
+
+  // Blocks until job `id` has changed since `*version` (0 = never seen) or `timeout` passes;
+  // returns the job and updates `*version`.
+  absl::StatusOr<v1::Job> WaitForChange(const std::string& id, int64_t* version, absl::Duration timeout);
+
+  // Offers QUEUED jobs, oldest first, to the policy over the live nodes' free slots. Strict FIFO:
+  // the first job that must wait blocks the ones behind it (backfill comes with issue 7).
+  void SchedulePass();
+
+  // Reconciles what an agent runs with what the coordinator believes, and says what to launch,
+  // kill and forget. The node must be registered (checked by the caller).
+  v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& request);
+
+  // Records progress from a job's rank 0; returns whether the job should stop (cancelled).
+  absl::StatusOr<bool> ReportProgress(const v1::ReportProgressRequest& request);
+
+  // Fails the jobs placed on nodes that stopped heartbeating.
+  void HandleLostNodes(const std::vector<std::string>& nodes);
+
+  // Wakes every watcher (used on shutdown).
+  void WakeAll();
+
+ private:
+  JobManager(store::JobStore* store, const scheduler::SchedulingPolicy* policy, NodeManager* nodes);
+
+  // REQUIRES: mu_ held. Applies a checked state change, records the event and persists.
+  absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message);
+  // REQUIRES: mu_ held. Persists and notifies watchers.
+  absl::Status SaveLocked(v1::Job* job);
+  std::vector<scheduler::NodeCapacity> CapacityLocked() const;
+  v1::Job* FindLocked(const std::string& id);
+
+  store::JobStore* const store_;
+  const scheduler::SchedulingPolicy* const policy_;
+  NodeManager* const nodes_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::map<std::string, v1::Job> jobs_;       // guarded by mu_
+  std::vector<std::string> order_;            // guarded by mu_; ids in submission order
+  std::map<std::string, int64_t> versions_;   // guarded by mu_
+  int64_t next_version_ = 1;                  // guarded by mu_
+  int64_t next_seq_ = 1;                      // guarded by mu_
+};
+
+}  // namespace braintune::coordinator
+
+#endif  // BRAINTUNE_COORDINATOR_JOB_MANAGER_H_

@@ -1,0 +1,46 @@
+#include "coordinator/node_manager.h"
+
+namespace braintune::coordinator {
+
+void NodeManager::Register(const v1::NodeInfo& info, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  nodes_[info.name()] = NodeRecord{info, now_ms, false};
+}
+
+bool NodeManager::Heartbeat(const std::string& name, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(name);
+  if (it == nodes_.end() || it->second.lost) return false;
+  it->second.last_heartbeat_ms = now_ms;
+  return true;
+}
+
+std::vector<std::string> NodeManager::MarkLost(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> lost;
+  for (auto& [name, node] : nodes_) {
+    if (!node.lost && now_ms - node.last_heartbeat_ms > heartbeat_timeout_ms_) {
+      node.lost = true;
+      lost.push_back(name);
+    }
+  }
+  return lost;
+}
+
+std::vector<NodeRecord> NodeManager::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<NodeRecord> out;
+  for (const auto& [name, node] : nodes_) out.push_back(node);
+  return out;
+}
+
+std::vector<v1::NodeInfo> NodeManager::Live() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::NodeInfo> out;
+  for (const auto& [name, node] : nodes_) {
+    if (!node.lost) out.push_back(node.info);
+  }
+  return out;
+}
+
+}  // namespace braintune::coordinator

@@ -1,0 +1,49 @@
+// Worker nodes known to the coordinator: registration, heartbeats, liveness. In memory only:
+// after a coordinator restart agents register again (Heartbeat answers NOT_FOUND).
+#ifndef BRAINTUNE_COORDINATOR_NODE_MANAGER_H_
+#define BRAINTUNE_COORDINATOR_NODE_MANAGER_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "braintune/v1/node.pb.h"
+
+namespace braintune::coordinator {
+
+struct NodeRecord {
+  v1::NodeInfo info;
+  int64_t last_heartbeat_ms = 0;
+  bool lost = false;
+};
+
+// Thread model: all methods are safe to call concurrently.
+class NodeManager {
+ public:
+  explicit NodeManager(int64_t heartbeat_timeout_ms) : heartbeat_timeout_ms_(heartbeat_timeout_ms) {}
+  NodeManager(const NodeManager&) = delete;
+  NodeManager& operator=(const NodeManager&) = delete;
+
+  // Adds or replaces the node (an agent that restarts registers again under its name).
+  void Register(const v1::NodeInfo& info, int64_t now_ms);
+
+  // Records a heartbeat; false when the node is unknown or was marked lost (it must register).
+  bool Heartbeat(const std::string& name, int64_t now_ms);
+
+  // Marks nodes whose last heartbeat is older than the timeout as lost; returns those newly lost.
+  std::vector<std::string> MarkLost(int64_t now_ms);
+
+  std::vector<NodeRecord> List() const;
+  std::vector<v1::NodeInfo> Live() const;
+
+ private:
+  const int64_t heartbeat_timeout_ms_;
+  mutable std::mutex mu_;
+  std::map<std::string, NodeRecord> nodes_;  // guarded by mu_
+};
+
+}  // namespace braintune::coordinator
+
+#endif  // BRAINTUNE_COORDINATOR_NODE_MANAGER_H_

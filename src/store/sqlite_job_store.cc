@@ -1,0 +1,128 @@
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "store/job_store.h"
+
+namespace braintune::store {
+namespace {
+
+// One connection guarded by a mutex: the coordinator writes a few rows per second at most.
+class SqliteJobStore : public JobStore {
+ public:
+  SqliteJobStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  ~SqliteJobStore() override { sqlite3_close(db_); }
+  SqliteJobStore(const SqliteJobStore&) = delete;
+  SqliteJobStore& operator=(const SqliteJobStore&) = delete;
+
+  absl::Status Put(const v1::Job& job) override {
+    std::string blob;
+    if (!job.SerializeToString(&blob)) return absl::InternalError("cannot serialize job " + job.id());
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* stmt = nullptr;
+    const char* sql =
+        "INSERT INTO jobs(id, state, updated_ms, data) VALUES(?1, ?2, ?3, ?4) "
+        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, updated_ms=excluded.updated_ms, "
+        "data=excluded.data";
+    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) return Error("prepare put");
+    sqlite3_bind_text(stmt, 1, job.id().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(stmt, 2, job.state());
+    sqlite3_bind_int64(stmt, 3, job.updated_ms());
+    sqlite3_bind_blob(stmt, 4, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return Error("put job " + job.id());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<v1::Job> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs WHERE id = ?1", -1, &stmt, nullptr) != SQLITE_OK) {
+      return Error("prepare get");
+    }
+    sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+      sqlite3_finalize(stmt);
+      if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
+      return Error("get job " + id);
+    }
+    absl::StatusOr<v1::Job> job = Decode(stmt, 0);
+    sqlite3_finalize(stmt);
+    return job;
+  }
+
+  absl::StatusOr<std::vector<v1::Job>> List() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs ORDER BY seq", -1, &stmt, nullptr) != SQLITE_OK) {
+      return Error("prepare list");
+    }
+    std::vector<v1::Job> jobs;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      absl::StatusOr<v1::Job> job = Decode(stmt, 0);
+      if (!job.ok()) {
+        sqlite3_finalize(stmt);
+        return job.status();
+      }
+      jobs.push_back(*std::move(job));
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return Error("list jobs");
+    return jobs;
+  }
+
+ private:
+  absl::StatusOr<v1::Job> Decode(sqlite3_stmt* stmt, int column) {
+    v1::Job job;
+    const void* data = sqlite3_column_blob(stmt, column);
+    int size = sqlite3_column_bytes(stmt, column);
+    if (!job.ParseFromArray(data, size)) {
+      return absl::DataLossError(absl::StrCat(path_, ": a stored job does not decode"));
+    }
+    return job;
+  }
+
+  absl::Status Error(const std::string& what) {
+    return absl::InternalError(absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_)));
+  }
+
+  sqlite3* const db_;
+  const std::string path_;
+  std::mutex mu_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat(path, ": cannot open job database: ", msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  const char* schema =
+      "PRAGMA journal_mode=WAL;"
+      "PRAGMA synchronous=FULL;"
+      "CREATE TABLE IF NOT EXISTS jobs("
+      "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+      "  id TEXT NOT NULL UNIQUE,"
+      "  state INTEGER NOT NULL,"
+      "  updated_ms INTEGER NOT NULL,"
+      "  data BLOB NOT NULL);";
+  char* err = nullptr;
+  if (sqlite3_exec(db, schema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat(path, ": cannot initialise job database: ", msg));
+  }
+  return std::unique_ptr<JobStore>(new SqliteJobStore(db, path));
+}
+
+}  // namespace braintune::store
