@@ -162,6 +162,7 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
   RETURN_IF_ERROR(r.Read("lr", &s->lr));
   RETURN_IF_ERROR(r.Read("weight_decay", &s->weight_decay));
+  RETURN_IF_ERROR(r.Read("grad_clip", &s->grad_clip));
   RETURN_IF_ERROR(r.Read("seed", &s->seed));
   RETURN_IF_ERROR(r.Read("log_every", &s->log_every));
   RETURN_IF_ERROR(r.Read("eval_batch_size", &s->eval_batch_size));
@@ -172,6 +173,9 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
     return r.Error(r.Child("lr"), r.Key("lr"), absl::StrCat(s->lr, " is out of range (0, 1]"));
   }
   RETURN_IF_ERROR(r.CheckRange("weight_decay", s->weight_decay, 0.0, 1.0));
+  if (!(s->grad_clip > 0 && s->grad_clip <= 1e6)) {
+    return r.Error(r.Child("grad_clip"), r.Key("grad_clip"), absl::StrCat(s->grad_clip, " is out of range (0, 1e6]"));
+  }
   RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
   return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
 }

@@ -40,6 +40,7 @@ struct TrainingSpec {
   int batch_size = 16;        // stimulus windows per global batch; 1..65536
   double lr = 1e-3;           // AdamW learning rate; (0, 1]
   double weight_decay = 0.01; // AdamW weight decay; [0, 1]
+  double grad_clip = 1.0;     // maximum global gradient norm; (0, 1e6]
   uint64_t seed = 0;          // batches and initialisation; same seed, same run
   int log_every = 10;         // steps between progress reports; 1..100000
   int eval_batch_size = 32;   // windows per forward pass during evaluation; 1..65536

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -68,9 +67,8 @@ class Reader {
     }
     for (size_t i = 0; i < n; ++i) {
       if (std::isfinite((*out)[i])) continue;
-      std::string where = dims.size() == 2
-                              ? absl::StrCat("[", i / dims[1], ", ", i % dims[1], "]")
-                              : absl::StrCat("[", i, "]");
+      std::string where = dims.size() == 2 ? absl::StrCat("[", i / dims[1], ", ", i % dims[1], "]")
+                                           : absl::StrCat("[", i, "]");
       const std::string value = std::isnan((*out)[i]) ? "NaN" : "Inf";
       out->clear();
       return Error(path, absl::StrCat("non-finite value (", value, ") at ", where));
@@ -248,10 +246,11 @@ absl::Status ReadStimuli(const Reader& r, const ReadOptions& options, Dataset* d
     story.name = name;
     ASSIGN_OR_RETURN(story.sample_rate, r.NumberAttr(audio.get(), audio_path, "sample_rate"));
     if (story.sample_rate <= 0) {
-      return r.Error(audio_path,
-                     absl::StrCat("attribute 'sample_rate': expected > 0, got ", story.sample_rate));
+      return r.Error(audio_path, absl::StrCat("attribute 'sample_rate': expected > 0, got ",
+                                              story.sample_rate));
     }
-    if (options.load_audio) RETURN_IF_ERROR(r.ReadFloats(audio.get(), audio_path, dims, &story.audio));
+    if (options.load_audio)
+      RETURN_IF_ERROR(r.ReadFloats(audio.get(), audio_path, dims, &story.audio));
     (*durations)[name] = static_cast<double>(dims[0]) / story.sample_rate;
     dataset->stories.push_back(std::move(story));
   }
@@ -275,13 +274,15 @@ absl::StatusOr<Run> ReadRun(const Reader& r, const std::string& pid, int64_t n_t
   run.n_times = static_cast<int64_t>(dims[0]);
   run.n_targets = static_cast<int64_t>(dims[1]);
   if (run.n_targets != n_targets) {
-    return r.Error(path, absl::StrCat("expected ", n_targets, " targets (attribute 'n_targets' of /participants/",
-                                      pid, "), got ", run.n_targets));
+    return r.Error(path, absl::StrCat("expected ", n_targets,
+                                      " targets (attribute 'n_targets' of /participants/", pid,
+                                      "), got ", run.n_targets));
   }
   if (run.n_times == 0) return r.Error(path, "no time points");
   if (Reader::HasAttr(ds.get(), "tr")) {
     ASSIGN_OR_RETURN(run.tr, r.NumberAttr(ds.get(), path, "tr"));
-    if (run.tr <= 0) return r.Error(path, absl::StrCat("attribute 'tr': expected > 0, got ", run.tr));
+    if (run.tr <= 0)
+      return r.Error(path, absl::StrCat("attribute 'tr': expected > 0, got ", run.tr));
   } else if (Reader::HasAttr(ds.get(), "sample_rate")) {
     ASSIGN_OR_RETURN(double rate, r.NumberAttr(ds.get(), path, "sample_rate"));
     if (rate <= 0) {
@@ -297,10 +298,10 @@ absl::StatusOr<Run> ReadRun(const Reader& r, const std::string& pid, int64_t n_t
   // One tr of slack: scanners keep acquiring while the last volume's response unfolds.
   const double end = run.t0 + static_cast<double>(run.n_times) * run.tr;
   if (end > duration->second + run.tr) {
-    return r.Error(path, absl::StrFormat(
-                             "responses last until %.3f s (t0 + n_times * tr) but the audio of "
-                             "/stimuli/%s lasts %.3f s",
-                             end, story, duration->second));
+    return r.Error(
+        path, absl::StrFormat("responses last until %.3f s (t0 + n_times * tr) but the audio of "
+                              "/stimuli/%s lasts %.3f s",
+                              end, story, duration->second));
   }
   if (load) RETURN_IF_ERROR(r.ReadFloats(ds.get(), path, dims, &run.responses));
   return run;
@@ -332,15 +333,15 @@ absl::Status ReadParticipants(const Reader& r, const ReadOptions& options,
     // Participants in one space share one head, so they must agree on its width.
     const auto [it, inserted] = space_targets.emplace(p.space, std::make_pair(p.n_targets, id));
     if (!inserted && it->second.first != p.n_targets) {
-      return r.Error(path, absl::StrCat("n_targets is ", p.n_targets, " but space '", p.space,
-                                        "' has ", it->second.first, " targets in /participants/",
-                                        it->second.second));
+      return r.Error(
+          path, absl::StrCat("n_targets is ", p.n_targets, " but space '", p.space, "' has ",
+                             it->second.first, " targets in /participants/", it->second.second));
     }
-    const bool load = options.load_responses_of.empty()
-                          ? options.load_all_responses
-                          : std::find(options.load_responses_of.begin(),
-                                      options.load_responses_of.end(),
-                                      id) != options.load_responses_of.end();
+    const bool load =
+        options.load_responses_of.empty()
+            ? options.load_all_responses
+            : std::find(options.load_responses_of.begin(), options.load_responses_of.end(), id) !=
+                  options.load_responses_of.end();
     const std::string runs_path = path + "/runs";
     ASSIGN_OR_RETURN(Handle runs, r.OpenGroup(runs_path));
     ASSIGN_OR_RETURN(std::vector<std::string> stories, r.Children(runs.get(), runs_path));
@@ -354,8 +355,8 @@ absl::Status ReadParticipants(const Reader& r, const ReadOptions& options,
       std::vector<hsize_t> dims;
       ASSIGN_OR_RETURN(Handle nc, r.OpenFloat32(nc_path, 1, &dims));
       if (static_cast<int64_t>(dims[0]) != p.n_targets) {
-        return r.Error(nc_path, absl::StrCat("expected ", p.n_targets, " values (n_targets), got ",
-                                             dims[0]));
+        return r.Error(
+            nc_path, absl::StrCat("expected ", p.n_targets, " values (n_targets), got ", dims[0]));
       }
       RETURN_IF_ERROR(r.ReadFloats(nc.get(), nc_path, dims, &p.noise_ceiling));
     }

@@ -67,16 +67,26 @@ inline std::string TypeName(hid_t type) {
   switch (H5Tget_class(type)) {
     case H5T_INTEGER:
       return (H5Tget_sign(type) == H5T_SGN_NONE ? "uint" : "int") + bits;
-    case H5T_FLOAT: return "float" + bits;
-    case H5T_STRING: return H5Tis_variable_str(type) > 0 ? "variable-length string" : "string";
-    case H5T_COMPOUND: return "compound";
-    case H5T_ENUM: return "enum";
-    case H5T_ARRAY: return "array";
-    case H5T_VLEN: return "variable-length sequence";
-    case H5T_OPAQUE: return "opaque";
-    case H5T_REFERENCE: return "reference";
-    case H5T_BITFIELD: return "bitfield";
-    default: return "unknown type";
+    case H5T_FLOAT:
+      return "float" + bits;
+    case H5T_STRING:
+      return H5Tis_variable_str(type) > 0 ? "variable-length string" : "string";
+    case H5T_COMPOUND:
+      return "compound";
+    case H5T_ENUM:
+      return "enum";
+    case H5T_ARRAY:
+      return "array";
+    case H5T_VLEN:
+      return "variable-length sequence";
+    case H5T_OPAQUE:
+      return "opaque";
+    case H5T_REFERENCE:
+      return "reference";
+    case H5T_BITFIELD:
+      return "bitfield";
+    default:
+      return "unknown type";
   }
 }
 
@@ -87,8 +97,8 @@ inline bool ChildNames(hid_t group, std::vector<std::string>* names) {
   if (H5Gget_info(group, &info) < 0) return false;
   names->clear();
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t n = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0,
-                                         H5P_DEFAULT);
+    const ssize_t n =
+        H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     if (n < 0) return false;
     std::string name(static_cast<size_t>(n), '\0');
     if (H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,

@@ -65,8 +65,8 @@ struct SynthStory {
   std::string name;
   std::vector<Word> words;
   std::vector<float> audio;
-  std::vector<float> latent;     // [n_tr, kClasses]
-  std::vector<double> signal;    // noiseless response before the participant gain, [n_tr, targets]
+  std::vector<float> latent;   // [n_tr, kClasses]
+  std::vector<double> signal;  // noiseless response before the participant gain, [n_tr, targets]
 };
 
 // Letters track phonemes loosely, as in English spelling, so text-based features carry the
@@ -164,15 +164,15 @@ class Writer {
   Writer(std::string file, hid_t fid) : file_(std::move(file)), fid_(fid) {}
 
   absl::Status Group(const std::string& path) {
-    Handle g = internal::OwnObject(
-        H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    Handle g =
+        internal::OwnObject(H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     return g.ok() ? absl::OkStatus() : Fail(path, "cannot create group");
   }
 
   absl::Status Array(const std::string& path, hid_t mem_type, hid_t file_type,
                      const std::vector<hsize_t>& dims, const void* data) {
-    Handle space = internal::OwnSpace(
-        H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    Handle space =
+        internal::OwnSpace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
     Handle ds = internal::OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(),
                                                H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!ds.ok()) return Fail(path, "cannot create dataset");
@@ -192,9 +192,8 @@ class Writer {
   absl::Status Attr(const std::string& path, const char* name, hid_t mem_type, hid_t file_type,
                     const void* value) {
     Handle space = internal::OwnSpace(H5Screate(H5S_SCALAR));
-    Handle attr = internal::OwnAttr(H5Acreate_by_name(fid_, path.c_str(), name, file_type,
-                                                      space.get(), H5P_DEFAULT, H5P_DEFAULT,
-                                                      H5P_DEFAULT));
+    Handle attr = internal::OwnAttr(H5Acreate_by_name(
+        fid_, path.c_str(), name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     if (!attr.ok() || H5Awrite(attr.get(), mem_type, value) < 0) {
       return Fail(path, absl::StrCat("cannot write attribute '", name, "'"));
     }
@@ -229,7 +228,8 @@ class Writer {
 
 absl::Status CheckOptions(const SynthOptions& o) {
   if (o.participants < 1 || o.stories < 1 || o.targets < 1) {
-    return absl::InvalidArgumentError("synthetic dataset: participants, stories and targets must be >= 1");
+    return absl::InvalidArgumentError(
+        "synthetic dataset: participants, stories and targets must be >= 1");
   }
   if (!(o.tr > 0) || !(o.sample_rate > 0) || !(o.story_seconds >= o.tr) || !(o.noise >= 0)) {
     return absl::InvalidArgumentError(
@@ -278,8 +278,8 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
   for (const SynthStory& s : stories) {
     const std::string path = "/stimuli/" + s.name;
     RETURN_IF_ERROR(w.Group(path));
-    RETURN_IF_ERROR(
-        w.Array(path + "/audio", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {s.audio.size()}, s.audio.data()));
+    RETURN_IF_ERROR(w.Array(path + "/audio", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {s.audio.size()},
+                            s.audio.data()));
     RETURN_IF_ERROR(w.Attr(path + "/audio", "sample_rate", o.sample_rate));
 
     std::vector<double> onsets, offsets;
@@ -320,8 +320,8 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
       for (size_t i = 0; i < responses.size(); ++i) {
         // A target without signal (no words at all) still gets unit-scale noise.
         const double scale = signal_std[i % o.targets] > 0 ? signal_std[i % o.targets] : 1.0;
-        responses[i] = static_cast<float>(
-            gains[p] * (s.signal[i] + relative_noise * scale * rng.Normal()));
+        responses[i] =
+            static_cast<float>(gains[p] * (s.signal[i] + relative_noise * scale * rng.Normal()));
       }
       const std::string run = path + "/runs/" + s.name;
       RETURN_IF_ERROR(w.Group(run));

@@ -274,7 +274,8 @@ TEST(ReadOptionsTest, LoadsOnlyWhatWasAskedFor) {
   unknown.load_responses_of = {"sub-09"};
   d = ReadDataset(path, unknown);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(d.status().message(), HasSubstr(path + ": /participants/sub-09: no such participant"));
+  EXPECT_THAT(d.status().message(),
+              HasSubstr(path + ": /participants/sub-09: no such participant"));
 }
 
 // ---- Malformed files, written with the HDF5 C API as a foreign tool would. ----
@@ -293,8 +294,8 @@ enum class Fault {
 };
 
 void Group(hid_t file, const std::string& path) {
-  Handle g = internal::OwnObject(
-      H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle g =
+      internal::OwnObject(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   ASSERT_TRUE(g.ok()) << path;
 }
 
@@ -305,15 +306,15 @@ void StringAttr(hid_t obj, const char* name, const std::string& value) {
   H5Tset_size(type.get(), value.size());
   H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
   Handle space = internal::OwnSpace(H5Screate(H5S_SCALAR));
-  Handle attr = internal::OwnAttr(
-      H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle attr =
+      internal::OwnAttr(H5Acreate2(obj, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
   ASSERT_GE(H5Awrite(attr.get(), type.get(), value.data()), 0) << name;
 }
 
 void NumberAttr(hid_t obj, const char* name, hid_t mem_type, hid_t file_type, const void* value) {
   Handle space = internal::OwnSpace(H5Screate(H5S_SCALAR));
-  Handle attr = internal::OwnAttr(
-      H5Acreate2(obj, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  Handle attr =
+      internal::OwnAttr(H5Acreate2(obj, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT));
   ASSERT_GE(H5Awrite(attr.get(), mem_type, value), 0) << name;
 }
 
@@ -353,20 +354,20 @@ void WriteSmallFile(const std::string& path, Fault fault) {
   Group(f, "/participants/p1/runs");
   if (fault == Fault::kNoRuns) return;
 
-  const std::string run = fault == Fault::kUnknownStory ? "/participants/p1/runs/s9"
-                                                        : "/participants/p1/runs/s1";
+  const std::string run =
+      fault == Fault::kUnknownStory ? "/participants/p1/runs/s9" : "/participants/p1/runs/s1";
   Group(f, run);
   const hsize_t n_times = fault == Fault::kLongerThanAudio ? 7 : 4;
   const hsize_t targets = fault == Fault::kWrongTargets ? 2 : 3;
   std::vector<float> values(n_times * targets);
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
-  if (fault == Fault::kNanResponses) values[1 * targets + 2] = std::numeric_limits<float>::quiet_NaN();
+  if (fault == Fault::kNanResponses)
+    values[1 * targets + 2] = std::numeric_limits<float>::quiet_NaN();
   const std::vector<int64_t> ints(values.begin(), values.end());
-  ds = fault == Fault::kInt64Responses
-           ? Array(f, run + "/responses", H5T_NATIVE_INT64, H5T_STD_I64LE, {n_times, targets},
-                   ints.data())
-           : Array(f, run + "/responses", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {n_times, targets},
-                   values.data());
+  ds = fault == Fault::kInt64Responses ? Array(f, run + "/responses", H5T_NATIVE_INT64,
+                                               H5T_STD_I64LE, {n_times, targets}, ints.data())
+                                       : Array(f, run + "/responses", H5T_NATIVE_FLOAT,
+                                               H5T_IEEE_F32LE, {n_times, targets}, values.data());
   const double tr = 2, rate = 0.5, t0 = 0;
   if (fault == Fault::kSampleRateInsteadOfTr) {
     NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &rate);
@@ -432,8 +433,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"no_runs", Fault::kNoRuns, "/participants/p1/runs", "participant has no runs"},
         BadCase{"missing_tr", Fault::kMissingTr, "/participants/p1/runs/s1/responses",
                 "missing attribute 'tr' (or 'sample_rate')"},
-        BadCase{"longer_than_audio", Fault::kLongerThanAudio,
-                "/participants/p1/runs/s1/responses", "responses last until 14.000 s"}),
+        BadCase{"longer_than_audio", Fault::kLongerThanAudio, "/participants/p1/runs/s1/responses",
+                "responses last until 14.000 s"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.label); });
 
 TEST(ReadDatasetTest, MissingOrNonHdf5FileIsNotFound) {

@@ -1,0 +1,44 @@
+// braintune-train: one process per MPI rank (see src/train/trainer.h for the protocol).
+#include <iostream>
+
+#include "common/flags.h"
+#include "dist/communicator.h"
+#include "train/trainer.h"
+
+int main(int argc, char** argv) {
+  braintune::Flags f("braintune-train --spec FILE [flags]",
+                     "Trains a brain-tuning job on this MPI rank. Launched by braintune-worker through mpirun; "
+                     "also runs by hand: mpirun -np 2 braintune-train --spec job.yaml --output-dir out");
+  f.Value("spec", "", "job spec YAML (required)")
+      .Value("job-id", "", "job id, for progress reports")
+      .Value("coordinator", "", "coordinator HOST:PORT for progress reports (empty: none)")
+      .Value("output-dir", "", "output directory when the spec sets none")
+      .Value("threads", "0", "intra-op threads per rank (0: cores / ranks on this node)");
+  if (auto s = f.Parse(argc, argv); !s.ok()) {
+    std::cerr << "braintune-train: " << s.message() << "\n";
+    return 2;
+  }
+  if (f.help_requested()) return std::cout << f.Help(), 0;
+  if (f.Get("spec").empty()) {
+    std::cerr << "braintune-train: --spec is required\n";
+    return 2;
+  }
+  auto comm = braintune::dist::MakeMpiCommunicator();
+  if (!comm.ok()) {
+    std::cerr << "braintune-train: " << comm.status().message() << "\n";
+    return 1;
+  }
+  auto threads = f.GetInt("threads");
+  if (!threads.ok() || *threads < 0) {
+    std::cerr << "braintune-train: --threads must be a non-negative integer\n";
+    return 2;
+  }
+  braintune::train::TrainerOptions o{f.Get("spec"), f.Get("job-id"), f.Get("coordinator"), f.Get("output-dir"),
+                                     static_cast<int>(*threads)};
+  absl::Status s = braintune::train::RunTrainer(o, comm->get());
+  if (!s.ok()) {
+    std::cerr << "braintune-train: rank " << (*comm)->rank() << ": " << s.message() << std::endl;
+    return 1;
+  }
+  return 0;
+}

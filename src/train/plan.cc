@@ -1,0 +1,135 @@
+#include "train/plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace braintune::train {
+
+absl::StatusOr<std::vector<std::vector<std::string>>> AssignParticipants(std::vector<ParticipantLoad> loads,
+                                                                         int ranks) {
+  if (ranks < 1) return absl::InvalidArgumentError("need at least one rank");
+  if (static_cast<int>(loads.size()) < ranks) {
+    return absl::InvalidArgumentError(absl::StrCat("the job asks for ", ranks, " ranks but the dataset has only ",
+                                                   loads.size(), " participants; use at most ", loads.size(),
+                                                   " ranks"));
+  }
+  std::stable_sort(loads.begin(), loads.end(), [](const ParticipantLoad& a, const ParticipantLoad& b) {
+    return a.samples != b.samples ? a.samples > b.samples : a.id < b.id;
+  });
+  std::vector<std::vector<std::string>> out(ranks);
+  std::vector<int64_t> load(ranks, 0);
+  for (const auto& p : loads) {
+    int best = 0;
+    for (int r = 1; r < ranks; ++r) {
+      // Empty ranks first, so every rank owns someone; then the least loaded.
+      bool r_better = out[r].empty() != out[best].empty() ? out[r].empty() : load[r] < load[best];
+      if (r_better) best = r;
+    }
+    out[best].push_back(p.id);
+    load[best] += p.samples;
+  }
+  for (auto& ids : out) std::sort(ids.begin(), ids.end());
+  return out;
+}
+
+absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec) {
+  Plan plan;
+  std::set<std::string> wanted(spec.participants.begin(), spec.participants.end());
+  for (const auto& id : spec.participants) {
+    if (!ds.FindParticipant(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(ds.path, ": data.participants: no participant '", id, "'"));
+    }
+  }
+  std::map<std::string, StoryTiming> timing;
+  for (const auto& p : ds.participants) {
+    if (!wanted.empty() && !wanted.count(p.id)) continue;
+    for (const auto& run : p.runs) {
+      auto [it, inserted] = timing.emplace(run.story, StoryTiming{run.story, run.n_times, run.tr, run.t0, false});
+      const StoryTiming& t = it->second;
+      if (!inserted && (t.n_times != run.n_times || std::abs(t.tr - run.tr) > 1e-9 || std::abs(t.t0 - run.t0) > 1e-9)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            ds.path, ": /participants/", p.id, "/runs/", run.story,
+            "/responses: timing differs from other participants of this story (n_times, tr, t0 = ", run.n_times,
+            ", ", run.tr, ", ", run.t0, " vs ", t.n_times, ", ", t.tr, ", ", t.t0,
+            "); the trainer needs one TR grid per story"));
+      }
+    }
+  }
+  if (timing.size() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(ds.path, ": need at least 2 stories (train and test), found ",
+                                                   timing.size()));
+  }
+  std::vector<std::string> tests = spec.test_stories;
+  if (tests.empty()) tests.push_back(timing.rbegin()->first);
+  for (const auto& t : tests) {
+    auto it = timing.find(t);
+    if (it == timing.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("data.test_stories: '", t, "' is not a story of ", ds.path));
+    }
+    it->second.test = true;
+  }
+  plan.test_story_names = absl::StrJoin(tests, ",");
+  double window_seconds = 0;
+  for (auto& [name, t] : timing) {
+    const data::Story* story = ds.FindStory(name);
+    if (plan.sample_rate == 0) plan.sample_rate = story->sample_rate;
+    if (std::abs(story->sample_rate - plan.sample_rate) > 1e-6) {
+      return absl::InvalidArgumentError(absl::StrCat(ds.path, ": /stimuli/", name,
+                                                     "/audio: sample_rate differs between stories"));
+    }
+    window_seconds = std::max(window_seconds, spec.context_trs * t.tr);
+    int story_index = static_cast<int>(plan.stories.size());
+    plan.stories.push_back(t);
+    auto& windows = t.test ? plan.test_windows : plan.train_windows;
+    for (int64_t i = spec.trim_start; i < t.n_times - spec.trim_end; ++i) windows.push_back({story_index, i});
+  }
+  if (plan.train_windows.empty() || plan.test_windows.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ds.path, ": no ", plan.train_windows.empty() ? "training" : "test",
+        " samples left after trimming (data.trim_start=", spec.trim_start, ", data.trim_end=", spec.trim_end, ")"));
+  }
+  plan.window_samples = static_cast<int64_t>(std::llround(window_seconds * plan.sample_rate));
+  return plan;
+}
+
+void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out) {
+  const StoryTiming& t = plan.stories[w.story];
+  double end_time = t.t0 + (w.index + 1) * t.tr;  // the window ends with its TR
+  int64_t end = static_cast<int64_t>(std::llround(end_time * plan.sample_rate));
+  int64_t start = end - plan.window_samples;
+  const int64_t n = static_cast<int64_t>(story.audio.size());
+  for (int64_t k = 0; k < plan.window_samples; ++k) {
+    int64_t src = start + k;
+    out[k] = (src >= 0 && src < n) ? story.audio[src] : 0.0f;
+  }
+}
+
+double MeanPearson(const std::vector<float>& pred, const std::vector<float>& actual, int64_t rows, int64_t cols) {
+  if (rows < 2 || cols < 1) return 0;
+  double total = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    double mp = 0, ma = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      mp += pred[r * cols + c];
+      ma += actual[r * cols + c];
+    }
+    mp /= rows;
+    ma /= rows;
+    double sxy = 0, sxx = 0, syy = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double x = pred[r * cols + c] - mp, y = actual[r * cols + c] - ma;
+      sxy += x * y;
+      sxx += x * x;
+      syy += y * y;
+    }
+    if (sxx > 0 && syy > 0) total += sxy / std::sqrt(sxx * syy);
+  }
+  return total / cols;
+}
+
+}  // namespace braintune::train

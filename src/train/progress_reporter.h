@@ -1,0 +1,30 @@
+// Rank 0's line to the coordinator: progress and the final result of a job. Failures to reach
+// the coordinator are logged, never fatal: training goes on and the next report retries.
+#ifndef BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_
+#define BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_
+
+#include <memory>
+#include <string>
+
+#include "braintune/v1/job.pb.h"
+
+namespace braintune::train {
+
+class ProgressReporter {
+ public:
+  // An empty `coordinator` or `job_id` makes every call a no-op (local runs).
+  ProgressReporter(const std::string& coordinator, const std::string& job_id);
+  ~ProgressReporter();
+  ProgressReporter(const ProgressReporter&) = delete;
+  ProgressReporter& operator=(const ProgressReporter&) = delete;
+
+  void Report(const v1::Progress& progress, const v1::JobResult* result = nullptr);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace braintune::train
+
+#endif  // BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_

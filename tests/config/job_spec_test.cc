@@ -1,0 +1,94 @@
+#include "config/job_spec.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "testing/process.h"
+
+namespace braintune::config {
+namespace {
+
+constexpr char kMinimal[] = "name: demo\ndata:\n  path: data.h5\n";
+
+TEST(JobSpecTest, MinimalSpecGetsDocumentedDefaults) {
+  auto spec = ParseJobSpec(kMinimal, "demo.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "demo");
+  EXPECT_EQ(spec->kind, "train");
+  EXPECT_EQ(spec->resources.ranks, 1);
+  EXPECT_EQ(spec->data.context_trs, 5);
+  EXPECT_EQ(spec->data.trim_start, 10);
+  EXPECT_EQ(spec->data.trim_end, 5);
+  EXPECT_EQ(spec->model.size, "tiny");
+  EXPECT_DOUBLE_EQ(spec->training.lr, 1e-3);
+}
+
+TEST(JobSpecTest, ExampleConfigsLoadAndValidate) {
+  for (const char* name : {"quickstart.yaml"}) {
+    std::string path = std::string(BRAINTUNE_SOURCE_DIR) + "/configs/" + name;
+    auto spec = LoadJobSpecFile(path);
+    ASSERT_TRUE(spec.ok()) << path << ": " << spec.status();
+    EXPECT_GE(spec->resources.ranks, 1);
+    EXPECT_EQ(spec->data.path.front(), '/') << "data.path must be resolved against the spec's directory";
+  }
+}
+
+struct BadSpec {
+  const char* yaml;
+  const char* expected;  // substring of the error
+};
+
+class BadSpecTest : public ::testing::TestWithParam<BadSpec> {};
+
+TEST_P(BadSpecTest, IsRejectedNamingFileAndKey) {
+  auto spec = ParseJobSpec(GetParam().yaml, "bad.yaml");
+  ASSERT_FALSE(spec.ok()) << GetParam().yaml;
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  std::string msg(spec.status().message());
+  EXPECT_NE(msg.find("bad.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(GetParam().expected), std::string::npos) << msg;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadSpecTest,
+    ::testing::Values(
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {stepz: 3}\n", "training.stepz: unknown key"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nbogus: 1\n", "bogus: unknown key"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {steps: 0}\n", "training.steps: 0 is out of range"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {lr: -1}\n", "training.lr"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {ranks: 5000}\n", "resources.ranks: 5000 is out of range"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {ranks: two}\n", "resources.ranks: expected an integer"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {hidden: 64, heads: 5}\n", "must be divisible by heads"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {size: huge}\n", "model.size: 'huge' is not a known size"},
+        BadSpec{"name: x\n", "data: is required"},
+        BadSpec{"data: {path: d.h5}\n", "name: is required"},
+        BadSpec{"name: 'a b'\ndata: {path: d.h5}\n", "name: 'a b' must be"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nkind: dance\n", "kind: 'dance' is not a known kind"},
+        BadSpec{"name: x\ndata: [1, 2\n", "not valid YAML"}));
+
+TEST(JobSpecTest, ErrorNamesTheLine) {
+  auto spec = ParseJobSpec("name: x\ndata:\n  path: d.h5\ntraining:\n  steps: -3\n", "job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(std::string(spec.status().message()).find("job.yaml:5"), std::string::npos) << spec.status();
+}
+
+TEST(JobSpecTest, MissingFileIsNotFound) {
+  auto spec = LoadJobSpecFile("/nonexistent/job.yaml");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(spec.status().message()).find("/nonexistent/job.yaml"), std::string::npos);
+}
+
+TEST(JobSpecTest, ResolveSpecPathsMakesDataPathAbsoluteAndKeepsTheRest) {
+  auto text = ResolveSpecPaths("name: x\ndata:\n  path: sub/d.h5\ntraining:\n  steps: 7\n", "/labs/brains");
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto spec = ParseJobSpec(*text, "resolved");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->data.path, "/labs/brains/sub/d.h5");
+  EXPECT_EQ(spec->training.steps, 7);
+  EXPECT_TRUE(spec->output.dir.empty());
+}
+
+}  // namespace
+}  // namespace braintune::config

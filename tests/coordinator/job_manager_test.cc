@@ -1,0 +1,195 @@
+#include "coordinator/job_manager.h"
+
+#include <gtest/gtest.h>
+
+#include "coordinator/job_state.h"
+#include "testing/process.h"
+
+namespace braintune::coordinator {
+namespace {
+
+TEST(JobStateTest, LegalAndIllegalTransitions) {
+  EXPECT_TRUE(CheckTransition(v1::QUEUED, v1::SCHEDULED).ok());
+  EXPECT_TRUE(CheckTransition(v1::SCHEDULED, v1::RUNNING).ok());
+  EXPECT_TRUE(CheckTransition(v1::RUNNING, v1::SUCCEEDED).ok());
+  EXPECT_TRUE(CheckTransition(v1::RUNNING, v1::RESTARTING).ok());
+  EXPECT_TRUE(CheckTransition(v1::RESTARTING, v1::RUNNING).ok());
+  EXPECT_TRUE(CheckTransition(v1::RUNNING, v1::PREEMPTED).ok());
+  EXPECT_TRUE(CheckTransition(v1::PREEMPTED, v1::QUEUED).ok());
+  EXPECT_FALSE(CheckTransition(v1::QUEUED, v1::RUNNING).ok());
+  EXPECT_FALSE(CheckTransition(v1::QUEUED, v1::SUCCEEDED).ok());
+  for (auto terminal : {v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
+    EXPECT_TRUE(IsTerminal(terminal));
+    for (auto to : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
+      absl::Status s = CheckTransition(terminal, to);
+      EXPECT_FALSE(s.ok());
+      EXPECT_NE(std::string(s.message()).find(StateName(terminal)), std::string::npos);
+    }
+  }
+}
+
+v1::JobSpec Spec(const std::string& name, int ranks) {
+  v1::JobSpec spec;
+  spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) + "}\ndata: {path: /d.h5}\n");
+  return spec;
+}
+
+v1::NodeInfo Node(const std::string& name, int slots) {
+  v1::NodeInfo n;
+  n.set_name(name);
+  n.set_cpu_slots(slots);
+  return n;
+}
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    manager_.reset();
+    store_.reset();
+    store_ = *store::OpenSqliteJobStore(dir_.File("jobs.db"));
+    manager_ = *JobManager::Create(store_.get(), policy_.get(), &nodes_);
+  }
+  v1::HeartbeatResponse Beat(const std::string& node, std::vector<v1::JobRuntime> jobs) {
+    v1::HeartbeatRequest req;
+    req.set_node_name(node);
+    for (auto& j : jobs) *req.add_jobs() = j;
+    return manager_->HandleHeartbeat(req);
+  }
+  static v1::JobRuntime Runtime(const std::string& id, bool exited = false, int code = 0) {
+    v1::JobRuntime rt;
+    rt.set_job_id(id);
+    rt.set_exited(exited);
+    rt.set_exit_code(code);
+    rt.set_log_path("/tmp/" + id + ".log");
+    return rt;
+  }
+  v1::JobState State(const std::string& id) { return manager_->Get(id)->state(); }
+
+  testing::TempDir dir_;
+  std::unique_ptr<scheduler::SchedulingPolicy> policy_ = scheduler::MakeGangPackingPolicy();
+  NodeManager nodes_{10000};
+  std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<JobManager> manager_;
+};
+
+TEST_F(JobManagerTest, InvalidSpecIsRejectedAndNotStored) {
+  v1::JobSpec spec;
+  spec.set_spec_yaml("name: x\ndata: {path: d.h5}\ntraining: {stepz: 1}\n");
+  spec.set_source_file("job.yaml");
+  auto job = manager_->Submit(spec, "ana");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(std::string(job.status().message()).find("job.yaml"), std::string::npos);
+  EXPECT_TRUE(manager_->List({}, 0).empty());
+}
+
+TEST_F(JobManagerTest, FifoGangSchedulingLaunchAndSuccess) {
+  nodes_.Register(Node("n1", 2), NowMs());
+  auto a = manager_->Submit(Spec("a", 2), "ana");
+  auto b = manager_->Submit(Spec("b", 1), "bo");
+  ASSERT_TRUE(a.ok() && b.ok());
+  manager_->SchedulePass();
+  EXPECT_EQ(State(a->id()), v1::SCHEDULED);
+  EXPECT_EQ(State(b->id()), v1::QUEUED) << "the node is full: b waits for all of its ranks";
+  EXPECT_EQ(manager_->Get(b->id())->queue_position(), 1);
+  EXPECT_NE(manager_->Get(b->id())->message().find("needs 1 slots, 0 free"), std::string::npos);
+
+  auto resp = Beat("n1", {});
+  ASSERT_EQ(resp.launch_size(), 1);
+  EXPECT_EQ(resp.launch(0).job_id(), a->id());
+  EXPECT_EQ(resp.launch(0).placements(0).slots(), 2);
+  Beat("n1", {Runtime(a->id())});
+  EXPECT_EQ(State(a->id()), v1::RUNNING);
+  EXPECT_EQ(Beat("n1", {Runtime(a->id())}).launch_size(), 0) << "a held job is not launched twice";
+
+  resp = Beat("n1", {Runtime(a->id(), /*exited=*/true, 0)});
+  EXPECT_EQ(State(a->id()), v1::SUCCEEDED);
+  ASSERT_EQ(resp.forget_job_ids_size(), 1);
+  manager_->SchedulePass();
+  EXPECT_EQ(State(b->id()), v1::SCHEDULED) << "slots freed by a go to b";
+}
+
+TEST_F(JobManagerTest, NonZeroExitFailsWithTheLog) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  Beat("n1", {Runtime(a->id(), true, 3)});
+  auto job = manager_->Get(a->id());
+  EXPECT_EQ(job->state(), v1::FAILED);
+  EXPECT_NE(job->message().find("exited with code 3"), std::string::npos) << job->message();
+  EXPECT_NE(job->message().find(a->id() + ".log"), std::string::npos) << job->message();
+}
+
+TEST_F(JobManagerTest, CancelQueuedEndsAtOnceCancelRunningKillsFirst) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  auto b = manager_->Submit(Spec("b", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  ASSERT_EQ(State(a->id()), v1::RUNNING);
+
+  ASSERT_TRUE(manager_->Cancel(b->id()).ok());
+  EXPECT_EQ(State(b->id()), v1::CANCELLED);
+
+  ASSERT_TRUE(manager_->Cancel(a->id()).ok());
+  EXPECT_EQ(State(a->id()), v1::RUNNING) << "still running until the agent reports the ranks gone";
+  auto resp = Beat("n1", {Runtime(a->id())});
+  ASSERT_EQ(resp.kill_job_ids_size(), 1);
+  v1::JobRuntime gone = Runtime(a->id(), true, 143);
+  gone.set_killed_by_request(true);
+  Beat("n1", {gone});
+  EXPECT_EQ(State(a->id()), v1::CANCELLED);
+  EXPECT_EQ(manager_->Cancel(a->id()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(JobManagerTest, WatchersSeeChanges) {
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  int64_t version = 0;
+  auto first = manager_->WaitForChange(a->id(), &version, absl::Milliseconds(10));
+  ASSERT_TRUE(first.ok());
+  int64_t seen = version;
+  (void)manager_->WaitForChange(a->id(), &version, absl::Milliseconds(10));
+  EXPECT_EQ(version, seen) << "no change, no new version";
+  ASSERT_TRUE(manager_->Cancel(a->id()).ok());
+  auto after = manager_->WaitForChange(a->id(), &version, absl::Seconds(1));
+  EXPECT_GT(version, seen);
+  EXPECT_EQ(after->state(), v1::CANCELLED);
+}
+
+TEST_F(JobManagerTest, RestartKeepsEveryJobAndItsStateAndNewIdsDoNotCollide) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  auto b = manager_->Submit(Spec("b", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  ASSERT_TRUE(manager_->Cancel(b->id()).ok());
+  Open();  // a new manager over the same database, as after a coordinator restart
+  auto jobs = manager_->List({}, 0);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].state(), v1::RUNNING);
+  EXPECT_EQ(jobs[1].state(), v1::CANCELLED);
+  auto c = manager_->Submit(Spec("c", 1), "ana");
+  EXPECT_NE(c->id(), a->id());
+  EXPECT_NE(c->id(), b->id());
+  // The agent re-registers and still reports the running job: it stays RUNNING, then succeeds.
+  Beat("n1", {Runtime(a->id())});
+  EXPECT_EQ(State(a->id()), v1::RUNNING);
+  Beat("n1", {Runtime(a->id(), true, 0)});
+  EXPECT_EQ(State(a->id()), v1::SUCCEEDED);
+}
+
+TEST_F(JobManagerTest, LostNodeFailsItsJobs) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  auto lost = nodes_.MarkLost(NowMs() + 60000);
+  ASSERT_EQ(lost, std::vector<std::string>{"n1"});
+  manager_->HandleLostNodes(lost);
+  EXPECT_EQ(State(a->id()), v1::FAILED);
+  EXPECT_FALSE(nodes_.Heartbeat("n1", NowMs())) << "a lost node must register again";
+}
+
+}  // namespace
+}  // namespace braintune::coordinator

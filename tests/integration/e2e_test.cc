@@ -1,0 +1,183 @@
+// End to end, every part real and in its own process: braintune-coordinator and braintune-worker
+// on loopback, the braintune CLI, mpirun and braintune-train ranks, an HDF5 dataset, SQLite.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "braintune/v1/job_service.pb.h"
+#include "data/dataset.h"
+#include "testing/process.h"
+
+namespace braintune {
+namespace {
+
+using testing::BackgroundProcess;
+using testing::Binary;
+using testing::RunCommand;
+
+v1::Job ParseJob(const std::string& json) {
+  v1::Job job;
+  auto s = google::protobuf::util::JsonStringToMessage(json, &job);
+  EXPECT_TRUE(s.ok()) << s.ToString() << "\n" << json;
+  return job;
+}
+
+class EndToEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = testing::FreePort();
+    address_ = "127.0.0.1:" + std::to_string(port_);
+    data::SynthOptions synth;
+    synth.participants = 3;
+    synth.stories = 4;
+    synth.story_seconds = 80;
+    synth.targets = 16;
+    ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
+    WriteSpec("train.yaml", "e2e-train", 200);
+    WriteSpec("long.yaml", "e2e-long", 100000);
+    StartCoordinator();
+    worker_ = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{Binary("braintune-worker"), "--coordinator", address_, "--name", "node-a", "--slots",
+                                 "2", "--work-dir", dir_.File("work"), "--kill-grace-ms", "3000"},
+        dir_.File("worker.log"));
+  }
+
+  void WriteSpec(const std::string& file, const std::string& name, int steps) {
+    std::ofstream out(dir_.File(file));
+    out << "name: " << name << "\nresources: {ranks: 2}\n"
+        << "data: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
+        << "model: {conv_channels: 32, hidden: 64, layers: 2, heads: 4, ffn: 128}\n"
+        << "training: {steps: " << steps << ", batch_size: 16, lr: 0.001, log_every: 5}\n";
+  }
+
+  void StartCoordinator() {
+    coordinator_ = std::make_unique<BackgroundProcess>(
+        std::vector<std::string>{Binary("braintune-coordinator"), "--listen", address_, "--db", dir_.File("jobs.db")},
+        dir_.File("coordinator.log"));
+  }
+
+  testing::CommandResult Cli(const std::string& args) {
+    return RunCommand(Binary("braintune") + " " + args + " --coordinator " + address_);
+  }
+
+  v1::Job Status(const std::string& id) {
+    auto r = Cli("status " + id + " --output json");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return ParseJob(r.output);
+  }
+
+  // Polls until `done(job)` or the timeout; returns the last job seen.
+  v1::Job WaitFor(const std::string& id, const std::function<bool(const v1::Job&)>& done, int seconds) {
+    v1::Job job;
+    for (int i = 0; i < seconds * 5; ++i) {
+      auto r = Cli("status " + id + " --output json");
+      if (r.exit_code == 0) {
+        job = ParseJob(r.output);
+        if (done(job)) return job;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ADD_FAILURE() << "timed out waiting on " << id << "; last state " << v1::JobState_Name(job.state()) << ": "
+                  << job.message() << "\ncoordinator log:\n"
+                  << testing::ReadFileOrEmpty(dir_.File("coordinator.log")) << "\nworker log:\n"
+                  << testing::ReadFileOrEmpty(dir_.File("worker.log")) << "\njob log:\n"
+                  << testing::ReadFileOrEmpty(job.log_path());
+    return job;
+  }
+
+  testing::TempDir dir_;
+  int port_ = 0;
+  std::string address_;
+  std::unique_ptr<BackgroundProcess> coordinator_, worker_;
+};
+
+TEST_F(EndToEndTest, TrainCancelAndRestart) {
+  // 1. A training job runs to SUCCEEDED and learns the synthetic brain's mapping.
+  auto submit = Cli("submit " + dir_.File("train.yaml") + " --output json");
+  ASSERT_EQ(submit.exit_code, 0) << submit.output;
+  const std::string train_id = ParseJob(submit.output).id();
+  auto watch = RunCommand(Binary("braintune") + " watch " + train_id + " --coordinator " + address_);
+  EXPECT_EQ(watch.exit_code, 0) << watch.output;
+  EXPECT_NE(watch.output.find("RUNNING"), std::string::npos) << watch.output;
+  EXPECT_NE(watch.output.find("step 200/200"), std::string::npos) << "live progress was shown:\n" << watch.output;
+  v1::Job trained = WaitFor(train_id, [](const v1::Job& j) { return j.state() == v1::SUCCEEDED; }, 10);
+  ASSERT_EQ(trained.state(), v1::SUCCEEDED) << testing::ReadFileOrEmpty(trained.log_path());
+  const v1::JobResult& result = trained.result();
+  ASSERT_EQ(result.scores_size(), 3);
+  EXPECT_GT(result.mean_pearson_r(), 0.3) << "held-out r must be clearly above chance";
+  EXPECT_GT(result.mean_pearson_r(), result.mean_pearson_r_untrained() + 0.2)
+      << "a trained model must beat the untrained one";
+  EXPECT_TRUE(std::filesystem::exists(result.checkpoint_path())) << result.checkpoint_path();
+  EXPECT_GT(result.steps_per_sec(), 0);
+  std::string log = testing::ReadFileOrEmpty(trained.log_path());
+  EXPECT_NE(log.find("rank 1:"), std::string::npos) << "the participant assignment is printed:\n" << log;
+
+  // 2. A second job is cancelled while running; its processes are gone.
+  submit = Cli("submit " + dir_.File("long.yaml") + " --output json");
+  ASSERT_EQ(submit.exit_code, 0) << submit.output;
+  const std::string long_id = ParseJob(submit.output).id();
+  WaitFor(long_id, [](const v1::Job& j) { return j.state() == v1::RUNNING && j.progress().step() > 0; }, 120);
+  const std::string pattern = "'braintune-train.*--job-id " + long_id + " '";
+  EXPECT_EQ(RunCommand("pgrep -f " + pattern).exit_code, 0) << "ranks should be running before the cancel";
+  auto cancel = Cli("cancel " + long_id);
+  ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
+  v1::Job cancelled = WaitFor(long_id, [](const v1::Job& j) { return j.state() == v1::CANCELLED; }, 30);
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  bool gone = false;
+  for (int i = 0; i < 50 && !gone; ++i) {
+    gone = RunCommand("pgrep -f " + pattern).exit_code == 1;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(gone) << RunCommand("ps aux | grep braintune-train").output;
+
+  // 3. The coordinator is killed and restarted: both jobs are still listed with their last state.
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(5000);
+  StartCoordinator();
+  testing::CommandResult list;
+  for (int i = 0; i < 50; ++i) {
+    list = Cli("list --output json");
+    if (list.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  v1::ListJobsResponse jobs;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(list.output, &jobs).ok()) << list.output;
+  ASSERT_EQ(jobs.jobs_size(), 2) << list.output;
+  EXPECT_EQ(jobs.jobs(0).id(), train_id);
+  EXPECT_EQ(jobs.jobs(0).state(), v1::SUCCEEDED);
+  EXPECT_GT(jobs.jobs(0).result().mean_pearson_r(), 0.3);
+  EXPECT_EQ(jobs.jobs(1).id(), long_id);
+  EXPECT_EQ(jobs.jobs(1).state(), v1::CANCELLED);
+  auto table = Cli("list");
+  EXPECT_NE(table.output.find("SUCCEEDED"), std::string::npos) << table.output;
+}
+
+TEST_F(EndToEndTest, CliErrorsAreClearAndNonZero) {
+  auto unreachable = RunCommand(Binary("braintune") + " list --coordinator 127.0.0.1:1");
+  EXPECT_EQ(unreachable.exit_code, 1);
+  EXPECT_NE(unreachable.output.find("cannot reach the coordinator at 127.0.0.1:1"), std::string::npos)
+      << unreachable.output;
+
+  std::ofstream(dir_.File("bad.yaml")) << "name: bad\ndata: {path: brain.h5}\ntraining: {stepz: 3}\n";
+  auto bad = Cli("submit " + dir_.File("bad.yaml"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("bad.yaml:3: training.stepz: unknown key"), std::string::npos) << bad.output;
+
+  auto unknown = Cli("status job-999");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no job with id 'job-999'"), std::string::npos) << unknown.output;
+
+  auto usage = RunCommand(Binary("braintune") + " frobnicate");
+  EXPECT_EQ(usage.exit_code, 2);
+  auto help = RunCommand(Binary("braintune") + " submit --help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--watch"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace braintune

@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include "store/job_store.h"
+#include "testing/process.h"
+
+namespace braintune::store {
+namespace {
+
+v1::Job MakeJob(const std::string& id, v1::JobState state) {
+  v1::Job job;
+  job.set_id(id);
+  job.set_state(state);
+  job.mutable_spec()->set_name("n-" + id);
+  job.mutable_spec()->set_spec_yaml("name: x\n");
+  return job;
+}
+
+TEST(SqliteJobStoreTest, PutGetListInSubmissionOrder) {
+  testing::TempDir dir;
+  auto store = OpenSqliteJobStore(dir.File("jobs.db"));
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->Put(MakeJob("job-2", v1::QUEUED)).ok());
+  ASSERT_TRUE((*store)->Put(MakeJob("job-1", v1::RUNNING)).ok());
+  ASSERT_TRUE((*store)->Put(MakeJob("job-2", v1::SUCCEEDED)).ok());  // update keeps position
+  auto jobs = (*store)->List();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].id(), "job-2");
+  EXPECT_EQ((*jobs)[0].state(), v1::SUCCEEDED);
+  EXPECT_EQ((*jobs)[1].id(), "job-1");
+  auto got = (*store)->Get("job-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->spec().name(), "n-job-1");
+  EXPECT_EQ((*store)->Get("job-9").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(SqliteJobStoreTest, JobsSurviveReopening) {
+  testing::TempDir dir;
+  {
+    auto store = OpenSqliteJobStore(dir.File("jobs.db"));
+    ASSERT_TRUE(store.ok());
+    for (int i = 1; i <= 50; ++i) ASSERT_TRUE((*store)->Put(MakeJob("job-" + std::to_string(i), v1::QUEUED)).ok());
+    ASSERT_TRUE((*store)->Put(MakeJob("job-7", v1::CANCELLED)).ok());
+  }
+  auto store = OpenSqliteJobStore(dir.File("jobs.db"));
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->List();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 50u);
+  EXPECT_EQ((*jobs)[6].state(), v1::CANCELLED);
+}
+
+TEST(SqliteJobStoreTest, UnopenablePathIsAClearError) {
+  auto store = OpenSqliteJobStore("/nonexistent-dir/jobs.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(std::string(store.status().message()).find("/nonexistent-dir/jobs.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace braintune::store

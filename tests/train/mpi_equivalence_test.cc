@@ -1,0 +1,77 @@
+// N ranks must give the same parameters as one rank on the same global batch (trainer.h, step 5).
+// Runs the real braintune-train under mpirun with 1, 2 and 3 ranks.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <fstream>
+
+#include "data/dataset.h"
+#include "model/brain_model.h"
+#include "testing/process.h"
+
+namespace braintune::train {
+namespace {
+
+model::EncoderConfig SmallConfig() {
+  model::EncoderConfig c;
+  c.conv_channels = 16;
+  c.hidden = 32;
+  c.layers = 1;
+  c.heads = 2;
+  c.ffn = 64;
+  return c;
+}
+
+std::vector<torch::Tensor> LoadParams(const std::string& path) {
+  model::BrainModel m(SmallConfig(), std::map<std::string, int64_t>{{"synthetic", 6}});
+  torch::serialize::InputArchive archive;
+  archive.load_from(path);
+  m->load(archive);
+  std::vector<torch::Tensor> out;
+  for (auto& p : m->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+double MaxAbsDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, (a[i] - b[i]).abs().max().item<double>());
+  return m;
+}
+
+TEST(MpiEquivalenceTest, OneTwoAndThreeRanksGiveTheSameParameters) {
+  testing::TempDir dir;
+  data::SynthOptions synth;
+  synth.participants = 3;  // 2 ranks: 2 + 1 participants, uneven shards
+  synth.stories = 3;
+  synth.story_seconds = 30;
+  synth.targets = 6;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
+  {
+    std::ofstream spec(dir.File("job.yaml"));
+    spec << "name: equivalence\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
+            "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
+            "training: {steps: 4, batch_size: 6, lr: 0.0005, log_every: 1}\n";
+  }
+  std::vector<std::vector<torch::Tensor>> params;
+  for (int ranks : {1, 2, 3}) {
+    std::string out = dir.File("out" + std::to_string(ranks));
+    auto r = testing::RunCommand(
+        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
+        " --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none " +
+        testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") + " --output-dir " + out);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(std::to_string(ranks) + " ranks, 3 participants"), std::string::npos) << r.output;
+    params.push_back(LoadParams(out + "/checkpoint.pt"));
+  }
+  torch::manual_seed(0);
+  model::BrainModel initial(SmallConfig(), std::map<std::string, int64_t>{{"synthetic", 6}});
+  std::vector<torch::Tensor> init;
+  for (auto& p : initial->parameters()) init.push_back(p.detach());
+  double moved = MaxAbsDiff(params[0], init);
+  EXPECT_GT(moved, 1e-3) << "training must change the parameters, or this test proves nothing";
+  EXPECT_LT(MaxAbsDiff(params[0], params[1]), 1e-5) << "2 ranks differ from 1 rank";
+  EXPECT_LT(MaxAbsDiff(params[0], params[2]), 1e-5) << "3 ranks differ from 1 rank";
+}
+
+}  // namespace
+}  // namespace braintune::train

@@ -1,0 +1,110 @@
+#include "train/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+namespace braintune::train {
+namespace {
+
+TEST(AssignParticipantsTest, BalancesBySamplesNotCount) {
+  auto a = AssignParticipants({{"p1", 1000}, {"p2", 300}, {"p3", 300}, {"p4", 300}, {"p5", 100}}, 2);
+  ASSERT_TRUE(a.ok());
+  ASSERT_EQ(a->size(), 2u);
+  EXPECT_EQ((*a)[0], (std::vector<std::string>{"p1"}));
+  EXPECT_EQ((*a)[1], (std::vector<std::string>{"p2", "p3", "p4", "p5"}));
+}
+
+TEST(AssignParticipantsTest, DeterministicAndEveryRankOwnsSomeone) {
+  std::vector<ParticipantLoad> loads = {{"a", 10}, {"b", 10}, {"c", 10}};
+  auto x = AssignParticipants(loads, 3);
+  auto y = AssignParticipants({loads[2], loads[0], loads[1]}, 3);
+  ASSERT_TRUE(x.ok() && y.ok());
+  EXPECT_EQ(*x, *y);
+  for (const auto& ids : *x) EXPECT_EQ(ids.size(), 1u);
+}
+
+TEST(AssignParticipantsTest, MoreRanksThanParticipantsIsAClearError) {
+  auto a = AssignParticipants({{"a", 10}}, 2);
+  ASSERT_FALSE(a.ok());
+  EXPECT_NE(std::string(a.status().message()).find("only 1 participants"), std::string::npos);
+}
+
+data::Dataset TwoStories() {
+  data::Dataset ds;
+  ds.path = "mem.h5";
+  for (const char* name : {"s1", "s2"}) {
+    data::Story s;
+    s.name = name;
+    s.sample_rate = 10;
+    s.audio.resize(200);
+    std::iota(s.audio.begin(), s.audio.end(), 0.0f);
+    ds.stories.push_back(s);
+  }
+  data::Participant p;
+  p.id = "p";
+  p.space = "x";
+  p.n_targets = 1;
+  for (const char* name : {"s1", "s2"}) p.runs.push_back({name, 10, 1, 2.0, 0.0, {}});
+  ds.participants.push_back(p);
+  return ds;
+}
+
+TEST(PlanTest, TrimsAndHoldsOutTheLastStoryByDefault) {
+  config::DataSpec spec;
+  spec.context_trs = 2;
+  spec.trim_start = 2;
+  spec.trim_end = 1;
+  auto plan = MakePlan(TwoStories(), spec);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->test_story_names, "s2");
+  EXPECT_EQ(plan->train_windows.size(), 7u);  // TRs 2..8 of s1
+  EXPECT_EQ(plan->test_windows.size(), 7u);
+  EXPECT_EQ(plan->window_samples, 40);        // 2 TRs of 2 s at 10 Hz
+}
+
+TEST(PlanTest, WindowEndsWithItsTrAndIsZeroPaddedBeforeTheStory) {
+  config::DataSpec spec;
+  spec.context_trs = 2;
+  spec.trim_start = 0;
+  spec.trim_end = 0;
+  data::Dataset ds = TwoStories();
+  auto plan = MakePlan(ds, spec);
+  ASSERT_TRUE(plan.ok());
+  std::vector<float> w(plan->window_samples);
+  CutWindow(*plan, ds.stories[0], {0, 0}, w.data());  // TR 0 covers 0..2 s: samples 0..19
+  for (int k = 0; k < 20; ++k) EXPECT_EQ(w[k], 0.0f);
+  for (int k = 20; k < 40; ++k) EXPECT_EQ(w[k], static_cast<float>(k - 20));
+  CutWindow(*plan, ds.stories[0], {0, 3}, w.data());  // TR 3 ends at 8 s: samples 40..79
+  EXPECT_EQ(w[0], 40.0f);
+  EXPECT_EQ(w[39], 79.0f);
+}
+
+TEST(PlanTest, UnknownTestStoryAndOverTrimmingAreErrors) {
+  config::DataSpec spec;
+  spec.test_stories = {"nope"};
+  auto plan = MakePlan(TwoStories(), spec);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(std::string(plan.status().message()).find("data.test_stories: 'nope'"), std::string::npos);
+  config::DataSpec trimmed;
+  trimmed.trim_start = 8;
+  trimmed.trim_end = 5;
+  plan = MakePlan(TwoStories(), trimmed);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(std::string(plan.status().message()).find("after trimming"), std::string::npos);
+}
+
+TEST(MeanPearsonTest, PerfectInverseAndConstant) {
+  // Two targets: the first predicted perfectly, the second inversely.
+  std::vector<float> actual = {1, 3, 2, 2, 3, 1};
+  std::vector<float> pred = {2, 0, 4, 1, 6, 2};
+  EXPECT_NEAR(MeanPearson(pred, actual, 3, 2), 0.0, 1e-9);  // (+1 + -1) / 2
+  std::vector<float> same = actual;
+  EXPECT_NEAR(MeanPearson(same, actual, 3, 2), 1.0, 1e-9);
+  std::vector<float> flat(6, 5.0f);
+  EXPECT_EQ(MeanPearson(flat, actual, 3, 2), 0.0);
+}
+
+}  // namespace
+}  // namespace braintune::train
