@@ -32,18 +32,27 @@ class EndToEndTest : public ::testing::Test {
     port_ = testing::FreePort();
     address_ = "127.0.0.1:" + std::to_string(port_);
     data::SynthOptions synth;
-    synth.participants = 3;
-    synth.stories = 4;
-    synth.story_seconds = 80;
+    synth.participants = 4;
+    synth.stories = 6;
+    synth.story_seconds = 120;
     synth.targets = 16;
     ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
-    WriteSpec("train.yaml", "e2e-train", 200);
+    WriteSpec("train.yaml", "e2e-train", 300);
     WriteSpec("long.yaml", "e2e-long", 100000);
     StartCoordinator();
     worker_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{Binary("braintune-worker"), "--coordinator", address_, "--name", "node-a", "--slots",
                                  "2", "--work-dir", dir_.File("work"), "--kill-grace-ms", "3000"},
         dir_.File("worker.log"));
+    WaitForCoordinator();
+  }
+
+  void WaitForCoordinator() {
+    for (int i = 0; i < 100; ++i) {
+      if (Cli("list").exit_code == 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "coordinator did not come up:\n" << testing::ReadFileOrEmpty(dir_.File("coordinator.log"));
   }
 
   void WriteSpec(const std::string& file, const std::string& name, int steps) {
@@ -103,11 +112,11 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   auto watch = RunCommand(Binary("braintune") + " watch " + train_id + " --coordinator " + address_);
   EXPECT_EQ(watch.exit_code, 0) << watch.output;
   EXPECT_NE(watch.output.find("RUNNING"), std::string::npos) << watch.output;
-  EXPECT_NE(watch.output.find("step 200/200"), std::string::npos) << "live progress was shown:\n" << watch.output;
+  EXPECT_NE(watch.output.find("step 300/300"), std::string::npos) << "live progress was shown:\n" << watch.output;
   v1::Job trained = WaitFor(train_id, [](const v1::Job& j) { return j.state() == v1::SUCCEEDED; }, 10);
   ASSERT_EQ(trained.state(), v1::SUCCEEDED) << testing::ReadFileOrEmpty(trained.log_path());
   const v1::JobResult& result = trained.result();
-  ASSERT_EQ(result.scores_size(), 3);
+  ASSERT_EQ(result.scores_size(), 4);
   EXPECT_GT(result.mean_pearson_r(), 0.3) << "held-out r must be clearly above chance";
   EXPECT_GT(result.mean_pearson_r(), result.mean_pearson_r_untrained() + 0.2)
       << "a trained model must beat the untrained one";
@@ -121,7 +130,8 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   ASSERT_EQ(submit.exit_code, 0) << submit.output;
   const std::string long_id = ParseJob(submit.output).id();
   WaitFor(long_id, [](const v1::Job& j) { return j.state() == v1::RUNNING && j.progress().step() > 0; }, 120);
-  const std::string pattern = "'braintune-train.*--job-id " + long_id + " '";
+  // [b]: the pattern must not match the shell that runs pgrep.
+  const std::string pattern = "'[b]raintune-train.*--job-id " + long_id + " '";
   EXPECT_EQ(RunCommand("pgrep -f " + pattern).exit_code, 0) << "ranks should be running before the cancel";
   auto cancel = Cli("cancel " + long_id);
   ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
@@ -138,12 +148,8 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   coordinator_->Signal(SIGKILL);
   coordinator_->Wait(5000);
   StartCoordinator();
-  testing::CommandResult list;
-  for (int i = 0; i < 50; ++i) {
-    list = Cli("list --output json");
-    if (list.exit_code == 0) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  WaitForCoordinator();
+  testing::CommandResult list = Cli("list --output json");
   ASSERT_EQ(list.exit_code, 0) << list.output;
   v1::ListJobsResponse jobs;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(list.output, &jobs).ok()) << list.output;
