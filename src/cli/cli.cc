@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,6 +33,13 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 std::string DefaultCoordinator() {
   const char* env = std::getenv("BRAINTUNE_COORDINATOR");
   return env && *env ? env : "127.0.0.1:50051";
+}
+
+std::string CurrentUser() {
+  const char* env = std::getenv("USER");
+  if (env && *env) return env;
+  const passwd* pw = ::getpwuid(::getuid());
+  return pw && pw->pw_name ? pw->pw_name : "";
 }
 
 void AddCommonFlags(Flags& f) {
@@ -195,7 +203,7 @@ int CmdSubmit(int argc, char** argv) {
   Flags f("braintune submit FILE [flags]", "Submits the YAML job spec FILE to the coordinator and prints the job id.");
   AddCommonFlags(f);
   f.Bool("watch", "keep watching the job until it ends (exit code 0 only if it succeeds)")
-      .Value("user", std::getenv("USER") ? std::getenv("USER") : "", "submitting user");
+      .Value("user", CurrentUser(), "submitting user");
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
   if (f.positional().size() != 1) return Fail("submit takes exactly one FILE (see --help)", kUsage);

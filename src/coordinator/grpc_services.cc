@@ -49,27 +49,17 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJob
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                                       grpc::ServerWriter<v1::WatchJobResponse>* writer) {
-  int64_t version = 0;
+  int64_t version = 0, sent = -1;
   while (!ctx->IsCancelled() && !stopping_->load()) {
+    // Returns at once the first time, then on each change or every 500 ms to notice cancellation.
     absl::StatusOr<v1::Job> job = jobs_->WaitForChange(req->job_id(), &version, absl::Milliseconds(500));
     if (!job.ok()) return ToGrpc(job.status());
+    if (version == sent) continue;
     v1::WatchJobResponse resp;
-    *resp.mutable_job() = *job;
+    *resp.mutable_job() = *std::move(job);
     if (!writer->Write(resp)) return grpc::Status::OK;  // the client went away
-    if (IsTerminal(job->state())) return grpc::Status::OK;
-    // Without a change WaitForChange returns the same version again after its timeout;
-    // skip re-sending until something changes.
-    int64_t seen = version;
-    while (!ctx->IsCancelled() && !stopping_->load()) {
-      absl::StatusOr<v1::Job> next = jobs_->WaitForChange(req->job_id(), &version, absl::Milliseconds(500));
-      if (!next.ok()) return ToGrpc(next.status());
-      if (version != seen) {
-        *resp.mutable_job() = *next;
-        if (!writer->Write(resp)) return grpc::Status::OK;
-        if (IsTerminal(next->state())) return grpc::Status::OK;
-        seen = version;
-      }
-    }
+    if (IsTerminal(resp.job().state())) return grpc::Status::OK;
+    sent = version;
   }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
 }

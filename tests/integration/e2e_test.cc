@@ -1,9 +1,13 @@
 // End to end, every part real and in its own process: braintune-coordinator and braintune-worker
 // on loopback, the braintune CLI, mpirun and braintune-train ranks, an HDF5 dataset, SQLite.
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -161,6 +165,37 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   EXPECT_EQ(jobs.jobs(1).state(), v1::CANCELLED);
   auto table = Cli("list");
   EXPECT_NE(table.output.find("SUCCEEDED"), std::string::npos) << table.output;
+}
+
+// grpc.health.v1.Health/Check, called with raw bytes so the test needs no generated health code:
+// an empty HealthCheckRequest asks about the whole server; SERVING is field 1 = 1 (bytes 08 01).
+TEST_F(EndToEndTest, StandardHealthServiceSaysServing) {
+  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_one();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "expected SERVING";
 }
 
 TEST_F(EndToEndTest, CliErrorsAreClearAndNonZero) {
