@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <random>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 
 namespace braintune::train {
 
@@ -35,6 +38,94 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AssignParticipants(std::ve
   }
   for (auto& ids : out) std::sort(ids.begin(), ids.end());
   return out;
+}
+
+absl::StatusOr<std::vector<std::vector<Shard>>> AssignShards(const data::Dataset& ds, const Plan& plan,
+                                                             const std::vector<std::string>& participants,
+                                                             int ranks) {
+  auto story_index = [&](const std::string& name) {
+    for (size_t s = 0; s < plan.stories.size(); ++s) {
+      if (plan.stories[s].name == name) return static_cast<int>(s);
+    }
+    return -1;
+  };
+  std::vector<Shard> shards;
+  std::vector<ParticipantLoad> loads;
+  for (const auto& id : participants) {
+    const data::Participant* p = ds.FindParticipant(id);
+    int64_t total = 0;
+    for (const auto& run : p->runs) {
+      int s = story_index(run.story);
+      if (s < 0) continue;
+      const int64_t train = plan.stories[s].test ? 0 : run.n_times;
+      shards.push_back({id, s, run.n_times, train});
+      total += train;
+    }
+    loads.push_back({id, total});
+  }
+  std::vector<std::vector<Shard>> out(ranks);
+  if (static_cast<int>(participants.size()) >= ranks) {
+    ASSIGN_OR_RETURN(auto by_participant, AssignParticipants(loads, ranks));
+    for (int r = 0; r < ranks; ++r) {
+      for (const auto& shard : shards) {
+        if (std::count(by_participant[r].begin(), by_participant[r].end(), shard.participant)) out[r].push_back(shard);
+      }
+    }
+    return out;
+  }
+  if (static_cast<int>(shards.size()) < ranks) {
+    return absl::InvalidArgumentError(absl::StrCat("the job asks for ", ranks, " ranks but the selected participants have only ",
+                                                   shards.size(), " story runs in all; use at most ", shards.size(),
+                                                   " ranks"));
+  }
+  std::vector<Shard> order = shards;
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Shard& a, const Shard& b) { return a.train_samples > b.train_samples; });
+  std::vector<int64_t> load(ranks, 0);
+  for (const auto& shard : order) {
+    int best = 0;
+    for (int r = 1; r < ranks; ++r) {
+      bool r_better = out[r].empty() != out[best].empty() ? out[r].empty()
+                      : load[r] != load[best]                 ? load[r] < load[best]
+                                                              : out[r].size() < out[best].size();
+      if (r_better) best = r;
+    }
+    out[best].push_back(shard);
+    load[best] += shard.train_samples;
+  }
+  for (auto& rank_shards : out) {
+    std::sort(rank_shards.begin(), rank_shards.end(), [](const Shard& a, const Shard& b) {
+      return a.participant != b.participant ? a.participant < b.participant : a.story < b.story;
+    });
+  }
+  return out;
+}
+
+std::vector<Window> GlobalBatch(const Plan& plan, uint64_t seed, int batch_size, int64_t step) {
+  const int64_t n = static_cast<int64_t>(plan.train_windows.size());
+  std::vector<Window> batch;
+  int64_t cached_epoch = -1;
+  std::vector<int64_t> perm;
+  for (int i = 0; i < batch_size; ++i) {
+    int64_t g = (step - 1) * batch_size + i;
+    int64_t epoch = g / n;
+    if (epoch != cached_epoch) {
+      perm.resize(n);
+      std::iota(perm.begin(), perm.end(), 0);
+      std::mt19937_64 rng(seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(epoch) + 1);
+      // Fisher-Yates with our own draws: std::shuffle's order differs between standard libraries.
+      for (int64_t k = n - 1; k > 0; --k) std::swap(perm[k], perm[rng() % static_cast<uint64_t>(k + 1)]);
+      cached_epoch = epoch;
+    }
+    batch.push_back(plan.train_windows[perm[g % n]]);
+  }
+  return batch;
+}
+
+int64_t WindowStart(const Plan& plan, const Window& w) {
+  const StoryTiming& t = plan.stories[w.story];
+  const double end_time = t.t0 + (w.index + 1) * t.tr;  // the window ends with its TR
+  return static_cast<int64_t>(std::llround(end_time * plan.sample_rate)) - plan.window_samples;
 }
 
 absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec) {
@@ -98,10 +189,7 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
 }
 
 void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out) {
-  const StoryTiming& t = plan.stories[w.story];
-  double end_time = t.t0 + (w.index + 1) * t.tr;  // the window ends with its TR
-  int64_t end = static_cast<int64_t>(std::llround(end_time * plan.sample_rate));
-  int64_t start = end - plan.window_samples;
+  const int64_t start = WindowStart(plan, w);
   const int64_t n = static_cast<int64_t>(story.audio.size());
   for (int64_t k = 0; k < plan.window_samples; ++k) {
     int64_t src = start + k;

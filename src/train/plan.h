@@ -24,6 +24,25 @@ struct ParticipantLoad {
 absl::StatusOr<std::vector<std::vector<std::string>>> AssignParticipants(std::vector<ParticipantLoad> loads,
                                                                          int ranks);
 
+// One unit of ownership: a participant's responses to one story.
+struct Shard {
+  std::string participant;
+  int story = 0;         // index into Plan::stories
+  int64_t samples = 0;   // rows of the run
+  int64_t train_samples = 0;  // rows used for training (0 for a test story): what is balanced
+};
+
+// Assigns every run of `participants` to a rank, balancing training samples (test stories carry
+// no training load). With at least as many participants as ranks, whole participants are
+// assigned (AssignParticipants); with more ranks than participants, a participant's stories are
+// split across ranks, largest first onto the least loaded rank (test shards, weightless, go
+// where ranks have the fewest shards).
+// Deterministic. InvalidArgument when there are fewer runs than ranks.
+struct Plan;
+absl::StatusOr<std::vector<std::vector<Shard>>> AssignShards(const data::Dataset& dataset, const Plan& plan,
+                                                             const std::vector<std::string>& participants,
+                                                             int ranks);
+
 // One stimulus window: the audio that ends with TR `index` of `story`.
 struct Window {
   int story = 0;       // index into Plan::stories
@@ -51,6 +70,14 @@ struct Plan {
 // Builds the plan from a dataset whose metadata is loaded (responses not needed). Errors name
 // the file and the story when participants disagree on a story's timing or a story is unknown.
 absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSpec& spec);
+
+// The global batch of `step` (1-based): consecutive windows of a stream of epochs, each epoch a
+// permutation of plan.train_windows drawn from `seed` and the epoch number. Any step can be
+// computed directly, so a run resumes mid-epoch from its step alone.
+std::vector<Window> GlobalBatch(const Plan& plan, uint64_t seed, int batch_size, int64_t step);
+
+// First audio sample of window `w` (may be negative: windows reach before the story).
+int64_t WindowStart(const Plan& plan, const Window& w);
 
 // Copies the audio of window `w` into out[0..plan.window_samples), zero-padded outside the story.
 void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out);

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +21,7 @@
 #include "config/job_spec.h"
 #include "data/dataset.h"
 #include "model/brain_model.h"
+#include "train/loader.h"
 #include "train/plan.h"
 #include "train/progress_reporter.h"
 
@@ -34,48 +35,9 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
-// A participant this rank owns, with its responses by story index (nullptr = not heard).
-struct OwnedParticipant {
-  int global_index = 0;
-  const data::Participant* data = nullptr;
-  std::vector<const data::Run*> run_of_story;
-};
-
-void ZScorePerStory(data::Participant* p) {
-  for (auto& run : p->runs) {
-    for (int64_t c = 0; c < run.n_targets; ++c) {
-      double mean = 0, sq = 0;
-      for (int64_t r = 0; r < run.n_times; ++r) mean += run.responses[r * run.n_targets + c];
-      mean /= run.n_times;
-      for (int64_t r = 0; r < run.n_times; ++r) {
-        double d = run.responses[r * run.n_targets + c] - mean;
-        sq += d * d;
-      }
-      double sd = std::sqrt(sq / run.n_times);
-      for (int64_t r = 0; r < run.n_times; ++r) {
-        float& v = run.responses[r * run.n_targets + c];
-        v = sd > 0 ? static_cast<float>((v - mean) / sd) : 0.0f;
-      }
-    }
-  }
-}
-
-torch::Tensor Windows(const Plan& plan, const data::Dataset& ds, const std::vector<Window>& windows) {
-  torch::Tensor audio = torch::empty({static_cast<int64_t>(windows.size()), plan.window_samples});
-  float* out = audio.data_ptr<float>();
-  for (size_t i = 0; i < windows.size(); ++i) {
-    CutWindow(plan, *ds.FindStory(plan.stories[windows[i].story].name), windows[i], out + i * plan.window_samples);
-  }
-  return audio;
-}
-
-torch::Tensor Targets(const data::Run& run, const std::vector<Window>& windows) {
-  torch::Tensor y = torch::empty({static_cast<int64_t>(windows.size()), run.n_targets});
-  float* out = y.data_ptr<float>();
-  for (size_t i = 0; i < windows.size(); ++i) {
-    std::copy_n(run.responses.data() + windows[i].index * run.n_targets, run.n_targets, out + i * run.n_targets);
-  }
-  return y;
+// Views a loader buffer as a tensor (no copy; the buffer outlives the forward pass).
+torch::Tensor View(std::vector<float>& values, int64_t rows, int64_t cols) {
+  return torch::from_blob(values.data(), {rows, cols});
 }
 
 // Flattens every parameter (or gradient) into `buffer` in registration order, and back.
@@ -181,13 +143,9 @@ class Trainer {
     meta_only.load_audio = false;
     ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(path, meta_only));
     ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data));
-    std::vector<ParticipantLoad> loads;
     std::set<std::string> wanted(spec_.data.participants.begin(), spec_.data.participants.end());
     for (const auto& p : meta.participants) {
       if (!wanted.empty() && !wanted.count(p.id)) continue;
-      int64_t samples = 0;
-      for (const auto& r : p.runs) samples += r.n_times;
-      loads.push_back({p.id, samples});
       participant_ids_.push_back(p.id);
       spaces_[p.space] = p.n_targets;
       for (const auto& r : p.runs) {
@@ -196,40 +154,51 @@ class Trainer {
         }
       }
     }
-    ASSIGN_OR_RETURN(assignment_, AssignParticipants(loads, comm_->size()));
-    if (comm_->rank() == 0) {
-      std::cout << "braintune-train: " << comm_->size() << " ranks, " << participant_ids_.size()
-                << " participants, " << plan_.stories.size() << " stories (test: " << plan_.test_story_names << "), "
-                << plan_.train_windows.size() << " training windows of " << plan_.window_samples << " samples\n";
-      for (int r = 0; r < comm_->size(); ++r) {
-        int64_t samples = 0;
-        for (const auto& id : assignment_[r]) {
-          for (const auto& l : loads) samples += l.id == id ? l.samples : 0;
-        }
-        std::cout << "  rank " << r << ": " << absl::StrJoin(assignment_[r], ", ") << " (" << samples << " samples)\n";
-      }
-      std::cout << std::flush;
+    ASSIGN_OR_RETURN(assignment_, AssignShards(meta, plan_, participant_ids_, comm_->size()));
+    if (comm_->rank() == 0) PrintAssignment();
+    std::vector<OwnedShard> owned;
+    for (const Shard& shard : assignment_[comm_->rank()]) {
+      const data::Participant* p = meta.FindParticipant(shard.participant);
+      owned.push_back({shard, p->space, p->n_targets, {}, {}});
     }
-    data::ReadOptions mine;
-    mine.load_all_responses = false;
-    mine.load_responses_of = assignment_[comm_->rank()];
-    ASSIGN_OR_RETURN(dataset_, data::ReadDataset(path, mine));
-    for (const auto& id : assignment_[comm_->rank()]) {
-      auto* p = const_cast<data::Participant*>(dataset_.FindParticipant(id));
-      ZScorePerStory(p);
-      OwnedParticipant owned;
-      owned.global_index = static_cast<int>(
-          std::find(participant_ids_.begin(), participant_ids_.end(), id) - participant_ids_.begin());
-      owned.data = p;
-      owned.run_of_story.assign(plan_.stories.size(), nullptr);
-      for (const auto& run : p->runs) {
-        for (size_t s = 0; s < plan_.stories.size(); ++s) {
-          if (plan_.stories[s].name == run.story) owned.run_of_story[s] = &run;
-        }
-      }
-      owned_.push_back(owned);
-    }
+    LoaderOptions lo;
+    lo.seed = spec_.training.seed;
+    lo.batch_size = spec_.training.batch_size;
+    ASSIGN_OR_RETURN(loader_, Loader::Start(path, plan_, std::move(owned), lo, /*first_step=*/1));
     return absl::OkStatus();
+  }
+
+  void PrintAssignment() const {
+    std::cout << "braintune-train: " << comm_->size() << " ranks, " << participant_ids_.size() << " participants, "
+              << plan_.stories.size() << " stories (test: " << plan_.test_story_names << "), "
+              << plan_.train_windows.size() << " training windows of " << plan_.window_samples << " samples\n";
+    for (int r = 0; r < comm_->size(); ++r) {
+      // A participant whose every story is here is listed by name; split ones as name:story.
+      std::map<std::string, std::vector<std::string>> stories;
+      int64_t samples = 0;
+      for (const Shard& s : assignment_[r]) {
+        stories[s.participant].push_back(plan_.stories[s.story].name);
+        samples += s.train_samples;
+      }
+      std::vector<std::string> names;
+      for (const auto& [pid, list] : stories) {
+        if (static_cast<int>(list.size()) == heard_count(pid)) {
+          names.push_back(pid);
+        } else {
+          for (const auto& story : list) names.push_back(pid + ":" + story);
+        }
+      }
+      std::cout << "  rank " << r << ": " << absl::StrJoin(names, ", ") << " (" << samples << " training samples)\n";
+    }
+    std::cout << std::flush;
+  }
+
+  int heard_count(const std::string& pid) const {
+    int n = 0;
+    for (const auto& rank : assignment_) {
+      for (const Shard& s : rank) n += s.participant == pid;
+    }
+    return n;
   }
 
   void BuildModel() {
@@ -266,43 +235,24 @@ class Trainer {
   }
 
   absl::StatusOr<double> Step(int64_t step) {
-    // The same global batch on every rank (step 5 of the protocol in trainer.h).
-    std::mt19937_64 rng(spec_.training.seed * 1000003ULL + static_cast<uint64_t>(step));
-    std::uniform_int_distribution<size_t> pick(0, plan_.train_windows.size() - 1);
-    std::vector<Window> batch;
+    // The same global batch on every rank (step 5 of the protocol in trainer.h); the loader
+    // has already cut it down to what this rank's shards heard.
     double global_pairs = 0;
-    for (int i = 0; i < spec_.training.batch_size; ++i) {
-      batch.push_back(plan_.train_windows[pick(rng)]);
-      global_pairs += heard_by_[batch.back().story];
+    for (const Window& w : GlobalBatch(plan_, spec_.training.seed, spec_.training.batch_size, step)) {
+      global_pairs += heard_by_[w.story];
     }
-    // The windows this rank needs, and for each owned participant the rows it heard.
-    std::vector<Window> local;
-    std::vector<std::vector<int64_t>> rows(owned_.size());
-    std::vector<std::vector<Window>> heard(owned_.size());
-    for (const auto& w : batch) {
-      bool needed = false;
-      for (size_t p = 0; p < owned_.size(); ++p) {
-        if (owned_[p].run_of_story[w.story]) {
-          rows[p].push_back(static_cast<int64_t>(local.size()));
-          heard[p].push_back(w);
-          needed = true;
-        }
-      }
-      if (needed) local.push_back(w);
-    }
+    ASSIGN_OR_RETURN(Batch batch, loader_->Next());
     optimizer_->zero_grad();
     double local_loss = 0;
-    if (!local.empty()) {
-      torch::Tensor pooled = model_->Embed(Windows(plan_, dataset_, local));
+    if (!batch.windows.empty()) {
+      const int64_t n = static_cast<int64_t>(batch.windows.size());
+      torch::Tensor pooled = model_->Embed(View(batch.audio, n, plan_.window_samples));
       torch::Tensor loss = torch::zeros({});
-      for (size_t p = 0; p < owned_.size(); ++p) {
-        if (rows[p].empty()) continue;
-        torch::Tensor idx = torch::tensor(rows[p], torch::kLong);
-        torch::Tensor pred = model_->Head(owned_[p].data->space, pooled.index_select(0, idx));
-        // Rows can come from different stories: gather targets window by window.
-        std::vector<torch::Tensor> ys;
-        for (const auto& w : heard[p]) ys.push_back(Targets(*owned_[p].run_of_story[w.story], {w}));
-        loss = loss + (pred - torch::cat(ys, 0)).pow(2).mean(1).sum();
+      for (auto& t : batch.targets) {
+        const OwnedShard& owned = loader_->shards()[t.shard];
+        const int64_t rows = static_cast<int64_t>(t.rows.size());
+        torch::Tensor pred = model_->Head(owned.space, pooled.index_select(0, torch::tensor(t.rows, torch::kLong)));
+        loss = loss + (pred - View(t.values, rows, owned.n_targets)).pow(2).mean(1).sum();
       }
       loss = loss / global_pairs;
       loss.backward();
@@ -318,37 +268,42 @@ class Trainer {
     return static_cast<double>(buffer_.back());
   }
 
-  // Mean-over-targets Pearson r of every participant on the test stories (NaN if none heard);
-  // each rank fills its own participants, an all-reduce collects them.
+  // Mean-over-targets Pearson r of every participant on the test stories (NaN if none heard):
+  // each rank scores the test shards it owns, an all-reduce collects sums and counts, and a
+  // participant's r is the mean over its test stories.
   absl::Status Evaluate(std::vector<double>* r) {
     torch::NoGradGuard no_grad;
-    std::vector<double> sums(2 * participant_ids_.size(), 0.0);  // r, then "has a value"
-    for (const auto& owned : owned_) {
+    const size_t n = participant_ids_.size();
+    std::vector<double> sums(2 * n, 0.0);  // r sums, then counts
+    for (size_t si = 0; si < loader_->shards().size(); ++si) {
+      const OwnedShard& owned = loader_->shards()[si];
+      if (!plan_.stories[owned.shard.story].test) continue;
+      std::vector<Window> windows;
+      for (const Window& w : plan_.test_windows) {
+        if (w.story == owned.shard.story) windows.push_back(w);
+      }
       std::vector<float> predicted, actual;
-      int64_t rows = 0, cols = owned.data->n_targets;
-      for (size_t begin = 0; begin < plan_.test_windows.size(); begin += spec_.training.eval_batch_size) {
-        std::vector<Window> chunk;
-        for (size_t i = begin; i < std::min(plan_.test_windows.size(), begin + spec_.training.eval_batch_size); ++i) {
-          if (owned.run_of_story[plan_.test_windows[i].story]) chunk.push_back(plan_.test_windows[i]);
-        }
-        if (chunk.empty()) continue;
-        torch::Tensor pred = model_->Head(owned.data->space, model_->Embed(Windows(plan_, dataset_, chunk))).contiguous();
+      for (size_t begin = 0; begin < windows.size(); begin += spec_.training.eval_batch_size) {
+        std::vector<Window> chunk(windows.begin() + begin,
+                                  windows.begin() + std::min(windows.size(), begin + spec_.training.eval_batch_size));
+        ASSIGN_OR_RETURN(Batch batch, loader_->Read(chunk, {static_cast<int>(si)}));
+        const int64_t rows = static_cast<int64_t>(batch.windows.size());
+        torch::Tensor pred =
+            model_->Head(owned.space, model_->Embed(View(batch.audio, rows, plan_.window_samples))).contiguous();
         predicted.insert(predicted.end(), pred.data_ptr<float>(), pred.data_ptr<float>() + pred.numel());
-        for (const auto& w : chunk) {
-          const data::Run& run = *owned.run_of_story[w.story];
-          actual.insert(actual.end(), run.responses.begin() + w.index * cols, run.responses.begin() + (w.index + 1) * cols);
-        }
-        rows += static_cast<int64_t>(chunk.size());
+        actual.insert(actual.end(), batch.targets[0].values.begin(), batch.targets[0].values.end());
       }
-      if (rows > 1) {
-        sums[owned.global_index] = MeanPearson(predicted, actual, rows, cols);
-        sums[participant_ids_.size() + owned.global_index] = 1;
-      }
+      const int64_t rows = static_cast<int64_t>(windows.size());
+      if (rows < 2) continue;
+      size_t index = std::find(participant_ids_.begin(), participant_ids_.end(), owned.shard.participant) -
+                     participant_ids_.begin();
+      sums[index] += MeanPearson(predicted, actual, rows, owned.n_targets);
+      sums[n + index] += 1;
     }
     RETURN_IF_ERROR(comm_->AllReduceSum(sums.data(), static_cast<int64_t>(sums.size())));
-    r->assign(participant_ids_.size(), std::nan(""));
-    for (size_t i = 0; i < participant_ids_.size(); ++i) {
-      if (sums[participant_ids_.size() + i] > 0) (*r)[i] = sums[i];
+    r->assign(n, std::nan(""));
+    for (size_t i = 0; i < n; ++i) {
+      if (sums[n + i] > 0) (*r)[i] = sums[i] / sums[n + i];
     }
     return absl::OkStatus();
   }
@@ -388,9 +343,9 @@ class Trainer {
       s->set_participant(participant_ids_[i]);
       s->set_pearson_r(after[i]);
       s->set_pearson_r_untrained(before[i]);
-      for (int r = 0; r < comm_->size(); ++r) {
-        for (const auto& id : assignment_[r]) {
-          if (id == participant_ids_[i]) s->set_rank(r);
+      for (int r = comm_->size() - 1; r >= 0; --r) {  // the first rank holding any of its stories
+        for (const Shard& shard : assignment_[r]) {
+          if (shard.participant == participant_ids_[i]) s->set_rank(r);
         }
       }
       sum_after += after[i];
@@ -433,12 +388,11 @@ class Trainer {
   ProgressReporter reporter_;
   config::JobSpec spec_;
   Plan plan_;
-  data::Dataset dataset_;
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
-  std::vector<std::vector<std::string>> assignment_;   // rank -> participants
+  std::vector<std::vector<Shard>> assignment_;         // rank -> (participant, story) shards
+  std::unique_ptr<Loader> loader_;
   std::map<std::string, int64_t> spaces_;              // space -> targets
   std::map<int, double> heard_by_;                     // story -> participants who heard it
-  std::vector<OwnedParticipant> owned_;
   model::BrainModel model_{nullptr};
   std::vector<torch::Tensor> params_;
   std::vector<float> buffer_;                          // flattened gradients + the loss

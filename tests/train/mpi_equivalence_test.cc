@@ -38,10 +38,10 @@ double MaxAbsDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::
   return m;
 }
 
-TEST(MpiEquivalenceTest, OneTwoAndThreeRanksGiveTheSameParameters) {
+TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   testing::TempDir dir;
   data::SynthOptions synth;
-  synth.participants = 3;  // 2 ranks: 2 + 1 participants, uneven shards
+  synth.participants = 3;  // 2 ranks: 2 + 1 participants, uneven; 4 ranks: stories split
   synth.stories = 3;
   synth.story_seconds = 30;
   synth.targets = 6;
@@ -53,7 +53,7 @@ TEST(MpiEquivalenceTest, OneTwoAndThreeRanksGiveTheSameParameters) {
             "training: {steps: 4, batch_size: 6, lr: 0.0005, log_every: 1}\n";
   }
   std::vector<std::vector<torch::Tensor>> params;
-  for (int ranks : {1, 2, 3}) {
+  for (int ranks : {1, 2, 3, 4}) {
     std::string out = dir.File("out" + std::to_string(ranks));
     auto r = testing::RunCommand(
         "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
@@ -71,6 +71,7 @@ TEST(MpiEquivalenceTest, OneTwoAndThreeRanksGiveTheSameParameters) {
   EXPECT_GT(moved, 1e-3) << "training must change the parameters, or this test proves nothing";
   EXPECT_LT(MaxAbsDiff(params[0], params[1]), 1e-5) << "2 ranks differ from 1 rank";
   EXPECT_LT(MaxAbsDiff(params[0], params[2]), 1e-5) << "3 ranks differ from 1 rank";
+  EXPECT_LT(MaxAbsDiff(params[0], params[3]), 1e-5) << "4 ranks (stories split) differ from 1 rank";
 }
 
 }  // namespace

@@ -1,0 +1,146 @@
+#include "train/loader.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace braintune::train {
+
+Loader::Loader(const Plan& plan, std::vector<OwnedShard> shards, const LoaderOptions& options,
+               std::unique_ptr<data::DatasetReader> reader)
+    : plan_(plan), options_(options), shards_(std::move(shards)), reader_(std::move(reader)) {
+  shards_of_story_.resize(plan_.stories.size());
+  for (size_t i = 0; i < shards_.size(); ++i) shards_of_story_[shards_[i].shard.story].push_back(static_cast<int>(i));
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    stop_ = true;
+  }
+  queue_cv_.notify_all();
+  if (prefetcher_.joinable()) prefetcher_.join();
+}
+
+absl::StatusOr<std::unique_ptr<Loader>> Loader::Start(const std::string& path, const Plan& plan,
+                                                      std::vector<OwnedShard> shards, const LoaderOptions& options,
+                                                      int64_t first_step) {
+  ASSIGN_OR_RETURN(std::unique_ptr<data::DatasetReader> reader, data::DatasetReader::Open(path));
+  std::unique_ptr<Loader> loader(new Loader(plan, std::move(shards), options, std::move(reader)));
+  RETURN_IF_ERROR(loader->ComputeStatistics());
+  Loader* raw = loader.get();
+  loader->prefetcher_ = std::thread([raw, first_step] { raw->PrefetchLoop(first_step); });
+  return loader;
+}
+
+absl::Status Loader::ComputeStatistics() {
+  constexpr int64_t kChunkRows = 256;  // bounded memory however long the run
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  for (auto& owned : shards_) {
+    const int64_t cols = owned.n_targets, n = owned.shard.samples;
+    std::vector<double> sum(cols, 0.0), sq(cols, 0.0);
+    std::vector<float> chunk;
+    for (int64_t begin = 0; begin < n; begin += kChunkRows) {
+      const int64_t rows = std::min(kChunkRows, n - begin);
+      chunk.resize(rows * cols);
+      RETURN_IF_ERROR(reader_->ReadResponseRows(owned.shard.participant, plan_.stories[owned.shard.story].name, begin,
+                                                rows, chunk.data()));
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          const double v = chunk[r * cols + c];
+          sum[c] += v;
+          sq[c] += v * v;
+        }
+      }
+    }
+    owned.mean.resize(cols);
+    owned.inv_std.resize(cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      const double mean = sum[c] / n, var = std::max(0.0, sq[c] / n - mean * mean);
+      owned.mean[c] = static_cast<float>(mean);
+      owned.inv_std[c] = var > 1e-12 ? static_cast<float>(1.0 / std::sqrt(var)) : 0.0f;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const std::vector<int>& only) {
+  Batch batch;
+  batch.global_batch_size = static_cast<int64_t>(windows.size());
+  std::map<int, size_t> slot;  // shard -> index into batch.targets
+  auto wanted = [&](int shard) { return only.empty() || std::count(only.begin(), only.end(), shard); };
+  for (const auto& w : windows) {
+    bool needed = false;
+    for (int s : shards_of_story_[w.story]) {
+      if (!wanted(s)) continue;
+      auto [it, inserted] = slot.emplace(s, batch.targets.size());
+      if (inserted) batch.targets.push_back({s, {}, {}});
+      batch.targets[it->second].rows.push_back(static_cast<int64_t>(batch.windows.size()));
+      needed = true;
+    }
+    if (needed) batch.windows.push_back(w);
+  }
+  const int64_t len = plan_.window_samples;
+  batch.audio.resize(batch.windows.size() * len);
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  for (size_t i = 0; i < batch.windows.size(); ++i) {
+    const Window& w = batch.windows[i];
+    RETURN_IF_ERROR(reader_->ReadAudio(plan_.stories[w.story].name, WindowStart(plan_, w), len, &batch.audio[i * len]));
+  }
+  for (auto& t : batch.targets) {
+    const OwnedShard& owned = shards_[t.shard];
+    const int64_t cols = owned.n_targets;
+    t.values.resize(t.rows.size() * cols);
+    for (size_t r = 0; r < t.rows.size(); ++r) {
+      float* row = &t.values[r * cols];
+      RETURN_IF_ERROR(reader_->ReadResponseRows(owned.shard.participant, plan_.stories[owned.shard.story].name,
+                                                batch.windows[t.rows[r]].index, 1, row));
+      for (int64_t c = 0; c < cols; ++c) row[c] = (row[c] - owned.mean[c]) * owned.inv_std[c];
+    }
+  }
+  return batch;
+}
+
+void Loader::PrefetchLoop(int64_t first_step) {
+  for (int64_t step = first_step;; ++step) {
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [&] { return stop_ || static_cast<int>(queue_.size()) < options_.prefetch; });
+      if (stop_) return;
+    }
+    absl::StatusOr<Batch> batch = Build(GlobalBatch(plan_, options_.seed, options_.batch_size, step), {});
+    if (batch.ok()) batch->step = step;
+    bool failed = !batch.ok();
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      queue_.push_back(std::move(batch));
+    }
+    queue_cv_.notify_all();
+    if (failed) return;  // the consumer sees the error; nothing after it would be valid
+  }
+}
+
+absl::StatusOr<Batch> Loader::Next() {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_cv_.wait(lock, [&] { return !queue_.empty(); });
+  absl::StatusOr<Batch> batch = std::move(queue_.front());
+  queue_.pop_front();
+  lock.unlock();
+  queue_cv_.notify_all();
+  wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return batch;
+}
+
+absl::StatusOr<Batch> Loader::Read(const std::vector<Window>& windows, const std::vector<int>& only) {
+  return Build(windows, only);
+}
+
+int64_t Loader::bytes_read() const {
+  std::lock_guard<std::mutex> lock(reader_mu_);
+  return reader_->bytes_read();
+}
+
+}  // namespace braintune::train
