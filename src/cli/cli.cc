@@ -21,14 +21,14 @@
 #include "common/flags.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
-#include "data/dataset.h"
+#include "cli/cli_util.h"
+#include "cli/dataset_commands.h"
 
 namespace braintune::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 
 std::string DefaultCoordinator() {
   const char* env = std::getenv("BRAINTUNE_COORDINATOR");
@@ -45,21 +45,6 @@ std::string CurrentUser() {
 void AddCommonFlags(Flags& f) {
   f.Value("coordinator", DefaultCoordinator(), "coordinator HOST:PORT (env BRAINTUNE_COORDINATOR)")
       .Value("output", "table", "output format: table or json");
-}
-
-std::string ToJson(const google::protobuf::Message& m, bool one_line = false) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = !one_line;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
-}
-
-int Fail(const std::string& msg, int code = kFailed) {
-  std::cerr << "braintune: error: " << msg << "\n";
-  return code;
 }
 
 std::string StateName(v1::JobState s) { return v1::JobState_Name(s); }
@@ -336,80 +321,6 @@ int CmdList(int argc, char** argv) {
   return kOk;
 }
 
-int CmdDatasetSynth(int argc, char** argv) {
-  data::SynthOptions d;
-  Flags f("braintune dataset synth --out FILE [flags]",
-          "Writes a synthetic naturalistic fMRI dataset with a known stimulus-to-response mapping.");
-  f.Value("out", "", "output HDF5 file (required)")
-      .Value("participants", std::to_string(d.participants), "participants")
-      .Value("stories", std::to_string(d.stories), "stories")
-      .Value("story-seconds", absl::StrCat(d.story_seconds), "length of each story in seconds")
-      .Value("targets", std::to_string(d.targets), "targets (voxels) per participant")
-      .Value("noise", absl::StrCat(d.noise), "noise std relative to the signal std")
-      .Value("tr", absl::StrCat(d.tr), "repetition time in seconds")
-      .Value("sample-rate", absl::StrCat(d.sample_rate), "audio sample rate in Hz")
-      .Value("seed", "0", "random seed");
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
-  if (f.Get("out").empty()) return Fail("--out is required", kUsage);
-  auto get_int = [&](const char* name, int* out) -> absl::Status {
-    ASSIGN_OR_RETURN(int64_t v, f.GetInt(name));
-    if (v < 1) return absl::InvalidArgumentError(absl::StrCat("--", name, " must be >= 1"));
-    *out = static_cast<int>(v);
-    return absl::OkStatus();
-  };
-  auto get_double = [&](const char* name, double* out) -> absl::Status {
-    ASSIGN_OR_RETURN(*out, f.GetDouble(name));
-    if (!(*out >= 0)) return absl::InvalidArgumentError(absl::StrCat("--", name, " must be >= 0"));
-    return absl::OkStatus();
-  };
-  int64_t seed = 0;
-  for (absl::Status s : {get_int("participants", &d.participants), get_int("stories", &d.stories),
-                         get_int("targets", &d.targets), get_double("story-seconds", &d.story_seconds),
-                         get_double("noise", &d.noise), get_double("tr", &d.tr),
-                         get_double("sample-rate", &d.sample_rate), f.GetInt("seed").status()}) {
-    if (!s.ok()) return Fail(std::string(s.message()), kUsage);
-  }
-  seed = *f.GetInt("seed");
-  d.seed = static_cast<uint64_t>(seed);
-  std::cerr << "writing " << d.participants << " participants x " << d.stories << " stories of " << d.story_seconds
-            << " s to " << f.Get("out") << "\n";
-  absl::Status s = data::WriteSyntheticDataset(f.Get("out"), d);
-  if (!s.ok()) return Fail(std::string(s.message()));
-  std::cout << "wrote " << f.Get("out") << "\n";
-  return kOk;
-}
-
-int CmdDatasetInspect(int argc, char** argv) {
-  Flags f("braintune dataset inspect FILE [flags]", "Checks a braintune dataset file and summarises it.");
-  f.Value("output", "table", "output format: table or json");
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
-  if (f.positional().size() != 1) return Fail("inspect takes exactly one FILE", kUsage);
-  data::ReadOptions opts;
-  opts.load_all_responses = false;
-  absl::StatusOr<data::Dataset> ds = data::ReadDataset(f.positional()[0], opts);
-  if (!ds.ok()) return Fail(std::string(ds.status().message()));
-  double seconds = 0;
-  for (const auto& s : ds->stories) seconds += s.audio.size() / s.sample_rate;
-  if (f.Get("output") == "json") {
-    std::cout << "{\"name\": \"" << ds->name << "\", \"modality\": \"" << ds->modality
-              << "\", \"stories\": " << ds->stories.size() << ", \"participants\": " << ds->participants.size()
-              << ", \"stimulus_hours\": " << seconds / 3600 << "}\n";
-    return kOk;
-  }
-  std::cout << ds->path << ": " << ds->name << " (" << ds->modality << "), " << ds->stories.size() << " stories, "
-            << absl::StrFormat("%.2f", seconds / 3600) << " h of stimulus\n";
-  std::vector<std::vector<std::string>> rows = {{"PARTICIPANT", "SPACE", "TARGETS", "STORIES", "SAMPLES"}};
-  for (const auto& p : ds->participants) {
-    int64_t samples = 0;
-    for (const auto& r : p.runs) samples += r.n_times;
-    rows.push_back({p.id, p.space, std::to_string(p.n_targets), std::to_string(p.runs.size()), std::to_string(samples)});
-  }
-  std::cout << FormatTable(rows);
-  return kOk;
-}
-
 constexpr char kTopHelp[] =
     "usage: braintune COMMAND [args] [flags]\n\n"
     "Brain-tuning jobs on a shared pool (talk to braintune-coordinator):\n"
@@ -418,9 +329,11 @@ constexpr char kTopHelp[] =
     "  status ID          show a job\n"
     "  watch ID           follow a job live until it ends\n"
     "  cancel ID          cancel a job\n"
-    "Local tools:\n"
-    "  dataset synth      write a synthetic dataset with a known mapping\n"
-    "  dataset inspect    check and summarise a dataset file\n\n"
+    "Datasets (local tools):\n"
+    "  dataset validate FILE      check everything, list every problem with its path\n"
+    "  dataset inspect FILE       summarise participants, stories, targets, optional parts\n"
+    "  dataset synth --out FILE   synthetic brain with a known stimulus-to-response mapping\n"
+    "  dataset import-lebel DIR   convert an OpenNeuro ds003020 tree into one braintune file\n\n"
     "Every command takes --help. Job commands take --coordinator HOST:PORT and --output json.\n";
 
 }  // namespace
@@ -438,10 +351,7 @@ int RunCli(int argc, char** argv) {
   if (cmd == "watch") return CmdWatch(argc, argv);
   if (cmd == "cancel") return CmdCancel(argc, argv);
   if (cmd == "dataset") {
-    std::string sub = argc > 2 ? argv[2] : "";
-    if (sub == "synth") return CmdDatasetSynth(argc, argv);
-    if (sub == "inspect") return CmdDatasetInspect(argc, argv);
-    return Fail("usage: braintune dataset synth|inspect ... (see --help)", kUsage);
+    return RunDatasetCommand(argc, argv);
   }
   std::cerr << kTopHelp;
   return Fail(absl::StrCat("unknown command '", cmd, "'"), kUsage);

@@ -1,4 +1,9 @@
-// Reading and checking the braintune dataset format v1 (design.md section 5).
+// Reading and checking the braintune dataset format v1 (design.md section 5,
+// docs/dataset-format.md).
+//
+// ReadDataset, ValidateDataset and SummarizeDataset all run the same walk over the file
+// (Walk* below) with a Checker that either stops at the first problem (reading) or collects
+// every problem (validating), so the reader and the validator cannot disagree on what is valid.
 #include "data/dataset.h"
 
 #include <hdf5.h>
@@ -7,11 +12,13 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/status_macros.h"
+#include "absl/strings/str_join.h"
 #include "data/hdf5_util.h"
 
 namespace braintune::data {
@@ -19,132 +26,242 @@ namespace {
 
 using internal::Handle;
 
-// Reads one open file. Every check names the file, the path inside it and what is wrong, so a
-// user holding an h5py-written file can find the culprit without reading this code.
-class Reader {
+// The most specific message on HDF5's error stack ("truncated file: eof = ..."), so that a
+// failure inside the library says more than "cannot read".
+std::string Hdf5Reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned n, const H5E_error2_t* error, void* data) -> herr_t {
+        if (n == 0 && error->desc != nullptr) *static_cast<std::string*>(data) = error->desc;
+        return 0;
+      },
+      &reason);
+  return reason.empty() ? "" : " (HDF5: " + reason + ")";
+}
+
+std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+
+// "[i]", "[i, j]", ... for element `flat` of an array of shape `dims`.
+std::string IndexOf(size_t flat, const std::vector<hsize_t>& dims) {
+  std::vector<size_t> index(dims.size());
+  for (size_t d = dims.size(); d-- > 0;) {
+    index[d] = flat % dims[d];
+    flat /= dims[d];
+  }
+  return absl::StrCat("[", absl::StrJoin(index, ", "), "]");
+}
+
+// Element types the format uses. Floats other than responses/audio/features may be float32
+// or float64 and integers any width, because h5py, MATLAB and numpy defaults differ.
+enum class Element { kFloat32, kFloat, kInteger, kString };
+
+// An open dataset and its shape.
+struct Array {
+  Handle ds;
+  std::vector<hsize_t> dims;
+
+  size_t size() const {
+    size_t n = 1;
+    for (hsize_t d : dims) n *= d;
+    return n;
+  }
+};
+
+// Checks for one open file. Every check that fails reports a Problem naming the object and
+// returns nothing, and the caller skips what depends on that object. With stop_at_first, every
+// check after the first problem fails silently without touching the file, so the walk unwinds
+// at once. Single-threaded, like HDF5.
+class Checker {
  public:
-  Reader(std::string file, hid_t fid) : file_(std::move(file)), fid_(fid) {}
+  Checker(hid_t fid, bool stop_at_first) : fid_(fid), stop_at_first_(stop_at_first) {}
 
-  const std::string& file() const { return file_; }
+  bool stopped() const { return stop_at_first_ && !problems_.empty(); }
+  std::vector<Problem> TakeProblems() { return std::move(problems_); }
 
-  absl::Status Error(const std::string& path, const std::string& what) const {
-    return absl::InvalidArgumentError(absl::StrCat(file_, ": ", path, ": ", what));
+  void Report(const std::string& path, std::string message) {
+    if (!stopped()) problems_.push_back({path, std::move(message)});
+  }
+  // Reports unless `ok`; returns `ok`.
+  bool Expect(bool ok, const std::string& path, const std::string& message) {
+    if (!ok) Report(path, message);
+    return ok;
   }
 
-  absl::StatusOr<Handle> OpenGroup(const std::string& path) const {
+  // Whether `path` names an object; false too when the file cannot answer.
+  bool Exists(const std::string& path) const {
+    return !stopped() && H5Lexists(fid_, path.c_str(), H5P_DEFAULT) > 0;
+  }
+
+  std::optional<Handle> OpenGroup(const std::string& path) {
     return Open(path, H5I_GROUP, "group");
   }
 
-  // Opens a float32 dataset of the given rank; `dims` gets its shape.
-  absl::StatusOr<Handle> OpenFloat32(const std::string& path, int rank,
-                                     std::vector<hsize_t>* dims) const {
-    ASSIGN_OR_RETURN(Handle ds, Open(path, H5I_DATASET, "dataset"));
-    Handle type = internal::OwnType(H5Dget_type(ds.get()));
-    if (!type.ok()) return Error(path, "cannot read the datatype");
-    if (H5Tget_class(type.get()) != H5T_FLOAT || H5Tget_size(type.get()) != 4) {
-      return Error(path, "expected float32, got " + internal::TypeName(type.get()));
+  // Opens a dataset of the given element type and rank.
+  std::optional<Array> OpenArray(const std::string& path, Element element, int rank) {
+    std::optional<Handle> ds = Open(path, H5I_DATASET, "dataset");
+    if (!ds) return std::nullopt;
+    Handle type = internal::OwnType(H5Dget_type(ds->get()));
+    if (!type.ok()) return Fail(path, "cannot read the datatype" + Hdf5Reason());
+    const H5T_class_t type_class = H5Tget_class(type.get());
+    const std::string got = internal::TypeName(type.get());
+    switch (element) {
+      case Element::kFloat32:
+        if (type_class != H5T_FLOAT || H5Tget_size(type.get()) != 4) {
+          return Fail(path, "expected float32, got " + got);
+        }
+        break;
+      case Element::kFloat:
+        if (type_class != H5T_FLOAT) return Fail(path, "expected float64 (or float32), got " + got);
+        break;
+      case Element::kInteger:
+        if (type_class != H5T_INTEGER) {
+          return Fail(path, "expected int32 (or another integer type), got " + got);
+        }
+        break;
+      case Element::kString:
+        if (type_class != H5T_STRING) return Fail(path, "expected strings, got " + got);
+        break;
     }
-    Handle space = internal::OwnSpace(H5Dget_space(ds.get()));
+    Handle space = internal::OwnSpace(H5Dget_space(ds->get()));
     const int actual_rank = space.ok() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-    if (actual_rank < 0) return Error(path, "cannot read the dataspace");
+    if (actual_rank < 0) return Fail(path, "cannot read the dataspace" + Hdf5Reason());
     if (actual_rank != rank) {
-      return Error(path, absl::StrCat("expected ", rank, " dimension(s), got ", actual_rank));
+      return Fail(path, absl::StrCat("expected ", rank, " dimension(s), got ", actual_rank));
     }
-    dims->assign(rank, 0);
-    H5Sget_simple_extent_dims(space.get(), dims->data(), nullptr);
-    return ds;
+    Array array{std::move(*ds), std::vector<hsize_t>(rank, 0)};
+    H5Sget_simple_extent_dims(space.get(), array.dims.data(), nullptr);
+    return array;
   }
 
-  // Reads a whole float32 dataset and rejects NaN/Inf, which would poison every later sum.
-  absl::Status ReadFloats(hid_t ds, const std::string& path, const std::vector<hsize_t>& dims,
-                          std::vector<float>* out) const {
-    size_t n = 1;
-    for (hsize_t d : dims) n *= d;
-    out->resize(n);
-    if (n > 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()) < 0) {
-      out->clear();
-      return Error(path, "cannot read the data");
+  // Reads a whole float array and rejects NaN/Inf, which would poison every later sum.
+  template <typename T>
+  bool ReadFinite(const Array& a, const std::string& path, std::vector<T>* out) {
+    static_assert(std::is_floating_point_v<T>);
+    if (!Read(a, path, std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, out)) {
+      return false;
+    }
+    const auto bad = std::find_if(out->begin(), out->end(), [](T v) { return !std::isfinite(v); });
+    if (bad == out->end()) return true;
+    Report(path, absl::StrCat("non-finite value (", std::isnan(*bad) ? "NaN" : "Inf", ") at ",
+                              IndexOf(bad - out->begin(), a.dims)));
+    out->clear();
+    return false;
+  }
+
+  bool ReadIntegers(const Array& a, const std::string& path, std::vector<int64_t>* out) {
+    return Read(a, path, H5T_NATIVE_INT64, out);
+  }
+
+  // Variable-length (h5py's str) or fixed-length (numpy bytes, MATLAB char) strings.
+  bool ReadStrings(const Array& a, const std::string& path, std::vector<std::string>* out) {
+    if (stopped()) return false;
+    out->clear();
+    const size_t n = a.size();
+    if (n == 0) return true;
+    Handle type = internal::OwnType(H5Dget_type(a.ds.get()));
+    if (H5Tis_variable_str(type.get()) > 0) {
+      Handle mem = internal::OwnType(H5Tcopy(H5T_C_S1));
+      H5Tset_size(mem.get(), H5T_VARIABLE);
+      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
+      std::vector<char*> pointers(n, nullptr);
+      if (H5Dread(a.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
+        return Expect(false, path, "cannot read the data" + Hdf5Reason());
+      }
+      for (char* p : pointers) {
+        out->push_back(p != nullptr ? p : "");
+        H5free_memory(p);
+      }
+      return true;
+    }
+    // Reading null-padded also turns space padding into nulls; then cut at the first null.
+    const size_t size = H5Tget_size(type.get());
+    Handle mem = internal::OwnType(H5Tcopy(type.get()));
+    H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+    std::string buffer(n * size, '\0');
+    if (H5Dread(a.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()) < 0) {
+      return Expect(false, path, "cannot read the data" + Hdf5Reason());
     }
     for (size_t i = 0; i < n; ++i) {
-      if (std::isfinite((*out)[i])) continue;
-      std::string where = dims.size() == 2 ? absl::StrCat("[", i / dims[1], ", ", i % dims[1], "]")
-                                           : absl::StrCat("[", i, "]");
-      const std::string value = std::isnan((*out)[i]) ? "NaN" : "Inf";
-      out->clear();
-      return Error(path, absl::StrCat("non-finite value (", value, ") at ", where));
+      const std::string one = buffer.substr(i * size, size);
+      out->push_back(one.substr(0, one.find('\0')));
     }
-    return absl::OkStatus();
+    return true;
   }
 
-  absl::StatusOr<std::string> StringAttr(hid_t obj, const std::string& path,
-                                         const std::string& name) const {
-    ASSIGN_OR_RETURN(Handle attr, OpenAttr(obj, path, name));
-    Handle type = internal::OwnType(H5Aget_type(attr.get()));
+  std::optional<std::string> StringAttr(hid_t obj, const std::string& path,
+                                        const std::string& name) {
+    std::optional<Handle> attr = OpenAttr(obj, path, name);
+    if (!attr) return std::nullopt;
+    Handle type = internal::OwnType(H5Aget_type(attr->get()));
     if (H5Tget_class(type.get()) != H5T_STRING) {
-      return AttrError(path, name, "expected a string, got " + internal::TypeName(type.get()));
+      return AttrFail(path, name, "expected a string, got " + internal::TypeName(type.get()));
     }
     if (H5Tis_variable_str(type.get()) > 0) {
       Handle mem = internal::OwnType(H5Tcopy(H5T_C_S1));
       H5Tset_size(mem.get(), H5T_VARIABLE);
       H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
       char* value = nullptr;
-      if (H5Aread(attr.get(), mem.get(), &value) < 0) return AttrError(path, name, "cannot read");
+      if (H5Aread(attr->get(), mem.get(), &value) < 0) return AttrFail(path, name, "cannot read");
       std::string result = value != nullptr ? value : "";
       H5free_memory(value);
       return result;
     }
-    // Fixed-length (numpy bytes, MATLAB char): read null-padded, which also turns space padding
-    // into nulls, then cut at the first null.
     const size_t size = H5Tget_size(type.get());
     Handle mem = internal::OwnType(H5Tcopy(type.get()));
     H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
     std::string buffer(size, '\0');
-    if (H5Aread(attr.get(), mem.get(), buffer.data()) < 0) {
-      return AttrError(path, name, "cannot read");
+    if (H5Aread(attr->get(), mem.get(), buffer.data()) < 0) {
+      return AttrFail(path, name, "cannot read");
     }
     return buffer.substr(0, buffer.find('\0'));
   }
 
   // Integer attribute; a float holding an integral value is accepted because MATLAB writes
   // doubles by default.
-  absl::StatusOr<int64_t> IntAttr(hid_t obj, const std::string& path,
-                                  const std::string& name) const {
-    ASSIGN_OR_RETURN(Handle attr, OpenAttr(obj, path, name));
-    Handle type = internal::OwnType(H5Aget_type(attr.get()));
+  std::optional<int64_t> IntAttr(hid_t obj, const std::string& path, const std::string& name) {
+    std::optional<Handle> attr = OpenAttr(obj, path, name);
+    if (!attr) return std::nullopt;
+    Handle type = internal::OwnType(H5Aget_type(attr->get()));
     const H5T_class_t type_class = H5Tget_class(type.get());
     if (type_class == H5T_INTEGER) {
       int64_t value = 0;
-      if (H5Aread(attr.get(), H5T_NATIVE_INT64, &value) < 0) {
-        return AttrError(path, name, "cannot read");
+      if (H5Aread(attr->get(), H5T_NATIVE_INT64, &value) < 0) {
+        return AttrFail(path, name, "cannot read");
       }
       return value;
     }
     if (type_class == H5T_FLOAT) {
       double value = 0;
-      if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-        return AttrError(path, name, "cannot read");
+      if (H5Aread(attr->get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+        return AttrFail(path, name, "cannot read");
       }
       if (std::isfinite(value) && value == std::round(value) && std::abs(value) < 1e15) {
         return static_cast<int64_t>(value);
       }
-      return AttrError(path, name, absl::StrCat("expected an integer, got ", value));
+      return AttrFail(path, name, absl::StrCat("expected an integer, got ", value));
     }
-    return AttrError(path, name, "expected an integer, got " + internal::TypeName(type.get()));
+    return AttrFail(path, name, "expected an integer, got " + internal::TypeName(type.get()));
   }
 
-  absl::StatusOr<double> NumberAttr(hid_t obj, const std::string& path,
-                                    const std::string& name) const {
-    ASSIGN_OR_RETURN(Handle attr, OpenAttr(obj, path, name));
-    Handle type = internal::OwnType(H5Aget_type(attr.get()));
+  // A finite number; with `positive`, also > 0.
+  std::optional<double> NumberAttr(hid_t obj, const std::string& path, const std::string& name,
+                                   bool positive = false) {
+    std::optional<Handle> attr = OpenAttr(obj, path, name);
+    if (!attr) return std::nullopt;
+    Handle type = internal::OwnType(H5Aget_type(attr->get()));
     const H5T_class_t type_class = H5Tget_class(type.get());
     if (type_class != H5T_INTEGER && type_class != H5T_FLOAT) {
-      return AttrError(path, name, "expected a number, got " + internal::TypeName(type.get()));
+      return AttrFail(path, name, "expected a number, got " + internal::TypeName(type.get()));
     }
     double value = 0;
-    if (H5Aread(attr.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-      return AttrError(path, name, "cannot read");
+    if (H5Aread(attr->get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+      return AttrFail(path, name, "cannot read");
     }
-    if (!std::isfinite(value)) return AttrError(path, name, absl::StrCat("not finite: ", value));
+    if (!std::isfinite(value)) return AttrFail(path, name, absl::StrCat("not finite: ", value));
+    if (positive && value <= 0) {
+      return AttrFail(path, name, absl::StrCat("expected > 0, got ", value));
+    }
     return value;
   }
 
@@ -154,215 +271,499 @@ class Reader {
 
   // Link names under an open group, sorted so that the result never depends on how the file
   // was written.
-  absl::StatusOr<std::vector<std::string>> Children(hid_t group, const std::string& path) const {
+  std::optional<std::vector<std::string>> Children(hid_t group, const std::string& path) {
+    if (stopped()) return std::nullopt;
     std::vector<std::string> names;
-    if (!internal::ChildNames(group, &names)) return Error(path, "cannot list the group");
+    if (!internal::ChildNames(group, &names)) {
+      return Fail(path, "cannot list the group" + Hdf5Reason());
+    }
     std::sort(names.begin(), names.end());
     return names;
   }
 
  private:
-  absl::StatusOr<Handle> Open(const std::string& path, H5I_type_t want,
-                              const char* want_name) const {
-    // The parent was opened before, so H5Lexists cannot fail on a missing intermediate group.
+  // Reports; converts to an empty optional of any type.
+  std::nullopt_t Fail(const std::string& path, std::string message) {
+    Report(path, std::move(message));
+    return std::nullopt;
+  }
+  std::nullopt_t AttrFail(const std::string& path, const std::string& name,
+                          const std::string& what) {
+    return Fail(path, absl::StrCat("attribute '", name, "': ", what));
+  }
+
+  std::optional<Handle> Open(const std::string& path, H5I_type_t want, const char* want_name) {
+    if (stopped()) return std::nullopt;
+    // Callers open parents first, so H5Lexists cannot fail on a missing intermediate group.
     if (H5Lexists(fid_, path.c_str(), H5P_DEFAULT) <= 0) {
-      return Error(path, absl::StrCat("missing ", want_name));
+      return Fail(path, absl::StrCat("missing ", want_name));
     }
     Handle obj = internal::OwnObject(H5Oopen(fid_, path.c_str(), H5P_DEFAULT));
-    if (!obj.ok()) return Error(path, absl::StrCat("cannot open ", want_name));
+    if (!obj.ok()) return Fail(path, absl::StrCat("cannot open ", want_name, Hdf5Reason()));
     const H5I_type_t got = H5Iget_type(obj.get());
     if (got != want) {
       const char* got_name = got == H5I_GROUP     ? "group"
                              : got == H5I_DATASET ? "dataset"
                                                   : "named datatype";
-      return Error(path, absl::StrCat("expected a ", want_name, ", got a ", got_name));
+      return Fail(path, absl::StrCat("expected a ", want_name, ", got a ", got_name));
     }
     return obj;
   }
 
-  absl::StatusOr<Handle> OpenAttr(hid_t obj, const std::string& path,
-                                  const std::string& name) const {
-    if (!HasAttr(obj, name)) return Error(path, absl::StrCat("missing attribute '", name, "'"));
+  std::optional<Handle> OpenAttr(hid_t obj, const std::string& path, const std::string& name) {
+    if (stopped()) return std::nullopt;
+    if (!HasAttr(obj, name)) return Fail(path, absl::StrCat("missing attribute '", name, "'"));
     Handle attr = internal::OwnAttr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
-    if (!attr.ok()) return AttrError(path, name, "cannot open");
+    if (!attr.ok()) return AttrFail(path, name, "cannot open");
     // h5py writes scalars, MATLAB 1-element arrays: both are one value.
     Handle space = internal::OwnSpace(H5Aget_space(attr.get()));
     const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-    if (n != 1) return AttrError(path, name, absl::StrCat("expected one value, got ", n));
+    if (n != 1) return AttrFail(path, name, absl::StrCat("expected one value, got ", n));
     return attr;
   }
 
-  absl::Status AttrError(const std::string& path, const std::string& name,
-                         const std::string& what) const {
-    return Error(path, absl::StrCat("attribute '", name, "': ", what));
+  template <typename T>
+  bool Read(const Array& a, const std::string& path, hid_t mem_type, std::vector<T>* out) {
+    if (stopped()) return false;
+    out->resize(a.size());
+    if (!out->empty() &&
+        H5Dread(a.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()) < 0) {
+      out->clear();
+      return Expect(false, path, "cannot read the data" + Hdf5Reason());
+    }
+    return true;
   }
 
-  const std::string file_;
   const hid_t fid_;
+  const bool stop_at_first_;
+  std::vector<Problem> problems_;
 };
 
-std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+// What one walk loads and keeps.
+struct WalkOptions {
+  ReadOptions read;
+  // False for validation: values are read and checked, then dropped, so that memory holds one
+  // array at a time.
+  bool keep_values = true;
+};
 
-absl::Status ReadRoot(const Reader& r, const std::string& path, Dataset* dataset) {
-  ASSIGN_OR_RETURN(Handle root, r.OpenGroup("/"));
-  ASSIGN_OR_RETURN(std::string format, r.StringAttr(root.get(), "/", "format"));
-  if (format != "braintune-dataset") {
-    return r.Error("/", absl::StrCat("attribute 'format': expected \"braintune-dataset\", got ",
-                                     Quoted(format)));
+template <typename T>
+void Drop(std::vector<T>* values) {
+  std::vector<T>().swap(*values);
+}
+
+void WalkRoot(Checker& c, const std::string& file, Dataset* dataset) {
+  std::optional<Handle> root = c.OpenGroup("/");
+  if (!root) return;
+  if (std::optional<std::string> format = c.StringAttr(root->get(), "/", "format")) {
+    c.Expect(*format == "braintune-dataset", "/",
+             absl::StrCat("attribute 'format': expected \"braintune-dataset\", got ",
+                          Quoted(*format)));
   }
-  ASSIGN_OR_RETURN(int64_t version, r.IntAttr(root.get(), "/", "version"));
-  if (version != 1) {
-    return r.Error("/", absl::StrCat("attribute 'version': expected 1, got ", version,
-                                     " (this build reads version 1 only)"));
+  if (std::optional<int64_t> version = c.IntAttr(root->get(), "/", "version")) {
+    c.Expect(*version == 1, "/",
+             absl::StrCat("attribute 'version': expected 1, got ", *version,
+                          " (this build reads version 1 only)"));
   }
-  ASSIGN_OR_RETURN(dataset->modality, r.StringAttr(root.get(), "/", "modality"));
-  if (dataset->modality != "fmri" && dataset->modality != "meg") {
-    return r.Error("/", absl::StrCat("attribute 'modality': expected \"fmri\" or \"meg\", got ",
-                                     Quoted(dataset->modality)));
+  if (std::optional<std::string> modality = c.StringAttr(root->get(), "/", "modality")) {
+    dataset->modality = *modality;
+    c.Expect(*modality == "fmri" || *modality == "meg", "/",
+             absl::StrCat("attribute 'modality': expected \"fmri\" or \"meg\", got ",
+                          Quoted(*modality)));
   }
-  if (Reader::HasAttr(root.get(), "name")) {
-    ASSIGN_OR_RETURN(dataset->name, r.StringAttr(root.get(), "/", "name"));
+  if (Checker::HasAttr(root->get(), "name")) {
+    dataset->name = c.StringAttr(root->get(), "/", "name").value_or("");
   } else {
-    dataset->name = std::filesystem::path(path).stem().string();
+    dataset->name = std::filesystem::path(file).stem().string();
   }
-  return absl::OkStatus();
 }
 
-// Reads /stimuli; `durations` gets each story's audio length in seconds, needed even when the
-// audio itself is not loaded.
-absl::Status ReadStimuli(const Reader& r, const ReadOptions& options, Dataset* dataset,
-                         std::map<std::string, double>* durations) {
-  ASSIGN_OR_RETURN(Handle stimuli, r.OpenGroup("/stimuli"));
-  ASSIGN_OR_RETURN(std::vector<std::string> names, r.Children(stimuli.get(), "/stimuli"));
-  if (names.empty()) return r.Error("/stimuli", "no stories");
-  for (const std::string& name : names) {
-    const std::string story_path = "/stimuli/" + name;
-    ASSIGN_OR_RETURN(Handle group, r.OpenGroup(story_path));
-    const std::string audio_path = story_path + "/audio";
-    std::vector<hsize_t> dims;
-    ASSIGN_OR_RETURN(Handle audio, r.OpenFloat32(audio_path, 1, &dims));
-    if (dims[0] == 0) return r.Error(audio_path, "empty audio");
-    Story story;
-    story.name = name;
-    ASSIGN_OR_RETURN(story.sample_rate, r.NumberAttr(audio.get(), audio_path, "sample_rate"));
-    if (story.sample_rate <= 0) {
-      return r.Error(audio_path, absl::StrCat("attribute 'sample_rate': expected > 0, got ",
-                                              story.sample_rate));
+// /stimuli/<story>/words or /phonemes: three parallel 1-D arrays.
+void WalkIntervals(Checker& c, const std::string& path, std::vector<Interval>* out) {
+  if (!c.OpenGroup(path)) return;
+  std::optional<Array> onset = c.OpenArray(path + "/onset", Element::kFloat, 1);
+  std::optional<Array> offset = c.OpenArray(path + "/offset", Element::kFloat, 1);
+  std::optional<Array> text = c.OpenArray(path + "/text", Element::kString, 1);
+  if (!onset || !offset || !text) return;
+  if (!c.Expect(onset->dims[0] == offset->dims[0] && onset->dims[0] == text->dims[0], path,
+                absl::StrCat("onset, offset and text must have the same length, got ",
+                             onset->dims[0], ", ", offset->dims[0], " and ", text->dims[0]))) {
+    return;
+  }
+  std::vector<double> onsets, offsets;
+  std::vector<std::string> texts;
+  if (!c.ReadFinite(*onset, path + "/onset", &onsets) ||
+      !c.ReadFinite(*offset, path + "/offset", &offsets) ||
+      !c.ReadStrings(*text, path + "/text", &texts)) {
+    return;
+  }
+  // One problem per kind: a systematic error (onsets and offsets swapped) would otherwise
+  // bury the rest of the report.
+  bool ordered = true, sorted = true;
+  for (size_t i = 0; i < onsets.size(); ++i) {
+    if (ordered && offsets[i] < onsets[i]) {
+      ordered = false;
+      c.Report(path, absl::StrCat("interval ", i, " ends (", offsets[i], " s) before it starts (",
+                                  onsets[i], " s)"));
     }
-    if (options.load_audio)
-      RETURN_IF_ERROR(r.ReadFloats(audio.get(), audio_path, dims, &story.audio));
-    (*durations)[name] = static_cast<double>(dims[0]) / story.sample_rate;
-    dataset->stories.push_back(std::move(story));
+    if (sorted && i > 0 && onsets[i] < onsets[i - 1]) {
+      sorted = false;
+      c.Report(path, absl::StrCat("not sorted by onset: interval ", i, " starts at ", onsets[i],
+                                  " s, before interval ", i - 1, " (", onsets[i - 1], " s)"));
+    }
   }
-  return absl::OkStatus();
+  if (!ordered || !sorted) return;
+  out->reserve(onsets.size());
+  for (size_t i = 0; i < onsets.size(); ++i) {
+    out->push_back({onsets[i], offsets[i], std::move(texts[i])});
+  }
 }
 
-absl::StatusOr<Run> ReadRun(const Reader& r, const std::string& pid, int64_t n_targets,
-                            const std::string& story, bool load,
-                            const std::map<std::string, double>& durations) {
-  const std::string run_path = "/participants/" + pid + "/runs/" + story;
-  ASSIGN_OR_RETURN(Handle group, r.OpenGroup(run_path));
-  const auto duration = durations.find(story);
-  if (duration == durations.end()) {
-    return r.Error(run_path, absl::StrCat("story '", story, "' is not under /stimuli"));
+constexpr char kTimesSuffix[] = "_times";
+
+bool IsTimesOf(const std::string& name, const std::vector<std::string>& siblings) {
+  const size_t n = sizeof(kTimesSuffix) - 1;
+  return name.size() > n && name.compare(name.size() - n, n, kTimesSuffix) == 0 &&
+         std::binary_search(siblings.begin(), siblings.end(), name.substr(0, name.size() - n));
+}
+
+// /stimuli/<story>/features/<name> and <name>_times.
+std::optional<Feature> WalkFeature(Checker& c, const WalkOptions& o, const std::string& path) {
+  std::optional<Array> values = c.OpenArray(path, Element::kFloat32, 2);
+  const std::string times_path = path + kTimesSuffix;
+  std::optional<Array> times;
+  if (c.Expect(c.Exists(times_path), times_path, "missing dataset (the frame times of " + path + ")")) {
+    times = c.OpenArray(times_path, Element::kFloat, 1);
   }
+  if (!values || !times) return std::nullopt;
+  Feature f;
+  f.n_frames = static_cast<int64_t>(values->dims[0]);
+  f.dim = static_cast<int64_t>(values->dims[1]);
+  if (!c.Expect(f.n_frames > 0 && f.dim > 0, path,
+                absl::StrCat("expected at least one frame and one dimension, got [", f.n_frames,
+                             ", ", f.dim, "]")) ||
+      !c.Expect(times->dims[0] == values->dims[0], times_path,
+                absl::StrCat("expected ", f.n_frames, " times (one per frame of ", path,
+                             "), got ", times->dims[0]))) {
+    return std::nullopt;
+  }
+  if (!o.read.load_features) return f;
+  if (!c.ReadFinite(*values, path, &f.values) || !c.ReadFinite(*times, times_path, &f.times)) {
+    return std::nullopt;
+  }
+  for (size_t i = 1; i < f.times.size(); ++i) {
+    if (!c.Expect(f.times[i] > f.times[i - 1], times_path,
+                  absl::StrCat("not strictly increasing: times[", i, "] = ", f.times[i],
+                               " after times[", i - 1, "] = ", f.times[i - 1]))) {
+      return std::nullopt;
+    }
+  }
+  if (!o.keep_values) {
+    Drop(&f.values);
+    Drop(&f.times);
+  }
+  return f;
+}
+
+std::optional<Story> WalkStory(Checker& c, const WalkOptions& o, const std::string& name) {
+  const std::string path = "/stimuli/" + name;
+  if (!c.OpenGroup(path)) return std::nullopt;
+  Story story;
+  story.name = name;
+  bool ok = true;
+  const std::string audio_path = path + "/audio";
+  if (std::optional<Array> audio = c.OpenArray(audio_path, Element::kFloat32, 1)) {
+    story.n_samples = static_cast<int64_t>(audio->dims[0]);
+    ok &= c.Expect(story.n_samples > 0, audio_path, "empty audio");
+    std::optional<double> rate = c.NumberAttr(audio->ds.get(), audio_path, "sample_rate", true);
+    ok &= rate.has_value();
+    story.sample_rate = rate.value_or(0);
+    if (ok && o.read.load_audio) {
+      ok &= c.ReadFinite(*audio, audio_path, &story.audio);
+      if (!o.keep_values) Drop(&story.audio);
+    }
+  } else {
+    ok = false;
+  }
+  for (const auto& [tier, out] : {std::pair{"/words", &story.words},
+                                  std::pair{"/phonemes", &story.phonemes}}) {
+    if (c.Exists(path + tier)) WalkIntervals(c, path + tier, out);
+  }
+  const std::string features_path = path + "/features";
+  if (c.Exists(features_path)) {
+    if (std::optional<Handle> group = c.OpenGroup(features_path)) {
+      const std::vector<std::string> names = c.Children(group->get(), features_path).value_or(
+          std::vector<std::string>{});
+      for (const std::string& feature : names) {
+        if (IsTimesOf(feature, names)) continue;
+        if (std::optional<Feature> f = WalkFeature(c, o, features_path + "/" + feature)) {
+          story.features.emplace(feature, std::move(*f));
+        }
+      }
+    }
+  }
+  // Runs need a story's duration; one with broken audio has none.
+  if (!ok) return std::nullopt;
+  return story;
+}
+
+// `names` gets every story under /stimuli, broken ones too, so that their runs are not also
+// reported as naming a missing story.
+void WalkStimuli(Checker& c, const WalkOptions& o, Dataset* dataset, std::set<std::string>* names) {
+  std::optional<Handle> stimuli = c.OpenGroup("/stimuli");
+  if (!stimuli) return;
+  std::optional<std::vector<std::string>> children = c.Children(stimuli->get(), "/stimuli");
+  if (!children) return;
+  c.Expect(!children->empty(), "/stimuli", "no stories");
+  for (const std::string& name : *children) {
+    names->insert(name);
+    if (std::optional<Story> story = WalkStory(c, o, name)) {
+      dataset->stories.push_back(std::move(*story));
+    }
+  }
+}
+
+// /participants/<pid>/runs/<story>. `n_targets` is 0 when the participant's own is broken.
+std::optional<Run> WalkRun(Checker& c, const Dataset& dataset,
+                           const std::set<std::string>& story_names, const std::string& pid,
+                           int64_t n_targets, const std::string& story, bool load, bool keep) {
+  const std::string run_path = "/participants/" + pid + "/runs/" + story;
+  if (!c.OpenGroup(run_path)) return std::nullopt;
+  c.Expect(story_names.count(story) > 0, run_path,
+           absl::StrCat("story '", story, "' is not under /stimuli"));
   const std::string path = run_path + "/responses";
-  std::vector<hsize_t> dims;
-  ASSIGN_OR_RETURN(Handle ds, r.OpenFloat32(path, 2, &dims));
+  std::optional<Array> ds = c.OpenArray(path, Element::kFloat32, 2);
+  if (!ds) return std::nullopt;
   Run run;
   run.story = story;
-  run.n_times = static_cast<int64_t>(dims[0]);
-  run.n_targets = static_cast<int64_t>(dims[1]);
-  if (run.n_targets != n_targets) {
-    return r.Error(path, absl::StrCat("expected ", n_targets,
-                                      " targets (attribute 'n_targets' of /participants/", pid,
-                                      "), got ", run.n_targets));
+  run.n_times = static_cast<int64_t>(ds->dims[0]);
+  run.n_targets = static_cast<int64_t>(ds->dims[1]);
+  bool ok = c.Expect(n_targets <= 0 || run.n_targets == n_targets, path,
+                     absl::StrCat("expected ", n_targets,
+                                  " targets (attribute 'n_targets' of /participants/", pid,
+                                  "), got ", run.n_targets));
+  ok &= c.Expect(run.n_times > 0, path, "no time points");
+  // Plain values rather than optionals: GCC 12 warns falsely about optionals read here.
+  const hid_t id = ds->ds.get();
+  const bool has_tr = Checker::HasAttr(id, "tr");
+  const bool has_rate = Checker::HasAttr(id, "sample_rate");
+  const double tr = has_tr ? c.NumberAttr(id, path, "tr", true).value_or(0) : 0;
+  const double rate = has_rate ? c.NumberAttr(id, path, "sample_rate", true).value_or(0) : 0;
+  if (!has_tr && !has_rate) c.Report(path, "missing attribute 'tr' (or 'sample_rate')");
+  if (tr > 0 && rate > 0) {
+    ok &= c.Expect(std::abs(tr * rate - 1) < 1e-6, path,
+                   absl::StrCat("attributes 'tr' (", tr, ") and 'sample_rate' (", rate,
+                                ") disagree: tr must be 1 / sample_rate"));
   }
-  if (run.n_times == 0) return r.Error(path, "no time points");
-  if (Reader::HasAttr(ds.get(), "tr")) {
-    ASSIGN_OR_RETURN(run.tr, r.NumberAttr(ds.get(), path, "tr"));
-    if (run.tr <= 0)
-      return r.Error(path, absl::StrCat("attribute 'tr': expected > 0, got ", run.tr));
-  } else if (Reader::HasAttr(ds.get(), "sample_rate")) {
-    ASSIGN_OR_RETURN(double rate, r.NumberAttr(ds.get(), path, "sample_rate"));
-    if (rate <= 0) {
-      return r.Error(path, absl::StrCat("attribute 'sample_rate': expected > 0, got ", rate));
-    }
-    run.tr = 1.0 / rate;
-  } else {
-    return r.Error(path, "missing attribute 'tr' (or 'sample_rate')");
+  if (tr <= 0 && rate <= 0) return std::nullopt;
+  run.tr = tr > 0 ? tr : 1.0 / rate;
+  run.sample_rate = 1.0 / run.tr;
+  if (Checker::HasAttr(id, "t0")) {
+    std::optional<double> t0 = c.NumberAttr(id, path, "t0");
+    ok &= t0.has_value();
+    run.t0 = t0.value_or(0);
   }
-  if (Reader::HasAttr(ds.get(), "t0")) {
-    ASSIGN_OR_RETURN(run.t0, r.NumberAttr(ds.get(), path, "t0"));
+  if (const Story* s = dataset.FindStory(story); s != nullptr && ok) {
+    // One sample of slack: scanners keep acquiring while the last volume's response unfolds.
+    const double end = run.t0 + static_cast<double>(run.n_times) * run.tr;
+    ok &= c.Expect(end <= s->seconds() + run.tr, path,
+                   absl::StrFormat("responses last until %.3f s (t0 + n_times * tr) but the "
+                                   "audio of /stimuli/%s lasts %.3f s",
+                                   end, story, s->seconds()));
   }
-  // One tr of slack: scanners keep acquiring while the last volume's response unfolds.
-  const double end = run.t0 + static_cast<double>(run.n_times) * run.tr;
-  if (end > duration->second + run.tr) {
-    return r.Error(
-        path, absl::StrFormat("responses last until %.3f s (t0 + n_times * tr) but the audio of "
-                              "/stimuli/%s lasts %.3f s",
-                              end, story, duration->second));
+  if (ok && load) {
+    ok &= c.ReadFinite(*ds, path, &run.responses);
+    if (!keep) Drop(&run.responses);
   }
-  if (load) RETURN_IF_ERROR(r.ReadFloats(ds.get(), path, dims, &run.responses));
+  if (!ok) return std::nullopt;
   return run;
 }
 
-absl::Status ReadParticipants(const Reader& r, const ReadOptions& options,
-                              const std::map<std::string, double>& durations, Dataset* dataset) {
-  ASSIGN_OR_RETURN(Handle participants, r.OpenGroup("/participants"));
-  ASSIGN_OR_RETURN(std::vector<std::string> ids, r.Children(participants.get(), "/participants"));
-  if (ids.empty()) return r.Error("/participants", "no participants");
-  for (const std::string& wanted : options.load_responses_of) {
-    if (!std::binary_search(ids.begin(), ids.end(), wanted)) {
-      return absl::NotFoundError(
-          absl::StrCat(r.file(), ": /participants/", wanted,
-                       ": no such participant (named in ReadOptions::load_responses_of)"));
+// /participants/<pid>/repeats/<story>: presentations of a story the participant has a run of.
+std::optional<Repeats> WalkRepeats(Checker& c, const Participant& p, const std::string& story,
+                                   bool load, bool keep) {
+  const std::string path = "/participants/" + p.id + "/repeats/" + story;
+  std::optional<Array> ds = c.OpenArray(path, Element::kFloat32, 3);
+  if (!ds) return std::nullopt;
+  Repeats r;
+  r.n_repeats = static_cast<int64_t>(ds->dims[0]);
+  r.n_times = static_cast<int64_t>(ds->dims[1]);
+  r.n_targets = static_cast<int64_t>(ds->dims[2]);
+  const std::string run_path = "/participants/" + p.id + "/runs/" + story;
+  const auto run = std::find_if(p.runs.begin(), p.runs.end(),
+                                [&](const Run& candidate) { return candidate.story == story; });
+  bool ok = c.Expect(r.n_repeats >= 2, path,
+                     absl::StrCat("expected at least 2 repeats (axis 0), got ", r.n_repeats));
+  ok &= c.Expect(p.n_targets <= 0 || r.n_targets == p.n_targets, path,
+                 absl::StrCat("expected ", p.n_targets, " targets (axis 2, attribute 'n_targets'",
+                              " of /participants/", p.id, "), got ", r.n_targets));
+  if (c.Exists(run_path)) {
+    // A broken run was reported already; without its shape there is nothing to compare.
+    if (run != p.runs.end()) {
+      ok &= c.Expect(r.n_times == run->n_times, path,
+                     absl::StrCat("expected ", run->n_times, " time points (axis 1, as ",
+                                  run_path, "/responses), got ", r.n_times));
+    }
+  } else {
+    c.Report(path, "no run " + run_path + " (repeats take their timing from the story's run)");
+    ok = false;
+  }
+  if (ok && load) {
+    ok &= c.ReadFinite(*ds, path, &r.values);
+    if (!keep) Drop(&r.values);
+  }
+  if (!ok) return std::nullopt;
+  return r;
+}
+
+// /participants/<pid>/rois/<name>: distinct target indices in [0, n_targets).
+std::optional<std::vector<int32_t>> WalkRoi(Checker& c, const Participant& p,
+                                            const std::string& name) {
+  const std::string path = "/participants/" + p.id + "/rois/" + name;
+  std::optional<Array> ds = c.OpenArray(path, Element::kInteger, 1);
+  std::vector<int64_t> indices;
+  if (!ds || !c.ReadIntegers(*ds, path, &indices)) return std::nullopt;
+  if (!c.Expect(!indices.empty(), path, "empty ROI")) return std::nullopt;
+  std::vector<int32_t> roi;
+  std::set<int64_t> seen;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    const int64_t v = indices[i];
+    if (p.n_targets > 0 && !c.Expect(v >= 0 && v < p.n_targets, path,
+                                     absl::StrCat("index ", v, " at [", i, "] is outside [0, ",
+                                                  p.n_targets, ") (attribute 'n_targets' of "
+                                                  "/participants/", p.id, ")"))) {
+      return std::nullopt;
+    }
+    if (!c.Expect(seen.insert(v).second, path,
+                  absl::StrCat("index ", v, " appears more than once (again at [", i, "])"))) {
+      return std::nullopt;
+    }
+    roi.push_back(static_cast<int32_t>(v));
+  }
+  return roi;
+}
+
+// Calls `each` for every child of the optional group `path`.
+template <typename F>
+void ForEachChild(Checker& c, const std::string& path, F each) {
+  if (!c.Exists(path)) return;
+  std::optional<Handle> group = c.OpenGroup(path);
+  if (!group) return;
+  for (const std::string& name : c.Children(group->get(), path).value_or(
+           std::vector<std::string>{})) {
+    each(name);
+  }
+}
+
+// Participants that share a space share one head, so they must agree on its width:
+// space -> (n_targets, first participant).
+using SpaceTargets = std::map<std::string, std::pair<int64_t, std::string>>;
+
+std::optional<Participant> WalkParticipant(Checker& c, const WalkOptions& o,
+                                           const std::set<std::string>& story_names,
+                                           const Dataset& dataset, const std::string& id,
+                                           SpaceTargets* spaces) {
+  const std::string path = "/participants/" + id;
+  std::optional<Handle> group = c.OpenGroup(path);
+  if (!group) return std::nullopt;
+  Participant p;
+  p.id = id;
+  std::optional<std::string> space = c.StringAttr(group->get(), path, "space");
+  p.space = space.value_or("");
+  // 0 when missing or broken: checks against it are then skipped.
+  const std::optional<int64_t> n_targets = c.IntAttr(group->get(), path, "n_targets");
+  if (n_targets && c.Expect(*n_targets > 0, path,
+                            absl::StrCat("attribute 'n_targets': expected > 0, got ",
+                                         *n_targets))) {
+    p.n_targets = *n_targets;
+  }
+  bool ok = space.has_value() && p.n_targets > 0;
+  if (ok) {
+    const auto [it, inserted] = spaces->emplace(p.space, std::make_pair(p.n_targets, id));
+    ok &= c.Expect(inserted || it->second.first == p.n_targets, path,
+                   absl::StrCat("n_targets is ", p.n_targets, " but space '", p.space, "' has ",
+                                it->second.first, " targets in /participants/",
+                                it->second.second));
+  }
+  const auto& wanted = o.read.load_responses_of;
+  const bool load = wanted.empty() ? o.read.load_all_responses
+                                   : std::find(wanted.begin(), wanted.end(), id) != wanted.end();
+
+  const std::string runs_path = path + "/runs";
+  if (std::optional<Handle> runs = c.OpenGroup(runs_path)) {
+    const std::optional<std::vector<std::string>> stories = c.Children(runs->get(), runs_path);
+    ok &= stories.has_value() && c.Expect(!stories->empty(), runs_path, "participant has no runs");
+    for (const std::string& story : stories.value_or(std::vector<std::string>{})) {
+      std::optional<Run> run =
+          WalkRun(c, dataset, story_names, id, p.n_targets, story, load, o.keep_values);
+      ok &= run.has_value();
+      if (run) p.runs.push_back(std::move(*run));
+    }
+  } else {
+    ok = false;
+  }
+
+  const std::string nc_path = path + "/noise_ceiling";
+  if (c.Exists(nc_path)) {
+    std::optional<Array> nc = c.OpenArray(nc_path, Element::kFloat32, 1);
+    ok &= nc && c.Expect(p.n_targets <= 0 || static_cast<int64_t>(nc->dims[0]) == p.n_targets,
+                         nc_path,
+                         absl::StrCat("expected ", p.n_targets, " values (n_targets), got ",
+                                      nc->dims[0])) &&
+          c.ReadFinite(*nc, nc_path, &p.noise_ceiling);
+  }
+  ForEachChild(c, path + "/repeats", [&](const std::string& story) {
+    std::optional<Repeats> r = WalkRepeats(c, p, story, load, o.keep_values);
+    ok &= r.has_value();
+    if (r) p.repeats.emplace(story, std::move(*r));
+  });
+  ForEachChild(c, path + "/rois", [&](const std::string& name) {
+    std::optional<std::vector<int32_t>> roi = WalkRoi(c, p, name);
+    ok &= roi.has_value();
+    if (roi) p.rois.emplace(name, std::move(*roi));
+  });
+  if (!ok) return std::nullopt;
+  return p;
+}
+
+void WalkParticipants(Checker& c, const WalkOptions& o, const std::set<std::string>& story_names,
+                      Dataset* dataset) {
+  std::optional<Handle> participants = c.OpenGroup("/participants");
+  if (!participants) return;
+  std::optional<std::vector<std::string>> ids = c.Children(participants->get(), "/participants");
+  if (!ids) return;
+  c.Expect(!ids->empty(), "/participants", "no participants");
+  SpaceTargets spaces;
+  for (const std::string& id : *ids) {
+    if (std::optional<Participant> p = WalkParticipant(c, o, story_names, *dataset, id, &spaces)) {
+      dataset->participants.push_back(std::move(*p));
     }
   }
-  std::map<std::string, std::pair<int64_t, std::string>> space_targets;  // space -> (n, pid)
-  for (const std::string& id : ids) {
-    const std::string path = "/participants/" + id;
-    ASSIGN_OR_RETURN(Handle group, r.OpenGroup(path));
-    Participant p;
-    p.id = id;
-    ASSIGN_OR_RETURN(p.space, r.StringAttr(group.get(), path, "space"));
-    ASSIGN_OR_RETURN(p.n_targets, r.IntAttr(group.get(), path, "n_targets"));
-    if (p.n_targets <= 0) {
-      return r.Error(path, absl::StrCat("attribute 'n_targets': expected > 0, got ", p.n_targets));
-    }
-    // Participants in one space share one head, so they must agree on its width.
-    const auto [it, inserted] = space_targets.emplace(p.space, std::make_pair(p.n_targets, id));
-    if (!inserted && it->second.first != p.n_targets) {
-      return r.Error(
-          path, absl::StrCat("n_targets is ", p.n_targets, " but space '", p.space, "' has ",
-                             it->second.first, " targets in /participants/", it->second.second));
-    }
-    const bool load =
-        options.load_responses_of.empty()
-            ? options.load_all_responses
-            : std::find(options.load_responses_of.begin(), options.load_responses_of.end(), id) !=
-                  options.load_responses_of.end();
-    const std::string runs_path = path + "/runs";
-    ASSIGN_OR_RETURN(Handle runs, r.OpenGroup(runs_path));
-    ASSIGN_OR_RETURN(std::vector<std::string> stories, r.Children(runs.get(), runs_path));
-    if (stories.empty()) return r.Error(runs_path, "participant has no runs");
-    for (const std::string& story : stories) {
-      ASSIGN_OR_RETURN(Run run, ReadRun(r, id, p.n_targets, story, load, durations));
-      p.runs.push_back(std::move(run));
-    }
-    const std::string nc_path = path + "/noise_ceiling";
-    if (H5Lexists(group.get(), "noise_ceiling", H5P_DEFAULT) > 0) {
-      std::vector<hsize_t> dims;
-      ASSIGN_OR_RETURN(Handle nc, r.OpenFloat32(nc_path, 1, &dims));
-      if (static_cast<int64_t>(dims[0]) != p.n_targets) {
-        return r.Error(
-            nc_path, absl::StrCat("expected ", p.n_targets, " values (n_targets), got ", dims[0]));
-      }
-      RETURN_IF_ERROR(r.ReadFloats(nc.get(), nc_path, dims, &p.noise_ceiling));
-    }
-    dataset->participants.push_back(std::move(p));
+}
+
+// Opens a file for reading. The error message lacks the file name, which callers add.
+absl::StatusOr<Handle> OpenFile(const std::string& path) {
+  internal::SilenceHdf5Errors();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return absl::NotFoundError("no such file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) return absl::NotFoundError("not an HDF5 file");
+  Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!file.ok()) {
+    return absl::DataLossError("cannot open the HDF5 file, truncated or corrupt?" + Hdf5Reason());
   }
-  return absl::OkStatus();
+  return file;
+}
+
+// The walk shared by every entry point; returns the problems found (all, or the first).
+std::vector<Problem> Walk(const std::string& path, hid_t fid, const WalkOptions& options,
+                          bool stop_at_first, Dataset* dataset) {
+  Checker checker(fid, stop_at_first);
+  dataset->path = path;
+  WalkRoot(checker, path, dataset);
+  std::set<std::string> story_names;
+  WalkStimuli(checker, options, dataset, &story_names);
+  WalkParticipants(checker, options, story_names, dataset);
+  return checker.TakeProblems();
 }
 
 }  // namespace
@@ -379,26 +780,73 @@ const Participant* Dataset::FindParticipant(const std::string& id) const {
   return it == participants.end() ? nullptr : &*it;
 }
 
-absl::StatusOr<Dataset> ReadDataset(const std::string& path, const ReadOptions& options) {
-  internal::SilenceHdf5Errors();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-  }
-  if (H5Fis_hdf5(path.c_str()) <= 0) {
-    return absl::NotFoundError(absl::StrCat(path, ": not an HDF5 file"));
-  }
-  Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!file.ok()) return absl::NotFoundError(absl::StrCat(path, ": cannot open the HDF5 file"));
+std::string FormatProblem(const std::string& file, const Problem& problem) {
+  return problem.path.empty() ? absl::StrCat(file, ": ", problem.message)
+                              : absl::StrCat(file, ": ", problem.path, ": ", problem.message);
+}
 
-  Reader reader(path, file.get());
+absl::StatusOr<Dataset> ReadDataset(const std::string& path, const ReadOptions& options) {
+  absl::StatusOr<Handle> file = OpenFile(path);
+  if (!file.ok()) {
+    return absl::Status(file.status().code(), absl::StrCat(path, ": ", file.status().message()));
+  }
   Dataset dataset;
-  dataset.path = path;
-  std::map<std::string, double> durations;
-  RETURN_IF_ERROR(ReadRoot(reader, path, &dataset));
-  RETURN_IF_ERROR(ReadStimuli(reader, options, &dataset, &durations));
-  RETURN_IF_ERROR(ReadParticipants(reader, options, durations, &dataset));
+  const std::vector<Problem> problems =
+      Walk(path, file->get(), {options, /*keep_values=*/true}, /*stop_at_first=*/true, &dataset);
+  if (!problems.empty()) return absl::InvalidArgumentError(FormatProblem(path, problems[0]));
+  for (const std::string& wanted : options.load_responses_of) {
+    if (dataset.FindParticipant(wanted) == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat(path, ": /participants/", wanted,
+                       ": no such participant (named in ReadOptions::load_responses_of)"));
+    }
+  }
   return dataset;
+}
+
+std::vector<Problem> ValidateDataset(const std::string& path) {
+  absl::StatusOr<Handle> file = OpenFile(path);
+  if (!file.ok()) return {{"", std::string(file.status().message())}};
+  Dataset dataset;
+  return Walk(path, file->get(), {ReadOptions{}, /*keep_values=*/false}, /*stop_at_first=*/false,
+              &dataset);
+}
+
+absl::StatusOr<DatasetSummary> SummarizeDataset(const std::string& path) {
+  ReadOptions metadata;
+  metadata.load_all_responses = false;
+  metadata.load_audio = false;
+  metadata.load_features = false;
+  absl::StatusOr<Dataset> dataset = ReadDataset(path, metadata);
+  if (!dataset.ok()) return dataset.status();
+  DatasetSummary summary;
+  summary.path = dataset->path;
+  summary.name = dataset->name;
+  summary.modality = dataset->modality;
+  summary.stories = static_cast<int>(dataset->stories.size());
+  std::set<std::string> features;
+  double seconds = 0;
+  for (const Story& s : dataset->stories) {
+    seconds += s.seconds();
+    summary.stories_with_words += !s.words.empty();
+    summary.stories_with_phonemes += !s.phonemes.empty();
+    for (const auto& [name, feature] : s.features) features.insert(name);
+  }
+  summary.stimulus_hours = seconds / 3600;
+  summary.feature_names.assign(features.begin(), features.end());
+  for (const Participant& p : dataset->participants) {
+    ParticipantSummary ps;
+    ps.id = p.id;
+    ps.space = p.space;
+    ps.n_targets = p.n_targets;
+    ps.stories = static_cast<int>(p.runs.size());
+    for (const Run& r : p.runs) ps.samples += r.n_times;
+    ps.has_noise_ceiling = !p.noise_ceiling.empty();
+    for (const auto& [story, repeats] : p.repeats) ps.repeated_stories.push_back(story);
+    for (const auto& [name, roi] : p.rois) ps.rois.push_back(name);
+    summary.participants.push_back(std::move(ps));
+  }
+  return summary;
 }
 
 }  // namespace braintune::data

@@ -110,16 +110,6 @@ TEST(SyntheticDatasetTest, ReadsBackWithTheRequestedShape) {
   EXPECT_EQ(d.FindParticipant("sub-04"), nullptr);
 }
 
-std::vector<float> ReadLatent(const std::string& path, const std::string& story) {
-  Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  const std::string name = "/stimuli/" + story + "/features/latent";
-  Handle ds = internal::OwnObject(H5Oopen(file.get(), name.c_str(), H5P_DEFAULT));
-  Handle space = internal::OwnSpace(H5Dget_space(ds.get()));
-  std::vector<float> latent(H5Sget_simple_extent_npoints(space.get()));
-  EXPECT_GE(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, latent.data()), 0);
-  return latent;
-}
-
 // Least-squares fit of y on the columns of x (plus an intercept); returns corr(fit, y).
 double FitCorrelation(const std::vector<std::vector<double>>& x, const std::vector<double>& y) {
   const size_t n = y.size(), k = x.size() + 1;
@@ -158,9 +148,11 @@ double FitCorrelation(const std::vector<std::vector<double>>& x, const std::vect
   return sfy / std::sqrt(sff * syy);
 }
 
-// Mean over targets of how well the stored latent, put through the documented HRF, explains
-// sub-01's responses. `reverse` time-reverses the latent: same values, no alignment.
-double MeanRecovery(const std::string& path, const Dataset& d, bool reverse) {
+// How well the named stored features of each story, put through the documented HRF (tr = 2),
+// explain sub-01's responses: the mean over `targets` of the correlation of a least-squares
+// fit. `reverse` time-reverses the features: same values, no alignment.
+double MeanRecovery(const Dataset& d, const std::vector<std::string>& features,
+                    const std::vector<int32_t>& targets, bool reverse) {
   std::vector<double> hrf;
   double hrf_sum = 0;
   for (int l = 0; l < 5; ++l) {
@@ -172,19 +164,28 @@ double MeanRecovery(const std::string& path, const Dataset& d, bool reverse) {
     hrf_sum += hrf.back();
   }
   const Participant& p = d.participants[0];
-  std::vector<std::vector<double>> x(4);
-  std::vector<std::vector<double>> y(p.n_targets);
+  std::vector<std::vector<double>> x;
+  std::vector<std::vector<double>> y(targets.size());
   for (const data::Run& run : p.runs) {
-    const std::vector<float> latent = ReadLatent(path, run.story);
-    EXPECT_EQ(static_cast<int64_t>(latent.size()), run.n_times * 4);
-    auto at = [&](int64_t i, int k) { return latent[(reverse ? run.n_times - 1 - i : i) * 4 + k]; };
-    for (int64_t i = 0; i < run.n_times; ++i) {
-      for (int k = 0; k < 4; ++k) {
-        double v = 0;
-        for (int l = 0; l < 5 && l <= i; ++l) v += hrf[l] / hrf_sum * at(i - l, k);
-        x[k].push_back(v);
+    const Story* story = d.FindStory(run.story);
+    size_t column = 0;
+    for (const std::string& name : features) {
+      const Feature& f = story->features.at(name);
+      EXPECT_EQ(f.n_frames, run.n_times);
+      for (int64_t k = 0; k < f.dim; ++k, ++column) {
+        if (column == x.size()) x.emplace_back();
+        auto at = [&](int64_t i) { return f.values[(reverse ? f.n_frames - 1 - i : i) * f.dim + k]; };
+        for (int64_t i = 0; i < run.n_times; ++i) {
+          double v = 0;
+          for (int l = 0; l < 5 && l <= i; ++l) v += hrf[l] / hrf_sum * at(i - l);
+          x[column].push_back(v);
+        }
       }
-      for (int64_t t = 0; t < p.n_targets; ++t) y[t].push_back(run.responses[i * p.n_targets + t]);
+    }
+    for (int64_t i = 0; i < run.n_times; ++i) {
+      for (size_t t = 0; t < targets.size(); ++t) {
+        y[t].push_back(run.responses[i * p.n_targets + targets[t]]);
+      }
     }
   }
   double sum = 0;
@@ -192,7 +193,13 @@ double MeanRecovery(const std::string& path, const Dataset& d, bool reverse) {
   return sum / y.size();
 }
 
-TEST(SyntheticDatasetTest, ResponsesFollowTheStoredLatent) {
+std::vector<int32_t> AllTargets(const Participant& p) {
+  std::vector<int32_t> all(p.n_targets);
+  for (int32_t v = 0; v < p.n_targets; ++v) all[v] = v;
+  return all;
+}
+
+TEST(SyntheticDatasetTest, ResponsesFollowTheStoredLatents) {
   const std::string path = TempPath("recovery.h5");
   SynthOptions options = SmallOptions();
   options.participants = 1;
@@ -202,10 +209,123 @@ TEST(SyntheticDatasetTest, ResponsesFollowTheStoredLatent) {
   ASSERT_EQ(d.participants[0].noise_ceiling.size(), 8u);
   const double ceiling = d.participants[0].noise_ceiling[0];
   EXPECT_NEAR(ceiling, 1 / std::sqrt(1 + 0.5 * 0.5), 1e-6);
-  // The true model reaches the noise ceiling (in-sample, so a little above); the same latent
-  // without its alignment does not come close.
-  EXPECT_NEAR(MeanRecovery(path, d, /*reverse=*/false), ceiling, 0.05);
-  EXPECT_LT(MeanRecovery(path, d, /*reverse=*/true), 0.6);
+  // The true model reaches the noise ceiling (in-sample, so a little above); the same latents
+  // without their alignment do not come close.
+  const std::vector<int32_t> all = AllTargets(d.participants[0]);
+  EXPECT_NEAR(MeanRecovery(d, {"latent", "semantic"}, all, /*reverse=*/false), ceiling, 0.05);
+  EXPECT_LT(MeanRecovery(d, {"latent", "semantic"}, all, /*reverse=*/true), 0.6);
+}
+
+// The two ROIs follow different latents, which is what lets the evaluator's per-ROI scores and
+// the feature-removal control tell them apart.
+TEST(SyntheticDatasetTest, EachRoiFollowsItsOwnLatent) {
+  SynthOptions options = SmallOptions();
+  options.participants = 1;
+  options.story_seconds = 240;
+  options.targets = 12;
+  options.noise = 0.2;
+  const Dataset d = WriteAndRead(TempPath("rois.h5"), options);
+  ASSERT_EQ(d.participants.size(), 1u);
+  const Participant& p = d.participants[0];
+  ASSERT_EQ(p.rois.size(), 2u);
+  const std::vector<int32_t>& auditory = p.rois.at("auditory");
+  const std::vector<int32_t>& language = p.rois.at("language");
+  EXPECT_EQ(auditory, (std::vector<int32_t>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(language, (std::vector<int32_t>{6, 7, 8, 9, 10, 11}));
+  const double auditory_acoustic = MeanRecovery(d, {"latent"}, auditory, false);
+  const double auditory_semantic = MeanRecovery(d, {"semantic"}, auditory, false);
+  const double language_acoustic = MeanRecovery(d, {"latent"}, language, false);
+  const double language_semantic = MeanRecovery(d, {"semantic"}, language, false);
+  EXPECT_GT(auditory_acoustic, 0.85);
+  EXPECT_GT(language_semantic, 0.85);
+  EXPECT_GT(auditory_acoustic, auditory_semantic + 0.1);
+  EXPECT_GT(language_semantic, language_acoustic + 0.1);
+}
+
+TEST(SyntheticDatasetTest, WritesAnnotationsSemanticFeaturesAndRepeats) {
+  SynthOptions options = SmallOptions();
+  options.n_repeats = 3;
+  const Dataset d = WriteAndRead(TempPath("annotations.h5"), options);
+  EXPECT_TRUE(ValidateDataset(TempPath("annotations.h5")).empty());
+  ASSERT_EQ(d.stories.size(), 2u);
+  for (const Story& s : d.stories) {
+    ASSERT_GT(s.words.size(), 50u) << s.name;  // 40 s of speech
+    ASSERT_GE(s.phonemes.size(), 2 * s.words.size());
+    size_t phoneme = 0;
+    for (const Interval& w : s.words) {
+      // Every word is tiled by its phonemes, and spelling tracks pronunciation: 0-2 letters
+      // more than phonemes (the word-length confound).
+      int n = 0;
+      EXPECT_NEAR(s.phonemes[phoneme].onset, w.onset, 1e-9);
+      for (; phoneme < s.phonemes.size() && s.phonemes[phoneme].offset <= w.offset + 1e-9;
+           ++phoneme, ++n) {
+        EXPECT_THAT(s.phonemes[phoneme].text, ::testing::MatchesRegex("[A-Z]{1,2}"));
+      }
+      EXPECT_NEAR(s.phonemes[phoneme - 1].offset, w.offset, 1e-9);
+      EXPECT_GE(static_cast<int>(w.text.size()), n);
+      EXPECT_LE(static_cast<int>(w.text.size()), n + 2);
+    }
+    ASSERT_EQ(s.features.count("semantic"), 1u);
+    const Feature& semantic = s.features.at("semantic");
+    EXPECT_EQ(semantic.n_frames, 20);
+    EXPECT_EQ(semantic.dim, 3);
+    EXPECT_EQ(semantic.times[1] - semantic.times[0], 2.0);
+  }
+  for (const Participant& p : d.participants) {
+    ASSERT_EQ(p.repeats.size(), 1u) << p.id;
+    const Repeats& r = p.repeats.at("story_01");  // the last story is the test story
+    EXPECT_EQ(r.n_repeats, 3);
+    EXPECT_EQ(r.n_times, 20);
+    EXPECT_EQ(r.n_targets, 8);
+    ASSERT_EQ(r.values.size(), 3u * 20 * 8);
+    // Independent presentations of one signal: correlated, never identical.
+    std::vector<double> a(r.values.begin(), r.values.begin() + 160);
+    std::vector<double> b(r.values.begin() + 160, r.values.begin() + 320);
+    EXPECT_GT(FitCorrelation({a}, b), 0.5);
+    EXPECT_NE(a, b);
+  }
+
+  options.n_repeats = 0;
+  options.test_story_index = 0;
+  const Dataset none = WriteAndRead(TempPath("no_repeats.h5"), options);
+  EXPECT_TRUE(none.participants[0].repeats.empty());
+}
+
+TEST(SyntheticDatasetTest, MegRoundTrip) {
+  SynthOptions options = SmallOptions();
+  options.modality = "meg";
+  options.response_rate = 50;
+  options.story_seconds = 20;
+  const std::string path = TempPath("meg.h5");
+  const Dataset d = WriteAndRead(path, options);
+  EXPECT_TRUE(ValidateDataset(path).empty());
+  EXPECT_EQ(d.modality, "meg");
+  for (const Participant& p : d.participants) {
+    for (const data::Run& run : p.runs) {
+      EXPECT_EQ(run.n_times, 1000);
+      EXPECT_DOUBLE_EQ(run.sample_rate, 50);
+      EXPECT_DOUBLE_EQ(run.tr, 0.02);
+      EXPECT_EQ(run.responses.size(), 1000u * 8);
+    }
+    EXPECT_EQ(p.repeats.at("story_01").n_times, 1000);
+  }
+  const Feature& latent = d.stories[0].features.at("latent");
+  EXPECT_EQ(latent.n_frames, 1000);
+  EXPECT_NEAR(latent.times[1] - latent.times[0], 0.02, 1e-12);
+  // No hemodynamic delay: the response tracks the sound within a few samples, so responses
+  // correlate better with the latent 0-100 ms before them than with the one 2 s before.
+  const Participant& p = d.participants[0];
+  const data::Run& run = p.runs[0];
+  auto lagged_fit = [&](int lag) {
+    std::vector<std::vector<double>> x(4);
+    std::vector<double> y;
+    for (int64_t i = 100; i < run.n_times; ++i) {
+      for (int k = 0; k < 4; ++k) x[k].push_back(latent.values[(i - lag) * 4 + k]);
+      y.push_back(run.responses[i * 8 + 0]);
+    }
+    return FitCorrelation(x, y);
+  };
+  EXPECT_GT(lagged_fit(2), lagged_fit(100) + 0.2);
 }
 
 TEST(SyntheticDatasetTest, SameSeedGivesIdenticalData) {
@@ -235,11 +355,18 @@ TEST(SyntheticDatasetTest, OverwritesAnExistingFile) {
 
 TEST(SyntheticDatasetTest, RejectsBadOptionsWithoutLeavingFiles) {
   const std::string path = TempPath("bad_options.h5");
-  SynthOptions o = SmallOptions();
-  o.tr = 0;
-  EXPECT_EQ(WriteSyntheticDataset(path, o).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(std::filesystem::exists(path));
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  std::vector<SynthOptions> bad(6, SmallOptions());
+  bad[0].tr = 0;
+  bad[1].modality = "eeg";
+  bad[2].n_repeats = 1;
+  bad[3].test_story_index = 2;  // 2 stories
+  bad[4].language_fraction = 1.5;
+  bad[5].semantic_dims = 0;
+  for (const SynthOptions& o : bad) {
+    EXPECT_EQ(WriteSyntheticDataset(path, o).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  }
 }
 
 TEST(ReadOptionsTest, LoadsOnlyWhatWasAskedFor) {
@@ -291,6 +418,11 @@ enum class Fault {
   kNoRuns,
   kMissingTr,
   kLongerThanAudio,
+  kRoiOutOfRange,
+  kRepeatsWrongTimes,
+  kUnsortedWords,
+  kFeatureWithoutTimes,
+  kTrAndRateDisagree,
 };
 
 void Group(hid_t file, const std::string& path) {
@@ -325,6 +457,41 @@ Handle Array(hid_t file, const std::string& path, hid_t mem_type, hid_t file_typ
                                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
   EXPECT_GE(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0) << path;
   return ds;
+}
+
+Handle Doubles(hid_t file, const std::string& path, const std::vector<double>& values) {
+  return Array(file, path, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, {values.size()}, values.data());
+}
+
+// Variable-length UTF-8 strings, as h5py writes str.
+void Strings(hid_t file, const std::string& path, const std::vector<std::string>& values) {
+  std::vector<const char*> pointers;
+  for (const std::string& v : values) pointers.push_back(v.c_str());
+  Handle type = internal::OwnType(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), H5T_VARIABLE);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Array(file, path, type.get(), type.get(), {values.size()}, pointers.data());
+}
+
+void Intervals(hid_t file, const std::string& path, const std::vector<double>& onsets,
+               const std::vector<double>& offsets, const std::vector<std::string>& texts) {
+  Group(file, path);
+  Doubles(file, path + "/onset", onsets);
+  Doubles(file, path + "/offset", offsets);
+  Strings(file, path + "/text", texts);
+}
+
+void Int32s(hid_t file, const std::string& path, const std::vector<int32_t>& values) {
+  Array(file, path, H5T_NATIVE_INT32, H5T_STD_I32LE, {values.size()}, values.data());
+}
+
+// A float32 array of the given shape holding 0, 1, 2, ...
+void Counting(hid_t file, const std::string& path, const std::vector<hsize_t>& dims) {
+  size_t n = 1;
+  for (hsize_t d : dims) n *= d;
+  std::vector<float> values(n);
+  for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(i);
+  Array(file, path, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, dims, values.data());
 }
 
 // One story "s1" (10 s of audio at 10 Hz) and one participant "p1" with 3 targets who heard it
@@ -375,6 +542,28 @@ void WriteSmallFile(const std::string& path, Fault fault) {
     NumberAttr(ds.get(), "tr", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &tr);
   }
   NumberAttr(ds.get(), "t0", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &t0);
+  switch (fault) {
+    case Fault::kRoiOutOfRange:
+      Group(f, "/participants/p1/rois");
+      Int32s(f, "/participants/p1/rois/bad", {0, 5});
+      break;
+    case Fault::kRepeatsWrongTimes:
+      Group(f, "/participants/p1/repeats");
+      Counting(f, "/participants/p1/repeats/s1", {2, 5, 3});
+      break;
+    case Fault::kUnsortedWords:
+      Intervals(f, "/stimuli/s1/words", {1.0, 0.5}, {1.2, 0.8}, {"b", "a"});
+      break;
+    case Fault::kFeatureWithoutTimes:
+      Group(f, "/stimuli/s1/features");
+      Counting(f, "/stimuli/s1/features/f", {4, 2});
+      break;
+    case Fault::kTrAndRateDisagree:
+      NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &tr);
+      break;
+    default:
+      break;
+  }
 }
 
 TEST(ReadDatasetTest, AcceptsAForeignFile) {
@@ -397,6 +586,12 @@ TEST(ReadDatasetTest, AcceptsAForeignFile) {
   }
 }
 
+std::string Joined(const std::string& file, const std::vector<Problem>& problems) {
+  std::string joined;
+  for (const Problem& p : problems) joined += FormatProblem(file, p) + "\n";
+  return joined;
+}
+
 struct BadCase {
   const char* label;
   Fault fault;
@@ -415,6 +610,11 @@ TEST_P(MalformedFileTest, NamesFilePathAndProblem) {
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
   EXPECT_THAT(d.status().message(), HasSubstr(path + ": " + c.inner_path + ": " + c.what));
   EXPECT_EQ(OpenHdf5Objects(), 0);  // early returns closed everything
+  // The validator finds the same problem, and only that one.
+  const std::vector<Problem> problems = ValidateDataset(path);
+  ASSERT_EQ(problems.size(), 1u) << Joined(path, problems);
+  EXPECT_EQ(FormatProblem(path, problems[0]), d.status().message());
+  EXPECT_EQ(OpenHdf5Objects(), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -434,8 +634,244 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"missing_tr", Fault::kMissingTr, "/participants/p1/runs/s1/responses",
                 "missing attribute 'tr' (or 'sample_rate')"},
         BadCase{"longer_than_audio", Fault::kLongerThanAudio, "/participants/p1/runs/s1/responses",
-                "responses last until 14.000 s"}),
+                "responses last until 14.000 s"},
+        BadCase{"roi_out_of_range", Fault::kRoiOutOfRange, "/participants/p1/rois/bad",
+                "index 5 at [1] is outside [0, 3)"},
+        BadCase{"repeats_wrong_times", Fault::kRepeatsWrongTimes, "/participants/p1/repeats/s1",
+                "expected 4 time points (axis 1, as /participants/p1/runs/s1/responses), got 5"},
+        BadCase{"unsorted_words", Fault::kUnsortedWords, "/stimuli/s1/words",
+                "not sorted by onset: interval 1 starts at 0.5 s"},
+        BadCase{"feature_without_times", Fault::kFeatureWithoutTimes,
+                "/stimuli/s1/features/f_times", "missing dataset"},
+        BadCase{"tr_and_rate_disagree", Fault::kTrAndRateDisagree,
+                "/participants/p1/runs/s1/responses",
+                "attributes 'tr' (2) and 'sample_rate' (2) disagree"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.label); });
+
+TEST(ReadDatasetTest, ReadsOptionalGroupsBack) {
+  const std::string path = TempPath("optional.h5");
+  WriteSmallFile(path, Fault::kNone);
+  {
+    Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    const hid_t f = file.get();
+    Intervals(f, "/stimuli/s1/words", {0.5, 2.0}, {1.0, 2.5}, {"hello", "world"});
+    // Phoneme labels as fixed-length strings (numpy bytes), onsets as float32: both accepted.
+    Group(f, "/stimuli/s1/phonemes");
+    const std::vector<float> onsets = {0.5f, 0.75f}, offsets = {0.75f, 1.0f};
+    Array(f, "/stimuli/s1/phonemes/onset", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, onsets.data());
+    Array(f, "/stimuli/s1/phonemes/offset", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, offsets.data());
+    Handle fixed = internal::OwnType(H5Tcopy(H5T_C_S1));
+    H5Tset_size(fixed.get(), 2);
+    Array(f, "/stimuli/s1/phonemes/text", fixed.get(), fixed.get(), {2}, "HHAH");
+    Group(f, "/stimuli/s1/features");
+    Counting(f, "/stimuli/s1/features/f", {3, 2});
+    Doubles(f, "/stimuli/s1/features/f_times", {0, 1, 2.5});
+    Counting(f, "/participants/p1/noise_ceiling", {3});
+    Group(f, "/participants/p1/repeats");
+    Counting(f, "/participants/p1/repeats/s1", {2, 4, 3});
+    Group(f, "/participants/p1/rois");
+    const std::vector<int64_t> all = {0, 1, 2};  // numpy's default integer type
+    Array(f, "/participants/p1/rois/all", H5T_NATIVE_INT64, H5T_STD_I64LE, {3}, all.data());
+    Int32s(f, "/participants/p1/rois/last", {2});
+  }
+  EXPECT_TRUE(ValidateDataset(path).empty());
+  absl::StatusOr<Dataset> d = ReadDataset(path);
+  ASSERT_TRUE(d.ok()) << d.status();
+  const Story& s = d->stories[0];
+  ASSERT_EQ(s.words.size(), 2u);
+  EXPECT_EQ(s.words[1].onset, 2.0);
+  EXPECT_EQ(s.words[1].offset, 2.5);
+  EXPECT_EQ(s.words[1].text, "world");
+  ASSERT_EQ(s.phonemes.size(), 2u);
+  EXPECT_EQ(s.phonemes[0].text, "HH");
+  EXPECT_EQ(s.phonemes[1].text, "AH");
+  EXPECT_EQ(s.phonemes[1].onset, 0.75);
+  ASSERT_EQ(s.features.size(), 1u);  // f_times is f's times, not a feature
+  const Feature& f = s.features.at("f");
+  EXPECT_EQ(f.n_frames, 3);
+  EXPECT_EQ(f.dim, 2);
+  EXPECT_EQ(f.values, (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(f.times, (std::vector<double>{0, 1, 2.5}));
+  const Participant& p = d->participants[0];
+  EXPECT_EQ(p.noise_ceiling, (std::vector<float>{0, 1, 2}));
+  ASSERT_EQ(p.repeats.count("s1"), 1u);
+  const Repeats& r = p.repeats.at("s1");
+  EXPECT_EQ(r.n_repeats, 2);
+  EXPECT_EQ(r.n_times, 4);
+  EXPECT_EQ(r.n_targets, 3);
+  ASSERT_EQ(r.values.size(), 24u);
+  EXPECT_EQ(r.values[1 * 12 + 2 * 3 + 1], 19.0f);  // [1, 2, 1]
+  EXPECT_EQ(p.rois.at("all"), (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(p.rois.at("last"), (std::vector<int32_t>{2}));
+
+  ReadOptions shapes_only;
+  shapes_only.load_features = false;
+  shapes_only.load_all_responses = false;
+  d = ReadDataset(path, shapes_only);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->stories[0].features.at("f").n_frames, 3);
+  EXPECT_TRUE(d->stories[0].features.at("f").values.empty());
+  EXPECT_TRUE(d->participants[0].repeats.at("s1").values.empty());
+  EXPECT_EQ(d->participants[0].rois.size(), 2u);
+}
+
+::testing::Matcher<Problem> IsProblem(const std::string& path, const std::string& what) {
+  return ::testing::AllOf(::testing::Field(&Problem::path, path),
+                          ::testing::Field(&Problem::message, HasSubstr(what)));
+}
+
+TEST(ValidateDatasetTest, ReportsEveryProblemWithItsPath) {
+  const std::string path = TempPath("many_problems.h5");
+  WriteSmallFile(path, Fault::kNone);
+  {
+    Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    const hid_t f = file.get();
+    Group(f, "/stimuli/s1/words");
+    Doubles(f, "/stimuli/s1/words/onset", {0, 1, 2});
+    Doubles(f, "/stimuli/s1/words/offset", {0.5, 1.5});
+    Strings(f, "/stimuli/s1/words/text", {"a", "b", "c"});
+    Intervals(f, "/stimuli/s1/phonemes", {1.0}, {0.5}, {"AH"});
+    Group(f, "/stimuli/s1/features");
+    Counting(f, "/stimuli/s1/features/f", {3, 2});
+    Counting(f, "/stimuli/s1/features/g", {3, 2});
+    Doubles(f, "/stimuli/s1/features/g_times", {0, 2, 1});
+    Group(f, "/stimuli/s2");
+    std::vector<float> audio(100, 0.1f);
+    audio[3] = std::numeric_limits<float>::infinity();
+    Handle ds = Array(f, "/stimuli/s2/audio", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {100}, audio.data());
+    const double rate = 10;
+    NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &rate);
+    Group(f, "/participants/p1/rois");
+    Int32s(f, "/participants/p1/rois/bad", {0, 5});
+    Group(f, "/participants/p1/repeats");
+    Counting(f, "/participants/p1/repeats/s1", {2, 5, 3});
+    // p2 shares p1's space with another width and heard a story that is not there.
+    Group(f, "/participants/p2");
+    Handle p2 = internal::OwnObject(H5Oopen(f, "/participants/p2", H5P_DEFAULT));
+    StringAttr(p2.get(), "space", "native");
+    const int64_t four = 4;
+    NumberAttr(p2.get(), "n_targets", H5T_NATIVE_INT64, H5T_STD_I64LE, &four);
+    Group(f, "/participants/p2/runs");
+    Group(f, "/participants/p2/runs/s9");
+    Counting(f, "/participants/p2/runs/s9/responses", {4, 4});
+    Group(f, "/participants/p3");
+    Handle p3 = internal::OwnObject(H5Oopen(f, "/participants/p3", H5P_DEFAULT));
+    StringAttr(p3.get(), "space", "native");
+    Group(f, "/participants/p3/runs");
+  }
+  const std::vector<Problem> problems = ValidateDataset(path);
+  EXPECT_THAT(
+      problems,
+      ::testing::UnorderedElementsAre(
+          IsProblem("/stimuli/s1/words", "must have the same length, got 3, 2 and 3"),
+          IsProblem("/stimuli/s1/phonemes", "interval 0 ends (0.5 s) before it starts (1 s)"),
+          IsProblem("/stimuli/s1/features/f_times", "missing dataset"),
+          IsProblem("/stimuli/s1/features/g_times", "not strictly increasing: times[2] = 1"),
+          IsProblem("/stimuli/s2/audio", "non-finite value (Inf) at [3]"),
+          IsProblem("/participants/p1/repeats/s1", "expected 4 time points"),
+          IsProblem("/participants/p1/rois/bad", "index 5 at [1] is outside [0, 3)"),
+          IsProblem("/participants/p2", "n_targets is 4 but space 'native' has 3 targets in "
+                                        "/participants/p1"),
+          IsProblem("/participants/p2/runs/s9", "story 's9' is not under /stimuli"),
+          IsProblem("/participants/p2/runs/s9/responses", "missing attribute 'tr'"),
+          IsProblem("/participants/p3", "missing attribute 'n_targets'"),
+          IsProblem("/participants/p3/runs", "participant has no runs")));
+  // The reader stops at the first of them.
+  ASSERT_FALSE(problems.empty());
+  const absl::StatusOr<Dataset> d = ReadDataset(path);
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.status().message(), FormatProblem(path, problems[0]));
+  EXPECT_EQ(OpenHdf5Objects(), 0);
+}
+
+TEST(ValidateDatasetTest, TruncatedFileGivesACleanError) {
+  const std::string path = TempPath("truncated.h5");
+  ASSERT_TRUE(WriteSyntheticDataset(path, SmallOptions()).ok());
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  const std::vector<Problem> problems = ValidateDataset(path);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_THAT(FormatProblem(path, problems[0]), HasSubstr(path + ": "));
+  EXPECT_THAT(problems[0].message, HasSubstr("truncated"));
+  const absl::StatusOr<Dataset> d = ReadDataset(path);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kDataLoss) << d.status();
+  EXPECT_THAT(d.status().message(), HasSubstr(path + ": "));
+  EXPECT_FALSE(SummarizeDataset(path).ok());
+  EXPECT_EQ(OpenHdf5Objects(), 0);
+}
+
+TEST(ValidateDatasetTest, MissingFileIsOneProblem) {
+  const std::string path = TempPath("nowhere.h5");
+  const std::vector<Problem> problems = ValidateDataset(path);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(FormatProblem(path, problems[0]), path + ": no such file");
+}
+
+TEST(SummarizeDatasetTest, SummarisesWithoutLoadingValues) {
+  const std::string path = TempPath("summary.h5");
+  SynthOptions options = SmallOptions();  // 3 participants, 2 stories of 40 s, 8 targets
+  options.targets = 9;
+  ASSERT_TRUE(WriteSyntheticDataset(path, options).ok());
+  absl::StatusOr<DatasetSummary> s = SummarizeDataset(path);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->path, path);
+  EXPECT_EQ(s->name, "synthetic");
+  EXPECT_EQ(s->modality, "fmri");
+  EXPECT_EQ(s->stories, 2);
+  EXPECT_NEAR(s->stimulus_hours, 80.0 / 3600, 1e-9);
+  EXPECT_EQ(s->stories_with_words, 2);
+  EXPECT_EQ(s->stories_with_phonemes, 2);
+  EXPECT_EQ(s->feature_names, (std::vector<std::string>{"latent", "semantic"}));
+  ASSERT_EQ(s->participants.size(), 3u);
+  for (const ParticipantSummary& p : s->participants) {
+    EXPECT_EQ(p.space, "synthetic");
+    EXPECT_EQ(p.n_targets, 9);
+    EXPECT_EQ(p.stories, 2);
+    EXPECT_EQ(p.samples, 40);
+    EXPECT_TRUE(p.has_noise_ceiling);
+    EXPECT_EQ(p.repeated_stories, (std::vector<std::string>{"story_01"}));
+    EXPECT_EQ(p.rois, (std::vector<std::string>{"auditory", "language"}));
+  }
+  EXPECT_EQ(s->participants[1].id, "sub-02");
+
+  // A foreign file with none of the optional groups.
+  const std::string bare = TempPath("bare.h5");
+  WriteSmallFile(bare, Fault::kNone);
+  s = SummarizeDataset(bare);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->stories_with_words, 0);
+  EXPECT_TRUE(s->feature_names.empty());
+  EXPECT_FALSE(s->participants[0].has_noise_ceiling);
+  EXPECT_TRUE(s->participants[0].repeated_stories.empty());
+  EXPECT_TRUE(s->participants[0].rois.empty());
+}
+
+// The h5py example of docs/dataset-format.md, run as a user would run it.
+TEST(DatasetFormatDocTest, MinimalH5pyExampleIsValid) {
+  const std::string python = "/usr/bin/python3";
+  if (std::system((python + " -c 'import h5py' >/dev/null 2>&1").c_str()) != 0) {
+    GTEST_SKIP() << python << " lacks h5py (Debian package python3-h5py)";
+  }
+  const std::string path = TempPath("minimal_h5py.h5");
+  const std::string script =
+      std::string(BRAINTUNE_SOURCE_DIR) + "/tests/data/write_minimal_h5py.py";
+  ASSERT_EQ(std::system((python + " " + script + " " + path).c_str()), 0) << script;
+  const std::vector<Problem> problems = ValidateDataset(path);
+  for (const Problem& p : problems) ADD_FAILURE() << FormatProblem(path, p);
+  absl::StatusOr<Dataset> d = ReadDataset(path);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->stories.size(), 1u);
+  ASSERT_EQ(d->participants.size(), 1u);
+  const Story& story = d->stories[0];
+  EXPECT_FALSE(story.words.empty());
+  EXPECT_FALSE(story.phonemes.empty());
+  EXPECT_EQ(story.features.count("envelope"), 1u);
+  const Participant& p = d->participants[0];
+  EXPECT_EQ(p.runs.size(), 1u);
+  EXPECT_EQ(p.noise_ceiling.size(), static_cast<size_t>(p.n_targets));
+  EXPECT_EQ(p.repeats.size(), 1u);
+  EXPECT_EQ(p.rois.size(), 1u);
+}
 
 TEST(ReadDatasetTest, MissingOrNonHdf5FileIsNotFound) {
   const std::string missing = TempPath("does_not_exist.h5");
