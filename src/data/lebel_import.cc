@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "data/hdf5_util.h"
+#include "data/hdf5_writer.h"
 #include "data/textgrid.h"
 #include "data/wav.h"
 #include "google/protobuf/struct.pb.h"
@@ -36,6 +37,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using internal::Handle;
+using internal::Writer;
 
 // One <subject>/<story>.hf5 as planned: where the array is and what shape it has.
 struct ResponseFile {
@@ -411,89 +413,18 @@ absl::StatusOr<Plan> MakePlan(const LebelImportOptions& o) {
   return plan;
 }
 
-// Writes HDF5 objects by absolute path; failures name the output file and the object.
-class Writer {
- public:
-  Writer(std::string file, hid_t fid) : file_(std::move(file)), fid_(fid) {}
+// onset, offset and text of the spoken intervals under `path`.
+absl::Status WriteIntervals(Writer& w, const std::string& path, const std::vector<TextGridInterval>& rows) {
+  std::vector<double> onsets, offsets;
+  std::vector<std::string> texts;
+  for (const TextGridInterval& row : rows) {
+    onsets.push_back(row.xmin);
+    offsets.push_back(row.xmax);
+    texts.push_back(row.text);
+  }
+  return w.Intervals(path, onsets, offsets, texts);
+}
 
-  absl::Status Group(const std::string& path) {
-    Handle g =
-        internal::OwnObject(H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    return g.ok() ? absl::OkStatus() : Fail(path, "cannot create group");
-  }
-
-  absl::Status Array(const std::string& path, hid_t mem_type, hid_t file_type,
-                     const std::vector<hsize_t>& dims, const void* data) {
-    Handle space =
-        internal::OwnSpace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-    Handle ds = internal::OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(),
-                                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    if (!ds.ok()) return Fail(path, "cannot create dataset");
-    if (H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-      return Fail(path, "cannot write dataset (disk full?)");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Floats(const std::string& path, const std::vector<hsize_t>& dims,
-                      const std::vector<float>& values) {
-    return Array(path, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, dims, values.data());
-  }
-
-  // onset, offset (float64) and text (UTF-8 strings) under `path`.
-  absl::Status Intervals(const std::string& path, const std::vector<TextGridInterval>& rows) {
-    std::vector<double> onsets, offsets;
-    std::vector<const char*> texts;
-    for (const TextGridInterval& row : rows) {
-      onsets.push_back(row.xmin);
-      offsets.push_back(row.xmax);
-      texts.push_back(row.text.c_str());
-    }
-    const std::vector<hsize_t> dims = {rows.size()};
-    Handle type = Utf8Type();
-    RETURN_IF_ERROR(Group(path));
-    RETURN_IF_ERROR(Array(path + "/onset", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, dims, onsets.data()));
-    RETURN_IF_ERROR(
-        Array(path + "/offset", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, dims, offsets.data()));
-    return Array(path + "/text", type.get(), type.get(), dims, texts.data());
-  }
-
-  absl::Status Attr(const std::string& path, const char* name, hid_t mem_type, hid_t file_type,
-                    const void* value) {
-    Handle space = internal::OwnSpace(H5Screate(H5S_SCALAR));
-    Handle attr = internal::OwnAttr(H5Acreate_by_name(
-        fid_, path.c_str(), name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    if (!attr.ok() || H5Awrite(attr.get(), mem_type, value) < 0) {
-      return Fail(path, absl::StrCat("cannot write attribute '", name, "'"));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Attr(const std::string& path, const char* name, const std::string& value) {
-    Handle type = Utf8Type();
-    const char* pointer = value.c_str();
-    return Attr(path, name, type.get(), type.get(), &pointer);
-  }
-  absl::Status Attr(const std::string& path, const char* name, double value) {
-    return Attr(path, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &value);
-  }
-  absl::Status Attr(const std::string& path, const char* name, int64_t value) {
-    return Attr(path, name, H5T_NATIVE_INT64, H5T_STD_I64LE, &value);
-  }
-
- private:
-  static Handle Utf8Type() {
-    Handle type = internal::OwnType(H5Tcopy(H5T_C_S1));
-    H5Tset_size(type.get(), H5T_VARIABLE);
-    H5Tset_cset(type.get(), H5T_CSET_UTF8);
-    return type;
-  }
-  absl::Status Fail(const std::string& path, const std::string& what) const {
-    return absl::InternalError(absl::StrCat(file_, ": ", path, ": ", what));
-  }
-
-  const std::string file_;
-  const hid_t fid_;
-};
 
 // Reads the whole response array as float32 (HDF5 converts float64 on the way).
 absl::StatusOr<std::vector<float>> ReadResponses(const ResponseFile& r) {
@@ -543,8 +474,8 @@ absl::Status WriteFile(const std::string& file, const LebelImportOptions& o, con
     RETURN_IF_ERROR(w.Floats(path + "/audio", {audio.samples.size()}, audio.samples));
     RETURN_IF_ERROR(w.Attr(path + "/audio", "sample_rate", audio.sample_rate));
     audio_seconds[story.name] = {audio.samples.size() / audio.sample_rate, story.wav};
-    RETURN_IF_ERROR(w.Intervals(path + "/words", story.words));
-    RETURN_IF_ERROR(w.Intervals(path + "/phonemes", story.phonemes));
+    RETURN_IF_ERROR(WriteIntervals(w, path + "/words", story.words));
+    RETURN_IF_ERROR(WriteIntervals(w, path + "/phonemes", story.phonemes));
     step(ImportProgress::Stage::kStimulus, "", story.name);
   }
 

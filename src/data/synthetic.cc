@@ -29,11 +29,13 @@
 #include "common/status_macros.h"
 #include "data/dataset.h"
 #include "data/hdf5_util.h"
+#include "data/hdf5_writer.h"
 
 namespace braintune::data {
 namespace {
 
 using internal::Handle;
+using internal::Writer;
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr int kClasses = 4;
@@ -275,73 +277,6 @@ Brain MakeBrain(Rng& rng, const SynthOptions& o) {
   return b;
 }
 
-// Writes HDF5 objects by absolute path; every failure names the output file and the object.
-class Writer {
- public:
-  Writer(std::string file, hid_t fid) : file_(std::move(file)), fid_(fid) {}
-
-  absl::Status Group(const std::string& path) {
-    Handle g =
-        internal::OwnObject(H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    return g.ok() ? absl::OkStatus() : Fail(path, "cannot create group");
-  }
-
-  absl::Status Array(const std::string& path, hid_t mem_type, hid_t file_type,
-                     const std::vector<hsize_t>& dims, const void* data) {
-    Handle space =
-        internal::OwnSpace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-    Handle ds = internal::OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(),
-                                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    if (!ds.ok()) return Fail(path, "cannot create dataset");
-    if (H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-      return Fail(path, "cannot write dataset");
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Strings(const std::string& path, const std::vector<std::string>& values) {
-    std::vector<const char*> pointers;
-    for (const std::string& v : values) pointers.push_back(v.c_str());
-    Handle type = Utf8Type();
-    return Array(path, type.get(), type.get(), {values.size()}, pointers.data());
-  }
-
-  absl::Status Attr(const std::string& path, const char* name, hid_t mem_type, hid_t file_type,
-                    const void* value) {
-    Handle space = internal::OwnSpace(H5Screate(H5S_SCALAR));
-    Handle attr = internal::OwnAttr(H5Acreate_by_name(
-        fid_, path.c_str(), name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    if (!attr.ok() || H5Awrite(attr.get(), mem_type, value) < 0) {
-      return Fail(path, absl::StrCat("cannot write attribute '", name, "'"));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status Attr(const std::string& path, const char* name, const std::string& value) {
-    Handle type = Utf8Type();
-    const char* pointer = value.c_str();
-    return Attr(path, name, type.get(), type.get(), &pointer);
-  }
-  absl::Status Attr(const std::string& path, const char* name, double value) {
-    return Attr(path, name, H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &value);
-  }
-  absl::Status Attr(const std::string& path, const char* name, int64_t value) {
-    return Attr(path, name, H5T_NATIVE_INT64, H5T_STD_I64LE, &value);
-  }
-
- private:
-  static Handle Utf8Type() {
-    Handle type = internal::OwnType(H5Tcopy(H5T_C_S1));
-    H5Tset_size(type.get(), H5T_VARIABLE);
-    H5Tset_cset(type.get(), H5T_CSET_UTF8);
-    return type;
-  }
-  absl::Status Fail(const std::string& path, const std::string& what) const {
-    return absl::InternalError(absl::StrCat(file_, ": ", path, ": ", what));
-  }
-
-  const std::string file_;
-  const hid_t fid_;
-};
 
 absl::Status CheckOptions(const SynthOptions& o) {
   if (o.participants < 1 || o.stories < 1 || o.targets < 1 || o.semantic_dims < 1) {
@@ -383,12 +318,7 @@ absl::Status WriteIntervals(Writer& w, const std::string& path,
     offsets.push_back(i.offset);
     texts.push_back(i.text);
   }
-  RETURN_IF_ERROR(w.Group(path));
-  RETURN_IF_ERROR(w.Array(path + "/onset", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, {onsets.size()},
-                          onsets.data()));
-  RETURN_IF_ERROR(w.Array(path + "/offset", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, {offsets.size()},
-                          offsets.data()));
-  return w.Strings(path + "/text", texts);
+  return w.Intervals(path, onsets, offsets, texts);
 }
 
 absl::Status WriteFeature(Writer& w, const std::string& path, const std::vector<float>& values,

@@ -3,6 +3,8 @@
 // long mode, which is also what lets its errors say which label it expected on which line.
 #include "data/textgrid.h"
 
+#include "data/file_util.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -327,18 +329,9 @@ absl::StatusOr<TextGrid> ParseTextGrid(absl::string_view contents, const std::st
 }
 
 absl::StatusOr<TextGrid> ReadTextGrid(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  const std::streamoff size = in.tellg();  // -1 for a directory
-  if (size < 0) return absl::DataLossError(absl::StrCat(path, ": not a readable file"));
-  std::string contents(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(contents.data(), static_cast<std::streamsize>(contents.size()))) {
-    return absl::DataLossError(absl::StrCat(path, ": read error: ", std::strerror(errno)));
-  }
-  return ParseTextGrid(contents, path);
+  absl::StatusOr<std::string> contents = internal::ReadFileBytes(path);
+  if (!contents.ok()) return contents.status();
+  return ParseTextGrid(*contents, path);
 }
 
 bool IsSilence(absl::string_view text) {

@@ -1,5 +1,7 @@
 #include "data/wav.h"
 
+#include "data/file_util.h"
+
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -172,18 +174,9 @@ absl::StatusOr<WavAudio> ParseWav(absl::string_view bytes, const std::string& fi
 }
 
 absl::StatusOr<WavAudio> ReadWav(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-  }
-  const std::streamoff size = in.tellg();  // -1 for a directory
-  if (size < 0) return absl::DataLossError(absl::StrCat(path, ": not a readable file"));
-  std::string contents(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  if (!in.read(contents.data(), static_cast<std::streamsize>(contents.size()))) {
-    return absl::DataLossError(absl::StrCat(path, ": read error: ", std::strerror(errno)));
-  }
-  return ParseWav(contents, path);
+  absl::StatusOr<std::string> contents = internal::ReadFileBytes(path);
+  if (!contents.ok()) return contents.status();
+  return ParseWav(*contents, path);
 }
 
 }  // namespace braintune::data
