@@ -378,6 +378,9 @@ class Trainer {
     }));
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
+              << "\n"
+              << absl::StrFormat("braintune-train: rank 0 waited %.2f s of %.1f s of training for data (%.1f MB read)",
+                                 loader_->wait_seconds(), train_seconds, loader_->bytes_read() / 1e6)
               << std::endl;
     Report("done", spec_.training.steps, loss, elapsed, train_seconds, &result);
     return comm_->Barrier();
