@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,9 @@ absl::StatusOr<ManagedProcess> ManagedProcess::Start(const std::vector<std::stri
   }
   if (pid == 0) {
     ::setsid();
+    // If the agent dies, mpirun gets SIGTERM and takes its ranks down: no orphans on slots that
+    // the coordinator will hand to the next job.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     int devnull = ::open("/dev/null", O_RDONLY);
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(log_fd, 1);

@@ -192,6 +192,7 @@ int CmdSubmit(int argc, char** argv) {
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
   if (f.positional().size() != 1) return Fail("submit takes exactly one FILE (see --help)", kUsage);
+  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
   const std::string& file = f.positional()[0];
   // Validate locally first: the user gets the file name and line in the message.
   absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
@@ -290,6 +291,7 @@ int CmdList(int argc, char** argv) {
   f.Value("state", "", "only jobs in this state (e.g. RUNNING)").Value("limit", "0", "only the newest N jobs");
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
   v1::ListJobsRequest req;
   if (!f.Get("state").empty()) {
     v1::JobState st;

@@ -42,6 +42,10 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* 
     m->next_seq_ = std::max(m->next_seq_, SeqOf(job.id()) + 1);
     m->order_.push_back(job.id());
     m->versions_[job.id()] = m->next_version_++;
+    // Nodes that ran the unfinished jobs must come back, or those jobs end when they time out.
+    if (HoldsSlots(job.state())) {
+      for (const auto& p : job.placements()) nodes->Expect(p.node(), NowMs());
+    }
     m->jobs_[job.id()] = std::move(job);
   }
   return m;
@@ -74,6 +78,10 @@ absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const s
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user) {
   std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
   ASSIGN_OR_RETURN(config::JobSpec parsed, config::ParseJobSpec(spec.spec_yaml(), source));
+  if (parsed.resources.gpus_per_rank > 0) {
+    return absl::UnimplementedError(absl::StrCat(
+        source, ": resources.gpus_per_rank: GPU jobs are not scheduled yet (CPU slots only); use 0"));
+  }
   v1::Job job;
   *job.mutable_spec() = spec;
   // The YAML is the source of truth; the typed copy is what the scheduler reads.
@@ -201,8 +209,13 @@ void JobManager::SchedulePass() {
         --position;
         continue;
       }
-      reason = d.reason;
-      blocked = true;
+      if (d.kind == scheduler::Decision::Kind::kInfeasible) {
+        // Cannot fit even an empty pool: waiting for nodes to join must not hold up the queue.
+        reason = absl::StrCat("cannot fit the pool as it is: ", d.reason);
+      } else {
+        reason = d.reason;
+        blocked = true;
+      }
     }
     if (job.message() != reason || job.queue_position() != position) {
       job.set_message(reason);
@@ -236,21 +249,23 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       if (IsTerminal(job->state()) || job->cancel_requested()) response.add_kill_job_ids(job->id());
       continue;
     }
-    // The ranks are gone: record how they ended, once.
+    // The ranks are gone: record how they ended, once. The agent forgets the exit only when it
+    // is on disk; otherwise it reports it again on the next heartbeat.
+    absl::Status saved = absl::OkStatus();
     if (!IsTerminal(job->state())) {
       job->set_exit_code(rt.exit_code());
       if (job->state() == v1::SCHEDULED) (void)TransitionLocked(job, v1::RUNNING, "ranks started");
       if (job->cancel_requested() || rt.killed_by_request()) {
-        (void)TransitionLocked(job, v1::CANCELLED, "cancelled by user; ranks stopped");
+        saved = TransitionLocked(job, v1::CANCELLED, "cancelled by user; ranks stopped");
       } else if (rt.exit_code() == 0 && rt.term_signal() == 0) {
-        (void)TransitionLocked(job, v1::SUCCEEDED, "finished");
+        saved = TransitionLocked(job, v1::SUCCEEDED, "finished");
       } else {
         std::string how = rt.term_signal() ? absl::StrCat("killed by signal ", rt.term_signal())
                                            : absl::StrCat("exited with code ", rt.exit_code());
-        (void)TransitionLocked(job, v1::FAILED, absl::StrCat("mpirun ", how, "; see ", rt.log_path()));
+        saved = TransitionLocked(job, v1::FAILED, absl::StrCat("mpirun ", how, "; see ", rt.log_path()));
       }
     }
-    response.add_forget_job_ids(rt.job_id());
+    if (saved.ok()) response.add_forget_job_ids(rt.job_id());
   }
   // Launch what was placed here and the agent does not hold yet; notice what the agent lost.
   for (auto& [id, job] : jobs_) {

@@ -7,10 +7,20 @@ void NodeManager::Register(const v1::NodeInfo& info, int64_t now_ms) {
   nodes_[info.name()] = NodeRecord{info, now_ms, false};
 }
 
+void NodeManager::Expect(const std::string& name, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (nodes_.count(name)) return;
+  NodeRecord record;
+  record.info.set_name(name);
+  record.last_heartbeat_ms = now_ms;
+  record.expected = true;
+  nodes_[name] = record;
+}
+
 bool NodeManager::Heartbeat(const std::string& name, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = nodes_.find(name);
-  if (it == nodes_.end() || it->second.lost) return false;
+  if (it == nodes_.end() || it->second.lost || it->second.expected) return false;
   it->second.last_heartbeat_ms = now_ms;
   return true;
 }
@@ -38,7 +48,7 @@ std::vector<v1::NodeInfo> NodeManager::Live() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::NodeInfo> out;
   for (const auto& [name, node] : nodes_) {
-    if (!node.lost) out.push_back(node.info);
+    if (!node.lost && !node.expected) out.push_back(node.info);
   }
   return out;
 }

@@ -17,6 +17,7 @@ struct NodeRecord {
   v1::NodeInfo info;
   int64_t last_heartbeat_ms = 0;
   bool lost = false;
+  bool expected = false;  // known only from stored jobs; its agent has not registered yet
 };
 
 // Thread model: all methods are safe to call concurrently.
@@ -29,7 +30,11 @@ class NodeManager {
   // Adds or replaces the node (an agent that restarts registers again under its name).
   void Register(const v1::NodeInfo& info, int64_t now_ms);
 
-  // Records a heartbeat; false when the node is unknown or was marked lost (it must register).
+  // A node that stored jobs run on, after a coordinator restart: offers no slots and is marked
+  // lost if its agent does not register within the heartbeat timeout (so its jobs end).
+  void Expect(const std::string& name, int64_t now_ms);
+
+  // Records a heartbeat; false when the node is unknown, expected or lost (it must register).
   bool Heartbeat(const std::string& name, int64_t now_ms);
 
   // Marks nodes whose last heartbeat is older than the timeout as lost; returns those newly lost.

@@ -34,6 +34,9 @@ class Communicator {
   // Copies `root`'s buffer to every rank.
   virtual absl::Status Broadcast(float* data, int64_t count, int root) = 0;
   virtual absl::Status Barrier() = 0;
+  // Ends every rank of the job now (a rank that fails alone would leave its peers waiting in
+  // a collective forever). Does not return.
+  [[noreturn]] virtual void Abort(int exit_code) = 0;
 };
 
 // MPI_COMM_WORLD on host memory. Initialises MPI on first use (MPI_THREAD_FUNNELED) and

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -54,6 +55,10 @@ class NcclCommunicator : public Communicator {
   absl::Status Broadcast(float* data, int64_t count, int root) override {
     RETURN_IF_BAD(NCCL_CHECK(ncclBroadcast(data, data, count, ncclFloat32, root, comm_, stream_)));
     return CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  [[noreturn]] void Abort(int exit_code) override {
+    ncclCommAbort(comm_);
+    std::_Exit(exit_code);
   }
   absl::Status Barrier() override {
     // A one-element all-reduce is NCCL's barrier.

@@ -179,6 +179,45 @@ TEST_F(JobManagerTest, RestartKeepsEveryJobAndItsStateAndNewIdsDoNotCollide) {
   EXPECT_EQ(State(a->id()), v1::SUCCEEDED);
 }
 
+TEST_F(JobManagerTest, AJobTooBigForThePoolDoesNotHoldUpTheQueue) {
+  nodes_.Register(Node("n1", 2), NowMs());
+  auto big = manager_->Submit(Spec("big", 8), "ana");
+  auto small = manager_->Submit(Spec("small", 1), "bo");
+  manager_->SchedulePass();
+  EXPECT_EQ(State(big->id()), v1::QUEUED);
+  EXPECT_NE(manager_->Get(big->id())->message().find("cannot fit the pool"), std::string::npos)
+      << manager_->Get(big->id())->message();
+  EXPECT_EQ(State(small->id()), v1::SCHEDULED);
+}
+
+TEST_F(JobManagerTest, GpuJobsAreRejectedUntilGpusAreScheduled) {
+  v1::JobSpec spec;
+  spec.set_spec_yaml("name: g\nresources: {ranks: 1, gpus_per_rank: 1}\ndata: {path: /d.h5}\n");
+  auto job = manager_->Submit(spec, "ana");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(std::string(job.status().message()).find("gpus_per_rank"), std::string::npos);
+}
+
+TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsFail) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  ASSERT_EQ(State(a->id()), v1::RUNNING);
+  // A fresh coordinator: its node list is empty, only the stored job knows about n1.
+  manager_.reset();
+  store_.reset();
+  NodeManager fresh_nodes(10000);
+  store_ = *store::OpenSqliteJobStore(dir_.File("jobs.db"));
+  manager_ = *JobManager::Create(store_.get(), policy_.get(), &fresh_nodes);
+  EXPECT_FALSE(fresh_nodes.Heartbeat("n1", NowMs())) << "n1's agent must register before heartbeating";
+  auto lost = fresh_nodes.MarkLost(NowMs() + 60000);
+  ASSERT_EQ(lost, std::vector<std::string>{"n1"});
+  manager_->HandleLostNodes(lost);
+  EXPECT_EQ(State(a->id()), v1::FAILED);
+  manager_.reset();  // before fresh_nodes goes out of scope
+}
+
 TEST_F(JobManagerTest, LostNodeFailsItsJobs) {
   nodes_.Register(Node("n1", 1), NowMs());
   auto a = manager_->Submit(Spec("a", 1), "ana");

@@ -74,5 +74,28 @@ TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   EXPECT_LT(MaxAbsDiff(params[0], params[3]), 1e-5) << "4 ranks (stories split) differ from 1 rank";
 }
 
+// Rank 0 fails alone (its output directory cannot be made) while rank 1 waits in a collective:
+// the job must end, non-zero, with the reason, instead of hanging.
+TEST(MpiFailureTest, ARankThatFailsEndsTheWholeJob) {
+  testing::TempDir dir;
+  data::SynthOptions synth;
+  synth.participants = 2;
+  synth.stories = 2;
+  synth.story_seconds = 30;
+  synth.targets = 4;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
+  std::ofstream(dir.File("job.yaml")) << "name: fails\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
+                                         "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
+                                         "training: {steps: 2, batch_size: 4}\n"
+                                         "output: {dir: /proc/no-such-dir/out}\n";
+  auto r = testing::RunCommand(
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe "
+      "--bind-to none --mca btl_vader_single_copy_mechanism none " +
+      testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml"));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.exit_code, 124) << "the job hung until timeout killed it:\n" << r.output;
+  EXPECT_NE(r.output.find("cannot create output directory"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace braintune::train
