@@ -68,7 +68,7 @@ absl::Status Loader::ComputeStatistics() {
 
 absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const std::vector<int>& only) {
   Batch batch;
-  batch.global_batch_size = static_cast<int64_t>(windows.size());
+  batch.global_windows = windows;
   std::map<int, size_t> slot;  // shard -> index into batch.targets
   auto wanted = [&](int shard) { return only.empty() || std::count(only.begin(), only.end(), shard); };
   for (const auto& w : windows) {

@@ -39,7 +39,7 @@ struct Batch {
     std::vector<float> values;    // [rows.size(), n_targets], z-scored per story
   };
   std::vector<Targets> targets;
-  int64_t global_batch_size = 0;  // windows in the global batch (all ranks)
+  std::vector<Window> global_windows;  // the global batch (all ranks) this batch was cut from
 };
 
 struct LoaderOptions {

@@ -43,19 +43,13 @@ absl::StatusOr<std::vector<std::vector<std::string>>> AssignParticipants(std::ve
 absl::StatusOr<std::vector<std::vector<Shard>>> AssignShards(const data::Dataset& ds, const Plan& plan,
                                                              const std::vector<std::string>& participants,
                                                              int ranks) {
-  auto story_index = [&](const std::string& name) {
-    for (size_t s = 0; s < plan.stories.size(); ++s) {
-      if (plan.stories[s].name == name) return static_cast<int>(s);
-    }
-    return -1;
-  };
   std::vector<Shard> shards;
   std::vector<ParticipantLoad> loads;
   for (const auto& id : participants) {
     const data::Participant* p = ds.FindParticipant(id);
     int64_t total = 0;
     for (const auto& run : p->runs) {
-      int s = story_index(run.story);
+      int s = StoryIndex(plan, run.story);
       if (s < 0) continue;
       const int64_t train = plan.stories[s].test ? 0 : run.n_times;
       shards.push_back({id, s, run.n_times, train});
@@ -120,6 +114,13 @@ std::vector<Window> GlobalBatch(const Plan& plan, uint64_t seed, int batch_size,
     batch.push_back(plan.train_windows[perm[g % n]]);
   }
   return batch;
+}
+
+int StoryIndex(const Plan& plan, const std::string& name) {
+  for (size_t s = 0; s < plan.stories.size(); ++s) {
+    if (plan.stories[s].name == name) return static_cast<int>(s);
+  }
+  return -1;
 }
 
 int64_t WindowStart(const Plan& plan, const Window& w) {

@@ -76,6 +76,9 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSp
 // computed directly, so a run resumes mid-epoch from its step alone.
 std::vector<Window> GlobalBatch(const Plan& plan, uint64_t seed, int batch_size, int64_t step);
 
+// Index of story `name` in plan.stories, or -1 when the plan does not use it.
+int StoryIndex(const Plan& plan, const std::string& name);
+
 // First audio sample of window `w` (may be negative: windows reach before the story).
 int64_t WindowStart(const Plan& plan, const Window& w);
 

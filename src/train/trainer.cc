@@ -117,7 +117,7 @@ class Trainer {
     auto train_start = Clock::now();
     double last_loss = 0;
     for (int64_t step = 1; step <= spec_.training.steps; ++step) {
-      ASSIGN_OR_RETURN(last_loss, Step(step));
+      ASSIGN_OR_RETURN(last_loss, Step());
       if (step % spec_.training.log_every == 0 || step == spec_.training.steps) {
         double elapsed = Seconds(train_start);
         if (comm_->rank() == 0) {
@@ -149,9 +149,7 @@ class Trainer {
       participant_ids_.push_back(p.id);
       spaces_[p.space] = p.n_targets;
       for (const auto& r : p.runs) {
-        for (size_t s = 0; s < plan_.stories.size(); ++s) {
-          if (plan_.stories[s].name == r.story) heard_by_[s] += 1;
-        }
+        if (int s = StoryIndex(plan_, r.story); s >= 0) heard_by_[s] += 1;
       }
     }
     ASSIGN_OR_RETURN(assignment_, AssignShards(meta, plan_, participant_ids_, comm_->size()));
@@ -234,14 +232,12 @@ class Trainer {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<double> Step(int64_t step) {
+  absl::StatusOr<double> Step() {
     // The same global batch on every rank (step 5 of the protocol in trainer.h); the loader
     // has already cut it down to what this rank's shards heard.
-    double global_pairs = 0;
-    for (const Window& w : GlobalBatch(plan_, spec_.training.seed, spec_.training.batch_size, step)) {
-      global_pairs += heard_by_[w.story];
-    }
     ASSIGN_OR_RETURN(Batch batch, loader_->Next());
+    double global_pairs = 0;
+    for (const Window& w : batch.global_windows) global_pairs += heard_by_[w.story];
     optimizer_->zero_grad();
     double local_loss = 0;
     if (!batch.windows.empty()) {

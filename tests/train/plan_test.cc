@@ -46,7 +46,14 @@ data::Dataset TwoStories() {
   p.id = "p";
   p.space = "x";
   p.n_targets = 1;
-  for (const char* name : {"s1", "s2"}) p.runs.push_back({name, 10, 1, 2.0, 0.0, {}});
+  for (const char* name : {"s1", "s2"}) {
+    data::Run run;
+    run.story = name;
+    run.n_times = 10;
+    run.n_targets = 1;
+    run.tr = 2.0;
+    p.runs.push_back(run);
+  }
   ds.participants.push_back(p);
   return ds;
 }
