@@ -1,6 +1,5 @@
 #include "cli/cli.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -192,7 +191,7 @@ int CmdSubmit(int argc, char** argv) {
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
   if (f.positional().size() != 1) return Fail("submit takes exactly one FILE (see --help)", kUsage);
-  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   const std::string& file = f.positional()[0];
   // Validate locally first: the user gets the file name and line in the message.
   absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
@@ -239,7 +238,7 @@ int CmdOneJob(int argc, char** argv, const std::string& name, const std::string&
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
   if (f.positional().size() != 1) return Fail(absl::StrCat(name, " takes exactly one job ID (see --help)"), kUsage);
-  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   Client client(f.Get("coordinator"));
   return run(client, f.positional()[0], f.Get("output") == "json");
 }
@@ -291,7 +290,7 @@ int CmdList(int argc, char** argv) {
   f.Value("state", "", "only jobs in this state (e.g. RUNNING)").Value("limit", "0", "only the newest N jobs");
   if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), kOk;
-  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   v1::ListJobsRequest req;
   if (!f.Get("state").empty()) {
     v1::JobState st;

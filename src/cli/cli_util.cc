@@ -1,7 +1,5 @@
 #include "cli/cli_util.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <iostream>
 
 namespace braintune::cli {
@@ -11,14 +9,9 @@ int Fail(const std::string& msg, int code) {
   return code;
 }
 
-std::string ToJson(const google::protobuf::Message& m, bool one_line) {
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = !one_line;
-  opts.preserve_proto_field_names = true;
-  opts.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  return out;
+int CheckOutputFlag(const Flags& f) {
+  if (f.Get("output") == "table" || f.Get("output") == "json") return kOk;
+  return Fail("--output must be table or json", kUsage);
 }
 
 }  // namespace braintune::cli

@@ -1,10 +1,11 @@
-// Shared by the CLI's command files: exit codes, error printing, JSON output.
+// Shared by the CLI's command files: exit codes, error printing, the --output flag.
 #ifndef BRAINTUNE_CLI_CLI_UTIL_H_
 #define BRAINTUNE_CLI_CLI_UTIL_H_
 
-#include <google/protobuf/message.h>
-
 #include <string>
+
+#include "common/flags.h"
+#include "common/json.h"
 
 namespace braintune::cli {
 
@@ -14,8 +15,8 @@ constexpr int kOk = 0, kFailed = 1, kUsage = 2;
 // Prints "braintune: error: <msg>" to stderr and returns `code`.
 int Fail(const std::string& msg, int code = kFailed);
 
-// Protobuf message as JSON with the .proto field names (what Python users index by).
-std::string ToJson(const google::protobuf::Message& m, bool one_line = false);
+// kOk when --output is "table" or "json"; otherwise prints the usage error and returns kUsage.
+int CheckOutputFlag(const Flags& f);
 
 }  // namespace braintune::cli
 

@@ -52,7 +52,7 @@ int ParseFileCommand(Flags& f, int argc, char** argv, const char* what) {
   if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
   if (f.help_requested()) return std::cout << f.Help(), -1;
   if (f.positional().size() != 1) return Fail(absl::StrCat(what, " takes exactly one FILE (see --help)"), kUsage);
-  if (f.Get("output") != "table" && f.Get("output") != "json") return Fail("--output must be table or json", kUsage);
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   return kOk;
 }
 

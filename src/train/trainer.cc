@@ -1,7 +1,6 @@
 #include "train/trainer.h"
 
 #include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
 #include "data/dataset.h"
@@ -361,12 +361,7 @@ class Trainer {
       model_->save(archive);
       archive.save_to(tmp);
     }));
-    std::string json;
-    google::protobuf::util::JsonPrintOptions opts;
-    opts.add_whitespace = true;
-    opts.preserve_proto_field_names = true;
-    opts.always_print_primitive_fields = true;
-    (void)google::protobuf::util::MessageToJsonString(result, &json, opts);
+    const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteAtomically(dir + "/result.json", [&](const std::string& tmp) {
       std::ofstream out(tmp);
       out << json;
