@@ -145,8 +145,8 @@ int CmdSynth(int argc, char** argv) {
   data::SynthOptions d;
   Flags f("braintune dataset synth --out FILE [flags]",
           "Writes a synthetic naturalistic dataset with a known stimulus-to-response mapping (tones as words, "
-          "latent acoustic and semantic features, HRF or MEG kernel, per-participant noise, auditory and "
-          "language ROIs, repeats of the test story); the ground truth is stored in the file.");
+          "latent envelope, phoneme rate, word rate and semantic features, HRF or MEG kernel, "
+          "participant-specific mixing and noise, auditory and language ROIs, repeats of the test story); the ground truth is stored in the file.");
   f.Value("out", "", "output HDF5 file (required)")
       .Value("modality", d.modality, "fmri or meg")
       .Value("participants", std::to_string(d.participants), "participants")
@@ -154,6 +154,8 @@ int CmdSynth(int argc, char** argv) {
       .Value("story-seconds", absl::StrCat(d.story_seconds), "length of each story in seconds")
       .Value("targets", std::to_string(d.targets), "targets (voxels or sensors) per participant")
       .Value("noise", absl::StrCat(d.noise), "noise std relative to the signal std")
+      .Value("participant-specificity", absl::StrCat(d.participant_specificity),
+             "share of each participant's mixing weights that is its own, 0-1")
       .Value("tr", absl::StrCat(d.tr), "fMRI repetition time in seconds")
       .Value("response-rate", absl::StrCat(d.response_rate), "MEG samples per second")
       .Value("sample-rate", absl::StrCat(d.sample_rate), "audio sample rate in Hz")
@@ -178,6 +180,7 @@ int CmdSynth(int argc, char** argv) {
   for (absl::Status s : {get_int("participants", &d.participants, 1), get_int("stories", &d.stories, 2),
                          get_int("targets", &d.targets, 1), get_int("repeats", &d.n_repeats, 0),
                          get_double("story-seconds", &d.story_seconds), get_double("noise", &d.noise),
+                         get_double("participant-specificity", &d.participant_specificity),
                          get_double("tr", &d.tr), get_double("response-rate", &d.response_rate),
                          get_double("sample-rate", &d.sample_rate), f.GetInt("seed").status()}) {
     if (!s.ok()) return Fail(std::string(s.message()), kUsage);

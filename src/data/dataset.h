@@ -170,6 +170,9 @@ struct SynthOptions {
   int semantic_dims = 3;          // width of features/semantic
   double semantic_noise = 0.5;    // std of a word's deviation from its class's semantic vector
   double language_fraction = 0.5; // share of the targets in the "language" ROI; the rest auditory
+  // Share of the variance of each participant's mixing weights that is its own (0: every
+  // participant mixes the latents into its targets the same way; 1: no two alike).
+  double participant_specificity = 0.1;
   // Extra noisy presentations of the test story under /participants/<pid>/repeats/; 0: none.
   int n_repeats = 2;
   int test_story_index = -1;      // the story that gets repeats; -1: the last

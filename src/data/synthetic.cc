@@ -1,21 +1,22 @@
 // The synthetic brain: a dataset whose stimulus -> response mapping is known exactly, so the
 // trainer and the evaluator can be tested end to end without real fMRI.
 //
-// Audio: each story is a sequence of "words" (2-7 phonemes of 90 ms, gaps of 50-400 ms), each of
-// one of 4 classes; a word sounds as a Hann-windowed tone whose pitch names its class, over a
-// faint white noise floor. Word text is a pseudo-word whose letter count tracks its phoneme count
-// (the word-length confound of design.md section 1); its phonemes are its first letters in
-// ARPAbet, one per 90 ms.
-// Latents, stored as ground truth under /stimuli/<story>/features/: "latent" (acoustic), per
-// response sample the fraction of it covered by each class; "semantic", each word's meaning
-// (its class's vector plus per-word noise, which the audio does not carry) integrated over a
-// few seconds of context, so it varies more slowly than the sound.
-// Response: both latents convolved with a canonical double-gamma HRF (fMRI, one sample per tr)
-// or a 0-300 ms exponential kernel (MEG), mixed into targets by one block-structured matrix
-// shared by all participants (ROI "auditory": mostly acoustic; "language": mostly semantic),
-// scaled by a per-participant gain, plus Gaussian noise whose level grows with the participant
-// index. The stored noise ceiling is the exact correlation this noise allows; the test story
-// also gets independent noisy repeats.
+// Audio: each story is a sequence of "words" (2-7 phonemes of 60-130 ms each, gaps of 50-400 ms),
+// each of one of 4 classes; every phoneme sounds as a Hann-windowed tone whose pitch names the
+// word's class, over a faint white noise floor, so the sound carries the phoneme rhythm. Word
+// text is a pseudo-word whose letter count tracks its phoneme count (the word-length confound of
+// design.md section 1); its phonemes are its first letters in ARPAbet.
+// Latents, stored as ground truth under /stimuli/<story>/features/, one row per response sample:
+// "envelope" (mean amplitude envelope of the sound), "phoneme_rate" and "word_rate" (per
+// second), and "semantic": each word's meaning (its class's vector plus per-word noise, which the
+// audio does not carry) integrated over a few seconds of context, so it varies slowly.
+// Response: the latents, standardised, convolved with a canonical double-gamma HRF (fMRI, one
+// sample per tr) or a 0-300 ms exponential kernel (MEG), mixed into each participant's targets by
+// a matrix of its own (a shared part plus a participant-specific part, both block-structured by
+// ROI: "auditory" targets are driven mostly by the phoneme rate, "language" targets mostly by the
+// semantic features), scaled by a per-participant gain, plus Gaussian noise whose level grows
+// with the participant index. The stored noise ceiling is the exact correlation this noise
+// allows; the test story also gets independent noisy repeats.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -40,7 +41,8 @@ using internal::Writer;
 constexpr double kPi = 3.14159265358979323846;
 constexpr int kClasses = 4;
 constexpr double kToneHz[kClasses] = {110, 220, 390, 620};
-constexpr double kPhonemeSeconds = 0.09;
+constexpr double kMinPhonemeSeconds = 0.06;
+constexpr double kMaxPhonemeSeconds = 0.13;
 constexpr int kHrfLags = 5;
 constexpr double kAudioNoiseStd = 0.02;
 constexpr double kMegKernelSeconds = 0.3;
@@ -48,8 +50,16 @@ constexpr double kMegTimeConstant = 0.1;
 // Context over which word meanings are integrated: slower than the sound, so the two ROIs
 // respond differently.
 constexpr double kSemanticSeconds = 4.0;
-// Weight of the other ROI's latent in a target, relative to its own ("mostly").
-constexpr double kCrossTalk = 0.15;
+
+// The latent inputs of the brain, in the order of a mixing matrix's columns; semantic dimensions
+// follow these.
+enum Input { kEnvelope = 0, kPhonemeRate = 1, kWordRate = 2, kAcousticInputs = 3 };
+// Weight scale of each input in a target of either ROI (relative std of its mixing weights):
+// the auditory ROI follows the phoneme rate, the language ROI the meaning.
+constexpr double kAuditoryScale[kAcousticInputs] = {0.5, 1.0, 0.3};
+constexpr double kAuditorySemanticScale = 0.15;
+constexpr double kLanguageScale[kAcousticInputs] = {0.15, 0.15, 0.5};
+constexpr double kLanguageSemanticScale = 1.0;
 
 // Own uniform/normal draws on top of mt19937_64 so that a seed gives the same file with any
 // standard library (std::*_distribution algorithms are implementation-defined).
@@ -74,8 +84,9 @@ class Rng {
 struct Word {
   double onset = 0;
   double offset = 0;
-  int n_phonemes = 0;
+  std::vector<double> phoneme_seconds;  // durations; they tile [onset, offset)
   int word_class = 0;
+  double amplitude = 0;
   std::string text;
   std::vector<double> meaning;  // [semantic_dims]
 };
@@ -84,9 +95,12 @@ struct SynthStory {
   std::string name;
   std::vector<Word> words;
   std::vector<float> audio;
-  std::vector<float> latent;    // acoustic, [n_times, kClasses]
-  std::vector<float> semantic;  // [n_times, semantic_dims]
-  std::vector<double> signal;   // noiseless response before the participant gain, [n_times, targets]
+  // Stored latents, one row per response sample.
+  std::vector<float> envelope, phoneme_rate, word_rate;  // [n_times]
+  std::vector<float> semantic;                           // [n_times, semantic_dims]
+  // The latents convolved with the response kernel, [n_times, inputs]; standardised over the
+  // whole dataset before mixing.
+  std::vector<double> drive;
 };
 
 // The response sampling: one sample per tr (fMRI) or per 1/response_rate (MEG).
@@ -156,14 +170,14 @@ const char* Phoneme(char letter) {
   return "SIL";  // unreachable: PseudoWord draws from the letters above
 }
 
-// Adds values[k] times the fraction of sample i that the word covers to out[i * stride + k]:
-// a latent that is constant over a word, seen at the response sampling.
-void AddCoverage(const Word& w, const Sampling& sampling, const std::vector<double>& values,
-                 size_t stride, std::vector<float>* out) {
+// Adds values[k] times the fraction of sample i that [onset, offset) covers to
+// out[i * stride + k]: a latent that is constant over an interval, seen at the response sampling.
+void AddCoverage(double onset, double offset, const Sampling& sampling,
+                 const std::vector<double>& values, size_t stride, std::vector<float>* out) {
   const double dt = sampling.dt;
-  const int64_t last = std::min<int64_t>(sampling.n_times - 1, static_cast<int64_t>(w.offset / dt));
-  for (int64_t i = static_cast<int64_t>(w.onset / dt); i <= last; ++i) {
-    const double overlap = std::min(w.offset, (i + 1) * dt) - std::max(w.onset, i * dt);
+  const int64_t last = std::min<int64_t>(sampling.n_times - 1, static_cast<int64_t>(offset / dt));
+  for (int64_t i = static_cast<int64_t>(onset / dt); i <= last; ++i) {
+    const double overlap = std::min(offset, (i + 1) * dt) - std::max(onset, i * dt);
     if (overlap <= 0) continue;
     for (size_t k = 0; k < values.size(); ++k) {
       (*out)[i * stride + k] += static_cast<float>(overlap / dt * values[k]);
@@ -174,23 +188,56 @@ void AddCoverage(const Word& w, const Sampling& sampling, const std::vector<doub
 // The fixed parts of the brain, drawn once per dataset.
 struct Brain {
   Sampling sampling;
-  int inputs = 0;                       // kClasses acoustic + semantic_dims
-  std::vector<double> mixing;           // [targets, inputs], block-structured by ROI
-  std::vector<double> class_meaning;    // [kClasses, semantic_dims]
-  int n_auditory = 0;                   // targets [0, n_auditory) are "auditory", the rest "language"
+  int inputs = 0;                     // kAcousticInputs + semantic_dims
+  std::vector<double> class_meaning;  // [kClasses, semantic_dims]
+  int n_auditory = 0;                 // targets [0, n_auditory) are "auditory", the rest "language"
+  std::vector<double> shared_mixing;  // [targets, inputs], the part every participant shares
 };
+
+// Mixing weights with the ROI block structure: each weight a normal draw times its input's scale
+// in the target's ROI.
+std::vector<double> DrawMixing(Rng& rng, const SynthOptions& o, const Brain& b) {
+  std::vector<double> m(static_cast<size_t>(o.targets) * b.inputs);
+  for (int v = 0; v < o.targets; ++v) {
+    const bool auditory = v < b.n_auditory;
+    for (int k = 0; k < b.inputs; ++k) {
+      const double scale =
+          k < kAcousticInputs
+              ? (auditory ? kAuditoryScale[k] : kLanguageScale[k])
+              : (auditory ? kAuditorySemanticScale : kLanguageSemanticScale);
+      m[v * b.inputs + k] = scale * rng.Normal();
+    }
+  }
+  return m;
+}
+
+Brain MakeBrain(Rng& rng, const SynthOptions& o) {
+  Brain b;
+  b.sampling = MakeSampling(o);
+  b.inputs = kAcousticInputs + o.semantic_dims;
+  b.n_auditory = o.targets - static_cast<int>(std::lround(o.targets * o.language_fraction));
+  b.shared_mixing = DrawMixing(rng, o, b);
+  b.class_meaning.resize(kClasses * o.semantic_dims);
+  for (double& m : b.class_meaning) m = rng.Normal();
+  return b;
+}
 
 SynthStory MakeStory(Rng& rng, const SynthOptions& o, int index, const Brain& brain) {
   SynthStory s;
   s.name = absl::StrFormat("story_%02d", index);
   for (double t = rng.Uniform(0.05, 0.4);;) {
     Word w;
-    w.n_phonemes = rng.UniformInt(2, 7);
+    const int n_phonemes = rng.UniformInt(2, 7);
     w.word_class = rng.UniformInt(0, kClasses - 1);
     w.onset = t;
-    w.offset = t + w.n_phonemes * kPhonemeSeconds;
+    w.offset = t;
+    for (int j = 0; j < n_phonemes; ++j) {
+      w.phoneme_seconds.push_back(rng.Uniform(kMinPhonemeSeconds, kMaxPhonemeSeconds));
+      w.offset += w.phoneme_seconds.back();
+    }
     if (w.offset > o.story_seconds) break;
-    w.text = PseudoWord(rng, w.n_phonemes);
+    w.text = PseudoWord(rng, n_phonemes);
+    w.amplitude = rng.Uniform(0.5, 1.0);
     t = w.offset + rng.Uniform(0.05, 0.4);
     s.words.push_back(std::move(w));
   }
@@ -201,16 +248,19 @@ SynthStory MakeStory(Rng& rng, const SynthOptions& o, int index, const Brain& br
     }
   }
 
+  // Each phoneme a Hann-windowed tone at its word's pitch; `envelope` is the amplitude envelope.
   const int64_t n_samples = std::llround(o.story_seconds * o.sample_rate);
-  std::vector<double> audio(n_samples, 0.0);
+  std::vector<double> audio(n_samples, 0.0), envelope(n_samples, 0.0);
   for (const Word& w : s.words) {
-    const double amplitude = rng.Uniform(0.5, 1.0);
-    const double duration = w.offset - w.onset;
-    const int64_t first = static_cast<int64_t>(std::ceil(w.onset * o.sample_rate));
-    for (int64_t i = first; i < n_samples && i < w.offset * o.sample_rate; ++i) {
-      const double t = i / o.sample_rate - w.onset;
-      const double envelope = 0.5 * (1 - std::cos(2 * kPi * t / duration));
-      audio[i] += amplitude * envelope * std::sin(2 * kPi * kToneHz[w.word_class] * t);
+    double onset = w.onset;
+    for (double duration : w.phoneme_seconds) {
+      const int64_t first = static_cast<int64_t>(std::ceil(onset * o.sample_rate));
+      for (int64_t i = first; i < n_samples && i < (onset + duration) * o.sample_rate; ++i) {
+        const double t = i / o.sample_rate - onset;
+        envelope[i] = w.amplitude * 0.5 * (1 - std::cos(2 * kPi * t / duration));
+        audio[i] += envelope[i] * std::sin(2 * kPi * kToneHz[w.word_class] * t);
+      }
+      onset += duration;
     }
   }
   s.audio.resize(n_samples);
@@ -221,13 +271,30 @@ SynthStory MakeStory(Rng& rng, const SynthOptions& o, int index, const Brain& br
   const Sampling& sampling = brain.sampling;
   const int64_t n = sampling.n_times;
   const size_t dims = o.semantic_dims;
-  s.latent.assign(n * kClasses, 0.0f);
+  s.envelope.assign(n, 0.0f);
+  std::vector<int64_t> count(n, 0);
+  for (int64_t i = 0; i < n_samples; ++i) {
+    const int64_t row = static_cast<int64_t>(i / o.sample_rate / sampling.dt);
+    if (row >= n) break;
+    s.envelope[row] += static_cast<float>(envelope[i]);
+    ++count[row];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (count[i] > 0) s.envelope[i] /= static_cast<float>(count[i]);
+  }
+  // Rates: an interval of duration d contributes 1/d per second while it lasts, so a sample's
+  // value is the number of phonemes (words) per second in it.
+  s.phoneme_rate.assign(n, 0.0f);
+  s.word_rate.assign(n, 0.0f);
   std::vector<float> meaning(n * dims, 0.0f);
   for (const Word& w : s.words) {
-    std::vector<double> one_hot(kClasses, 0.0);
-    one_hot[w.word_class] = 1;
-    AddCoverage(w, sampling, one_hot, kClasses, &s.latent);
-    AddCoverage(w, sampling, w.meaning, dims, &meaning);
+    double onset = w.onset;
+    for (double duration : w.phoneme_seconds) {
+      AddCoverage(onset, onset + duration, sampling, {1 / duration}, 1, &s.phoneme_rate);
+      onset += duration;
+    }
+    AddCoverage(w.onset, w.offset, sampling, {1 / (w.offset - w.onset)}, 1, &s.word_rate);
+    AddCoverage(w.onset, w.offset, sampling, w.meaning, dims, &meaning);
   }
   // Leaky integration: the meaning of the last few seconds of words.
   const double keep = std::exp(-sampling.dt / kSemanticSeconds);
@@ -239,44 +306,81 @@ SynthStory MakeStory(Rng& rng, const SynthOptions& o, int index, const Brain& br
           static_cast<float>(keep * previous + (1 - keep) * meaning[i * dims + j]);
     }
   }
-
-  const int inputs = brain.inputs;
-  s.signal.assign(n * o.targets, 0.0);
-  std::vector<double> convolved(inputs);
-  for (int64_t i = 0; i < n; ++i) {
-    std::fill(convolved.begin(), convolved.end(), 0.0);
-    for (size_t l = 0; l < sampling.kernel.size() && static_cast<int64_t>(l) <= i; ++l) {
-      const double h = sampling.kernel[l];
-      for (int k = 0; k < kClasses; ++k) convolved[k] += h * s.latent[(i - l) * kClasses + k];
-      for (size_t j = 0; j < dims; ++j) convolved[kClasses + j] += h * s.semantic[(i - l) * dims + j];
-    }
-    for (int v = 0; v < o.targets; ++v) {
-      for (int k = 0; k < inputs; ++k) {
-        s.signal[i * o.targets + v] += brain.mixing[v * inputs + k] * convolved[k];
-      }
-    }
-  }
   return s;
 }
 
-Brain MakeBrain(Rng& rng, const SynthOptions& o) {
-  Brain b;
-  b.sampling = MakeSampling(o);
-  b.inputs = kClasses + o.semantic_dims;
-  b.n_auditory = o.targets - static_cast<int>(std::lround(o.targets * o.language_fraction));
-  b.mixing.resize(o.targets * b.inputs);
-  for (int v = 0; v < o.targets; ++v) {
-    const bool auditory = v < b.n_auditory;
-    for (int k = 0; k < b.inputs; ++k) {
-      const bool acoustic = k < kClasses;
-      b.mixing[v * b.inputs + k] = (auditory == acoustic ? 1.0 : kCrossTalk) * rng.Normal();
-    }
+// Latent k of a story at response sample i.
+double LatentAt(const SynthStory& s, int dims, int64_t i, int k) {
+  switch (k) {
+    case kEnvelope: return s.envelope[i];
+    case kPhonemeRate: return s.phoneme_rate[i];
+    case kWordRate: return s.word_rate[i];
+    default: return s.semantic[i * dims + (k - kAcousticInputs)];
   }
-  b.class_meaning.resize(kClasses * o.semantic_dims);
-  for (double& m : b.class_meaning) m = rng.Normal();
-  return b;
 }
 
+// Each story's drive: its latents, centred on their means over the dataset (as if the listener
+// had been hearing average speech before the story, so there is no onset transient), through
+// the response kernel.
+void ComputeDrives(const Brain& brain, int dims, std::vector<SynthStory>* stories) {
+  const int inputs = brain.inputs;
+  const std::vector<double>& kernel = brain.sampling.kernel;
+  std::vector<double> mean(inputs, 0.0);
+  int64_t count = 0;
+  for (const SynthStory& s : *stories) {
+    for (int64_t i = 0; i < brain.sampling.n_times; ++i, ++count) {
+      for (int k = 0; k < inputs; ++k) mean[k] += LatentAt(s, dims, i, k);
+    }
+  }
+  for (double& m : mean) m /= count;
+  for (SynthStory& s : *stories) {
+    const int64_t n = brain.sampling.n_times;
+    s.drive.assign(n * inputs, 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      for (size_t l = 0; l < kernel.size() && static_cast<int64_t>(l) <= i; ++l) {
+        for (int k = 0; k < inputs; ++k) {
+          s.drive[i * inputs + k] += kernel[l] * (LatentAt(s, dims, i - l, k) - mean[k]);
+        }
+      }
+    }
+  }
+}
+
+// Standardises every input of the drive over the whole dataset (so that the mixing scales mean
+// what they say) and returns the inputs' covariance [inputs, inputs] after it, from which the
+// std of any mixture follows in closed form.
+std::vector<double> StandardiseDrive(int inputs, std::vector<SynthStory>* stories) {
+  std::vector<double> mean(inputs, 0.0), cov(inputs * inputs, 0.0);
+  int64_t count = 0;
+  for (const SynthStory& s : *stories) {
+    for (size_t i = 0; i < s.drive.size(); ++i) mean[i % inputs] += s.drive[i];
+    count += static_cast<int64_t>(s.drive.size()) / inputs;
+  }
+  for (double& m : mean) m /= count;
+  std::vector<double> var(inputs, 0.0);
+  for (const SynthStory& s : *stories) {
+    for (size_t i = 0; i < s.drive.size(); ++i) {
+      var[i % inputs] += (s.drive[i] - mean[i % inputs]) * (s.drive[i] - mean[i % inputs]);
+    }
+  }
+  for (SynthStory& s : *stories) {
+    for (size_t i = 0; i < s.drive.size(); ++i) {
+      const double sd = std::sqrt(var[i % inputs] / count);
+      s.drive[i] = sd > 0 ? (s.drive[i] - mean[i % inputs]) / sd : 0.0;
+    }
+  }
+  for (const SynthStory& s : *stories) {
+    const int64_t n = static_cast<int64_t>(s.drive.size()) / inputs;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int a = 0; a < inputs; ++a) {
+        for (int b = 0; b < inputs; ++b) {
+          cov[a * inputs + b] += s.drive[i * inputs + a] * s.drive[i * inputs + b] / count;
+        }
+      }
+    }
+  }
+  return cov;
+}
 
 absl::Status CheckOptions(const SynthOptions& o) {
   if (o.participants < 1 || o.stories < 1 || o.targets < 1 || o.semantic_dims < 1) {
@@ -297,6 +401,10 @@ absl::Status CheckOptions(const SynthOptions& o) {
   }
   if (!(o.language_fraction >= 0 && o.language_fraction <= 1)) {
     return absl::InvalidArgumentError("synthetic dataset: language_fraction must be in [0, 1]");
+  }
+  if (!(o.participant_specificity >= 0 && o.participant_specificity <= 1)) {
+    return absl::InvalidArgumentError(
+        "synthetic dataset: participant_specificity must be in [0, 1]");
   }
   // A noise ceiling needs two presentations at least; the format rejects one.
   if (o.n_repeats < 0 || o.n_repeats == 1) {
@@ -341,15 +449,18 @@ absl::Status WriteStory(Writer& w, const SynthStory& s, const SynthOptions& o,
   std::vector<Interval> words, phonemes;
   for (const Word& word : s.words) {
     words.push_back({word.onset, word.offset, word.text});
-    for (int j = 0; j < word.n_phonemes; ++j) {
-      const double onset = word.onset + j * kPhonemeSeconds;
-      phonemes.push_back({onset, onset + kPhonemeSeconds, Phoneme(word.text[j])});
+    double onset = word.onset;
+    for (size_t j = 0; j < word.phoneme_seconds.size(); ++j) {
+      phonemes.push_back({onset, onset + word.phoneme_seconds[j], Phoneme(word.text[j])});
+      onset += word.phoneme_seconds[j];
     }
   }
   RETURN_IF_ERROR(WriteIntervals(w, path + "/words", words));
   RETURN_IF_ERROR(WriteIntervals(w, path + "/phonemes", phonemes));
   RETURN_IF_ERROR(w.Group(path + "/features"));
-  RETURN_IF_ERROR(WriteFeature(w, path + "/features/latent", s.latent, sampling));
+  RETURN_IF_ERROR(WriteFeature(w, path + "/features/envelope", s.envelope, sampling));
+  RETURN_IF_ERROR(WriteFeature(w, path + "/features/phoneme_rate", s.phoneme_rate, sampling));
+  RETURN_IF_ERROR(WriteFeature(w, path + "/features/word_rate", s.word_rate, sampling));
   return WriteFeature(w, path + "/features/semantic", s.semantic, sampling);
 }
 
@@ -361,23 +472,9 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
   std::vector<SynthStory> stories;
   for (int s = 0; s < o.stories; ++s) stories.push_back(MakeStory(rng, o, s, brain));
   const int test_story = o.test_story_index < 0 ? o.stories - 1 : o.test_story_index;
-
-  // Noise is set relative to each target's signal std over the whole dataset, so that the noise
-  // ceiling is the same for every target of a participant and known in closed form.
-  std::vector<double> sum(o.targets, 0.0), sum_sq(o.targets, 0.0);
-  int64_t count = 0;
-  for (const SynthStory& s : stories) {
-    for (size_t i = 0; i < s.signal.size(); ++i) {
-      sum[i % o.targets] += s.signal[i];
-      sum_sq[i % o.targets] += s.signal[i] * s.signal[i];
-    }
-    count += static_cast<int64_t>(s.signal.size()) / o.targets;
-  }
-  std::vector<double> signal_std(o.targets);
-  for (int v = 0; v < o.targets; ++v) {
-    const double mean = sum[v] / count;
-    signal_std[v] = std::sqrt(std::max(0.0, sum_sq[v] / count - mean * mean));
-  }
+  const int inputs = brain.inputs;
+  ComputeDrives(brain, o.semantic_dims, &stories);
+  const std::vector<double> cov = StandardiseDrive(inputs, &stories);
 
   internal::Handle fid =
       internal::OwnFile(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -393,25 +490,57 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
 
   const hsize_t n_times = static_cast<hsize_t>(brain.sampling.n_times);
   const hsize_t targets = static_cast<hsize_t>(o.targets);
+  const double shared = std::sqrt(1 - o.participant_specificity);
+  const double own = std::sqrt(o.participant_specificity);
   RETURN_IF_ERROR(w.Group("/participants"));
   for (int p = 0; p < o.participants; ++p) {
     const std::string path = absl::StrFormat("/participants/sub-%02d", p + 1);
     const double relative_noise = o.noise * (1 + 0.5 * p / o.participants);
+    // This participant's mixing of the shared latent space.
+    std::vector<double> mixing = DrawMixing(rng, o, brain);
+    for (size_t i = 0; i < mixing.size(); ++i) {
+      mixing[i] = shared * brain.shared_mixing[i] + own * mixing[i];
+    }
+    // Noise is set relative to each target's signal std over the whole dataset (sqrt(m' C m)),
+    // so that the noise ceiling is the same for every target of a participant and known in
+    // closed form.
+    std::vector<double> noise_std(o.targets);
+    std::vector<float> ceiling(o.targets, 0.0f);
+    for (int v = 0; v < o.targets; ++v) {
+      const double* m = &mixing[v * inputs];
+      double var = 0;
+      for (int a = 0; a < inputs; ++a) {
+        for (int b = 0; b < inputs; ++b) var += m[a] * cov[a * inputs + b] * m[b];
+      }
+      // A target without signal (no words at all) still gets unit-scale noise.
+      noise_std[v] = relative_noise * (var > 0 ? std::sqrt(var) : 1.0);
+      if (var > 0) ceiling[v] = static_cast<float>(1 / std::sqrt(1 + relative_noise * relative_noise));
+    }
+    std::vector<double> signal;
     // One presentation of a story: gain * (signal + noise), noise fresh on every call.
-    auto present = [&](const SynthStory& s, float* out) {
-      for (size_t i = 0; i < s.signal.size(); ++i) {
-        // A target without signal (no words at all) still gets unit-scale noise.
-        const double scale = signal_std[i % o.targets] > 0 ? signal_std[i % o.targets] : 1.0;
-        out[i] = static_cast<float>(gains[p] * (s.signal[i] + relative_noise * scale * rng.Normal()));
+    auto present = [&](float* out) {
+      for (size_t i = 0; i < signal.size(); ++i) {
+        out[i] = static_cast<float>(gains[p] * (signal[i] + noise_std[i % o.targets] * rng.Normal()));
       }
     };
     RETURN_IF_ERROR(w.Group(path));
     RETURN_IF_ERROR(w.Attr(path, "space", o.space));
     RETURN_IF_ERROR(w.Attr(path, "n_targets", int64_t{o.targets}));
     RETURN_IF_ERROR(w.Group(path + "/runs"));
-    for (const SynthStory& s : stories) {
-      std::vector<float> responses(s.signal.size());
-      present(s, responses.data());
+    for (int story = 0; story < o.stories; ++story) {
+      const SynthStory& s = stories[story];
+      signal.assign(n_times * targets, 0.0);
+      for (hsize_t i = 0; i < n_times; ++i) {
+        const double* drive = &s.drive[i * inputs];
+        for (int v = 0; v < o.targets; ++v) {
+          const double* m = &mixing[v * inputs];
+          double sum = 0;
+          for (int k = 0; k < inputs; ++k) sum += m[k] * drive[k];
+          signal[i * targets + v] = sum;
+        }
+      }
+      std::vector<float> responses(signal.size());
+      present(responses.data());
       const std::string run = path + "/runs/" + s.name;
       RETURN_IF_ERROR(w.Group(run));
       const std::string ds = run + "/responses";
@@ -420,21 +549,14 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
       RETURN_IF_ERROR(o.modality == "meg" ? w.Attr(ds, "sample_rate", o.response_rate)
                                           : w.Attr(ds, "tr", o.tr));
       RETURN_IF_ERROR(w.Attr(ds, "t0", 0.0));
-    }
-    if (o.n_repeats > 0) {
-      const SynthStory& s = stories[test_story];
-      std::vector<float> repeats(o.n_repeats * s.signal.size());
-      for (int r = 0; r < o.n_repeats; ++r) present(s, repeats.data() + r * s.signal.size());
-      RETURN_IF_ERROR(w.Group(path + "/repeats"));
-      RETURN_IF_ERROR(w.Array(path + "/repeats/" + s.name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE,
-                              {static_cast<hsize_t>(o.n_repeats), n_times, targets},
-                              repeats.data()));
-    }
-    std::vector<float> ceiling(o.targets);
-    for (int v = 0; v < o.targets; ++v) {
-      ceiling[v] = signal_std[v] > 0
-                       ? static_cast<float>(1 / std::sqrt(1 + relative_noise * relative_noise))
-                       : 0.0f;
+      if (story == test_story && o.n_repeats > 0) {
+        std::vector<float> repeats(o.n_repeats * signal.size());
+        for (int r = 0; r < o.n_repeats; ++r) present(repeats.data() + r * signal.size());
+        RETURN_IF_ERROR(w.Group(path + "/repeats"));
+        RETURN_IF_ERROR(w.Array(path + "/repeats/" + s.name, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE,
+                                {static_cast<hsize_t>(o.n_repeats), n_times, targets},
+                                repeats.data()));
+      }
     }
     RETURN_IF_ERROR(w.Array(path + "/noise_ceiling", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE,
                             {ceiling.size()}, ceiling.data()));

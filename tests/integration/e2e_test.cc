@@ -37,8 +37,8 @@ class EndToEndTest : public ::testing::Test {
     address_ = "127.0.0.1:" + std::to_string(port_);
     data::SynthOptions synth;
     synth.participants = 4;
-    synth.stories = 6;
-    synth.story_seconds = 120;
+    synth.stories = 10;
+    synth.story_seconds = 240;
     synth.targets = 16;
     ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
     WriteSpec("train.yaml", "e2e-train", 300);
@@ -123,8 +123,9 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   ASSERT_EQ(result.scores_size(), 4);
   std::cout << "held-out mean r: tuned " << result.mean_pearson_r() << ", untrained "
             << result.mean_pearson_r_untrained() << std::endl;
-  // Chance: the untrained model scores about 0.03 here; 4 participants x 16 targets x 45 TRs make
-  // the spread of a chance mean about 0.03, so 0.1 is several deviations above it.
+  // Chance: the untrained model scored between -0.03 and 0.07 on this size of synthetic brain
+  // (two seeds); the tuned one 0.16 and 0.34. Less data than 10 stories of 240 s and the model
+  // memorises the training windows instead (held-out r near 0).
   EXPECT_GT(result.mean_pearson_r(), 0.1) << "held-out r must be clearly above chance";
   EXPECT_GT(result.mean_pearson_r(), result.mean_pearson_r_untrained() + 0.08)
       << "a trained model must beat the untrained one";
