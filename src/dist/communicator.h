@@ -2,10 +2,19 @@
 //
 // RULE: every rank issues the same collectives in the same order, with the same sizes. A rank
 // that skips or reorders one deadlocks or corrupts the job; that is why callers reduce fixed,
-// pre-agreed buffers (e.g. all gradients in parameter order) even when they contributed nothing.
+// pre-agreed buffers (e.g. every gradient bucket, in bucket order) even when they contributed
+// nothing.
 //
-// Buffers are raw pointers, so this header stays free of LibTorch. The MPI implementation
-// works on host memory; the NCCL one (compiled when CUDA and NCCL are found) on device memory.
+// Operations are asynchronous: each returns a Work handle at once and runs in issue order on the
+// communicator's own thread (MPI) or CUDA stream (NCCL), so the caller can go on computing (the
+// gradient reducer overlaps them with the backward pass). A buffer belongs to the operation until
+// its Work is done. Every Wait() is bounded by timeout_seconds(): an operation a peer never joins
+// fails with DEADLINE_EXCEEDED naming the operation, this rank and, where it can tell, the ranks
+// that did not arrive; the caller then ends the job with Abort().
+//
+// Buffers are raw pointers, so this header stays free of LibTorch. The MPI implementation works
+// on host memory; the NCCL one (compiled when CUDA and NCCL are found) on device memory, ordered
+// after the work already queued on the legacy default CUDA stream (LibTorch's default).
 #ifndef BRAINTUNE_DIST_COMMUNICATOR_H_
 #define BRAINTUNE_DIST_COMMUNICATOR_H_
 
@@ -17,7 +26,21 @@
 
 namespace braintune::dist {
 
-// Thread model: one thread per rank issues the collectives.
+// One issued operation.
+class Work {
+ public:
+  virtual ~Work() = default;
+  // Blocks until the operation finished (its result is in the buffer) or failed, or the
+  // communicator's timeout passed since it was issued.
+  virtual absl::Status Wait() = 0;
+  // True once finished or failed; never blocks.
+  virtual bool Done() = 0;
+  // Seconds since the communicator's epoch when the operation started running (0 if not yet):
+  // what the overlap test and benchmark read.
+  virtual double started_at() const = 0;
+};
+
+// Thread model: one thread per rank issues the collectives (Wait may be called from any thread).
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -26,29 +49,56 @@ class Communicator {
   // Ranks on this node, and this rank's index among them (for picking a GPU).
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
-  virtual std::string backend() const = 0;
+  virtual std::string backend() const = 0;  // "mpi" or "nccl"
 
   // In-place sum over all ranks.
-  virtual absl::Status AllReduceSum(float* data, int64_t count) = 0;
-  virtual absl::Status AllReduceSum(double* data, int64_t count) = 0;
+  virtual std::shared_ptr<Work> AllReduceSumAsync(float* data, int64_t count) = 0;
+  virtual std::shared_ptr<Work> AllReduceSumAsync(double* data, int64_t count) = 0;
   // Copies `root`'s buffer to every rank.
-  virtual absl::Status Broadcast(float* data, int64_t count, int root) = 0;
-  virtual absl::Status Barrier() = 0;
+  virtual std::shared_ptr<Work> BroadcastAsync(float* data, int64_t count, int root) = 0;
+  // recv[r * count + i] = rank r's send[i].
+  virtual std::shared_ptr<Work> AllGatherAsync(const float* send, int64_t count, float* recv) = 0;
+  virtual std::shared_ptr<Work> BarrierAsync() = 0;
+
+  // The blocking forms: issue and wait.
+  absl::Status AllReduceSum(float* data, int64_t count) { return AllReduceSumAsync(data, count)->Wait(); }
+  absl::Status AllReduceSum(double* data, int64_t count) { return AllReduceSumAsync(data, count)->Wait(); }
+  absl::Status Broadcast(float* data, int64_t count, int root) { return BroadcastAsync(data, count, root)->Wait(); }
+  absl::Status AllGather(const float* send, int64_t count, float* recv) {
+    return AllGatherAsync(send, count, recv)->Wait();
+  }
+  absl::Status Barrier() { return BarrierAsync()->Wait(); }
+
+  // How long a Wait() waits for an operation, from when it was issued. Default 600 s (PyTorch's
+  // default for NCCL process groups is 10 minutes too).
+  double timeout_seconds() const { return timeout_seconds_; }
+  void set_timeout_seconds(double seconds) { timeout_seconds_ = seconds; }
+
   // Ends every rank of the job now (a rank that fails alone would leave its peers waiting in
   // a collective forever). Does not return.
   [[noreturn]] virtual void Abort(int exit_code) = 0;
+
+ private:
+  double timeout_seconds_ = 600;
 };
 
-// MPI_COMM_WORLD on host memory. Initialises MPI on first use (MPI_THREAD_FUNNELED) and
-// finalises it at exit. Works without mpirun as a single rank.
+// MPI_COMM_WORLD on host memory. Initialises MPI on first use (MPI_THREAD_MULTIPLE: the
+// operations run on a communication thread while the timeout diagnosis runs on the caller's)
+// and finalises it at exit. Works without mpirun as a single rank.
 absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator();
 
-// NCCL over the ranks of `bootstrap` (which broadcasts the NCCL unique id), one GPU per local
-// rank. Unimplemented when braintune was built without NCCL.
-absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(Communicator* bootstrap);
+// NCCL over the ranks of `bootstrap` (rank 0 creates the unique id, `bootstrap` broadcasts it;
+// the NCCL communicator keeps it, and ends the job through it on Abort), one GPU per local rank,
+// its own CUDA stream, and a watchdog thread that aborts the NCCL communicator when an operation
+// outlives the timeout. Unimplemented when braintune was built without NCCL.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeNcclCommunicator(std::unique_ptr<Communicator> bootstrap);
 
 // True when MakeNcclCommunicator can succeed in this build.
 bool NcclBuilt();
+
+// The communicator for tensors on `device` ("cpu": MPI on host memory; "cuda": NCCL bootstrapped
+// through MPI); says clearly when that backend was not built or the device is unknown.
+absl::StatusOr<std::unique_ptr<Communicator>> MakeCommunicator(const std::string& device);
 
 }  // namespace braintune::dist
 

@@ -116,4 +116,9 @@ int FreePort() {
 
 std::string Binary(const std::string& name) { return std::string(BRAINTUNE_BINARY_DIR) + "/services/" + name; }
 
+std::string Mpirun(int ranks) {
+  return "env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
+         " --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none ";
+}
+
 }  // namespace braintune::testing

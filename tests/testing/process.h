@@ -60,6 +60,10 @@ int FreePort();
 // Path of a built binary, e.g. Binary("braintune").
 std::string Binary(const std::string& name);
 
+// The start of an mpirun command line that starts `ranks` ranks on this machine (as root too,
+// more ranks than cores allowed), to which the program and its flags are appended.
+std::string Mpirun(int ranks);
+
 }  // namespace braintune::testing
 
 #endif  // BRAINTUNE_TESTS_TESTING_PROCESS_H_

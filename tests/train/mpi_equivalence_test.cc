@@ -56,9 +56,7 @@ TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   for (int ranks : {1, 2, 3, 4}) {
     std::string out = dir.File("out" + std::to_string(ranks));
     auto r = testing::RunCommand(
-        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np " + std::to_string(ranks) +
-        " --oversubscribe --bind-to none --mca btl_vader_single_copy_mechanism none " +
-        testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") + " --output-dir " + out);
+        testing::Mpirun(ranks) + testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") + " --output-dir " + out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find(std::to_string(ranks) + " ranks, 3 participants"), std::string::npos) << r.output;
     params.push_back(LoadParams(out + "/checkpoint.pt"));
@@ -89,9 +87,7 @@ TEST(MpiFailureTest, ARankThatFailsEndsTheWholeJob) {
                                          "training: {steps: 2, batch_size: 4}\n"
                                          "output: {dir: /proc/no-such-dir/out}\n";
   auto r = testing::RunCommand(
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 mpirun -np 2 --oversubscribe "
-      "--bind-to none --mca btl_vader_single_copy_mechanism none " +
-      testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml"));
+      "timeout 120 " + testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml"));
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.exit_code, 124) << "the job hung until timeout killed it:\n" << r.output;
   EXPECT_NE(r.output.find("cannot create output directory"), std::string::npos) << r.output;

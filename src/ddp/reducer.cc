@@ -1,0 +1,156 @@
+#include "ddp/reducer.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "dist/work.h"
+
+namespace braintune::ddp {
+
+GradientReducer::GradientReducer(dist::Communicator* comm, const std::vector<torch::Tensor>& shared,
+                                 const std::vector<torch::Tensor>& local, ReducerOptions options)
+    : comm_(comm), all_shared_(shared) {
+  for (const auto& p : shared) {
+    if (p.requires_grad()) shared_.push_back(p);
+  }
+  for (const auto& p : local) {
+    if (p.requires_grad()) local_.push_back(p);
+  }
+  // Reverse registration order, new bucket when the cap would be exceeded.
+  slots_.resize(shared_.size());
+  std::vector<int64_t> sizes;
+  for (int i = static_cast<int>(shared_.size()) - 1; i >= 0; --i) {
+    const int64_t bytes = shared_[i].numel() * static_cast<int64_t>(sizeof(float));
+    const int64_t cap = buckets_.size() == 1 ? options.first_bucket_cap_bytes : options.bucket_cap_bytes;
+    if (buckets_.empty() || (sizes.back() > 0 && sizes.back() + bytes > cap)) {
+      buckets_.emplace_back();
+      sizes.push_back(0);
+    }
+    slots_[i] = {static_cast<int>(buckets_.size()) - 1, sizes.back() / static_cast<int64_t>(sizeof(float))};
+    buckets_.back().params.push_back(i);
+    sizes.back() += bytes;
+  }
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    buckets_[b].flat = torch::zeros({sizes[b] / static_cast<int64_t>(sizeof(float))}, shared_[0].options().requires_grad(false));
+  }
+  ready_.assign(shared_.size(), false);
+  for (size_t i = 0; i < shared_.size(); ++i) {
+    const int index = static_cast<int>(i);
+    hooks_.emplace_back(index, shared_[i].register_hook([this, index](torch::Tensor grad) { OnGradient(index, grad); }));
+  }
+}
+
+GradientReducer::~GradientReducer() {
+  for (const auto& [index, id] : hooks_) shared_[index].remove_hook(id);
+}
+
+std::vector<int64_t> GradientReducer::bucket_bytes() const {
+  std::vector<int64_t> out;
+  for (const Bucket& b : buckets_) out.push_back(b.flat.numel() * static_cast<int64_t>(sizeof(float)));
+  return out;
+}
+
+torch::Tensor GradientReducer::SlotView(int index) {
+  const Slot& s = slots_[index];
+  return buckets_[s.bucket].flat.narrow(0, s.offset, shared_[index].numel()).view(shared_[index].sizes());
+}
+
+absl::Status GradientReducer::BroadcastParameters() {
+  torch::NoGradGuard no_grad;
+  if (all_shared_.empty()) return absl::OkStatus();
+  std::vector<torch::Tensor> pieces;
+  for (const torch::Tensor& p : all_shared_) pieces.push_back(p.detach().reshape(-1));
+  torch::Tensor flat = torch::cat(pieces).contiguous();
+  if (absl::Status s = comm_->Broadcast(flat.data_ptr<float>(), flat.numel(), 0); !s.ok()) return s;
+  int64_t offset = 0;
+  for (torch::Tensor& p : all_shared_) {
+    p.copy_(flat.narrow(0, offset, p.numel()).view(p.sizes()));
+    offset += p.numel();
+  }
+  return absl::OkStatus();
+}
+
+void GradientReducer::Prepare(int64_t local_samples, int64_t global_samples, bool sync) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sync_ = sync;
+  weight_ = global_samples > 0 ? static_cast<double>(local_samples) / static_cast<double>(global_samples) : 0.0;
+  std::fill(ready_.begin(), ready_.end(), false);
+  for (Bucket& b : buckets_) {
+    b.pending = static_cast<int>(b.params.size());
+    b.work.reset();
+  }
+  next_launch_ = 0;
+  stats_ = StepStats{};
+}
+
+void GradientReducer::OnGradient(int index, const torch::Tensor& grad) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!sync_ || ready_[index]) return;
+  torch::NoGradGuard no_grad;
+  torch::Tensor slot = SlotView(index);
+  slot.copy_(grad);
+  // Gradients accumulated by earlier no-sync steps are not in `grad` yet (the hook runs before
+  // accumulation); they belong to this synchronised step too.
+  const torch::Tensor& held = shared_[index].grad();
+  if (held.defined()) slot.add_(held);
+  slot.mul_(weight_);
+  ready_[index] = true;
+  stats_.last_gradient = dist::MonotonicSeconds();
+  --buckets_[slots_[index].bucket].pending;
+  const size_t before = next_launch_;
+  LaunchReadyLocked();
+  stats_.launched_during_backward += static_cast<int>(next_launch_ - before);
+}
+
+void GradientReducer::LaunchReadyLocked() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
+    Launch(buckets_[next_launch_]);
+    ++next_launch_;
+  }
+}
+
+void GradientReducer::Launch(Bucket& b) {
+  if (stats_.first_launch == 0) stats_.first_launch = dist::MonotonicSeconds();
+  b.work = comm_->AllReduceSumAsync(b.flat.data_ptr<float>(), b.flat.numel());
+}
+
+absl::Status GradientReducer::Finish() {
+  torch::NoGradGuard no_grad;
+  std::unique_lock<std::mutex> lock(mu_);
+  for (const torch::Tensor& p : local_) {
+    if (p.grad().defined() && sync_) p.mutable_grad().mul_(weight_);
+  }
+  if (!sync_) return absl::OkStatus();
+  // Parameters that got no gradient in this backward (unused, or no samples on this rank)
+  // contribute what they accumulated earlier, or zero.
+  for (size_t i = 0; i < shared_.size(); ++i) {
+    if (ready_[i]) continue;
+    torch::Tensor slot = SlotView(static_cast<int>(i));
+    const torch::Tensor& held = shared_[i].grad();
+    if (held.defined()) {
+      slot.copy_(held).mul_(weight_);
+    } else {
+      slot.zero_();
+    }
+    ready_[i] = true;
+    --buckets_[slots_[i].bucket].pending;
+  }
+  LaunchReadyLocked();
+  lock.unlock();
+  if (!buckets_.empty()) stats_.first_started = buckets_[0].work->started_at();
+  absl::Status status;
+  for (Bucket& b : buckets_) {
+    absl::Status s = b.work->Wait();
+    if (!s.ok() && status.ok()) status = s;
+  }
+  if (!status.ok()) return status;
+  for (size_t i = 0; i < shared_.size(); ++i) {
+    torch::Tensor& grad = shared_[i].mutable_grad();
+    if (!grad.defined()) grad = torch::zeros_like(shared_[i]);
+    grad.copy_(SlotView(static_cast<int>(i)));
+  }
+  stats_.finished = dist::MonotonicSeconds();
+  return absl::OkStatus();
+}
+
+}  // namespace braintune::ddp
