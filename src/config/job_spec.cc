@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -156,6 +157,22 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
   return absl::OkStatus();
 }
 
+absl::Status ParseDistributed(MapReader& r, DistributedSpec* s) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  RETURN_IF_ERROR(r.Read("bucket_cap_mb", &s->bucket_cap_mb));
+  RETURN_IF_ERROR(r.Read("first_bucket_cap_mb", &s->first_bucket_cap_mb));
+  RETURN_IF_ERROR(r.Read("collective_timeout", &s->collective_timeout));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  for (const auto& [key, value, hi] : {std::tuple{"bucket_cap_mb", s->bucket_cap_mb, 4096.0},
+                                       std::tuple{"first_bucket_cap_mb", s->first_bucket_cap_mb, 4096.0},
+                                       std::tuple{"collective_timeout", s->collective_timeout, 86400.0}}) {
+    if (!(value > 0 && value <= hi)) {
+      return r.Error(r.Child(key), r.Key(key), absl::StrCat(value, " is out of range (0, ", hi, "]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.CheckIsMap());
   RETURN_IF_ERROR(r.Read("steps", &s->steps));
@@ -226,6 +243,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   RETURN_IF_ERROR(ParseSection(top, "data", source, &spec.data, ParseData));
   RETURN_IF_ERROR(ParseSection(top, "model", source, &spec.model, ParseModel));
   RETURN_IF_ERROR(ParseSection(top, "training", source, &spec.training, ParseTraining));
+  RETURN_IF_ERROR(ParseSection(top, "distributed", source, &spec.distributed, ParseDistributed));
   RETURN_IF_ERROR(ParseSection(top, "output", source, &spec.output,
                                [](MapReader& r, OutputSpec* s) -> absl::Status {
                                  RETURN_IF_ERROR(r.CheckIsMap());

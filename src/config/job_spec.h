@@ -50,6 +50,13 @@ struct OutputSpec {
   std::string dir;            // where checkpoint and results go; empty = the agent's job directory
 };
 
+// Gradient synchronisation across ranks (src/ddp/reducer.h, docs/ddp.md).
+struct DistributedSpec {
+  double bucket_cap_mb = 25;        // gradient bucket size; (0, 4096]
+  double first_bucket_cap_mb = 1;   // the first bucket, ready earliest; (0, 4096]
+  double collective_timeout = 600;  // seconds a rank waits in a collective before failing; (0, 86400]
+};
+
 struct JobSpec {
   std::string name;           // required; [A-Za-z0-9._-], 1..64 characters
   std::string kind = "train"; // "train"
@@ -57,6 +64,7 @@ struct JobSpec {
   DataSpec data;
   ModelSpec model;
   TrainingSpec training;
+  DistributedSpec distributed;
   OutputSpec output;
 };
 

@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "config/job_spec.h"
 #include "data/dataset.h"
+#include "ddp/reducer.h"
 #include "model/brain_model.h"
 #include "train/loader.h"
 #include "train/plan.h"
@@ -38,38 +39,6 @@ double Seconds(Clock::time_point since) {
 // Views a loader buffer as a tensor (no copy; the buffer outlives the forward pass).
 torch::Tensor View(std::vector<float>& values, int64_t rows, int64_t cols) {
   return torch::from_blob(values.data(), {rows, cols});
-}
-
-// Flattens every parameter (or gradient) into `buffer` in registration order, and back.
-void Flatten(const std::vector<torch::Tensor>& params, bool grads, std::vector<float>* buffer) {
-  size_t offset = 0;
-  for (const auto& p : params) {
-    torch::Tensor t = grads ? p.grad() : p;
-    int64_t n = p.numel();
-    if (t.defined()) {
-      torch::Tensor c = t.detach().contiguous();
-      std::copy_n(c.data_ptr<float>(), n, buffer->data() + offset);
-    } else {
-      std::fill_n(buffer->data() + offset, n, 0.0f);
-    }
-    offset += n;
-  }
-}
-
-void Unflatten(const std::vector<float>& buffer, bool grads, std::vector<torch::Tensor>* params) {
-  torch::NoGradGuard no_grad;
-  size_t offset = 0;
-  for (auto& p : *params) {
-    int64_t n = p.numel();
-    torch::Tensor src = torch::from_blob(const_cast<float*>(buffer.data() + offset), p.sizes());
-    if (grads) {
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().copy_(src);
-    } else {
-      p.copy_(src);
-    }
-    offset += n;
-  }
 }
 
 int64_t CountParams(const std::vector<torch::Tensor>& params) {
@@ -111,7 +80,7 @@ class Trainer {
     RETURN_IF_ERROR(Load());
     Report("loading", 0, 0, Seconds(start));
     BuildModel();
-    RETURN_IF_ERROR(BroadcastParameters());
+    RETURN_IF_ERROR(reducer_->BroadcastParameters());
     std::vector<double> r_before, r_after;
     RETURN_IF_ERROR(Evaluate(&r_before));
     auto train_start = Clock::now();
@@ -216,7 +185,11 @@ class Trainer {
     cfg.ffn = spec_.model.ffn;
     model_ = model::BrainModel(cfg, spaces_);
     params_ = model_->parameters();
-    buffer_.resize(CountParams(params_) + 1);
+    ddp::ReducerOptions ro;
+    ro.bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.bucket_cap_mb * (1 << 20));
+    ro.first_bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.first_bucket_cap_mb * (1 << 20));
+    comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
+    reducer_ = std::make_unique<ddp::GradientReducer>(comm_, params_, std::vector<torch::Tensor>{}, ro);
     optimizer_ = std::make_unique<torch::optim::AdamW>(
         params_, torch::optim::AdamWOptions(spec_.training.lr).weight_decay(spec_.training.weight_decay));
     if (comm_->rank() == 0) {
@@ -225,21 +198,16 @@ class Trainer {
     }
   }
 
-  absl::Status BroadcastParameters() {
-    Flatten(params_, /*grads=*/false, &buffer_);
-    RETURN_IF_ERROR(comm_->Broadcast(buffer_.data(), static_cast<int64_t>(buffer_.size()), 0));
-    Unflatten(buffer_, /*grads=*/false, &params_);
-    return absl::OkStatus();
-  }
-
   absl::StatusOr<double> Step() {
     // The same global batch on every rank (step 5 of the protocol in trainer.h); the loader
     // has already cut it down to what this rank's shards heard.
     ASSIGN_OR_RETURN(Batch batch, loader_->Next());
-    double global_pairs = 0;
+    int64_t global_pairs = 0, local_pairs = 0;
     for (const Window& w : batch.global_windows) global_pairs += heard_by_[w.story];
+    for (const auto& t : batch.targets) local_pairs += static_cast<int64_t>(t.rows.size());
     optimizer_->zero_grad();
-    double local_loss = 0;
+    reducer_->Prepare(local_pairs, global_pairs);
+    double weighted_loss = 0;  // this rank's share of the global mean loss
     if (!batch.windows.empty()) {
       const int64_t n = static_cast<int64_t>(batch.windows.size());
       torch::Tensor pooled = model_->Embed(View(batch.audio, n, plan_.window_samples));
@@ -250,18 +218,18 @@ class Trainer {
         torch::Tensor pred = model_->Head(owned.space, pooled.index_select(0, torch::tensor(t.rows, torch::kLong)));
         loss = loss + (pred - View(t.values, rows, owned.n_targets)).pow(2).mean(1).sum();
       }
-      loss = loss / global_pairs;
+      // The mean over this rank's (participant, window) pairs; the reducer weights each rank's
+      // gradient by its share of the global pairs.
+      loss = loss / static_cast<double>(local_pairs);
       loss.backward();
-      local_loss = loss.item<double>();
+      weighted_loss = loss.item<double>() * local_pairs / global_pairs;
     }
-    Flatten(params_, /*grads=*/true, &buffer_);
-    buffer_.back() = static_cast<float>(local_loss);
-    RETURN_IF_ERROR(comm_->AllReduceSum(buffer_.data(), static_cast<int64_t>(buffer_.size())));
-    Unflatten(buffer_, /*grads=*/true, &params_);
-    // Every rank holds the same summed gradients here, so clipping keeps them identical.
+    RETURN_IF_ERROR(reducer_->Finish());
+    // Every rank holds the same averaged gradients here, so clipping keeps them identical.
     torch::nn::utils::clip_grad_norm_(params_, spec_.training.grad_clip);
     optimizer_->step();
-    return static_cast<double>(buffer_.back());
+    RETURN_IF_ERROR(comm_->AllReduceSum(&weighted_loss, 1));
+    return weighted_loss;
   }
 
   // Mean-over-targets Pearson r of every participant on the test stories (NaN if none heard):
@@ -389,7 +357,7 @@ class Trainer {
   std::map<int, double> heard_by_;                     // story -> participants who heard it
   model::BrainModel model_{nullptr};
   std::vector<torch::Tensor> params_;
-  std::vector<float> buffer_;                          // flattened gradients + the loss
+  std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
 };
 

@@ -6,9 +6,11 @@
 //      broadcast so all ranks start identical.
 //   5. Each step draws the same global batch of stimulus windows on every rank (seeded by
 //      step). A rank runs the encoder on the windows its participants heard and adds, for each
-//      of its participants who heard a window, the mean squared error over targets. Losses are
-//      divided by the global number of (participant, window) pairs, so the all-reduced sum of
-//      gradients is the gradient of the global mean: N ranks == 1 rank, up to float rounding.
+//      of its participants who heard a window, the mean squared error over targets, averaged
+//      over its (participant, window) pairs. The gradient reducer (src/ddp/reducer.h) weights
+//      each rank's gradient by its share of the global pairs and sums them, bucket by bucket
+//      while backward runs, so every rank gets the gradient of the global mean: N ranks ==
+//      1 rank, up to float rounding.
 //   6. Rank 0 reports progress to the coordinator; at the end every rank evaluates Pearson r of
 //      its participants on the held-out story, rank 0 gathers them, writes the checkpoint and
 //      result.json atomically, and reports the result.

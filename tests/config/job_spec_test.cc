@@ -22,6 +22,9 @@ TEST(JobSpecTest, MinimalSpecGetsDocumentedDefaults) {
   EXPECT_EQ(spec->data.trim_end, 5);
   EXPECT_EQ(spec->model.size, "tiny");
   EXPECT_DOUBLE_EQ(spec->training.lr, 1e-3);
+  EXPECT_DOUBLE_EQ(spec->distributed.bucket_cap_mb, 25);
+  EXPECT_DOUBLE_EQ(spec->distributed.first_bucket_cap_mb, 1);
+  EXPECT_DOUBLE_EQ(spec->distributed.collective_timeout, 600);
 }
 
 TEST(JobSpecTest, ExampleConfigsLoadAndValidate) {
@@ -61,6 +64,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: x\ndata: {path: d.h5}\nresources: {ranks: two}\n", "resources.ranks: expected an integer"},
         BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {hidden: 64, heads: 5}\n", "must be divisible by heads"},
         BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {size: huge}\n", "model.size: 'huge' is not a known size"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ndistributed: {collective_timeout: 0}\n",
+                "distributed.collective_timeout: 0 is out of range (0, 86400]"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ndistributed: {bucket_mb: 3}\n", "distributed.bucket_mb: unknown key"},
         BadSpec{"name: x\n", "data: is required"},
         BadSpec{"data: {path: d.h5}\n", "name: is required"},
         BadSpec{"name: 'a b'\ndata: {path: d.h5}\n", "name: 'a b' must be"},
