@@ -1,7 +1,7 @@
 // Gradient synchronisation benchmark: how much of the all-reduce time the reducer hides behind
 // the backward pass. Run it under mpirun (bench/ddp_bench.sh; bench/gpu_check.sh on a GPU).
 //
-//   ddp_bench [--device cpu|cuda] [--layers N] [--width W] [--batch B] [--steps S]
+//   ddp_bench [--device cpu|cuda] [--layers N] [--width W] [--batch B] [--steps S] [--threads T]
 //
 // Per step, median over S steps after 2 warm-ups:
 //   local   forward + backward, no communication (what one rank alone would take)
@@ -31,7 +31,7 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   std::string device_name = "cpu";
-  int layers = 12, width = 768, batch = 32, steps = 10;
+  int layers = 12, width = 768, batch = 32, steps = 10, threads = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     else if (k == "--width") width = v;
     else if (k == "--batch") batch = v;
     else if (k == "--steps") steps = v;
+    else if (k == "--threads") threads = v;
     else { std::fprintf(stderr, "ddp_bench: unknown flag %s\n", k.c_str()); return 2; }
   }
   auto made = braintune::dist::MakeCommunicator(device_name);
@@ -53,7 +54,7 @@ int main(int argc, char** argv) {
   auto sync = [&] {
     if (cuda) torch::cuda::synchronize();
   };
-  if (!cuda) torch::set_num_threads(1);
+  torch::set_num_threads(threads);
   torch::manual_seed(0);
   // A transformer-sized MLP stack: per layer width x 4width and back (as an FFN block).
   torch::nn::Sequential net;
@@ -106,8 +107,10 @@ int main(int argc, char** argv) {
   const double l = Median(local), d = Median(ddp), c = Median(bare);
   if (comm->rank() == 0) {
     const double hidden = c > 0 ? 1 - (d - l) / c : 1;
-    std::printf("ddp_bench: backend %s, %d ranks, %.1fM parameters (%.0f MB of gradients in %zu buckets), batch %d x 64 x %d\n",
-                comm->backend().c_str(), comm->size(), n_params / 1e6, n_params * 4 / 1e6, buckets.size(), batch, width);
+    std::printf("ddp_bench: backend %s, %d ranks x %d threads, %.1fM parameters (%.0f MB of gradients in %zu "
+                "buckets), batch %d x 64 x %d, median of %d steps\n",
+                comm->backend().c_str(), comm->size(), threads, n_params / 1e6, n_params * 4 / 1e6, buckets.size(),
+                batch, width, steps);
     std::printf("step without sync %.2f ms | with reducer %.2f ms | bare all-reduces %.2f ms (%.1f GB/s algbw)\n",
                 l * 1e3, d * 1e3, c * 1e3, n_params * 4 / c / 1e9);
     std::printf("overhead of sync: %.3fx the local step; all-reduce time hidden behind backward: %.0f%%\n", d / l,
