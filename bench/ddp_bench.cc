@@ -87,23 +87,26 @@ int main(int argc, char** argv) {
   std::vector<double> local, ddp, bare;
   std::vector<torch::Tensor> buckets;
   for (int64_t bytes : reducer.bucket_bytes()) buckets.push_back(torch::zeros({bytes / 4}, x.options()));
-  for (int i = 0; i < steps + 2; ++i) {
-    (void)comm->Barrier();
-    double t = Now();
-    step(false);
-    if (i >= 2) local.push_back(Now() - t);
-    (void)comm->Barrier();
-    t = Now();
-    step(true);
-    if (i >= 2) ddp.push_back(Now() - t);
-    (void)comm->Barrier();
-    sync();
-    t = Now();
-    std::vector<std::shared_ptr<braintune::dist::Work>> works;
-    for (auto& b : buckets) works.push_back(comm->AllReduceSumAsync(b.data_ptr<float>(), b.numel()));
-    for (auto& w : works) (void)w->Wait();
-    if (i >= 2) bare.push_back(Now() - t);
-  }
+  // Each phase on its own, 2 warm-up steps first, a barrier before every timed step.
+  auto timed = [&](auto&& body, std::vector<double>* out) {
+    for (int i = 0; i < steps + 2; ++i) {
+      (void)comm->Barrier();
+      sync();
+      const double t = Now();
+      body();
+      if (i >= 2) out->push_back(Now() - t);
+    }
+  };
+  timed([&] { step(false); }, &local);
+  timed([&] { step(true); }, &ddp);
+  timed(
+      [&] {
+        std::vector<std::shared_ptr<braintune::dist::Work>> works;
+        for (auto& b : buckets) works.push_back(comm->AllReduceSumAsync(b.data_ptr<float>(), b.numel()));
+        for (auto& w : works) (void)w->Wait();
+        sync();
+      },
+      &bare);
   const double l = Median(local), d = Median(ddp), c = Median(bare);
   if (comm->rank() == 0) {
     const double hidden = c > 0 ? 1 - (d - l) / c : 1;

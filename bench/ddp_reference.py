@@ -1,6 +1,7 @@
 """PyTorch's own DistributedDataParallel on the model and batch of bench/ddp_bench.cc: the
 reference the C++ reducer is compared with (bench/gpu_check.sh, bench/ddp_bench.sh).
 
+    mpirun -np 2 python3 bench/ddp_reference.py --device cpu ...   (ranks from OpenMPI's environment)
     python3 -m torch.distributed.run --nproc_per_node 2 bench/ddp_reference.py --device cpu ...
 
 Prints the median step time with DDP and without synchronisation, in the format ddp_bench uses.
@@ -24,6 +25,11 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if "OMPI_COMM_WORLD_RANK" in os.environ:  # started by mpirun, as the C++ side is
+        os.environ.update(RANK=os.environ["OMPI_COMM_WORLD_RANK"], WORLD_SIZE=os.environ["OMPI_COMM_WORLD_SIZE"],
+                          LOCAL_RANK=os.environ["OMPI_COMM_WORLD_LOCAL_RANK"])
+        os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", "29517")
     cuda = a.device == "cuda"
     dist.init_process_group("nccl" if cuda else "gloo")
     rank = dist.get_rank()

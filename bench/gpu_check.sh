@@ -59,11 +59,10 @@ section "MPI reducer tests (CPU)"
 (cd build-gpu && timeout 200 ctest --output-on-failure -L mpi)
 
 MPI="mpirun --bind-to none --oversubscribe --mca btl_vader_single_copy_mechanism none"
-TORCHRUN="python3 -m torch.distributed.run --standalone"
 section "Benchmark: GPU, base-sized model (85M parameters), world size 1"
 timeout 120 $MPI -np 1 build-gpu/bench/ddp_bench --device cuda --layers 12 --width 768 --batch 32 --steps 20
-timeout 120 $TORCHRUN --nproc_per_node 1 bench/ddp_reference.py --device cuda --layers 12 --width 768 --batch 32 --steps 20
+timeout 120 $MPI -np 1 python3 bench/ddp_reference.py --device cuda --layers 12 --width 768 --batch 32 --steps 20
 section "Benchmark: CPU, 2 ranks x 4 threads, base-sized model"
 timeout 150 $MPI -np 2 build-gpu/bench/ddp_bench --device cpu --layers 12 --width 768 --batch 2 --steps 6 --threads 4
-OMP_NUM_THREADS=4 timeout 150 $TORCHRUN --nproc_per_node 2 bench/ddp_reference.py --device cpu --layers 12 --width 768 --batch 2 --steps 6 --threads 4
+OMP_NUM_THREADS=4 timeout 150 $MPI -np 2 python3 bench/ddp_reference.py --device cpu --layers 12 --width 768 --batch 2 --steps 6 --threads 4
 section "Done"

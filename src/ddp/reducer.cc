@@ -34,6 +34,13 @@ GradientReducer::GradientReducer(dist::Communicator* comm, const std::vector<tor
     buckets_[b].flat = torch::zeros({sizes[b] / static_cast<int64_t>(sizeof(float))}, shared_[0].options().requires_grad(false));
   }
   ready_.assign(shared_.size(), false);
+  // Not autograd views (optimizers detach_() gradients, which views forbid): tensors over the
+  // bucket's memory, which lives as long as the reducer.
+  for (size_t i = 0; i < shared_.size(); ++i) {
+    const Slot& s = slots_[i];
+    views_.push_back(torch::from_blob(buckets_[s.bucket].flat.data_ptr<float>() + s.offset, shared_[i].sizes(),
+                                      buckets_[s.bucket].flat.options()));
+  }
   for (size_t i = 0; i < shared_.size(); ++i) {
     const int index = static_cast<int>(i);
     hooks_.emplace_back(index, shared_[i].register_hook([this, index](torch::Tensor grad) { OnGradient(index, grad); }));
@@ -74,6 +81,12 @@ void GradientReducer::Prepare(int64_t local_samples, int64_t global_samples, boo
   std::lock_guard<std::mutex> lock(mu_);
   sync_ = sync;
   weight_ = global_samples > 0 ? static_cast<double>(local_samples) / static_cast<double>(global_samples) : 0.0;
+  // Gradients left by the last synchronised step are views into the buckets (the optimizer has
+  // used them by now); this step's backward must not accumulate into memory being reduced.
+  for (size_t i = 0; i < shared_.size(); ++i) {
+    const torch::Tensor& g = shared_[i].grad();
+    if (g.defined() && g.is_same(views_[i])) shared_[i].mutable_grad() = torch::Tensor();
+  }
   std::fill(ready_.begin(), ready_.end(), false);
   for (Bucket& b : buckets_) {
     b.pending = static_cast<int>(b.params.size());
@@ -87,13 +100,15 @@ void GradientReducer::OnGradient(int index, const torch::Tensor& grad) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!sync_ || ready_[index]) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor slot = SlotView(index);
-  slot.copy_(grad);
+  torch::Tensor& slot = views_[index];
   // Gradients accumulated by earlier no-sync steps are not in `grad` yet (the hook runs before
   // accumulation); they belong to this synchronised step too.
   const torch::Tensor& held = shared_[index].grad();
-  if (held.defined()) slot.add_(held);
-  slot.mul_(weight_);
+  if (held.defined()) {
+    torch::add_out(slot, grad, held).mul_(weight_);
+  } else {
+    torch::mul_out(slot, grad, torch::scalar_tensor(weight_, torch::kFloat));  // one pass
+  }
   ready_[index] = true;
   stats_.last_gradient = dist::MonotonicSeconds();
   --buckets_[slots_[index].bucket].pending;
@@ -125,7 +140,7 @@ absl::Status GradientReducer::Finish() {
   // contribute what they accumulated earlier, or zero.
   for (size_t i = 0; i < shared_.size(); ++i) {
     if (ready_[i]) continue;
-    torch::Tensor slot = SlotView(static_cast<int>(i));
+    torch::Tensor& slot = views_[i];
     const torch::Tensor& held = shared_[i].grad();
     if (held.defined()) {
       slot.copy_(held).mul_(weight_);
@@ -144,11 +159,9 @@ absl::Status GradientReducer::Finish() {
     if (!s.ok() && status.ok()) status = s;
   }
   if (!status.ok()) return status;
-  for (size_t i = 0; i < shared_.size(); ++i) {
-    torch::Tensor& grad = shared_[i].mutable_grad();
-    if (!grad.defined()) grad = torch::zeros_like(shared_[i]);
-    grad.copy_(SlotView(static_cast<int>(i)));
-  }
+  // The averaged gradients stay in the buckets: each .grad becomes a view of its slot (no copy;
+  // PyTorch's gradient_as_bucket_view). Prepare() detaches them before the next backward.
+  for (size_t i = 0; i < shared_.size(); ++i) shared_[i].mutable_grad() = views_[i];
   stats_.finished = dist::MonotonicSeconds();
   return absl::OkStatus();
 }

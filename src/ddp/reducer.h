@@ -7,7 +7,7 @@
 //     reducer.Prepare(local_samples, global_samples);   // sync=false on inner accumulation steps
 //     loss = mean over this rank's samples; loss.backward();   // buckets are all-reduced as
 //     reducer.Finish();                                        // their gradients become ready
-//     optimizer.step();
+//     optimizer.step();          // .grad of shared parameters are views into the buckets
 //
 // Shared parameters (the backbone, heads shared by participants) end each synchronised step
 // with the sample-weighted mean of every rank's gradient: rank r's gradient (of its own mean
@@ -96,6 +96,7 @@ class GradientReducer {
   std::vector<torch::Tensor> all_shared_;     // as given, frozen included: broadcast at start
   std::vector<torch::Tensor> shared_, local_;  // those that require a gradient
   std::vector<Slot> slots_;
+  std::vector<torch::Tensor> views_;  // each shared parameter's slot, shaped like it
   std::vector<Bucket> buckets_;
   std::vector<std::pair<int, unsigned>> hooks_;  // (shared index, hook id)
   std::mutex mu_;  // hooks may run on the autograd engine's device thread

@@ -190,6 +190,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeMpiCommunicator() {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
+    // A rank waiting in a collective on the communication thread yields its core instead of
+    // spinning on it: the backward pass it overlaps with needs that core (unless the user set it).
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
     int provided = 0;
     if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
       return absl::UnavailableError("MPI_Init_thread failed");
