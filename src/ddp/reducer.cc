@@ -1,6 +1,7 @@
 #include "ddp/reducer.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "dist/work.h"
@@ -163,6 +164,28 @@ absl::Status GradientReducer::Finish() {
   // PyTorch's gradient_as_bucket_view). Prepare() detaches them before the next backward.
   for (size_t i = 0; i < shared_.size(); ++i) shared_[i].mutable_grad() = views_[i];
   stats_.finished = dist::MonotonicSeconds();
+  return absl::OkStatus();
+}
+
+absl::Status BroadcastOptimizerState(dist::Communicator* comm, torch::optim::Optimizer& optimizer) {
+  std::string bytes;
+  if (comm->rank() == 0) {
+    torch::serialize::OutputArchive archive;
+    optimizer.save(archive);
+    std::ostringstream out;
+    archive.save_to(out);
+    bytes = out.str();
+  }
+  int64_t size = static_cast<int64_t>(bytes.size());
+  if (absl::Status s = comm->BroadcastBytes(&size, sizeof(size), 0); !s.ok()) return s;
+  bytes.resize(size);
+  if (absl::Status s = comm->BroadcastBytes(bytes.data(), size, 0); !s.ok()) return s;
+  if (comm->rank() != 0) {
+    torch::serialize::InputArchive archive;
+    std::istringstream in(bytes);
+    archive.load_from(in);
+    optimizer.load(archive);
+  }
   return absl::OkStatus();
 }
 

@@ -107,6 +107,13 @@ class GradientReducer {
   StepStats stats_;
 };
 
+// Copies rank 0's optimizer state (momentum buffers, Adam moments, step counts) to every rank,
+// serialized with LibTorch's archive format. Every rank must hold the same parameters, in the
+// same order, in `optimizer`, so give it the shared parameters only: the state of a local
+// parameter (a per-participant head) belongs to its owner, in an optimizer of its own. With
+// BroadcastParameters, ranks that resumed from different checkpoints, or none, start identical.
+absl::Status BroadcastOptimizerState(dist::Communicator* comm, torch::optim::Optimizer& optimizer);
+
 }  // namespace braintune::ddp
 
 #endif  // BRAINTUNE_DDP_REDUCER_H_

@@ -56,6 +56,9 @@ class Communicator {
   virtual std::shared_ptr<Work> AllReduceSumAsync(double* data, int64_t count) = 0;
   // Copies `root`'s buffer to every rank.
   virtual std::shared_ptr<Work> BroadcastAsync(float* data, int64_t count, int root) = 0;
+  // Copies `root`'s bytes to every rank. Host memory with every backend (NCCL delegates to its
+  // MPI bootstrap): for serialized state such as an optimizer's.
+  virtual std::shared_ptr<Work> BroadcastBytesAsync(void* data, int64_t bytes, int root) = 0;
   // recv[r * count + i] = rank r's send[i].
   virtual std::shared_ptr<Work> AllGatherAsync(const float* send, int64_t count, float* recv) = 0;
   virtual std::shared_ptr<Work> BarrierAsync() = 0;
@@ -64,6 +67,9 @@ class Communicator {
   absl::Status AllReduceSum(float* data, int64_t count) { return AllReduceSumAsync(data, count)->Wait(); }
   absl::Status AllReduceSum(double* data, int64_t count) { return AllReduceSumAsync(data, count)->Wait(); }
   absl::Status Broadcast(float* data, int64_t count, int root) { return BroadcastAsync(data, count, root)->Wait(); }
+  absl::Status BroadcastBytes(void* data, int64_t bytes, int root) {
+    return BroadcastBytesAsync(data, bytes, root)->Wait();
+  }
   absl::Status AllGather(const float* send, int64_t count, float* recv) {
     return AllGatherAsync(send, count, recv)->Wait();
   }

@@ -78,6 +78,10 @@ class MpiCommunicator : public Communicator {
     return Issue("broadcast", count, "floats",
                  [=](int n) { return MPI_Bcast(data, n, MPI_FLOAT, root, MPI_COMM_WORLD); });
   }
+  std::shared_ptr<Work> BroadcastBytesAsync(void* data, int64_t bytes, int root) override {
+    return Issue("broadcast", bytes, "bytes",
+                 [=](int n) { return MPI_Bcast(data, n, MPI_BYTE, root, MPI_COMM_WORLD); });
+  }
   std::shared_ptr<Work> AllGatherAsync(const float* send, int64_t count, float* recv) override {
     return Issue("all_gather", count, "floats", [=](int n) {
       return MPI_Allgather(send, n, MPI_FLOAT, recv, n, MPI_FLOAT, MPI_COMM_WORLD);

@@ -69,6 +69,9 @@ class NcclCommunicator : public Communicator {
     return Issue("broadcast", count, "floats",
                  [=] { return ncclBroadcast(data, data, count, ncclFloat32, root, comm_, stream_); });
   }
+  std::shared_ptr<Work> BroadcastBytesAsync(void* data, int64_t bytes, int root) override {
+    return boot_->BroadcastBytesAsync(data, bytes, root);  // host memory: through MPI
+  }
   std::shared_ptr<Work> AllGatherAsync(const float* send, int64_t count, float* recv) override {
     return Issue("all_gather", count, "floats",
                  [=] { return ncclAllGather(send, recv, count, ncclFloat32, comm_, stream_); });

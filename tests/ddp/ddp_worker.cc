@@ -3,7 +3,7 @@
 // data, with participants of uneven size spread over the ranks, and writes every parameter this
 // rank is authoritative for to OUT.rank<r> as "name v1 v2 ...".
 //
-//   ddp_worker --scenario equivalence|accumulate|overlap|hang|crash [--steps N] [--out PREFIX]
+//   ddp_worker --scenario equivalence|accumulate|state|overlap|hang|crash [--steps N] [--out PREFIX]
 //              [--timeout SECONDS] [--device cpu|cuda]
 #include <signal.h>
 #include <unistd.h>
@@ -115,13 +115,32 @@ int RunSmall(const Args& args, braintune::dist::Communicator* comm) {
   options.bucket_cap_bytes = 1024;
   GradientReducer reducer(comm, shared, local, options);
   if (auto s = reducer.BroadcastParameters(); !s.ok()) return Fail(comm, s);
-  torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  // One optimizer for the shared layers (its state is the same on every rank and can be
+  // broadcast), one for the heads (each head's state lives with its owner).
+  std::vector<torch::Tensor> trunk = net->l1->parameters();
+  for (auto& p : net->l2->parameters()) trunk.push_back(p);
+  std::vector<torch::Tensor> heads;
+  for (auto& head : net->heads) {
+    for (auto& p : head->parameters()) heads.push_back(p);
+  }
+  torch::optim::SGD sgd(trunk, torch::optim::SGDOptions(0.1).momentum(0.9));
+  torch::optim::SGD sgd_heads(heads, torch::optim::SGDOptions(0.1).momentum(0.9));
   int64_t global = 0, local_samples = 0;
   for (int p = 0; p < kParticipants; ++p) global += kSamples[p];
   for (int p : owned) local_samples += kSamples[p];
+  if (args.scenario == "state") {
+    // Each rank first takes a step of its own (different gradients, so different parameters
+    // and momentum buffers), then adopts rank 0's parameters and optimizer state.
+    for (auto& p : trunk) p.mutable_grad() = torch::full_like(p, 0.1 * (comm->rank() + 1));
+    sgd.step();
+    sgd.zero_grad();
+    if (auto s = reducer.BroadcastParameters(); !s.ok()) return Fail(comm, s);
+    if (auto s = braintune::ddp::BroadcastOptimizerState(comm, sgd); !s.ok()) return Fail(comm, s);
+  }
 
   for (int step = 1; step <= args.steps; ++step) {
     sgd.zero_grad();
+    sgd_heads.zero_grad();
     if (step == 2 && comm->rank() == 1 && args.scenario == "hang") {
       std::this_thread::sleep_for(std::chrono::seconds(120));
     }
@@ -146,13 +165,18 @@ int RunSmall(const Args& args, braintune::dist::Communicator* comm) {
       if (auto s = reducer.Finish(); !s.ok()) return Fail(comm, s);
     }
     sgd.step();
+    sgd_heads.step();
   }
   std::vector<std::pair<std::string, torch::Tensor>> mine;
   for (const auto& item : net->named_parameters()) {
     const std::string& name = item.key();
     bool head = name.rfind("head", 0) == 0;
     bool own_head = head && std::find(owned.begin(), owned.end(), name[4] - '0') != owned.end();
-    if ((!head && comm->rank() == 0) || own_head) mine.emplace_back(name, item.value());
+    if (args.scenario == "state" && !head) {
+      mine.emplace_back("rank" + std::to_string(comm->rank()) + "/" + name, item.value());
+    } else if ((!head && comm->rank() == 0) || own_head) {
+      mine.emplace_back(name, item.value());
+    }
   }
   Write(args.out + ".rank" + std::to_string(comm->rank()), mine);
   return 0;

@@ -82,6 +82,31 @@ TEST(ReducerTest, AccumulationSkipsTheInnerSynchronisation) {
   EXPECT_LT(MaxAbsDiff(whole, RunWorker(3, "accumulate", dir)), 1e-5);
 }
 
+// Ranks that start from different parameters and optimizer state (each took a step of its own)
+// are identical after BroadcastParameters + BroadcastOptimizerState, and stay so: every rank's
+// shared layers after 4 more steps equal rank 0's, and the run equals the 1-rank run.
+TEST(ReducerTest, OptimizerStateIsBroadcastFromRankZero) {
+  testing::TempDir dir;
+  const Params one = RunWorker(1, "state", dir);
+  const Params three = RunWorker(3, "state", dir);
+  Params rank0;
+  for (const auto& [name, values] : three) {
+    if (name.rfind("rank0/", 0) == 0) rank0[name.substr(6)] = values;
+  }
+  ASSERT_EQ(rank0.size(), 6u);  // frozen, l1, l2
+  for (const char* rank : {"rank1/", "rank2/"}) {
+    Params other;
+    for (const auto& [name, values] : three) {
+      if (name.rfind(rank, 0) == 0) other[name.substr(6)] = values;
+    }
+    // Momentum buffers that differed would make the same averaged gradients move the ranks apart.
+    EXPECT_LT(MaxAbsDiff(rank0, other), 1e-6) << rank;
+  }
+  for (const auto& [name, values] : rank0) {
+    EXPECT_LT(MaxAbsDiff({{name, values}}, {{name, one.at("rank0/" + name)}}), 1e-5) << name;
+  }
+}
+
 // Overlap: the first bucket's all-reduce starts running before the backward pass has produced
 // its last gradient.
 TEST(ReducerTest, FirstBucketIsReducedWhileBackwardRuns) {
