@@ -81,6 +81,7 @@ class Trainer {
     Report("loading", 0, 0, Seconds(start));
     BuildModel();
     RETURN_IF_ERROR(reducer_->BroadcastParameters());
+    RETURN_IF_ERROR(ddp::BroadcastOptimizerState(comm_, *optimizer_));
     std::vector<double> r_before, r_after;
     RETURN_IF_ERROR(Evaluate(&r_before));
     auto train_start = Clock::now();
