@@ -123,11 +123,13 @@ absl::Status ParseData(MapReader& r, DataSpec* s) {
   RETURN_IF_ERROR(r.ReadList("participants", &s->participants));
   RETURN_IF_ERROR(r.ReadList("test_stories", &s->test_stories));
   RETURN_IF_ERROR(r.Read("context_trs", &s->context_trs));
+  RETURN_IF_ERROR(r.Read("context_seconds", &s->context_seconds));
   RETURN_IF_ERROR(r.Read("trim_start", &s->trim_start));
   RETURN_IF_ERROR(r.Read("trim_end", &s->trim_end));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   if (s->path.empty()) return r.Error(r.Child("path"), r.Key("path"), "must not be empty");
   RETURN_IF_ERROR(r.CheckRange("context_trs", s->context_trs, 1, 32));
+  RETURN_IF_ERROR(r.CheckRange("context_seconds", s->context_seconds, 0.0, 120.0));
   RETURN_IF_ERROR(r.CheckRange("trim_start", s->trim_start, 0, 1000));
   return r.CheckRange("trim_end", s->trim_end, 0, 1000);
 }

@@ -22,6 +22,9 @@ struct DataSpec {
   std::vector<std::string> participants;  // empty = every participant in the file
   std::vector<std::string> test_stories;  // held out for evaluation; empty = the last story
   int context_trs = 5;   // audio of the current TR plus the preceding context_trs-1; 1..32
+  // Seconds of audio per sample, ending with the sample; [0, 120]. 0: context_trs TRs (fMRI),
+  // 1 s (MEG, whose samples are milliseconds apart).
+  double context_seconds = 0;
   int trim_start = 10;   // TRs dropped at the start of every story; 0..1000
   int trim_end = 5;      // TRs dropped at the end of every story; 0..1000
 };

@@ -174,7 +174,9 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
       return absl::InvalidArgumentError(absl::StrCat(ds.path, ": /stimuli/", name,
                                                      "/audio: sample_rate differs between stories"));
     }
-    window_seconds = std::max(window_seconds, spec.context_trs * t.tr);
+    window_seconds = std::max(window_seconds, spec.context_seconds > 0 ? spec.context_seconds
+                                               : ds.modality == "meg" ? kMegContextSeconds
+                                                                      : spec.context_trs * t.tr);
     int story_index = static_cast<int>(plan.stories.size());
     plan.stories.push_back(t);
     auto& windows = t.test ? plan.test_windows : plan.train_windows;

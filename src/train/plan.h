@@ -13,6 +13,10 @@
 
 namespace braintune::train {
 
+// Audio per sample for MEG when data.context_seconds is 0: its samples are milliseconds apart,
+// so a number of samples (context_trs) would be a sliver of sound.
+constexpr double kMegContextSeconds = 1.0;
+
 struct ParticipantLoad {
   std::string id;
   int64_t samples = 0;

@@ -88,6 +88,30 @@ TEST(PlanTest, WindowEndsWithItsTrAndIsZeroPaddedBeforeTheStory) {
   EXPECT_EQ(w[39], 79.0f);
 }
 
+// The audio per sample: context_trs TRs for fMRI, 1 s for MEG (samples 10 ms apart), or
+// context_seconds when set.
+TEST(PlanTest, WindowLengthFollowsModalityOrContextSeconds) {
+  config::DataSpec spec;
+  spec.trim_start = 0;
+  spec.trim_end = 0;
+  data::Dataset meg = TwoStories();
+  meg.modality = "meg";
+  for (auto& run : meg.participants[0].runs) run.tr = 0.01;
+  auto plan = MakePlan(meg, spec);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->window_samples, 10);  // 1 s at 10 Hz
+  std::vector<float> w(plan->window_samples);
+  CutWindow(*plan, meg.stories[0], {0, 9}, w.data());  // sample 9 ends at 0.1 s
+  EXPECT_EQ(w[9], 0.0f);  // the sound starts at 0 s: everything before is padding
+  spec.context_seconds = 3;
+  plan = MakePlan(meg, spec);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->window_samples, 30);
+  plan = MakePlan(TwoStories(), spec);  // fMRI too
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->window_samples, 30);
+}
+
 TEST(PlanTest, UnknownTestStoryAndOverTrimmingAreErrors) {
   config::DataSpec spec;
   spec.test_stories = {"nope"};
