@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   }
   braintune::dist::Communicator* comm = made->get();
   const bool cuda = device_name == "cuda";
-  const torch::Device device(cuda ? torch::kCUDA : torch::kCPU, 0);
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, comm->local_rank()) : torch::Device(torch::kCPU);
   auto sync = [&] {
     if (cuda) torch::cuda::synchronize();
   };

@@ -38,8 +38,7 @@ int main(int argc, char** argv) {
   absl::Status s = braintune::train::RunTrainer(o, comm->get());
   if (!s.ok()) {
     std::cerr << "braintune-train: rank " << (*comm)->rank() << ": " << s.message() << std::endl;
-    if ((*comm)->size() > 1) (*comm)->Abort(1);  // the other ranks may be waiting in a collective
-    return 1;
+    return 1;  // one rank (RunTrainer has already ended a job of several)
   }
   return 0;
 }

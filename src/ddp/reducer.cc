@@ -35,12 +35,15 @@ GradientReducer::GradientReducer(dist::Communicator* comm, const std::vector<tor
     buckets_[b].flat = torch::zeros({sizes[b] / static_cast<int64_t>(sizeof(float))}, shared_[0].options().requires_grad(false));
   }
   ready_.assign(shared_.size(), false);
+  for (Bucket& b : buckets_) b.pending = static_cast<int>(b.params.size());  // as after Prepare()
   // Not autograd views (optimizers detach_() gradients, which views forbid): tensors over the
   // bucket's memory, which lives as long as the reducer.
   for (size_t i = 0; i < shared_.size(); ++i) {
     const Slot& s = slots_[i];
-    views_.push_back(torch::from_blob(buckets_[s.bucket].flat.data_ptr<float>() + s.offset, shared_[i].sizes(),
-                                      buckets_[s.bucket].flat.options()));
+    // The deleter holds the bucket, so a .grad handed out stays valid after the reducer is gone.
+    const torch::Tensor& flat = buckets_[s.bucket].flat;
+    views_.push_back(torch::from_blob(flat.data_ptr<float>() + s.offset, shared_[i].sizes(), [flat](void*) {},
+                                      flat.options()));
   }
   for (size_t i = 0; i < shared_.size(); ++i) {
     const int index = static_cast<int>(i);
@@ -94,12 +97,17 @@ void GradientReducer::Prepare(int64_t local_samples, int64_t global_samples, boo
     b.work.reset();
   }
   next_launch_ = 0;
+  second_backward_ = false;
   stats_ = StepStats{};
 }
 
 void GradientReducer::OnGradient(int index, const torch::Tensor& grad) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!sync_ || ready_[index]) return;
+  if (!sync_) return;
+  if (ready_[index]) {  // a second backward in this step: its gradient would be lost
+    second_backward_ = true;
+    return;
+  }
   torch::NoGradGuard no_grad;
   torch::Tensor& slot = views_[index];
   // Gradients accumulated by earlier no-sync steps are not in `grad` yet (the hook runs before
@@ -137,6 +145,11 @@ absl::Status GradientReducer::Finish() {
     if (p.grad().defined() && sync_) p.mutable_grad().mul_(weight_);
   }
   if (!sync_) return absl::OkStatus();
+  if (second_backward_) {
+    return absl::FailedPreconditionError(
+        "gradient reducer: a parameter got a gradient twice in one synchronised step (backward ran "
+        "twice between Prepare and Finish); use Prepare(..., /*sync=*/false) for all but the last");
+  }
   // Parameters that got no gradient in this backward (unused, or no samples on this rank)
   // contribute what they accumulated earlier, or zero.
   for (size_t i = 0; i < shared_.size(); ++i) {
@@ -154,12 +167,11 @@ absl::Status GradientReducer::Finish() {
   LaunchReadyLocked();
   lock.unlock();
   if (!buckets_.empty()) stats_.first_started = buckets_[0].work->started_at();
-  absl::Status status;
   for (Bucket& b : buckets_) {
-    absl::Status s = b.work->Wait();
-    if (!s.ok() && status.ok()) status = s;
+    // The first failure is the job's end (the caller aborts); waiting on the rest would only
+    // add a timeout each.
+    if (absl::Status s = b.work->Wait(); !s.ok()) return s;
   }
-  if (!status.ok()) return status;
   // The averaged gradients stay in the buckets: each .grad becomes a view of its slot (no copy;
   // PyTorch's gradient_as_bucket_view). Prepare() detaches them before the next backward.
   for (size_t i = 0; i < shared_.size(); ++i) shared_[i].mutable_grad() = views_[i];

@@ -63,7 +63,10 @@ class GradientReducer {
   // Copies rank 0's shared parameters (frozen ones too) to every rank.
   absl::Status BroadcastParameters();
   // Before the backward pass of a step. global_samples must be the same on every rank and > 0.
-  // sync=false: an inner step of gradient accumulation, gradients just add up locally.
+  // sync=false: an inner step of gradient accumulation, gradients just add up locally; the
+  // weight of the synchronised step applies to all of them, so with accumulation pass the
+  // totals of the whole accumulation window on every micro-step (and make each micro-step's
+  // loss a share of this rank's mean over the window).
   void Prepare(int64_t local_samples, int64_t global_samples, bool sync = true);
   // After the backward pass (also on a rank that had no samples and ran none): issues the
   // buckets not yet issued, waits for all (bounded by the communicator's timeout) and writes the
@@ -101,6 +104,7 @@ class GradientReducer {
   std::vector<std::pair<int, unsigned>> hooks_;  // (shared index, hook id)
   std::mutex mu_;  // hooks may run on the autograd engine's device thread
   bool sync_ = true;
+  bool second_backward_ = false;
   double weight_ = 1;
   std::vector<bool> ready_;
   size_t next_launch_ = 0;

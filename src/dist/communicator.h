@@ -10,7 +10,8 @@
 // gradient reducer overlaps them with the backward pass). A buffer belongs to the operation until
 // its Work is done. Every Wait() is bounded by timeout_seconds(): an operation a peer never joins
 // fails with DEADLINE_EXCEEDED naming the operation, this rank and, where it can tell, the ranks
-// that did not arrive; the caller then ends the job with Abort().
+// that did not arrive. The operation may still be running then (it owns its buffer until the
+// process ends): the caller must end the job with Abort() while its buffers are still alive.
 //
 // Buffers are raw pointers, so this header stays free of LibTorch. The MPI implementation works
 // on host memory; the NCCL one (compiled when CUDA and NCCL are found) on device memory, ordered
@@ -78,7 +79,7 @@ class Communicator {
   // How long a Wait() waits for an operation, from when it was issued. Default 600 s (PyTorch's
   // default for NCCL process groups is 10 minutes too).
   double timeout_seconds() const { return timeout_seconds_; }
-  void set_timeout_seconds(double seconds) { timeout_seconds_ = seconds; }
+  virtual void set_timeout_seconds(double seconds) { timeout_seconds_ = seconds; }
 
   // Ends every rank of the job now (a rank that fails alone would leave its peers waiting in
   // a collective forever). Does not return.

@@ -139,12 +139,12 @@ class MpiCommunicator : public Communicator {
   // the ranks that stay silent are the ones that never arrived (hung in computation, or dead).
   std::string Diagnose(const std::string& op, int64_t seq) {
     if (size_ == 1) return "";
-    long long mine = seq;
-    std::vector<MPI_Request> sends;
+    timed_out_seq_ = seq;  // a member: the sends to silent ranks never complete
     for (int r = 0; r < size_; ++r) {
       if (r == rank_) continue;
-      sends.emplace_back();
-      MPI_Isend(&mine, 1, MPI_LONG_LONG, r, kTimeoutTag, diag_comm_, &sends.back());
+      MPI_Request send;
+      MPI_Isend(&timed_out_seq_, 1, MPI_LONG_LONG, r, kTimeoutTag, diag_comm_, &send);
+      MPI_Request_free(&send);
     }
     std::vector<bool> reported(size_, false);
     reported[rank_] = true;
@@ -161,19 +161,19 @@ class MpiCommunicator : public Communicator {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    // The sends to silent ranks cannot complete; leave them (the job is about to be aborted).
     std::vector<int> waiting, silent;
     for (int r = 0; r < size_; ++r) {
       if (r != rank_) (reported[r] ? waiting : silent).push_back(r);
     }
     if (silent.empty()) return "every rank reached the timeout in this operation";
-    return absl::StrCat("rank(s) ", absl::StrJoin(silent, ", "), " never joined it",
+    return absl::StrCat("rank(s) ", absl::StrJoin(silent, ", "), " never joined it (no report within 2 s)",
                         waiting.empty() ? "" : absl::StrCat(" (rank(s) ", absl::StrJoin(waiting, ", "),
                                                             " were waiting in it too)"));
   }
 
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   MPI_Comm diag_comm_ = MPI_COMM_NULL;
+  long long timed_out_seq_ = 0;
   int64_t next_seq_ = 1;  // issue thread only
   std::mutex mu_;
   std::condition_variable cv_;

@@ -82,8 +82,15 @@ class NcclCommunicator : public Communicator {
       return ncclAllReduce(scratch_, scratch_, 1, ncclFloat32, ncclSum, comm_, stream_);
     });
   }
+  void set_timeout_seconds(double seconds) override {
+    Communicator::set_timeout_seconds(seconds);
+    boot_->set_timeout_seconds(seconds);
+  }
   [[noreturn]] void Abort(int exit_code) override {
-    if (!aborted_.exchange(true)) ncclCommAbort(comm_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!aborted_.exchange(true)) ncclCommAbort(comm_);
+    }
     boot_->Abort(exit_code);  // ends every rank through MPI
     std::_Exit(exit_code);
   }
@@ -101,11 +108,16 @@ class NcclCommunicator : public Communicator {
         count > 0 ? absl::StrFormat("%s #%d (%d %s, nccl)", what, seq, count, unit)
                   : absl::StrFormat("%s #%d (nccl)", what, seq),
         rank(), timeout_seconds(), nullptr);
+    // One lock from the aborted_ check to the enqueue: the watchdog may abort (and free) comm_.
+    std::lock_guard<std::mutex> lock(mu_);
     if (aborted_) {
       work->Finish(absl::AbortedError(absl::StrCat(work->name(), ": the NCCL communicator was aborted")));
       return work;
     }
-    // Ordered after what the caller queued on the default stream (e.g. filling the bucket).
+    // Ordered after what the caller queued on the default stream (e.g. filling the bucket). The
+    // caller's thread (an autograd hook's, say) gets its current device back afterwards.
+    int caller_device = device_;
+    cudaGetDevice(&caller_device);
     cudaEvent_t ready = nullptr, done = nullptr;
     absl::Status s = CudaStatus(cudaSetDevice(device_), "cudaSetDevice");
     if (s.ok()) s = CudaStatus(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
@@ -115,13 +127,13 @@ class NcclCommunicator : public Communicator {
     if (s.ok()) s = NcclStatus(call(), work->name().c_str());
     if (s.ok()) s = CudaStatus(cudaEventRecord(done, stream_), "cudaEventRecord");
     if (ready) cudaEventDestroy(ready);
+    cudaSetDevice(caller_device);
     work->MarkStarted();
     if (!s.ok()) {
       if (done) cudaEventDestroy(done);
       work->Finish(s);
       return work;
     }
-    std::lock_guard<std::mutex> lock(mu_);
     pending_.push_back({work, done});
     return work;
   }

@@ -365,11 +365,20 @@ class Trainer {
 }  // namespace
 
 absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm) {
+  Trainer trainer(options, comm);
+  absl::Status status;
   try {
-    return Trainer(options, comm).Run();
+    status = trainer.Run();
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
+    status = absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
   }
+  if (!status.ok() && comm->size() > 1) {
+    // Now, not after unwinding: a collective that timed out may still be writing into the
+    // trainer's buffers, and the other ranks may be waiting in one.
+    std::cerr << "braintune-train: rank " << comm->rank() << ": " << status.message() << std::endl;
+    comm->Abort(1);
+  }
+  return status;
 }
 
 }  // namespace braintune::train

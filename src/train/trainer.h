@@ -32,7 +32,8 @@ struct TrainerOptions {
   int threads = 0;            // intra-op threads per rank; 0 = cores / ranks on this node
 };
 
-// Runs the whole job on this rank. Every rank must call it with the same spec.
+// Runs the whole job on this rank. Every rank must call it with the same spec. With more than
+// one rank, a failure is printed and ends the whole job (Communicator::Abort) before returning.
 absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm);
 
 }  // namespace braintune::train

@@ -91,7 +91,9 @@ int Fail(braintune::dist::Communicator* comm, const absl::Status& s) {
 
 // Equivalence, accumulation, hang and crash: the small model.
 int RunSmall(const Args& args, braintune::dist::Communicator* comm) {
-  const torch::Device device(args.device == "cuda" ? torch::kCUDA : torch::kCPU, 0);
+  // One GPU per local rank, the one the NCCL communicator uses.
+  const torch::Device device = args.device == "cuda" ? torch::Device(torch::kCUDA, comm->local_rank())
+                                                     : torch::Device(torch::kCPU);
   torch::manual_seed(0);
   auto net = std::make_shared<Net>();
   net->to(device);

@@ -91,7 +91,7 @@ TEST(GpuTest, WatchdogAbortsAStuckCollective) {
   absl::Status after = comm->AllReduceSumAsync(x.data_ptr<float>(), 16)->Wait();
   EXPECT_FALSE(after.ok());
   EXPECT_NE(after.message().find("aborted"), std::string::npos) << after;
-  torch::cuda::synchronize();
+  // (Last test of the communicator: it stays aborted.)
 }
 
 }  // namespace

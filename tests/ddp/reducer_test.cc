@@ -56,14 +56,14 @@ double MaxAbsDiff(const Params& a, const Params& b) {
   return worst;
 }
 
-// 1, 2 and 3 ranks, participants of 5, 9 and 2 samples, one head per participant on its owning
+// 1 to 4 ranks, participants of 5, 9 and 2 samples, one head per participant on its owning
 // rank: the same parameters after 4 steps, shared layers and heads alike, and the frozen layer
 // untouched. Rank > 0 starts with perturbed weights, so this also checks the initial broadcast.
-TEST(ReducerTest, OneTwoAndThreeRanksTrainTheSameParameters) {
+TEST(ReducerTest, OneToFourRanksTrainTheSameParameters) {
   testing::TempDir dir;
   const Params one = RunWorker(1, "equivalence", dir);
   ASSERT_EQ(one.size(), 12u);  // frozen, l1, l2 (weight + bias each), 3 heads
-  for (int ranks : {2, 3}) {
+  for (int ranks : {2, 3, 4}) {  // 4: rank 3 owns no participant and contributes zeros
     const Params many = RunWorker(ranks, "equivalence", dir);
     EXPECT_LT(MaxAbsDiff(one, many), 1e-5) << ranks << " ranks";
   }
@@ -119,7 +119,8 @@ TEST(ReducerTest, FirstBucketIsReducedWhileBackwardRuns) {
   ASSERT_NE(at, std::string::npos) << r.output;
   overlapped = std::stoi(r.output.substr(at + 18));
   EXPECT_GE(overlapped, 3) << r.output;
-  EXPECT_NE(r.output.find("launched during backward"), std::string::npos);
+  // Both buckets of this model are issued from hooks, i.e. during backward, not by Finish().
+  EXPECT_NE(r.output.find("2 buckets, 2 launched during backward"), std::string::npos) << r.output;
 }
 
 // A rank that hangs: its peers fail within the timeout, naming the operation and the rank that
@@ -136,6 +137,7 @@ TEST(ReducerTest, AHungRankFailsItsPeersWithinTheTimeout) {
   EXPECT_NE(r.output.find("did not complete within 3 s"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("all_reduce #"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("rank(s) 1 never joined it"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("rank 1: all_reduce"), std::string::npos) << "rank 1 was asleep, not waiting";
 }
 
 // A rank that dies: mpirun ends the job, non-zero, quickly.
@@ -176,6 +178,13 @@ TEST(ReducerTest, BucketsFollowTheCapsInReverseOrder) {
   EXPECT_TRUE(torch::allclose(b->weight.grad(), expected));
   EXPECT_FALSE(frozen->weight.grad().defined());
   EXPECT_GT(reducer.last_stats().launched_during_backward, 0);
+
+  // Two backward passes in one synchronised step would lose the second's gradients: an error.
+  reducer.Prepare(4, 4);
+  b(a(frozen(x))).sum().backward();
+  b(a(frozen(x))).sum().backward();
+  absl::Status twice = reducer.Finish();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kFailedPrecondition) << twice;
 }
 
 }  // namespace
