@@ -154,6 +154,15 @@ TEST(ReducerTest, ACrashedRankEndsTheJob) {
   EXPECT_NE(r.output.find("signal 9"), std::string::npos) << r.output;
 }
 
+// The factory names the backends it knows.
+TEST(ReducerTest, UnknownDeviceIsAClearError) {
+  auto made = dist::MakeCommunicator("tpu");
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(made.status().message().find("unknown device \"tpu\" (cpu or cuda)"), std::string::npos)
+      << made.status();
+}
+
 // Buckets: reverse registration order, the first one small, frozen parameters left out.
 TEST(ReducerTest, BucketsFollowTheCapsInReverseOrder) {
   auto comm = dist::MakeMpiCommunicator();
