@@ -1,0 +1,34 @@
+#include "eval/metrics.h"
+
+namespace braintune::eval {
+
+torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delays) {
+  const int64_t n = features.size(0);
+  std::vector<torch::Tensor> blocks;
+  for (int d : delays) {
+    torch::Tensor shifted = torch::zeros_like(features);
+    if (d < n) shifted.slice(0, d, n).copy_(features.slice(0, 0, n - d));
+    blocks.push_back(shifted);
+  }
+  return torch::cat(blocks, 1);
+}
+
+torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual) {
+  torch::Tensor p = predicted.to(torch::kFloat64), a = actual.to(torch::kFloat64);
+  p = p - p.mean(0);
+  a = a - a.mean(0);
+  torch::Tensor denominator = (p.pow(2).sum(0) * a.pow(2).sum(0)).sqrt();
+  return torch::where(denominator > 0, (p * a).sum(0) / denominator, torch::zeros_like(denominator));
+}
+
+torch::Tensor NoiseCeiling(const torch::Tensor& repeats, int averaged) {
+  torch::Tensor y = repeats.to(torch::kFloat64);
+  const double n = static_cast<double>(y.size(0));
+  torch::Tensor total_power = y.var(1, /*unbiased=*/false).mean(0);              // TP, [t]
+  torch::Tensor signal_power =
+      (y.sum(0).var(0, false) - y.var(1, false).sum(0)) / (n * (n - 1));           // SP, [t]
+  torch::Tensor cc = 1.0 / (1.0 + (total_power / signal_power - 1.0) / averaged).sqrt();
+  return torch::where(signal_power > 0, cc, torch::zeros_like(cc));
+}
+
+}  // namespace braintune::eval

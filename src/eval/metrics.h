@@ -1,0 +1,29 @@
+// Scores of an encoding model (design.md section 3, steps 3 and 5): FIR delays of the features,
+// Pearson r per target, and the noise ceiling from repeated presentations.
+#ifndef BRAINTUNE_EVAL_METRICS_H_
+#define BRAINTUNE_EVAL_METRICS_H_
+
+#include <torch/torch.h>
+
+#include <vector>
+
+namespace braintune::eval {
+
+// Finite impulse response: features [n, d] -> [n, d * delays.size()], block k holding the
+// features `delays[k]` samples earlier (zeros before the start). Default delays 1..4 TRs cover
+// the hemodynamic delay at TR = 2 s.
+torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delays = {1, 2, 3, 4});
+
+// Pearson r of each column: predicted and actual [n, t] -> [t] (0 where either is constant).
+torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual);
+
+// The noise ceiling cc_max of Schoppe et al. (2016) from repeats [N, n, t] of one stimulus:
+// SP = (Var(sum of repeats) - sum of Var(repeat)) / (N (N - 1)), TP = mean Var(repeat),
+// cc_max = 1 / sqrt(1 + (1 / averaged) (TP / SP - 1)): the best correlation any model can reach
+// with the mean of `averaged` presentations (1: with a single presentation, such as a run).
+// Targets whose signal power is not positive get 0. Returns [t].
+torch::Tensor NoiseCeiling(const torch::Tensor& repeats, int averaged = 1);
+
+}  // namespace braintune::eval
+
+#endif  // BRAINTUNE_EVAL_METRICS_H_

@@ -1,0 +1,109 @@
+// FIR delays, Pearson r and the noise ceiling; on the synthetic brain, the estimated ceiling
+// matches the stored ground truth and a ridge model of the true latents reaches it.
+#include "eval/metrics.h"
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "eval/ridge.h"
+#include "gtest/gtest.h"
+#include "testing/process.h"
+
+namespace braintune::eval {
+namespace {
+
+torch::Tensor FromVector(const std::vector<float>& v, int64_t rows, int64_t cols) {
+  return torch::tensor(v, torch::kFloat32).reshape({rows, cols}).to(torch::kFloat64);
+}
+
+TEST(MetricsTest, DelayShiftsBlocksAndPadsWithZeros) {
+  torch::Tensor f = torch::arange(1, 4, torch::kFloat64).reshape({3, 1});  // 1, 2, 3
+  torch::Tensor d = Delay(f, {1, 2});
+  EXPECT_TRUE(torch::equal(d, torch::tensor({0.0, 0.0, 1.0, 0.0, 2.0, 1.0}, torch::kFloat64).reshape({3, 2})));
+}
+
+TEST(MetricsTest, PearsonPerfectInverseAndConstant) {
+  torch::Tensor a = torch::tensor({1.0, 2.0, 3.0, 5.0}, torch::kFloat64).reshape({4, 1});
+  torch::Tensor actual = torch::cat({a, a, a}, 1);
+  torch::Tensor predicted = torch::cat({2 * a + 1, -a, torch::ones_like(a)}, 1);
+  torch::Tensor r = PearsonPerTarget(predicted, actual);
+  EXPECT_NEAR(r[0].item<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(r[1].item<double>(), -1.0, 1e-12);
+  EXPECT_EQ(r[2].item<double>(), 0.0);
+}
+
+data::Dataset Synthetic(const std::string& path, int repeats, double noise) {
+  data::SynthOptions o;
+  o.participants = 2;
+  o.stories = 6;
+  o.story_seconds = 400;  // 200 TRs a story
+  o.targets = 16;
+  o.noise = noise;
+  o.n_repeats = repeats;
+  EXPECT_TRUE(data::WriteSyntheticDataset(path, o).ok());
+  auto d = data::ReadDataset(path);
+  EXPECT_TRUE(d.ok()) << d.status();
+  return *d;
+}
+
+// The stored noise_ceiling is the exact correlation a single presentation allows; Schoppe's
+// estimate from 10 repeats (averaged = 1) must find it within sampling error.
+TEST(MetricsTest, EstimatedCeilingMatchesTheSyntheticGroundTruth) {
+  testing::TempDir dir;
+  const data::Dataset d = Synthetic(dir.File("ceiling.h5"), /*repeats=*/10, /*noise=*/0.7);
+  for (const data::Participant& p : d.participants) {
+    const data::Repeats& r = p.repeats.begin()->second;
+    torch::Tensor repeats =
+        torch::tensor(r.values, torch::kFloat32).reshape({r.n_repeats, r.n_times, r.n_targets});
+    torch::Tensor estimated = NoiseCeiling(repeats, 1);
+    torch::Tensor truth = torch::tensor(p.noise_ceiling, torch::kFloat32).to(torch::kFloat64);
+    const double mean_error = (estimated - truth).mean().item<double>();
+    const double worst = (estimated - truth).abs().max().item<double>();
+    std::cout << p.id << ": true ceiling " << truth.mean().item<double>() << ", estimated "
+              << estimated.mean().item<double>() << " (worst target off by " << worst << ")\n";
+    EXPECT_LT(std::abs(mean_error), 0.02) << p.id;
+    EXPECT_LT(worst, 0.1) << p.id;  // 200 TRs x 10 repeats: a target's estimate varies by ~0.02
+    // Averaging presentations raises the ceiling.
+    EXPECT_GT(NoiseCeiling(repeats, 10).mean().item<double>(), estimated.mean().item<double>() + 0.05);
+  }
+}
+
+// Ridge on the true latents (FIR delays 1..4 TRs, alphas by contiguous folds), trained on five
+// stories, predicts the held-out story's single presentation at the noise ceiling.
+TEST(MetricsTest, TrueLatentsReachTheCeilingOnAHeldOutStory) {
+  testing::TempDir dir;
+  const data::Dataset d = Synthetic(dir.File("latents.h5"), /*repeats=*/2, /*noise=*/0.5);
+  const data::Participant& p = d.participants[0];
+  std::vector<torch::Tensor> xs, ys;
+  for (const data::Run& run : p.runs) {
+    const data::Story* story = d.FindStory(run.story);
+    std::vector<torch::Tensor> columns;
+    for (const char* name : {"envelope", "phoneme_rate", "word_rate", "semantic"}) {
+      const data::Feature& f = story->features.at(name);
+      columns.push_back(FromVector(f.values, f.n_frames, f.dim));
+    }
+    torch::Tensor x = Delay(torch::cat(columns, 1));
+    const int64_t trim = 5;  // as the trainer trims: the delays reach before the story
+    xs.push_back(x.slice(0, trim));
+    ys.push_back(FromVector(run.responses, run.n_times, run.n_targets).slice(0, trim));
+  }
+  const size_t test = xs.size() - 1;
+  torch::Tensor x_train = torch::cat(std::vector<torch::Tensor>(xs.begin(), xs.begin() + test));
+  torch::Tensor y_train = torch::cat(std::vector<torch::Tensor>(ys.begin(), ys.begin() + test));
+  RidgeModel model = FitRidgeCV(x_train, y_train, RidgeOptions());
+  torch::Tensor r = PearsonPerTarget(model.Predict(xs[test]), ys[test]);
+  torch::Tensor ceiling = torch::tensor(p.noise_ceiling, torch::kFloat32).to(torch::kFloat64);
+  const double normalized = (r / ceiling).mean().item<double>();
+  std::cout << "held-out r " << r.mean().item<double>() << ", ceiling " << ceiling.mean().item<double>()
+            << ", normalized " << normalized << "\n";
+  EXPECT_GT(normalized, 0.9);
+  EXPECT_LT(normalized, 1.1);
+  // Without the alignment (features of another story) the same fit scores near zero.
+  torch::Tensor wrong = PearsonPerTarget(model.Predict(xs[0].slice(0, 0, ys[test].size(0))), ys[test]);
+  EXPECT_LT(wrong.mean().item<double>(), 0.2);
+}
+
+}  // namespace
+}  // namespace braintune::eval
