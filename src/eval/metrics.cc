@@ -1,5 +1,9 @@
 #include "eval/metrics.h"
 
+#include <cmath>
+
+#include "eval/ridge.h"
+
 namespace braintune::eval {
 
 torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delays) {
@@ -11,6 +15,24 @@ torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delay
     blocks.push_back(shifted);
   }
   return torch::cat(blocks, 1);
+}
+
+torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& from, const torch::Tensor& to,
+                              int lobes) {
+  torch::Tensor t_to = to.to(torch::kFloat64), t_from = from.to(torch::kFloat64);
+  const double cutoff = 1.0 / t_to.diff().mean().item<double>();
+  torch::Tensor x = (t_to.unsqueeze(1) - t_from.unsqueeze(0)) * cutoff;  // [n, m], in cycles
+  const double pi = M_PI;
+  torch::Tensor safe = torch::where(x == 0, torch::ones_like(x), x);
+  torch::Tensor kernel = lobes * torch::sin(pi * safe) * torch::sin(pi * safe / lobes) / (pi * pi * safe * safe);
+  kernel = torch::where(x == 0, torch::ones_like(x), kernel);
+  kernel = torch::where(x.abs() > lobes, torch::zeros_like(x), kernel);
+  return kernel.mm(values.to(torch::kFloat64));
+}
+
+torch::Tensor RemoveConfounds(const torch::Tensor& features, const torch::Tensor& confounds) {
+  RidgeModel m = FitRidgeCV(confounds, features, RidgeOptions());
+  return features.to(torch::kFloat64) - m.Predict(confounds);
 }
 
 torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual) {

@@ -14,6 +14,17 @@ namespace braintune::eval {
 // the hemodynamic delay at TR = 2 s.
 torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delays = {1, 2, 3, 4});
 
+// Lanczos resampling (Huth lab's lanczosinterp2D): values [m, d] at `from` times [m] -> [n, d]
+// at `to` times [n], each output the sum of the inputs weighted by a `lobes`-lobe Lanczos kernel
+// with cutoff frequency 1 / (mean spacing of `to`). Word-level features become TR-level ones.
+torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& from, const torch::Tensor& to,
+                              int lobes = 3);
+
+// Regresses `confounds` [n, q] out of `features` [n, p] (ridge, alphas by contiguous folds):
+// the part of the features that the confounds cannot predict, [n, p]. The feature-removal
+// control encodes with this residual (design.md section 3).
+torch::Tensor RemoveConfounds(const torch::Tensor& features, const torch::Tensor& confounds);
+
 // Pearson r of each column: predicted and actual [n, t] -> [t] (0 where either is constant).
 torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual);
 

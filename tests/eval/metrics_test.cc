@@ -105,5 +105,77 @@ TEST(MetricsTest, TrueLatentsReachTheCeilingOnAHeldOutStory) {
   EXPECT_LT(wrong.mean().item<double>(), 0.2);
 }
 
+TEST(MetricsTest, LanczosKeepsSlowSignalsAndZeroesFarInputs) {
+  // A constant at 10 Hz resampled to 0.5 Hz: the kernel sums to the ratio of rates (20).
+  torch::Tensor from = torch::arange(0, 60, 0.1, torch::kFloat64);
+  torch::Tensor to = torch::arange(10, 50, 2.0, torch::kFloat64);
+  torch::Tensor out = LanczosResample(torch::ones({from.size(0), 1}, torch::kFloat64), from, to);
+  EXPECT_NEAR(out.mean().item<double>(), 20.0, 0.2);
+  // One impulse at 20 s reaches the outputs within 3 lobes (6 s) and no others.
+  torch::Tensor impulse = torch::zeros({from.size(0), 1}, torch::kFloat64);
+  impulse[200][0] = 1;
+  torch::Tensor seen = LanczosResample(impulse, from, to).reshape(-1);
+  for (int64_t i = 0; i < to.size(0); ++i) {
+    const double dt = std::abs(to[i].item<double>() - 20.0);
+    if (dt > 6) EXPECT_EQ(seen[i].item<double>(), 0.0) << dt;
+  }
+  EXPECT_EQ(seen[5].item<double>(), 1.0);  // the output at exactly 20 s
+}
+
+// The word-length control of design.md section 1 on the synthetic brain: a letters-per-word
+// feature "predicts" the auditory ROI (driven by the phoneme rate) because spelling tracks
+// pronunciation; once phoneme counts are regressed out of it, most of that alignment goes.
+TEST(MetricsTest, LetterCountAlignmentMostlyGoesWhenPhonemeCountIsRemoved) {
+  testing::TempDir dir;
+  data::SynthOptions o;
+  o.participants = 1;
+  o.stories = 6;
+  o.story_seconds = 400;
+  o.targets = 16;
+  o.noise = 0.3;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("confound.h5"), o).ok());
+  auto d = data::ReadDataset(dir.File("confound.h5"));
+  ASSERT_TRUE(d.ok()) << d.status();
+  const data::Participant& p = d->participants[0];
+  const std::vector<int32_t>& auditory = p.rois.at("auditory");
+  torch::Tensor roi = torch::tensor(std::vector<int64_t>(auditory.begin(), auditory.end()));
+  const int64_t trim = 5;
+  std::vector<torch::Tensor> letters, phonemes, ys;
+  for (const data::Run& run : p.runs) {
+    const data::Story* story = d->FindStory(run.story);
+    std::vector<double> times, n_letters, n_phonemes;
+    size_t ph = 0;
+    for (const data::Interval& w : story->words) {
+      times.push_back((w.onset + w.offset) / 2);
+      n_letters.push_back(static_cast<double>(w.text.size()));
+      int count = 0;
+      for (; ph < story->phonemes.size() && story->phonemes[ph].offset <= w.offset + 1e-9; ++ph) ++count;
+      n_phonemes.push_back(count);
+    }
+    torch::Tensor from = torch::tensor(times, torch::kFloat64);
+    torch::Tensor to = torch::arange(run.n_times, torch::kFloat64) * run.tr + run.tr;  // end of each TR
+    auto at_trs = [&](const std::vector<double>& v) {
+      return Delay(LanczosResample(torch::tensor(v, torch::kFloat64).reshape({-1, 1}), from, to)).slice(0, trim);
+    };
+    letters.push_back(at_trs(n_letters));
+    phonemes.push_back(at_trs(n_phonemes));
+    ys.push_back(FromVector(run.responses, run.n_times, run.n_targets).index_select(1, roi).slice(0, trim));
+  }
+  const size_t test = ys.size() - 1;
+  auto encode = [&](const std::vector<torch::Tensor>& xs) {
+    torch::Tensor x_train = torch::cat(std::vector<torch::Tensor>(xs.begin(), xs.begin() + test));
+    torch::Tensor y_train = torch::cat(std::vector<torch::Tensor>(ys.begin(), ys.begin() + test));
+    RidgeModel m = FitRidgeCV(x_train, y_train, RidgeOptions());
+    return PearsonPerTarget(m.Predict(xs[test]), ys[test]).mean().item<double>();
+  };
+  std::vector<torch::Tensor> residual;
+  for (size_t s = 0; s < letters.size(); ++s) residual.push_back(RemoveConfounds(letters[s], phonemes[s]));
+  const double before = encode(letters), after = encode(residual);
+  std::cout << "auditory ROI, held-out r of the letter-count feature: " << before
+            << "; with phoneme count removed: " << after << "\n";
+  EXPECT_GT(before, 0.3);
+  EXPECT_LT(after, 0.5 * before);
+}
+
 }  // namespace
 }  // namespace braintune::eval
