@@ -53,4 +53,30 @@ torch::Tensor NoiseCeiling(const torch::Tensor& repeats, int averaged) {
   return torch::where(signal_power > 0, cc, torch::zeros_like(cc));
 }
 
+torch::Tensor NormalizedScores(const torch::Tensor& r, const torch::Tensor& ceiling, double threshold) {
+  torch::Tensor c = ceiling.to(torch::kFloat64);
+  return torch::where(c > threshold, r.to(torch::kFloat64) / c, torch::full_like(c, NAN));
+}
+
+MeanSem Summarize(const torch::Tensor& values) {
+  torch::Tensor v = values.to(torch::kFloat64).reshape(-1);
+  v = v.index({torch::isfinite(v)});
+  MeanSem s;
+  s.n = v.numel();
+  if (s.n == 0) return {NAN, NAN, 0};
+  s.mean = v.mean().item<double>();
+  if (s.n >= 2) s.sem = v.std(/*unbiased=*/true).item<double>() / std::sqrt(static_cast<double>(s.n));
+  return s;
+}
+
+std::map<std::string, MeanSem> SummarizeRois(const torch::Tensor& scores,
+                                             const std::map<std::string, std::vector<int32_t>>& rois) {
+  std::map<std::string, MeanSem> out;
+  for (const auto& [name, targets] : rois) {
+    torch::Tensor index = torch::tensor(std::vector<int64_t>(targets.begin(), targets.end()));
+    out[name] = Summarize(scores.index_select(0, index));
+  }
+  return out;
+}
+
 }  // namespace braintune::eval

@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
 namespace braintune::eval {
@@ -34,6 +36,22 @@ torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tens
 // with the mean of `averaged` presentations (1: with a single presentation, such as a run).
 // Targets whose signal power is not positive get 0. Returns [t].
 torch::Tensor NoiseCeiling(const torch::Tensor& repeats, int averaged = 1);
+
+// r / cc_max per target, NaN where cc_max <= threshold (design.md: voxels with cc_max <= 0.4
+// are masked). [t] -> [t].
+torch::Tensor NormalizedScores(const torch::Tensor& r, const torch::Tensor& ceiling, double threshold = 0.4);
+
+// Mean +- standard error of the mean over the finite values (masked targets, NaN, are skipped).
+struct MeanSem {
+  double mean = 0;
+  double sem = 0;  // sample std / sqrt(n); 0 when n < 2
+  int64_t n = 0;
+};
+MeanSem Summarize(const torch::Tensor& values);
+
+// Per ROI (name -> target indices) summaries of per-target scores [t].
+std::map<std::string, MeanSem> SummarizeRois(const torch::Tensor& scores,
+                                             const std::map<std::string, std::vector<int32_t>>& rois);
 
 }  // namespace braintune::eval
 

@@ -2,6 +2,7 @@
 // matches the stored ground truth and a ridge model of the true latents reaches it.
 #include "eval/metrics.h"
 
+#include <cmath>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -22,6 +23,24 @@ TEST(MetricsTest, DelayShiftsBlocksAndPadsWithZeros) {
   torch::Tensor f = torch::arange(1, 4, torch::kFloat64).reshape({3, 1});  // 1, 2, 3
   torch::Tensor d = Delay(f, {1, 2});
   EXPECT_TRUE(torch::equal(d, torch::tensor({0.0, 0.0, 1.0, 0.0, 2.0, 1.0}, torch::kFloat64).reshape({3, 2})));
+}
+
+TEST(MetricsTest, NormalizedScoresMaskLowCeilingsAndSummariesSkipThem) {
+  torch::Tensor r = torch::tensor({0.4, 0.3, 0.1, 0.2}, torch::kFloat64);
+  torch::Tensor ceiling = torch::tensor({0.8, 0.6, 0.3, 0.4}, torch::kFloat64);
+  torch::Tensor n = NormalizedScores(r, ceiling);  // the last two are masked (<= 0.4)
+  EXPECT_DOUBLE_EQ(n[0].item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(n[1].item<double>(), 0.5);
+  EXPECT_TRUE(std::isnan(n[2].item<double>()));
+  EXPECT_TRUE(std::isnan(n[3].item<double>()));
+  MeanSem all = Summarize(torch::tensor({1.0, 2.0, 3.0, std::nan("")}, torch::kFloat64));
+  EXPECT_EQ(all.n, 3);
+  EXPECT_DOUBLE_EQ(all.mean, 2.0);
+  EXPECT_NEAR(all.sem, 1.0 / std::sqrt(3.0), 1e-12);  // sample std 1
+  auto rois = SummarizeRois(torch::tensor({1.0, 2.0, 3.0, 5.0}, torch::kFloat64), {{"a", {0, 1}}, {"b", {3}}});
+  EXPECT_DOUBLE_EQ(rois.at("a").mean, 1.5);
+  EXPECT_EQ(rois.at("b").n, 1);
+  EXPECT_EQ(rois.at("b").sem, 0.0);
 }
 
 TEST(MetricsTest, PearsonPerfectInverseAndConstant) {
@@ -100,6 +119,11 @@ TEST(MetricsTest, TrueLatentsReachTheCeilingOnAHeldOutStory) {
             << ", normalized " << normalized << "\n";
   EXPECT_GT(normalized, 0.9);
   EXPECT_LT(normalized, 1.1);
+  // Both ROIs are explained to their ceiling by the true latents.
+  for (const auto& [name, s] : SummarizeRois(NormalizedScores(r, ceiling), p.rois)) {
+    std::cout << name << ": normalized " << s.mean << " +- " << s.sem << " (" << s.n << " targets)\n";
+    EXPECT_GT(s.mean, 0.85) << name;
+  }
   // Without the alignment (features of another story) the same fit scores near zero.
   torch::Tensor wrong = PearsonPerTarget(model.Predict(xs[0].slice(0, 0, ys[test].size(0))), ys[test]);
   EXPECT_LT(wrong.mean().item<double>(), 0.2);
