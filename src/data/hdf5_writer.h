@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "data/dataset.h"
 #include "data/hdf5_util.h"
 
 namespace braintune::data::internal {
@@ -50,9 +51,15 @@ class Writer {
     return Array(path, type.get(), type.get(), {values.size()}, pointers.data());
   }
 
-  // An interval tier (words, phonemes): group `path` with onset, offset and text.
-  absl::Status Intervals(const std::string& path, const std::vector<double>& onsets,
-                         const std::vector<double>& offsets, const std::vector<std::string>& texts) {
+  // An interval tier (words, phonemes): group `path` with onset, offset and text columns.
+  absl::Status Intervals(const std::string& path, const std::vector<Interval>& rows) {
+    std::vector<double> onsets, offsets;
+    std::vector<std::string> texts;
+    for (const Interval& row : rows) {
+      onsets.push_back(row.onset);
+      offsets.push_back(row.offset);
+      texts.push_back(row.text);
+    }
     if (absl::Status s = Group(path); !s.ok()) return s;
     if (absl::Status s = Doubles(path + "/onset", onsets); !s.ok()) return s;
     if (absl::Status s = Doubles(path + "/offset", offsets); !s.ok()) return s;

@@ -58,8 +58,8 @@ struct SubjectPlan {
 struct StoryPlan {
   std::string name;
   std::string wav;
-  std::vector<TextGridInterval> words;
-  std::vector<TextGridInterval> phonemes;
+  std::vector<Interval> words;
+  std::vector<Interval> phonemes;
 };
 
 struct Plan {
@@ -251,13 +251,15 @@ absl::Status ReadAlignments(const std::string& path, StoryPlan* story) {
     phones = interval_tiers[0];
     words = interval_tiers[1];
   }
-  auto by_onset = [](const TextGridInterval& a, const TextGridInterval& b) {
-    return a.xmin < b.xmin;
+  // The format's intervals, sorted by onset.
+  auto spoken = [](const TextGridTier& tier) {
+    std::vector<Interval> out;
+    for (const TextGridInterval& i : SpokenIntervals(tier)) out.push_back({i.xmin, i.xmax, i.text});
+    std::stable_sort(out.begin(), out.end(), [](const Interval& a, const Interval& b) { return a.onset < b.onset; });
+    return out;
   };
-  story->words = SpokenIntervals(*words);
-  story->phonemes = SpokenIntervals(*phones);
-  std::stable_sort(story->words.begin(), story->words.end(), by_onset);
-  std::stable_sort(story->phonemes.begin(), story->phonemes.end(), by_onset);
+  story->words = spoken(*words);
+  story->phonemes = spoken(*phones);
   return absl::OkStatus();
 }
 
@@ -413,17 +415,6 @@ absl::StatusOr<Plan> MakePlan(const LebelImportOptions& o) {
   return plan;
 }
 
-// onset, offset and text of the spoken intervals under `path`.
-absl::Status WriteIntervals(Writer& w, const std::string& path, const std::vector<TextGridInterval>& rows) {
-  std::vector<double> onsets, offsets;
-  std::vector<std::string> texts;
-  for (const TextGridInterval& row : rows) {
-    onsets.push_back(row.xmin);
-    offsets.push_back(row.xmax);
-    texts.push_back(row.text);
-  }
-  return w.Intervals(path, onsets, offsets, texts);
-}
 
 
 // Reads the whole response array as float32 (HDF5 converts float64 on the way).
@@ -474,8 +465,8 @@ absl::Status WriteFile(const std::string& file, const LebelImportOptions& o, con
     RETURN_IF_ERROR(w.Floats(path + "/audio", {audio.samples.size()}, audio.samples));
     RETURN_IF_ERROR(w.Attr(path + "/audio", "sample_rate", audio.sample_rate));
     audio_seconds[story.name] = {audio.samples.size() / audio.sample_rate, story.wav};
-    RETURN_IF_ERROR(WriteIntervals(w, path + "/words", story.words));
-    RETURN_IF_ERROR(WriteIntervals(w, path + "/phonemes", story.phonemes));
+    RETURN_IF_ERROR(w.Intervals(path + "/words", story.words));
+    RETURN_IF_ERROR(w.Intervals(path + "/phonemes", story.phonemes));
     step(ImportProgress::Stage::kStimulus, "", story.name);
   }
 

@@ -417,18 +417,6 @@ absl::Status CheckOptions(const SynthOptions& o) {
   return absl::OkStatus();
 }
 
-absl::Status WriteIntervals(Writer& w, const std::string& path,
-                            const std::vector<Interval>& intervals) {
-  std::vector<double> onsets, offsets;
-  std::vector<std::string> texts;
-  for (const Interval& i : intervals) {
-    onsets.push_back(i.onset);
-    offsets.push_back(i.offset);
-    texts.push_back(i.text);
-  }
-  return w.Intervals(path, onsets, offsets, texts);
-}
-
 absl::Status WriteFeature(Writer& w, const std::string& path, const std::vector<float>& values,
                           const Sampling& sampling) {
   const hsize_t n = static_cast<hsize_t>(sampling.n_times);
@@ -455,8 +443,8 @@ absl::Status WriteStory(Writer& w, const SynthStory& s, const SynthOptions& o,
       onset += word.phoneme_seconds[j];
     }
   }
-  RETURN_IF_ERROR(WriteIntervals(w, path + "/words", words));
-  RETURN_IF_ERROR(WriteIntervals(w, path + "/phonemes", phonemes));
+  RETURN_IF_ERROR(w.Intervals(path + "/words", words));
+  RETURN_IF_ERROR(w.Intervals(path + "/phonemes", phonemes));
   RETURN_IF_ERROR(w.Group(path + "/features"));
   RETURN_IF_ERROR(WriteFeature(w, path + "/features/envelope", s.envelope, sampling));
   RETURN_IF_ERROR(WriteFeature(w, path + "/features/phoneme_rate", s.phoneme_rate, sampling));
