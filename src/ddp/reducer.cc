@@ -61,11 +61,6 @@ std::vector<int64_t> GradientReducer::bucket_bytes() const {
   return out;
 }
 
-torch::Tensor GradientReducer::SlotView(int index) {
-  const Slot& s = slots_[index];
-  return buckets_[s.bucket].flat.narrow(0, s.offset, shared_[index].numel()).view(shared_[index].sizes());
-}
-
 absl::Status GradientReducer::BroadcastParameters() {
   torch::NoGradGuard no_grad;
   if (all_shared_.empty()) return absl::OkStatus();

@@ -91,7 +91,6 @@ class GradientReducer {
   };
 
   void OnGradient(int index, const torch::Tensor& grad);
-  torch::Tensor SlotView(int index);
   void LaunchReadyLocked();  // issues complete buckets in order
   void Launch(Bucket& b);
 
