@@ -24,7 +24,7 @@ TEST(GpuTest, CudaRankMatchesCpuRank) {
   const std::string worker = std::string(BRAINTUNE_BINARY_DIR) + "/tests/ddp/ddp_worker";
   for (const char* device : {"cpu", "cuda"}) {
     auto r = testing::RunCommand("timeout 120 " + testing::Mpirun(1) + worker + " --device " + device +
-                                 " --scenario equivalence --steps 4 --out " + dir.File(device) + " 2>&1");
+                                 " --scenario equivalence --steps 4 --out " + dir.File(device));
     ASSERT_EQ(r.exit_code, 0) << device << ": " << r.output;
   }
   const std::string cpu = testing::ReadFileOrEmpty(dir.File("cpu.rank0"));

@@ -39,7 +39,7 @@ class RidgeTest : public ::testing::TestWithParam<const char*> {
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir;
     auto r = testing::RunCommand("/usr/bin/python3 " + std::string(BRAINTUNE_SOURCE_DIR) +
-                                 "/tests/eval/sklearn_reference.py " + dir_->path() + " 2>&1");
+                                 "/tests/eval/sklearn_reference.py " + dir_->path());
     ASSERT_EQ(r.exit_code, 0) << "scikit-learn reference failed (python3-sklearn installed?):\n" << r.output;
   }
   static void TearDownTestSuite() { delete dir_; }

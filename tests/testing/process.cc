@@ -32,6 +32,7 @@ TempDir::~TempDir() {
 
 CommandResult RunCommand(const std::string& command) {
   CommandResult result;
+  const auto start = std::chrono::steady_clock::now();
   FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
   if (!pipe) return result;
   std::array<char, 4096> buf;
@@ -39,6 +40,7 @@ CommandResult RunCommand(const std::string& command) {
   while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) result.output.append(buf.data(), n);
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

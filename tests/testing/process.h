@@ -26,6 +26,7 @@ class TempDir {
 struct CommandResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr together
+  double seconds = 0;  // wall time until it exited
 };
 
 // Runs `command` through /bin/sh and waits for it.
