@@ -141,7 +141,9 @@ TEST(MetricsTest, LanczosKeepsSlowSignalsAndZeroesFarInputs) {
   torch::Tensor seen = LanczosResample(impulse, from, to).reshape(-1);
   for (int64_t i = 0; i < to.size(0); ++i) {
     const double dt = std::abs(to[i].item<double>() - 20.0);
-    if (dt > 6) EXPECT_EQ(seen[i].item<double>(), 0.0) << dt;
+    if (dt > 6) {
+      EXPECT_EQ(seen[i].item<double>(), 0.0) << dt;
+    }
   }
   EXPECT_EQ(seen[5].item<double>(), 1.0);  // the output at exactly 20 s
 }
