@@ -36,11 +36,11 @@ GradientReducer::GradientReducer(dist::Communicator* comm, const std::vector<tor
   }
   ready_.assign(shared_.size(), false);
   for (Bucket& b : buckets_) b.pending = static_cast<int>(b.params.size());  // as after Prepare()
-  // Not autograd views (optimizers detach_() gradients, which views forbid): tensors over the
-  // bucket's memory, which lives as long as the reducer.
+  // Each slot as a tensor over its bucket's memory, not an autograd view (optimizers detach_()
+  // gradients, which views forbid); the deleter holds the bucket, so a .grad handed out stays
+  // valid after the reducer is gone.
   for (size_t i = 0; i < shared_.size(); ++i) {
     const Slot& s = slots_[i];
-    // The deleter holds the bucket, so a .grad handed out stays valid after the reducer is gone.
     const torch::Tensor& flat = buckets_[s.bucket].flat;
     views_.push_back(torch::from_blob(flat.data_ptr<float>() + s.offset, shared_[i].sizes(), [flat](void*) {},
                                       flat.options()));
