@@ -1,14 +1,18 @@
-// braintune-train: one process per MPI rank (see src/train/trainer.h for the protocol).
+// braintune-train: one process per MPI rank, for every job kind: "train" (the protocol is in
+// src/train/trainer.h) and "evaluate" (src/eval/evaluator.h).
 #include <iostream>
 
 #include "common/flags.h"
+#include "config/job_spec.h"
 #include "dist/communicator.h"
+#include "eval/evaluator.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
   braintune::Flags f("braintune-train --spec FILE [flags]",
-                     "Trains a brain-tuning job on this MPI rank. Launched by braintune-worker through mpirun; "
-                     "also runs by hand: mpirun -np 2 braintune-train --spec job.yaml --output-dir out");
+                     "Runs a job (kind train: brain-tuning; kind evaluate: brain alignment) on this MPI rank. "
+                     "Launched by braintune-worker through mpirun; also runs by hand: "
+                     "mpirun -np 2 braintune-train --spec job.yaml --output-dir out");
   f.Value("spec", "", "job spec YAML (required)")
       .Value("job-id", "", "job id, for progress reports")
       .Value("coordinator", "", "coordinator HOST:PORT for progress reports (empty: none)")
@@ -23,6 +27,11 @@ int main(int argc, char** argv) {
     std::cerr << "braintune-train: --spec is required\n";
     return 2;
   }
+  auto spec = braintune::config::LoadJobSpecFile(f.Get("spec"));
+  if (!spec.ok()) {
+    std::cerr << "braintune-train: " << spec.status().message() << "\n";
+    return 2;
+  }
   auto comm = braintune::dist::MakeMpiCommunicator();
   if (!comm.ok()) {
     std::cerr << "braintune-train: " << comm.status().message() << "\n";
@@ -35,7 +44,8 @@ int main(int argc, char** argv) {
   }
   braintune::train::TrainerOptions o{f.Get("spec"), f.Get("job-id"), f.Get("coordinator"), f.Get("output-dir"),
                                      static_cast<int>(*threads)};
-  absl::Status s = braintune::train::RunTrainer(o, comm->get());
+  absl::Status s = spec->kind == "evaluate" ? braintune::eval::RunEvaluation(o, comm->get())
+                                             : braintune::train::RunTrainer(o, comm->get());
   if (!s.ok()) {
     std::cerr << "braintune-train: rank " << (*comm)->rank() << ": " << s.message() << std::endl;
     return 1;  // one rank (RunTrainer has already ended a job of several)

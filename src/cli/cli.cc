@@ -22,6 +22,7 @@
 #include "config/job_spec.h"
 #include "cli/cli_util.h"
 #include "cli/dataset_commands.h"
+#include "cli/eval_command.h"
 
 namespace braintune::cli {
 namespace {
@@ -86,6 +87,10 @@ class Client {
 
 void PrintResult(const v1::Job& job) {
   const v1::JobResult& r = job.result();
+  if (r.has_evaluation()) {
+    std::cout << FormatEvaluation(r.evaluation());
+    return;
+  }
   if (r.scores_size() == 0) return;
   std::vector<std::vector<std::string>> rows = {{"PARTICIPANT", "RANK", "R_UNTRAINED", "R_TUNED"}};
   for (const auto& s : r.scores()) {
@@ -330,6 +335,8 @@ constexpr char kTopHelp[] =
     "  status ID          show a job\n"
     "  watch ID           follow a job live until it ends\n"
     "  cancel ID          cancel a job\n"
+    "Evaluation (runs here):\n"
+    "  eval SPEC          brain alignment of the models of a spec of kind evaluate (HTML report)\n"
     "Datasets (local tools):\n"
     "  dataset validate FILE      check everything, list every problem with its path\n"
     "  dataset inspect FILE       summarise participants, stories, targets, optional parts\n"
@@ -351,6 +358,7 @@ int RunCli(int argc, char** argv) {
   if (cmd == "list") return CmdList(argc, argv);
   if (cmd == "watch") return CmdWatch(argc, argv);
   if (cmd == "cancel") return CmdCancel(argc, argv);
+  if (cmd == "eval") return CmdEval(argc, argv);
   if (cmd == "dataset") {
     return RunDatasetCommand(argc, argv);
   }

@@ -44,15 +44,21 @@ class MapReader {
     return absl::OkStatus();
   }
 
-  absl::Status ReadList(const std::string& key, std::vector<std::string>* out) {
+  template <typename T>
+  absl::Status ReadList(const std::string& key, std::vector<T>* out) {
     used_.insert(key);
     YAML::Node value = node_[key];
     if (!value.IsDefined() || value.IsNull()) return absl::OkStatus();
-    if (!value.IsSequence()) return Error(value, Key(key), "expected a list of strings");
+    const std::string expected = absl::StrCat("expected a list of ", TypePlural<T>());
+    if (!value.IsSequence()) return Error(value, Key(key), expected);
     out->clear();
     for (const auto& item : value) {
-      if (!item.IsScalar()) return Error(item, Key(key), "expected a list of strings");
-      out->push_back(item.as<std::string>());
+      if (!item.IsScalar()) return Error(item, Key(key), expected);
+      try {
+        out->push_back(item.as<T>());
+      } catch (const YAML::Exception&) {
+        return Error(item, Key(key), expected);
+      }
     }
     return absl::OkStatus();
   }
@@ -100,6 +106,12 @@ class MapReader {
     if constexpr (std::is_same_v<T, bool>) return "true or false";
     if constexpr (std::is_floating_point_v<T>) return "a number";
     return "an integer";
+  }
+  template <typename T>
+  static const char* TypePlural() {
+    if constexpr (std::is_same_v<T, std::string>) return "strings";
+    if constexpr (std::is_floating_point_v<T>) return "numbers";
+    return "integers";
   }
 
   const YAML::Node node_;  // const: lookups of absent keys must not insert them
@@ -199,6 +211,86 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
 }
 
+bool IsValidName(const std::string& name);
+
+absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string& source) {
+  RETURN_IF_ERROR(r.CheckIsMap());
+  YAML::Node models = r.Child("models");
+  if (models.IsDefined() && !models.IsNull()) {
+    if (!models.IsSequence()) return r.Error(models, r.Key("models"), "expected a list of {name, checkpoint}");
+    std::set<std::string> names;
+    for (size_t i = 0; i < models.size(); ++i) {
+      MapReader m(models[i], absl::StrCat(r.Key("models"), "[", i, "]"), source);
+      EvalModelSpec model;
+      RETURN_IF_ERROR(m.CheckIsMap());
+      RETURN_IF_ERROR(m.Read("name", &model.name, /*required=*/true));
+      RETURN_IF_ERROR(m.Read("checkpoint", &model.checkpoint));
+      RETURN_IF_ERROR(m.CheckNoUnknownKeys());
+      if (!IsValidName(model.name)) {
+        return m.Error(models[i]["name"], m.Key("name"),
+                       absl::StrCat("'", model.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
+      }
+      if (!names.insert(model.name).second) {
+        return m.Error(models[i]["name"], m.Key("name"), absl::StrCat("'", model.name, "' is used twice"));
+      }
+      s->models.push_back(model);
+    }
+  }
+  RETURN_IF_ERROR(r.ReadList("layers", &s->layers));
+  RETURN_IF_ERROR(r.Read("context_seconds", &s->context_seconds));
+  RETURN_IF_ERROR(r.Read("stride_seconds", &s->stride_seconds));
+  RETURN_IF_ERROR(r.Read("pooling", &s->pooling));
+  RETURN_IF_ERROR(r.ReadList("delays", &s->delays));
+  RETURN_IF_ERROR(r.Read("alpha_min", &s->alpha_min));
+  RETURN_IF_ERROR(r.Read("alpha_max", &s->alpha_max));
+  RETURN_IF_ERROR(r.Read("alpha_count", &s->alpha_count));
+  RETURN_IF_ERROR(r.Read("folds", &s->folds));
+  RETURN_IF_ERROR(r.Read("ceiling_threshold", &s->ceiling_threshold));
+  RETURN_IF_ERROR(r.ReadList("confounds", &s->confounds));
+  RETURN_IF_ERROR(r.ReadList("data_fractions", &s->data_fractions));
+  RETURN_IF_ERROR(r.Read("cache_dir", &s->cache_dir));
+  RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
+  RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  if (s->models.size() > 10) return r.Error(models, r.Key("models"), "at most 10 models");
+  for (int layer : s->layers) {
+    if (layer < 0 || layer > 48) return r.Error(r.Child("layers"), r.Key("layers"), absl::StrCat(layer, " is out of range [0, 48]"));
+  }
+  auto open_closed = [&](const char* key, double value, double hi) -> absl::Status {
+    if (!(value > 0 && value <= hi)) {
+      return r.Error(r.Child(key), r.Key(key), absl::StrCat(value, " is out of range (0, ", hi, "]"));
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(open_closed("context_seconds", s->context_seconds, 120));
+  RETURN_IF_ERROR(open_closed("stride_seconds", s->stride_seconds, 10));
+  if (s->pooling != "last" && s->pooling != "mean") {
+    return r.Error(r.Child("pooling"), r.Key("pooling"), absl::StrCat("'", s->pooling, "' is not last or mean"));
+  }
+  if (s->delays.empty() || s->delays.size() > 16) {
+    return r.Error(r.Child("delays"), r.Key("delays"), "must hold 1 to 16 values");
+  }
+  for (int d : s->delays) {
+    if (d < 0 || d > 100) return r.Error(r.Child("delays"), r.Key("delays"), absl::StrCat(d, " is out of range [0, 100]"));
+  }
+  RETURN_IF_ERROR(open_closed("alpha_min", s->alpha_min, 1e12));
+  RETURN_IF_ERROR(open_closed("alpha_max", s->alpha_max, 1e12));
+  if (s->alpha_max < s->alpha_min) {
+    return r.Error(r.Child("alpha_max"), r.Key("alpha_max"), "must not be below alpha_min");
+  }
+  RETURN_IF_ERROR(r.CheckRange("alpha_count", s->alpha_count, 1, 100));
+  RETURN_IF_ERROR(r.CheckRange("folds", s->folds, 2, 100));
+  if (!(s->ceiling_threshold >= 0 && s->ceiling_threshold < 1)) {
+    return r.Error(r.Child("ceiling_threshold"), r.Key("ceiling_threshold"),
+                   absl::StrCat(s->ceiling_threshold, " is out of range [0, 1)"));
+  }
+  for (double f : s->data_fractions) {
+    if (!(f > 0 && f <= 1)) {
+      return r.Error(r.Child("data_fractions"), r.Key("data_fractions"), absl::StrCat(f, " is out of range (0, 1]"));
+    }
+  }
+  return r.CheckRange("batch_size", s->batch_size, 1, 65536);
+}
+
 template <typename Spec, typename Fn>
 absl::Status ParseSection(MapReader& parent, const std::string& key, const std::string& source,
                           Spec* spec, Fn parse) {
@@ -252,13 +344,26 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
                                  RETURN_IF_ERROR(r.Read("dir", &s->dir));
                                  return r.CheckNoUnknownKeys();
                                }));
+  YAML::Node evaluation = top.Child("evaluation");
+  if (evaluation.IsDefined() && !evaluation.IsNull()) {
+    MapReader reader(evaluation, "evaluation", source);
+    RETURN_IF_ERROR(ParseEvaluation(reader, &spec.evaluation, source));
+  }
   RETURN_IF_ERROR(top.CheckNoUnknownKeys());
   if (!IsValidName(spec.name)) {
     return top.Error(root["name"], "name",
                      absl::StrCat("'", spec.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
   }
-  if (spec.kind != "train") {
-    return top.Error(root["kind"], "kind", absl::StrCat("'", spec.kind, "' is not a known kind (known: train)"));
+  if (spec.kind != "train" && spec.kind != "evaluate") {
+    return top.Error(root["kind"], "kind",
+                     absl::StrCat("'", spec.kind, "' is not a known kind (known: train, evaluate)"));
+  }
+  if (spec.kind == "evaluate" && spec.evaluation.models.empty()) {
+    return top.Error(evaluation.IsDefined() ? evaluation : root, "evaluation.models",
+                     "is required for kind evaluate (the models to compare)");
+  }
+  if (spec.kind == "train" && evaluation.IsDefined()) {
+    return top.Error(evaluation, "evaluation", "is only for kind evaluate");
   }
   return spec;
 }
@@ -272,6 +377,8 @@ absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
   };
   resolve(&spec.data.path);
   resolve(&spec.output.dir);
+  resolve(&spec.evaluation.cache_dir);
+  for (auto& m : spec.evaluation.models) resolve(&m.checkpoint);
   return spec;
 }
 
@@ -283,18 +390,24 @@ absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text, const
     return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.msg));
   }
   fs::path base = fs::absolute(fs::path(base_dir));
-  auto resolve = [&](const char* section, const char* key) {
-    const YAML::Node& const_root = root;
-    const YAML::Node sec = const_root[section];
-    if (!sec.IsDefined() || !sec.IsMap()) return;
-    const YAML::Node value = sec[key];
+  // Makes node[key] absolute when it is a relative path; leaves absent keys absent.
+  auto resolve = [&](YAML::Node node, const char* key) {
+    const YAML::Node& const_node = node;
+    if (!const_node.IsMap()) return;
+    const YAML::Node value = const_node[key];
     if (!value.IsDefined() || !value.IsScalar()) return;
-    YAML::Node node = root[section];
-    fs::path p(node[key].as<std::string>());
+    fs::path p(value.as<std::string>());
     if (p.is_relative() && !p.empty()) node[key] = (base / p).lexically_normal().string();
   };
-  resolve("data", "path");
-  resolve("output", "dir");
+  const YAML::Node& const_root = root;
+  for (const auto& [section, key] : {std::pair{"data", "path"}, {"output", "dir"}, {"evaluation", "cache_dir"}}) {
+    if (const_root[section].IsDefined()) resolve(root[section], key);
+  }
+  if (const_root["evaluation"].IsDefined() && const_root["evaluation"].IsMap() &&
+      const_root["evaluation"]["models"].IsDefined() && const_root["evaluation"]["models"].IsSequence()) {
+    YAML::Node models = root["evaluation"]["models"];
+    for (size_t i = 0; i < models.size(); ++i) resolve(models[i], "checkpoint");
+  }
   YAML::Emitter out;
   out << root;
   return std::string(out.c_str()) + "\n";

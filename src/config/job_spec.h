@@ -60,26 +60,59 @@ struct DistributedSpec {
   double collective_timeout = 600;  // seconds a rank waits in a collective before failing; (0, 86400]
 };
 
+// One model of an evaluation (kind "evaluate"); models are compared on the same splits.
+struct EvalModelSpec {
+  std::string name;        // required; [A-Za-z0-9._-], 1..64 characters, unique
+  std::string checkpoint;  // a training job's checkpoint.pt; empty = the untrained model of
+                           // training.seed (the baseline); relative to the spec file
+};
+
+// Brain-alignment evaluation (design.md section 3, docs/evaluation.md).
+struct EvaluationSpec {
+  std::vector<EvalModelSpec> models;     // 1..10; required for kind "evaluate"
+  std::vector<int> layers;               // 0 = transformer input, k = after layer k; empty = all
+  double context_seconds = 16;           // causal window of audio per feature vector; (0, 120]
+  double stride_seconds = 0.1;           // one feature vector per stride; (0, 10]
+  std::string pooling = "last";          // "last": frames of the newest stride; "mean": the window
+  std::vector<int> delays = {1, 2, 3, 4};  // FIR delays in samples (TRs); 1..16 values in 0..100
+  double alpha_min = 10;                 // ridge alphas: alpha_count values log-spaced over
+  double alpha_max = 1e4;                //   [alpha_min, alpha_max]; 0 < min <= max <= 1e12
+  int alpha_count = 15;                  // 1..100
+  int folds = 5;                         // contiguous folds choosing each target's alpha; 2..100
+  double ceiling_threshold = 0.4;        // targets with noise ceiling <= this are masked; [0, 1)
+  // Low-level features regressed out of the model features in the feature-removal control:
+  // "letters", "phonemes" (per word), "word_rate", or any /stimuli/<story>/features name.
+  // Empty: no removal control.
+  std::vector<std::string> confounds = {"letters", "phonemes", "word_rate"};
+  // Shares of the training samples for the data-efficiency sweep, each in (0, 1]; empty: none.
+  std::vector<double> data_fractions = {0.05, 0.1, 0.25, 0.5, 1.0};
+  // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).
+  std::string cache_dir;
+  int batch_size = 32;                   // windows per forward pass; 1..65536
+};
+
 struct JobSpec {
   std::string name;           // required; [A-Za-z0-9._-], 1..64 characters
-  std::string kind = "train"; // "train"
+  std::string kind = "train"; // "train" or "evaluate"
   ResourcesSpec resources;
   DataSpec data;
   ModelSpec model;
   TrainingSpec training;
   DistributedSpec distributed;
   OutputSpec output;
+  EvaluationSpec evaluation;  // kind "evaluate" only
 };
 
 // Parses and validates a spec. `source` names the text in error messages (usually the file).
 // Errors are InvalidArgument and read "<source>:<line>: <key>: <what is wrong>".
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source);
 
-// Reads `path` and parses it; relative paths inside (data.path, output.dir) are resolved
+// Reads `path` and parses it; relative paths inside (data.path, output.dir, checkpoints and
+// the cache of an evaluation) are resolved
 // against the directory of `path`.
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path);
 
-// Returns `yaml_text` with data.path and output.dir made absolute against `base_dir`, so a
+// Returns `yaml_text` with its paths (as LoadJobSpecFile's) made absolute against `base_dir`, so a
 // spec can travel to a worker. The text must already parse.
 absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text,
                                              const std::string& base_dir);

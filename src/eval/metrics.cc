@@ -1,6 +1,7 @@
 #include "eval/metrics.h"
 
 #include <cmath>
+#include <random>
 
 #include "eval/ridge.h"
 
@@ -30,9 +31,12 @@ torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& 
   return kernel.mm(values.to(torch::kFloat64));
 }
 
-torch::Tensor RemoveConfounds(const torch::Tensor& features, const torch::Tensor& confounds) {
-  RidgeModel m = FitRidgeCV(confounds, features, RidgeOptions());
-  return features.to(torch::kFloat64) - m.Predict(confounds);
+Residuals RemoveConfounds(const torch::Tensor& features_train, const torch::Tensor& confounds_train,
+                          const torch::Tensor& features_test, const torch::Tensor& confounds_test,
+                          const RidgeOptions& options) {
+  RidgeModel m = FitRidgeCV(confounds_train, features_train, options);
+  return {features_train.to(torch::kFloat64) - m.Predict(confounds_train),
+          features_test.to(torch::kFloat64) - m.Predict(confounds_test)};
 }
 
 torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual) {
@@ -75,6 +79,43 @@ std::map<std::string, MeanSem> SummarizeRois(const torch::Tensor& scores,
   for (const auto& [name, targets] : rois) {
     torch::Tensor index = torch::tensor(std::vector<int64_t>(targets.begin(), targets.end()));
     out[name] = Summarize(scores.index_select(0, index));
+  }
+  return out;
+}
+
+PairedTestResult PairedSignFlipTest(const std::vector<double>& a, const std::vector<double>& b, int64_t random_flips,
+                                    uint64_t seed) {
+  std::vector<double> d;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (std::isfinite(a[i]) && std::isfinite(b[i])) d.push_back(b[i] - a[i]);
+  }
+  PairedTestResult out;
+  out.n = static_cast<int64_t>(d.size());
+  if (d.empty()) return out;
+  MeanSem ms = Summarize(torch::tensor(d, torch::kFloat64));
+  out.mean_difference = ms.mean;
+  out.sem_difference = ms.sem;
+  out.t = ms.sem > 0 ? ms.mean / ms.sem : 0;
+  const double observed = std::abs(ms.mean * out.n) * (1 - 1e-12);  // |sum|, with rounding slack
+  auto at_least_as_extreme = [&](uint64_t signs) {
+    double sum = 0;
+    for (int64_t i = 0; i < out.n; ++i) sum += (signs >> i & 1) ? -d[i] : d[i];
+    return std::abs(sum) >= observed;
+  };
+  int64_t extreme = 0;
+  if (out.n <= 16) {
+    out.permutations = int64_t{1} << out.n;
+    for (uint64_t signs = 0; signs < static_cast<uint64_t>(out.permutations); ++signs) extreme += at_least_as_extreme(signs);
+    out.p_value = static_cast<double>(extreme) / out.permutations;
+  } else {
+    std::mt19937_64 rng(seed);
+    for (int64_t k = 0; k < random_flips; ++k) {
+      double sum = 0;
+      for (int64_t i = 0; i < out.n; ++i) sum += (rng() & 1) ? -d[i] : d[i];
+      extreme += std::abs(sum) >= observed;
+    }
+    out.permutations = random_flips;
+    out.p_value = static_cast<double>(extreme + 1) / (random_flips + 1);  // the observed one counts
   }
   return out;
 }

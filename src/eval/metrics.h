@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "eval/ridge.h"
+
 namespace braintune::eval {
 
 // Finite impulse response: features [n, d] -> [n, d * delays.size()], block k holding the
@@ -22,10 +24,18 @@ torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delay
 torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& from, const torch::Tensor& to,
                               int lobes = 3);
 
-// Regresses `confounds` [n, q] out of `features` [n, p] (ridge, alphas by contiguous folds):
-// the part of the features that the confounds cannot predict, [n, p]. The feature-removal
-// control encodes with this residual (design.md section 3).
-torch::Tensor RemoveConfounds(const torch::Tensor& features, const torch::Tensor& confounds);
+// Regresses confounds out of features (the feature-removal control of design.md section 3):
+// a ridge from the confounds [n, q] to the features [n, p] (alphas by contiguous folds) is
+// fitted on the training rows, and its predictions are subtracted from the training and the
+// test rows. Pass confounds with the same FIR delays as the features: the encoding model is
+// linear in the delayed features, so what is left cannot rebuild the delayed confounds.
+struct Residuals {
+  torch::Tensor train;  // [n, p] float64
+  torch::Tensor test;   // [m, p] float64
+};
+Residuals RemoveConfounds(const torch::Tensor& features_train, const torch::Tensor& confounds_train,
+                          const torch::Tensor& features_test, const torch::Tensor& confounds_test,
+                          const RidgeOptions& options);
 
 // Pearson r of each column: predicted and actual [n, t] -> [t] (0 where either is constant).
 torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual);
@@ -52,6 +62,20 @@ MeanSem Summarize(const torch::Tensor& values);
 // Per ROI (name -> target indices) summaries of per-target scores [t].
 std::map<std::string, MeanSem> SummarizeRois(const torch::Tensor& scores,
                                              const std::map<std::string, std::vector<int32_t>>& rois);
+
+// Paired comparison of two conditions across units (participants): b - a. The p-value is
+// two-sided, from the sign-flip permutation distribution of the mean difference: exact (all
+// 2^n flips) up to 16 units, else `random_flips` random ones. Pairs with a NaN are dropped.
+struct PairedTestResult {
+  int64_t n = 0;
+  double mean_difference = 0;
+  double sem_difference = 0;
+  double t = 0;        // mean / sem; 0 when sem is 0
+  double p_value = 1;
+  int64_t permutations = 0;
+};
+PairedTestResult PairedSignFlipTest(const std::vector<double>& a, const std::vector<double>& b,
+                                    int64_t random_flips = 10000, uint64_t seed = 0);
 
 }  // namespace braintune::eval
 

@@ -53,7 +53,9 @@ SpeechEncoderImpl::SpeechEncoderImpl(const EncoderConfig& c) {
   }
 }
 
-torch::Tensor SpeechEncoderImpl::forward(torch::Tensor audio) {
+torch::Tensor SpeechEncoderImpl::forward(torch::Tensor audio) { return Layers(audio).back(); }
+
+std::vector<torch::Tensor> SpeechEncoderImpl::Layers(torch::Tensor audio) {
   auto x = audio.unsqueeze(1);  // [B, 1, T]
   for (size_t i = 0; i < convs_.size(); ++i) {
     x = Gelu(convs_[i](x));
@@ -63,8 +65,12 @@ torch::Tensor SpeechEncoderImpl::forward(torch::Tensor audio) {
   auto pos = Gelu(position_conv_(x.transpose(1, 2))).transpose(1, 2);
   // Contiguous: the transformer layers' own fused kernels then see plain layouts.
   x = LayerNormLastDim(x + pos, encoder_norm_).transpose(0, 1).contiguous();  // [frames, B, hidden]
-  for (auto& layer : layers_) x = layer(x);
-  return x.transpose(0, 1);
+  std::vector<torch::Tensor> out = {x.transpose(0, 1)};
+  for (auto& layer : layers_) {
+    x = layer(x);
+    out.push_back(x.transpose(0, 1));
+  }
+  return out;
 }
 
 BrainModelImpl::BrainModelImpl(const EncoderConfig& config, const std::map<std::string, int64_t>& spaces) {

@@ -34,6 +34,10 @@ class SpeechEncoderImpl : public torch::nn::Module {
   explicit SpeechEncoderImpl(const EncoderConfig& config);
   // audio [B, T] -> hidden states [B, frames, hidden]
   torch::Tensor forward(torch::Tensor audio);
+  // audio [B, T] -> the hidden states of every layer, [layers + 1] x [B, frames, hidden]:
+  // entry 0 is the transformer's input, entry k the output of transformer layer k.
+  std::vector<torch::Tensor> Layers(torch::Tensor audio);
+  int num_layers() const { return static_cast<int>(layers_.size()); }
 
  private:
   std::vector<torch::nn::Conv1d> convs_;
@@ -54,6 +58,7 @@ class BrainModelImpl : public torch::nn::Module {
   torch::Tensor Embed(torch::Tensor audio);
   // pooled [B, hidden] -> predictions [B, n_targets of space]
   torch::Tensor Head(const std::string& space, torch::Tensor pooled);
+  SpeechEncoder& encoder() { return encoder_; }
 
  private:
   SpeechEncoder encoder_{nullptr};

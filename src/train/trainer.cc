@@ -1,8 +1,6 @@
 #include "train/trainer.h"
 
-#include <fcntl.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -16,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/atomic_file.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
@@ -45,28 +44,6 @@ int64_t CountParams(const std::vector<torch::Tensor>& params) {
   int64_t n = 0;
   for (const auto& p : params) n += p.numel();
   return n;
-}
-
-// Writes `write(tmp)` then fsyncs and renames onto `path`: readers see the old file or the new
-// one, never half of one.
-absl::Status WriteAtomically(const std::string& path, const std::function<void(const std::string&)>& write) {
-  std::string tmp = path + ".tmp";
-  try {
-    write(tmp);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": cannot write: ", e.what()));
-  }
-  int fd = ::open(tmp.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": cannot rename the temporary file into place"));
-  }
-  return absl::OkStatus();
 }
 
 class Trainer {
@@ -292,9 +269,7 @@ class Trainer {
   absl::Status Finish(const std::vector<double>& before, const std::vector<double>& after, double loss,
                       double train_seconds, double elapsed) {
     if (comm_->rank() != 0) return comm_->Barrier();
-    std::string dir = !spec_.output.dir.empty() ? spec_.output.dir
-                      : !options_.output_dir.empty() ? options_.output_dir
-                                                     : "braintune-output";
+    std::string dir = OutputDir(spec_, options_);
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
@@ -331,11 +306,7 @@ class Trainer {
       archive.save_to(tmp);
     }));
     const std::string json = ToJson(result);
-    RETURN_IF_ERROR(WriteAtomically(dir + "/result.json", [&](const std::string& tmp) {
-      std::ofstream out(tmp);
-      out << json;
-      if (!out) throw std::runtime_error("write failed");
-    }));
+    RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
               << "\n"
@@ -363,6 +334,10 @@ class Trainer {
 };
 
 }  // namespace
+
+std::string OutputDir(const config::JobSpec& spec, const TrainerOptions& options) {
+  return !spec.output.dir.empty() ? spec.output.dir : !options.output_dir.empty() ? options.output_dir : "braintune-output";
+}
 
 absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm) {
   Trainer trainer(options, comm);

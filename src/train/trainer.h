@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "config/job_spec.h"
 #include "dist/communicator.h"
 
 namespace braintune::train {
@@ -31,6 +32,10 @@ struct TrainerOptions {
   std::string output_dir;     // used when the spec has no output.dir
   int threads = 0;            // intra-op threads per rank; 0 = cores / ranks on this node
 };
+
+// Where a job writes its outputs: the spec's output.dir, else options.output_dir (the agent's
+// job directory), else ./braintune-output.
+std::string OutputDir(const config::JobSpec& spec, const TrainerOptions& options);
 
 // Runs the whole job on this rank. Every rank must call it with the same spec. With more than
 // one rank, a failure is printed and ends the whole job (Communicator::Abort) before returning.

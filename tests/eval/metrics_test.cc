@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "eval/features.h"
 #include "eval/ridge.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
@@ -168,35 +169,26 @@ TEST(MetricsTest, LetterCountAlignmentMostlyGoesWhenPhonemeCountIsRemoved) {
   const int64_t trim = 5;
   std::vector<torch::Tensor> letters, phonemes, ys;
   for (const data::Run& run : p.runs) {
-    const data::Story* story = d->FindStory(run.story);
-    std::vector<double> times, n_letters, n_phonemes;
-    size_t ph = 0;
-    for (const data::Interval& w : story->words) {
-      times.push_back((w.onset + w.offset) / 2);
-      n_letters.push_back(static_cast<double>(w.text.size()));
-      int count = 0;
-      for (; ph < story->phonemes.size() && story->phonemes[ph].offset <= w.offset + 1e-9; ++ph) ++count;
-      n_phonemes.push_back(count);
-    }
-    torch::Tensor from = torch::tensor(times, torch::kFloat64);
     torch::Tensor to = torch::arange(run.n_times, torch::kFloat64) * run.tr + run.tr;  // end of each TR
-    auto at_trs = [&](const std::vector<double>& v) {
-      return Delay(LanczosResample(torch::tensor(v, torch::kFloat64).reshape({-1, 1}), from, to)).slice(0, trim);
+    auto at_trs = [&](const std::string& name) {
+      auto v = StimulusFeature(*d->FindStory(run.story), name);
+      EXPECT_TRUE(v.ok()) << v.status();
+      return Delay(LanczosResample(v->values, v->times, to)).slice(0, trim);
     };
-    letters.push_back(at_trs(n_letters));
-    phonemes.push_back(at_trs(n_phonemes));
+    letters.push_back(at_trs("letters"));
+    phonemes.push_back(at_trs("phonemes"));
     ys.push_back(FromVector(run.responses, run.n_times, run.n_targets).index_select(1, roi).slice(0, trim));
   }
   const size_t test = ys.size() - 1;
-  auto encode = [&](const std::vector<torch::Tensor>& xs) {
-    torch::Tensor x_train = torch::cat(std::vector<torch::Tensor>(xs.begin(), xs.begin() + test));
-    torch::Tensor y_train = torch::cat(std::vector<torch::Tensor>(ys.begin(), ys.begin() + test));
-    RidgeModel m = FitRidgeCV(x_train, y_train, RidgeOptions());
-    return PearsonPerTarget(m.Predict(xs[test]), ys[test]).mean().item<double>();
+  auto train = [&](const std::vector<torch::Tensor>& xs) {
+    return torch::cat(std::vector<torch::Tensor>(xs.begin(), xs.begin() + test));
   };
-  std::vector<torch::Tensor> residual;
-  for (size_t s = 0; s < letters.size(); ++s) residual.push_back(RemoveConfounds(letters[s], phonemes[s]));
-  const double before = encode(letters), after = encode(residual);
+  auto encode = [&](const torch::Tensor& x_train, const torch::Tensor& x_test) {
+    RidgeModel m = FitRidgeCV(x_train, train(ys), RidgeOptions());
+    return PearsonPerTarget(m.Predict(x_test), ys[test]).mean().item<double>();
+  };
+  Residuals removed = RemoveConfounds(train(letters), train(phonemes), letters[test], phonemes[test], RidgeOptions());
+  const double before = encode(train(letters), letters[test]), after = encode(removed.train, removed.test);
   std::cout << "auditory ROI, held-out r of the letter-count feature: " << before
             << "; with phoneme count removed: " << after << "\n";
   EXPECT_GT(before, 0.3);

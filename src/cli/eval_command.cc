@@ -1,0 +1,169 @@
+#include "cli/eval_command.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+#include <cstring>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/cli_util.h"
+#include "cli/format.h"
+#include "config/job_spec.h"
+#include "data/file_util.h"
+
+namespace braintune::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Score(const v1::MeanSem& s) {
+  return s.n() > 0 ? absl::StrFormat("%.3f ± %.3f", s.mean(), s.sem()) : "–";
+}
+
+// The ROI names of a list of scores, "all" first as the evaluator writes them.
+std::vector<std::string> RoiNames(const google::protobuf::RepeatedPtrField<v1::RoiScore>& rois) {
+  std::vector<std::string> names;
+  for (const auto& r : rois) names.push_back(r.roi());
+  return names;
+}
+
+const v1::LayerScores* BestLayer(const v1::ModelScores& m) {
+  for (const auto& l : m.layers()) {
+    if (l.layer() == m.best_layer()) return &l;
+  }
+  return nullptr;
+}
+
+// Runs argv; with `quiet_stdout` the child's stdout goes to stderr. Returns the exit status
+// (128 + signal when killed), or -1 when it could not start.
+int RunChild(const std::vector<std::string>& argv, bool quiet_stdout) {
+  pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    if (quiet_stdout) ::dup2(STDERR_FILENO, STDOUT_FILENO);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::cerr << "braintune: error: cannot run " << argv[0] << ": " << std::strerror(errno) << "\n";
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// braintune-train beside this executable, else on PATH.
+std::string TrainBinary() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec && fs::exists(self.parent_path() / "braintune-train")) return (self.parent_path() / "braintune-train").string();
+  return "braintune-train";
+}
+
+}  // namespace
+
+std::string FormatEvaluation(const v1::EvaluationSummary& s) {
+  std::ostringstream out;
+  out << absl::StrFormat("\nbrain alignment on %s (score: %s%s; noise ceiling from %s), %d participants\n",
+                         absl::StrJoin(s.test_stories(), ", "), s.score(),
+                         s.score() == "normalized" ? absl::StrFormat(", targets with ceiling <= %.2f masked", s.ceiling_threshold()) : "",
+                         s.ceiling_source(), s.participants_size());
+  if (s.models().empty()) return out.str();
+  const std::vector<std::string> rois = RoiNames(s.models(0).layers(0).rois());
+  std::vector<std::vector<std::string>> rows = {{"MODEL", "LAYER"}};
+  for (const auto& roi : rois) rows[0].push_back(absl::AsciiStrToUpper(roi));
+  if (!s.noise_ceiling().empty()) {
+    rows.push_back({"(noise ceiling)", ""});
+    for (const auto& r : s.noise_ceiling()) rows.back().push_back(Score(r.score()));
+  }
+  for (const auto& m : s.models()) {
+    const v1::LayerScores* l = BestLayer(m);
+    if (!l) continue;
+    rows.push_back({m.name(), std::to_string(l->layer())});
+    for (const auto& r : l->rois()) rows.back().push_back(Score(r.score()));
+  }
+  out << FormatTable(rows);
+  if (!s.comparisons().empty()) {
+    std::vector<std::vector<std::string>> cmp = {{"COMPARISON", "ROI", "DIFFERENCE", "T", "P", "PARTICIPANTS"}};
+    for (const auto& c : s.comparisons()) {
+      cmp.push_back({absl::StrCat(c.model_b(), " - ", c.model_a()), c.roi(),
+                     absl::StrFormat("%+.3f ± %.3f", c.mean_difference(), c.sem_difference()),
+                     absl::StrFormat("%.2f", c.t()), absl::StrFormat("%.3g", c.p_value()),
+                     std::to_string(c.participants_size())});
+    }
+    out << "\npaired across participants (sign-flip permutation test, two-sided):\n" << FormatTable(cmp);
+  }
+  std::vector<std::vector<std::string>> removal = {{"MODEL", "LAYER", "REMOVED"}};
+  for (const auto& roi : rois) removal[0].push_back(absl::StrCat("DROP ", absl::AsciiStrToUpper(roi)));
+  for (const auto& m : s.models()) {
+    if (!m.has_removal()) continue;
+    removal.push_back({m.name(), std::to_string(m.removal().layer()), absl::StrJoin(m.removal().confounds(), "+")});
+    for (const auto& r : m.removal().drop()) removal.back().push_back(Score(r.score()));
+  }
+  if (removal.size() > 1) out << "\nfeature-removal control (score before - after):\n" << FormatTable(removal);
+  std::vector<std::vector<std::string>> sweep = {{"MODEL"}};
+  for (const auto& m : s.models()) {
+    if (m.sweep().empty()) continue;
+    if (sweep.size() == 1) {
+      for (const auto& p : m.sweep()) sweep[0].push_back(absl::StrFormat("%g%%", 100 * p.fraction()));
+    }
+    sweep.push_back({m.name()});
+    for (const auto& p : m.sweep()) sweep.back().push_back(p.rois().empty() ? "–" : Score(p.rois(0).score()));
+  }
+  if (sweep.size() > 1) out << "\ndata efficiency (score over all targets vs share of the training data):\n" << FormatTable(sweep);
+  out << absl::StrFormat("\nreport:  %s\nscores:  %s\nsummary: %s\n", s.html_path(), s.hdf5_path(), s.json_path());
+  return out.str();
+}
+
+int CmdEval(int argc, char** argv) {
+  Flags f("braintune eval SPEC.yaml [flags]",
+          "Evaluates brain alignment here: the models of a spec of kind evaluate on the same splits (encoding models, "
+          "noise ceilings, the feature-removal control, the data-efficiency sweep, paired tests), written as JSON, HDF5 "
+          "and an HTML report. The same spec can be submitted to the coordinator (braintune submit).");
+  f.Value("ranks", "0", "MPI ranks (participants are split across them); 0: the spec's resources.ranks")
+      .Value("output-dir", "braintune-output", "where the outputs go when the spec sets no output.dir")
+      .Value("output", "table", "output format: table or json");
+  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.positional().size() != 1) return Fail("eval takes exactly one SPEC.yaml (see --help)", kUsage);
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+  const std::string& file = f.positional()[0];
+  absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  if (spec->kind != "evaluate") return Fail(absl::StrCat(file, ": kind is '", spec->kind, "', not evaluate"), kUsage);
+  auto ranks = f.GetInt("ranks");
+  if (!ranks.ok() || *ranks < 0) return Fail("--ranks must be a non-negative integer", kUsage);
+  const int n = *ranks > 0 ? static_cast<int>(*ranks) : spec->resources.ranks;
+  const std::string dir = spec->output.dir.empty() ? f.Get("output-dir") : spec->output.dir;
+  std::vector<std::string> argv_child;
+  if (n > 1) argv_child = {"mpirun", "-np", std::to_string(n)};
+  argv_child.insert(argv_child.end(), {TrainBinary(), "--spec", file, "--output-dir", dir});
+  const bool json = f.Get("output") == "json";
+  if (int rc = RunChild(argv_child, json); rc != 0) {
+    return Fail(absl::StrCat("the evaluation failed (", absl::StrJoin(argv_child, " "), " exited with ", rc, ")"));
+  }
+  const std::string path = (fs::path(dir) / "evaluation.json").string();
+  absl::StatusOr<std::string> text = data::internal::ReadFileBytes(path);
+  if (!text.ok()) return Fail(std::string(text.status().message()));
+  if (json) {
+    std::cout << *text;
+    return kOk;
+  }
+  v1::EvaluationSummary summary;
+  if (!google::protobuf::util::JsonStringToMessage(*text, &summary).ok()) {
+    return Fail(absl::StrCat(path, ": not an evaluation summary"));
+  }
+  std::cout << FormatEvaluation(summary);
+  return kOk;
+}
+
+}  // namespace braintune::cli

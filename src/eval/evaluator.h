@@ -1,0 +1,32 @@
+// braintune-train with a spec of kind "evaluate": the brain alignment of one or more models
+// (design.md section 3, docs/evaluation.md). One process per MPI rank:
+//   1. Every rank reads the spec and the dataset (audio, word and phoneme timings, stored
+//      features) and the responses of its own participants (participant i goes to rank
+//      i mod ranks).
+//   2. For each model: the ranks split the stories and extract their features into the cache
+//      (features.h); after a barrier every rank reads the features of all stories from it.
+//   3. For each layer, each rank fits a ridge encoding model per participant it owns on the
+//      training stories (alphas per target by contiguous folds) and scores it on the test
+//      stories: Pearson r per target, the noise ceiling, the normalized score.
+//   4. Per-target results are summed across ranks into arrays every rank holds; the best
+//      layer of each model (highest mean over participants) is chosen from them, identically
+//      on every rank, for the feature-removal control and the data-efficiency sweep.
+//   5. Rank 0 summarises (per ROI and participant, mean +- SEM; paired tests between models),
+//      writes evaluation.json, evaluation.h5 and report.html atomically, and reports the
+//      summary to the coordinator.
+#ifndef BRAINTUNE_EVAL_EVALUATOR_H_
+#define BRAINTUNE_EVAL_EVALUATOR_H_
+
+#include "absl/status/status.h"
+#include "dist/communicator.h"
+#include "train/trainer.h"
+
+namespace braintune::eval {
+
+// Runs the evaluation of options.spec_path on this rank; all ranks call it. With more than
+// one rank a failure ends the whole job (as RunTrainer).
+absl::Status RunEvaluation(const train::TrainerOptions& options, dist::Communicator* comm);
+
+}  // namespace braintune::eval
+
+#endif  // BRAINTUNE_EVAL_EVALUATOR_H_

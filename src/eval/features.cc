@@ -1,0 +1,192 @@
+#include "eval/features.h"
+
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace braintune::eval {
+namespace {
+
+namespace fs = std::filesystem;
+
+// FNV-1a, 64 bit: a content hash for cache keys (not for security).
+class Fnv {
+ public:
+  Fnv& Add(const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h_ = (h_ ^ p[i]) * 1099511628211ull;
+    return *this;
+  }
+  Fnv& Add(const std::string& s) { return Add(s.data(), s.size()).Add("\0", 1); }
+  std::string Hex() const { return absl::StrFormat("%016x", h_); }
+
+ private:
+  uint64_t h_ = 14695981039346656037ull;
+};
+
+}  // namespace
+
+FeatureExtractor::FeatureExtractor(model::SpeechEncoder encoder, std::string model_key, std::vector<int> layers,
+                                   FeatureOptions options)
+    : encoder_(std::move(encoder)),
+      model_key_(std::move(model_key)),
+      layers_(std::move(layers)),
+      options_(std::move(options)) {}
+
+std::string FeatureExtractor::CachePath(const data::Story& story, int layer) const {
+  Fnv key;
+  key.Add(model_key_).Add(story.name).Add(story.audio.data(), story.audio.size() * sizeof(float));
+  key.Add(&story.sample_rate, sizeof(double)).Add(&options_.context_seconds, sizeof(double));
+  key.Add(&options_.stride_seconds, sizeof(double)).Add(options_.pooling).Add(&layer, sizeof(int));
+  return absl::StrCat(options_.cache_dir, "/", story.name, ".layer", layer, ".", key.Hex(), ".pt");
+}
+
+absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Get(const data::Story& story) {
+  std::vector<StoryFeatures> out;
+  for (int layer : layers_) {
+    const std::string path = CachePath(story, layer);
+    if (!fs::exists(path)) break;
+    std::vector<torch::Tensor> saved;
+    try {
+      torch::load(saved, path);
+    } catch (const c10::Error&) {
+      break;  // unreadable (another version, a crash mid-copy): recompute and replace it
+    }
+    if (saved.size() != 2) break;
+    out.push_back({saved[0], saved[1]});
+  }
+  if (out.size() == layers_.size()) {
+    ++hits_;
+    return out;
+  }
+  ++misses_;
+  return Compute(story);
+}
+
+absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data::Story& story) {
+  const double rate = story.sample_rate;
+  const int64_t window = std::llround(options_.context_seconds * rate);
+  const int64_t stride = std::llround(options_.stride_seconds * rate);
+  if (stride < 1 || window < 4 * model::kEncoderStride) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "story %s: a %g s window (%d samples at %g Hz) is too short for the encoder (at least %d samples)", story.name,
+        options_.context_seconds, window, rate, 4 * model::kEncoderStride));
+  }
+  if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
+  const int64_t n = static_cast<int64_t>(story.audio.size()) / stride;  // windows ending at (k+1) * stride
+  const int64_t newest_frames = std::max<int64_t>(1, stride / model::kEncoderStride);
+  torch::Tensor audio = torch::from_blob(const_cast<float*>(story.audio.data()),
+                                         {static_cast<int64_t>(story.audio.size())});
+  std::vector<std::vector<torch::Tensor>> chunks(layers_.size());
+  torch::NoGradGuard no_grad;
+  for (int64_t begin = 0; begin < n; begin += options_.batch_size) {
+    const int64_t count = std::min<int64_t>(options_.batch_size, n - begin);
+    torch::Tensor batch = torch::zeros({count, window});
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t end = (begin + i + 1) * stride, start = end - window;
+      const int64_t from = std::max<int64_t>(0, start);
+      batch[i].narrow(0, from - start, end - from).copy_(audio.narrow(0, from, end - from));
+    }
+    std::vector<torch::Tensor> hidden = encoder_->Layers(batch);
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const torch::Tensor& h = hidden.at(layers_[l]);  // [count, frames, hidden]
+      chunks[l].push_back(options_.pooling == "mean" ? h.mean(1)
+                                                     : h.narrow(1, h.size(1) - std::min(newest_frames, h.size(1)),
+                                                                std::min(newest_frames, h.size(1)))
+                                                           .mean(1));
+    }
+  }
+  torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);
+  std::error_code ec;
+  fs::create_directories(options_.cache_dir, ec);
+  std::vector<StoryFeatures> out;
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    StoryFeatures f{times, torch::cat(chunks[l]).contiguous()};
+    out.push_back(f);
+    // Cache atomically; a cache that cannot be written only costs recomputation.
+    const std::string path = CachePath(story, layers_[l]);
+    const std::string tmp = absl::StrCat(path, ".tmp", ::getpid());
+    try {
+      torch::save(std::vector<torch::Tensor>{f.times, f.values}, tmp);
+      std::rename(tmp.c_str(), path.c_str());
+    } catch (const c10::Error&) {
+      std::remove(tmp.c_str());
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ModelKey(const std::string& checkpoint, const std::string& config) {
+  Fnv key;
+  key.Add(config);
+  if (!checkpoint.empty()) {
+    std::ifstream in(checkpoint, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(checkpoint, ": cannot open checkpoint"));
+    std::vector<char> buffer(1 << 20);
+    while (in) {
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      key.Add(buffer.data(), static_cast<size_t>(in.gcount()));
+    }
+  }
+  return key.Hex();
+}
+
+std::string DefaultCacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg) return absl::StrCat(xdg, "/braintune/features");
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home && *home ? home : "/tmp", "/.cache/braintune/features");
+}
+
+absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name) {
+  if (name == "letters" || name == "phonemes" || name == "word_rate") {
+    if (story.words.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": confound '", name,
+                                                     "' needs word timings (/stimuli/", story.name, "/words)"));
+    }
+    if (name == "phonemes" && story.phonemes.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("story ", story.name,
+                                                     ": confound 'phonemes' needs phoneme timings (/stimuli/",
+                                                     story.name, "/phonemes)"));
+    }
+    std::vector<double> times, values;
+    size_t ph = 0;
+    for (const data::Interval& w : story.words) {
+      times.push_back((w.onset + w.offset) / 2);
+      if (name == "letters") {
+        values.push_back(static_cast<double>(
+            std::count_if(w.text.begin(), w.text.end(), [](unsigned char c) { return std::isalpha(c); })));
+      } else if (name == "phonemes") {
+        // Phonemes whose middle falls inside the word (both tiers are sorted by onset).
+        while (ph < story.phonemes.size() && (story.phonemes[ph].onset + story.phonemes[ph].offset) / 2 < w.onset) ++ph;
+        double count = 0;
+        for (; ph < story.phonemes.size() && (story.phonemes[ph].onset + story.phonemes[ph].offset) / 2 < w.offset; ++ph) {
+          ++count;
+        }
+        values.push_back(count);
+      } else {
+        values.push_back(1.0);
+      }
+    }
+    const auto m = static_cast<int64_t>(times.size());
+    return TimedValues{torch::tensor(times, torch::kFloat64), torch::tensor(values, torch::kFloat64).view({m, 1})};
+  }
+  auto it = story.features.find(name);
+  if (it == story.features.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "story ", story.name, ": confound '", name,
+        "' is neither letters, phonemes, word_rate nor a stored feature (/stimuli/", story.name, "/features/", name, ")"));
+  }
+  const data::Feature& f = it->second;
+  return TimedValues{torch::tensor(f.times, torch::kFloat64),
+                     torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim})};
+}
+
+}  // namespace braintune::eval

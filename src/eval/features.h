@@ -1,0 +1,87 @@
+// Model features over each story (design.md section 3, step 1) and the low-level stimulus
+// features of the feature-removal control.
+//
+// A model feature vector is computed every `stride_seconds` from the causal window of the
+// `context_seconds` of audio that end there (zeros before the story starts), at each requested
+// encoder layer, pooled over the frames of the window's newest stride ("last") or over the
+// whole window ("mean"). Its time is the window's end.
+//
+// Features are cached on disk, one file per (model, layer, story, window settings), so
+// evaluating the same checkpoint again, or another layer of it, computes nothing twice. The key
+// is a hash of the model's weights (the checkpoint's bytes, or the seed of an untrained model),
+// the story's audio samples, and the window settings; files are written atomically, so ranks
+// and concurrent evaluations can share one cache directory.
+#ifndef BRAINTUNE_EVAL_FEATURES_H_
+#define BRAINTUNE_EVAL_FEATURES_H_
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "data/dataset.h"
+#include "model/brain_model.h"
+
+namespace braintune::eval {
+
+struct FeatureOptions {
+  double context_seconds = 16;
+  double stride_seconds = 0.1;
+  std::string pooling = "last";  // "last" or "mean"
+  int batch_size = 32;           // windows per forward pass
+  std::string cache_dir;         // required
+};
+
+// One story's features at one layer.
+struct StoryFeatures {
+  torch::Tensor times;   // [m] float64, seconds from stimulus onset (window ends)
+  torch::Tensor values;  // [m, hidden] float32
+};
+
+class FeatureExtractor {
+ public:
+  // `model_key` identifies the weights (see ModelKey). `layers` are encoder layer indices
+  // (0 = the transformer's input, k = after layer k).
+  FeatureExtractor(model::SpeechEncoder encoder, std::string model_key, std::vector<int> layers,
+                   FeatureOptions options);
+
+  // The features of `story` (audio loaded) at every requested layer, in `layers` order: from
+  // the cache when every layer is there, else computed (all layers in one pass) and cached.
+  absl::StatusOr<std::vector<StoryFeatures>> Get(const data::Story& story);
+
+  int cache_hits() const { return hits_; }      // stories served from the cache
+  int cache_misses() const { return misses_; }  // stories computed
+
+ private:
+  std::string CachePath(const data::Story& story, int layer) const;
+  absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story);
+
+  model::SpeechEncoder encoder_;
+  std::string model_key_;
+  std::vector<int> layers_;
+  FeatureOptions options_;
+  int hits_ = 0;
+  int misses_ = 0;
+};
+
+// A short hex key for a model's weights: a hash of the checkpoint file's bytes and `config`
+// (a description of the architecture), or of `config` alone when `checkpoint` is empty.
+absl::StatusOr<std::string> ModelKey(const std::string& checkpoint, const std::string& config);
+
+// The default cache: $XDG_CACHE_HOME/braintune/features, else ~/.cache/braintune/features.
+std::string DefaultCacheDir();
+
+// Low-level features of a story for the removal control, one column per name, as values at
+// the times where they occur: "letters" and "phonemes" (counts per word, at the word's
+// middle), "word_rate" (1 per word), or a stored /stimuli/<story>/features name (its frames).
+// LanczosResample takes them to response times. Errors name the story and the feature.
+struct TimedValues {
+  torch::Tensor times;   // [m] float64
+  torch::Tensor values;  // [m, d] float64
+};
+absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name);
+
+}  // namespace braintune::eval
+
+#endif  // BRAINTUNE_EVAL_FEATURES_H_
