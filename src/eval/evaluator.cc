@@ -88,6 +88,32 @@ struct OwnedParticipant {
   std::string ceiling_source = "none";
 };
 
+// LibTorch's Module::load copies tensors without comparing shapes: check every parameter and
+// buffer of `module` against the archive first, naming the first that is missing or differs.
+absl::Status CheckShapes(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path,
+                         const config::EvalModelSpec& m) {
+  auto fail = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        m.checkpoint, ": evaluation.models (", m.name, "): cannot load the encoder with the spec's model.* sizes: ", what));
+  };
+  for (bool buffers : {false, true}) {
+    for (const auto& item : buffers ? module.named_buffers(false) : module.named_parameters(false)) {
+      torch::Tensor stored;
+      if (!archive.try_read(item.key(), stored, buffers)) return fail(absl::StrCat(path, ".", item.key(), " is missing"));
+      if (stored.sizes() != item.value().sizes()) {
+        return fail(absl::StrCat(path, ".", item.key(), " is ", c10::str(stored.sizes()), " in the checkpoint, ",
+                                 c10::str(item.value().sizes()), " in the model"));
+      }
+    }
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) return fail(absl::StrCat(path, ".", child.key(), " is missing"));
+    RETURN_IF_ERROR(CheckShapes(*child.value(), sub, absl::StrCat(path, ".", child.key()), m));
+  }
+  return absl::OkStatus();
+}
+
 class Evaluator {
  public:
   Evaluator(const train::TrainerOptions& options, dist::Communicator* comm)
@@ -254,11 +280,15 @@ class Evaluator {
     torch::manual_seed(spec_.training.seed);
     model::BrainModel model(cfg, spaces_);
     model->eval();
+    const std::string arch = absl::StrCat("tiny:", cfg.conv_channels, ":", cfg.hidden, ":", cfg.layers, ":", cfg.heads,
+                                          ":", cfg.ffn, m.checkpoint.empty() ? absl::StrCat(":seed", spec_.training.seed) : "");
+    ASSIGN_OR_RETURN(std::string key, ModelKey(m.checkpoint, arch));
     if (!m.checkpoint.empty()) {
       try {
         torch::serialize::InputArchive archive, encoder;
         archive.load_from(m.checkpoint);
         archive.read("encoder", encoder);
+        RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));
         model->encoder()->load(encoder);
       } catch (const c10::Error& err) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -276,9 +306,6 @@ class Evaluator {
                                                        " exceeds model.layers (", cfg.layers, ")"));
       }
     }
-    const std::string arch = absl::StrCat("tiny:", cfg.conv_channels, ":", cfg.hidden, ":", cfg.layers, ":", cfg.heads,
-                                          ":", cfg.ffn, m.checkpoint.empty() ? absl::StrCat(":seed", spec_.training.seed) : "");
-    ASSIGN_OR_RETURN(std::string key, ModelKey(m.checkpoint, arch));
     FeatureOptions fo;
     fo.context_seconds = e.context_seconds;
     fo.stride_seconds = e.stride_seconds;

@@ -28,7 +28,7 @@ TEST(JobSpecTest, MinimalSpecGetsDocumentedDefaults) {
 }
 
 TEST(JobSpecTest, ExampleConfigsLoadAndValidate) {
-  for (const char* name : {"quickstart.yaml"}) {
+  for (const char* name : {"quickstart.yaml", "quickstart-eval.yaml"}) {
     std::string path = std::string(BRAINTUNE_SOURCE_DIR) + "/configs/" + name;
     auto spec = LoadJobSpecFile(path);
     ASSERT_TRUE(spec.ok()) << path << ": " << spec.status();
@@ -71,7 +71,47 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"data: {path: d.h5}\n", "name: is required"},
         BadSpec{"name: 'a b'\ndata: {path: d.h5}\n", "name: 'a b' must be"},
         BadSpec{"name: x\ndata: {path: d.h5}\nkind: dance\n", "kind: 'dance' is not a known kind"},
-        BadSpec{"name: x\ndata: [1, 2\n", "not valid YAML"}));
+        BadSpec{"name: x\ndata: [1, 2\n", "not valid YAML"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\n", "evaluation.models: is required for kind evaluate"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nevaluation: {models: [{name: a}]}\n", "evaluation: is only for kind evaluate"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}, {name: a}]}\n",
+                "evaluation.models[1].name: 'a' is used twice"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, ckpt: b}]}\n",
+                "evaluation.models[0].ckpt: unknown key"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], pooling: max}\n",
+                "evaluation.pooling: 'max' is not last or mean"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], delays: [1, x]}\n",
+                "evaluation.delays: expected a list of integers"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], data_fractions: [0]}\n",
+                "evaluation.data_fractions: 0 is out of range (0, 1]"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\n"
+                "evaluation: {models: [{name: a}], alpha_min: 100, alpha_max: 10}\n",
+                "evaluation.alpha_max: must not be below alpha_min"}));
+
+TEST(JobSpecTest, EvaluationDefaultsAndPathsResolveAgainstTheSpec) {
+  auto text = ResolveSpecPaths(
+      "name: x\nkind: evaluate\ndata: {path: d.h5}\n"
+      "evaluation:\n  models:\n    - {name: base}\n    - {name: tuned, checkpoint: runs/c.pt}\n  cache_dir: cache\n",
+      "/labs/brains");
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto spec = ParseJobSpec(*text, "resolved");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const EvaluationSpec& e = spec->evaluation;
+  ASSERT_EQ(e.models.size(), 2u);
+  EXPECT_EQ(e.models[0].checkpoint, "");
+  EXPECT_EQ(e.models[1].checkpoint, "/labs/brains/runs/c.pt");
+  EXPECT_EQ(e.cache_dir, "/labs/brains/cache");
+  EXPECT_DOUBLE_EQ(e.context_seconds, 16);
+  EXPECT_DOUBLE_EQ(e.stride_seconds, 0.1);
+  EXPECT_EQ(e.delays, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(e.alpha_count, 15);
+  EXPECT_DOUBLE_EQ(e.alpha_min, 10);
+  EXPECT_DOUBLE_EQ(e.alpha_max, 1e4);
+  EXPECT_EQ(e.folds, 5);
+  EXPECT_DOUBLE_EQ(e.ceiling_threshold, 0.4);
+  EXPECT_EQ(e.confounds, (std::vector<std::string>{"letters", "phonemes", "word_rate"}));
+  EXPECT_EQ(e.data_fractions.size(), 5u);
+}
 
 TEST(JobSpecTest, ErrorNamesTheLine) {
   auto spec = ParseJobSpec("name: x\ndata:\n  path: d.h5\ntraining:\n  steps: -3\n", "job.yaml");

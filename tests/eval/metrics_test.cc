@@ -195,5 +195,26 @@ TEST(MetricsTest, LetterCountAlignmentMostlyGoesWhenPhonemeCountIsRemoved) {
   EXPECT_LT(after, 0.5 * before);
 }
 
+// The paired test across participants: exact sign flips for small groups.
+TEST(MetricsTest, PairedSignFlipTestIsExactForSmallGroups) {
+  // Four participants all better by 1..4: only "all +" and "all -" are as extreme, p = 2/16.
+  PairedTestResult t = PairedSignFlipTest({0, 0, 0, 0}, {1, 2, 3, 4});
+  EXPECT_EQ(t.n, 4);
+  EXPECT_EQ(t.permutations, 16);
+  EXPECT_DOUBLE_EQ(t.p_value, 2.0 / 16);
+  EXPECT_DOUBLE_EQ(t.mean_difference, 2.5);
+  EXPECT_NEAR(t.sem_difference, std::sqrt(5.0 / 3) / 2, 1e-12);
+  // Differences that cancel: every flip is at least as extreme.
+  EXPECT_DOUBLE_EQ(PairedSignFlipTest({0, 0, 0, 0}, {1, -1, 1, -1}).p_value, 1.0);
+  // A NaN pair is dropped.
+  EXPECT_EQ(PairedSignFlipTest({0, std::nan(""), 0}, {1, 1, 2}).n, 2);
+  // 20 participants: random flips; a consistent improvement is significant.
+  std::vector<double> a(20, 0.1), b;
+  for (int i = 0; i < 20; ++i) b.push_back(0.2 + 0.01 * (i % 3));
+  PairedTestResult many = PairedSignFlipTest(a, b);
+  EXPECT_EQ(many.permutations, 10000);
+  EXPECT_LT(many.p_value, 0.001);
+}
+
 }  // namespace
 }  // namespace braintune::eval

@@ -1,0 +1,148 @@
+// The evaluation job end to end: the real braintune-train (kind evaluate) under mpirun, on a
+// synthetic brain, with a checkpoint written here. What a user relies on: 1 and 2 ranks give
+// the same scores, a second run computes no features, the outputs open in Python, and a wrong
+// checkpoint is a clear error.
+#include <google/protobuf/util/json_util.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "braintune/v1/job.pb.h"
+#include "data/dataset.h"
+#include "gtest/gtest.h"
+#include "model/brain_model.h"
+#include "testing/process.h"
+
+namespace braintune::eval {
+namespace {
+
+// A tiny encoder's checkpoint, as the trainer writes it, from another seed than the spec's.
+void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed) {
+  torch::manual_seed(seed);
+  model::EncoderConfig c;
+  c.conv_channels = 16;
+  c.hidden = hidden;
+  c.layers = 2;
+  c.heads = 4;
+  c.ffn = 64;
+  model::BrainModel m(c, std::map<std::string, int64_t>{{"synthetic", 16}});
+  torch::serialize::OutputArchive archive;
+  m->save(archive);
+  archive.save_to(path);
+}
+
+std::string Spec(const std::string& checkpoint, const std::string& out) {
+  return "name: eval-test\n"
+         "kind: evaluate\n"
+         "data: {path: brain.h5, trim_start: 3, trim_end: 1}\n"
+         "model: {hidden: 32, layers: 2, heads: 4, ffn: 64, conv_channels: 16}\n"
+         "evaluation:\n"
+         "  models:\n"
+         "    - {name: untrained}\n"
+         "    - {name: other, checkpoint: " + checkpoint + "}\n"
+         "  context_seconds: 4\n"
+         "  stride_seconds: 0.5\n"
+         "  data_fractions: [0.5, 1.0]\n"
+         "  cache_dir: cache\n"
+         "output: {dir: " + out + "}\n";
+}
+
+v1::EvaluationSummary ReadSummary(const std::string& path) {
+  v1::EvaluationSummary s;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(testing::ReadFileOrEmpty(path), &s).ok()) << path;
+  return s;
+}
+
+class EvaluatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data::SynthOptions o;
+    o.participants = 3;
+    o.stories = 5;
+    o.story_seconds = 90;
+    o.targets = 16;
+    o.n_repeats = 3;
+    ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), o).ok());
+    WriteCheckpoint(dir_.File("other.pt"), 32, 7);
+  }
+
+  testing::CommandResult Evaluate(int ranks, const std::string& spec_text, const std::string& name) {
+    std::ofstream(dir_.File(name)) << spec_text;
+    return testing::RunCommand("timeout 300 " + testing::Mpirun(ranks) + testing::Binary("braintune-train") +
+                               " --spec " + dir_.File(name));
+  }
+
+  testing::TempDir dir_;
+};
+
+TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
+  auto one = Evaluate(1, Spec("other.pt", "out1"), "one.yaml");
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = Evaluate(2, Spec("other.pt", "out2"), "two.yaml");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  std::cout << two.output.substr(two.output.rfind("braintune-eval: done")) << "\n";
+
+  v1::EvaluationSummary a = ReadSummary(dir_.File("out1/evaluation.json"));
+  v1::EvaluationSummary b = ReadSummary(dir_.File("out2/evaluation.json"));
+  ASSERT_EQ(a.models_size(), 2);
+  EXPECT_EQ(a.score(), "normalized");  // every participant has repeats of the test story
+  EXPECT_EQ(a.ceiling_source(), "repeats");
+  EXPECT_EQ(a.feature_cache_misses(), 10);  // 2 models x 5 stories, computed once...
+  EXPECT_EQ(b.feature_cache_misses(), 0);   // ...and read from the cache the second time
+  EXPECT_EQ(b.feature_cache_hits(), 10);
+  for (int m = 0; m < 2; ++m) {
+    EXPECT_EQ(a.models(m).best_layer(), b.models(m).best_layer());
+    ASSERT_EQ(a.models(m).layers_size(), 3);  // layers 0..2
+    for (int l = 0; l < 3; ++l) {
+      const auto& pa = a.models(m).layers(l).participants();
+      const auto& pb = b.models(m).layers(l).participants();
+      ASSERT_EQ(pa.size(), 3);
+      for (int p = 0; p < 3; ++p) {
+        EXPECT_NEAR(pa[p].mean_r(), pb[p].mean_r(), 1e-5) << "model " << m << " layer " << l << " participant " << p;
+        EXPECT_NE(pa[p].mean_r(), 0.0);
+      }
+    }
+    // The full-data point of the sweep is the best layer's score.
+    const auto& sweep = a.models(m).sweep();
+    ASSERT_EQ(sweep.size(), 2);
+    for (const auto& layer : a.models(m).layers()) {
+      if (layer.layer() == a.models(m).best_layer()) {
+        EXPECT_NEAR(sweep[1].rois(0).score().mean(), layer.rois(0).score().mean(), 1e-6);
+      }
+    }
+    EXPECT_EQ(a.models(m).removal().confounds_size(), 3);
+    EXPECT_EQ(a.models(m).removal().drop_size(), 3);  // all, auditory, language
+  }
+  ASSERT_EQ(a.comparisons_size(), 3);
+  EXPECT_EQ(a.comparisons(0).permutations(), 8);  // exact: 2^3 sign flips
+
+  // Python users open the scores with h5py (per-target arrays per participant).
+  auto py = testing::RunCommand(
+      "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + dir_.File("out2/evaluation.h5") +
+      "'); r = f['models/other/layer_1/r/sub-02'][:]; c = f['ceiling/sub-02'][:]; "
+      "print(r.shape, c.shape, bool(np.isfinite(r).all()), f.attrs['score'])\"");
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_NE(py.output.find("(16,) (16,) True normalized"), std::string::npos) << py.output;
+  const std::string html = testing::ReadFileOrEmpty(dir_.File("out2/report.html"));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+}
+
+TEST_F(EvaluatorTest, AMissingOrMismatchedCheckpointIsAClearError) {
+  auto missing = Evaluate(1, Spec("nowhere.pt", "out"), "missing.yaml");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find(dir_.File("nowhere.pt") + ": cannot open checkpoint"), std::string::npos)
+      << missing.output;
+  WriteCheckpoint(dir_.File("wide.pt"), 64, 0);  // hidden 64, the spec says 32
+  auto wide = Evaluate(2, Spec("wide.pt", "out"), "wide.yaml");
+  EXPECT_NE(wide.exit_code, 0);
+  EXPECT_NE(wide.output.find(dir_.File("wide.pt") + ": evaluation.models (other): cannot load the encoder"),
+            std::string::npos)
+      << wide.output;
+  EXPECT_FALSE(std::ifstream(dir_.File("out/evaluation.json")).good());  // nothing half-written
+}
+
+}  // namespace
+}  // namespace braintune::eval
