@@ -85,6 +85,16 @@ class Client {
   std::unique_ptr<v1::JobService::Stub> stub_;
 };
 
+// "training step 40/300  loss 0.8403  4.46 steps/s  ETA 1m02s"; evaluation jobs report
+// stages, not optimizer steps: "fitting tuned (stage 5/6)".
+std::string ProgressText(const v1::Job& job) {
+  const v1::Progress& p = job.progress();
+  if (job.spec().kind() == "evaluate") return absl::StrFormat("%s (stage %d/%d)", p.phase(), p.step(), p.total_steps());
+  const double eta = p.steps_per_sec() > 0 ? (p.total_steps() - p.step()) / p.steps_per_sec() : 0;
+  return absl::StrFormat("%s step %d/%d  loss %.4f  %.2f steps/s  ETA %s", p.phase(), p.step(), p.total_steps(),
+                         p.loss(), p.steps_per_sec(), FormatDuration(eta));
+}
+
 void PrintResult(const v1::Job& job) {
   const v1::JobResult& r = job.result();
   if (r.has_evaluation()) {
@@ -124,9 +134,7 @@ void PrintJob(const v1::Job& job) {
   for (const auto& p : job.placements()) where.push_back(absl::StrCat(p.node(), ":", p.slots()));
   if (!where.empty()) rows.push_back({"placement:", absl::StrJoin(where, ", ")});
   if (job.progress().total_steps() > 0) {
-    const v1::Progress& p = job.progress();
-    rows.push_back({"progress:", absl::StrFormat("%s step %d/%d, loss %.4f, %.2f steps/s", p.phase(), p.step(),
-                                                 p.total_steps(), p.loss(), p.steps_per_sec())});
+    rows.push_back({"progress:", ProgressText(job)});
   }
   if (!job.log_path().empty()) rows.push_back({"log:", job.log_path()});
   std::cout << FormatTable(rows);
@@ -164,10 +172,7 @@ int WatchJob(Client& client, const std::string& id, bool json) {
       shown_step = -1;
     }
     if (last.state() == v1::RUNNING && p.total_steps() > 0 && p.step() != shown_step) {
-      double eta = p.steps_per_sec() > 0 ? (p.total_steps() - p.step()) / p.steps_per_sec() : 0;
-      std::string line = absl::StrFormat("%s %s step %d/%d  loss %.4f  %.2f steps/s  ETA %s", ProgressBar(p.step(), p.total_steps()),
-                                         p.phase(), p.step(), p.total_steps(), p.loss(), p.steps_per_sec(),
-                                         FormatDuration(eta));
+      std::string line = absl::StrCat(ProgressBar(p.step(), p.total_steps()), " ", ProgressText(last));
       if (tty) {
         std::cout << "\r" << line << "\033[K" << std::flush;
       } else {

@@ -108,7 +108,7 @@ class EndToEndTest : public ::testing::Test {
   std::unique_ptr<BackgroundProcess> coordinator_, worker_;
 };
 
-TEST_F(EndToEndTest, TrainCancelAndRestart) {
+TEST_F(EndToEndTest, TrainEvaluateCancelAndRestart) {
   // 1. A training job runs to SUCCEEDED and learns the synthetic brain's mapping.
   auto submit = Cli("submit " + dir_.File("train.yaml") + " --output json");
   ASSERT_EQ(submit.exit_code, 0) << submit.output;
@@ -133,6 +133,35 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   EXPECT_GT(result.steps_per_sec(), 0);
   std::string log = testing::ReadFileOrEmpty(trained.log_path());
   EXPECT_NE(log.find("rank 1:"), std::string::npos) << "the participant assignment is printed:\n" << log;
+
+  // 1b. The same coordinator evaluates the tuned checkpoint against the untrained model: a job
+  // of kind evaluate, its 2 ranks splitting the participants.
+  std::ofstream(dir_.File("eval.yaml"))
+      << "name: e2e-eval\nkind: evaluate\nresources: {ranks: 2}\n"
+      << "data: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
+      << "model: {conv_channels: 32, hidden: 64, layers: 2, heads: 4, ffn: 128}\n"
+      << "evaluation:\n  models:\n    - {name: untrained}\n    - {name: tuned, checkpoint: " << result.checkpoint_path()
+      << "}\n  context_seconds: 10\n  stride_seconds: 1\n  pooling: mean\n  data_fractions: []\n"
+      << "  cache_dir: " << dir_.File("cache") << "\n";
+  auto eval_watch = Cli("submit " + dir_.File("eval.yaml") + " --watch");
+  ASSERT_EQ(eval_watch.exit_code, 0) << eval_watch.output;
+  EXPECT_NE(eval_watch.output.find("brain alignment on"), std::string::npos) << eval_watch.output;
+  EXPECT_NE(eval_watch.output.find("tuned - untrained"), std::string::npos) << eval_watch.output;
+  v1::ListJobsResponse after_eval;
+  auto listed = Cli("list --output json");
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(listed.output, &after_eval).ok()) << listed.output;
+  ASSERT_EQ(after_eval.jobs_size(), 2);
+  const v1::EvaluationSummary& evaluation = after_eval.jobs(1).result().evaluation();
+  ASSERT_EQ(evaluation.models_size(), 2) << eval_watch.output;
+  auto best_all = [](const v1::ModelScores& m) {
+    for (const auto& l : m.layers()) {
+      if (l.layer() == m.best_layer()) return l.rois(0).score().mean();
+    }
+    return -1.0;
+  };
+  EXPECT_GT(best_all(evaluation.models(1)), best_all(evaluation.models(0)) + 0.05)
+      << "the tuned encoder must align better than the untrained one:\n" << eval_watch.output;
+  EXPECT_TRUE(std::filesystem::exists(evaluation.html_path())) << evaluation.html_path();
 
   // 2. A second job is cancelled while running; its processes are gone.
   submit = Cli("submit " + dir_.File("long.yaml") + " --output json");
@@ -162,12 +191,13 @@ TEST_F(EndToEndTest, TrainCancelAndRestart) {
   ASSERT_EQ(list.exit_code, 0) << list.output;
   v1::ListJobsResponse jobs;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(list.output, &jobs).ok()) << list.output;
-  ASSERT_EQ(jobs.jobs_size(), 2) << list.output;
+  ASSERT_EQ(jobs.jobs_size(), 3) << list.output;
   EXPECT_EQ(jobs.jobs(0).id(), train_id);
   EXPECT_EQ(jobs.jobs(0).state(), v1::SUCCEEDED);
   EXPECT_EQ(jobs.jobs(0).result().mean_pearson_r(), result.mean_pearson_r()) << "results survive a restart";
-  EXPECT_EQ(jobs.jobs(1).id(), long_id);
-  EXPECT_EQ(jobs.jobs(1).state(), v1::CANCELLED);
+  EXPECT_EQ(jobs.jobs(1).result().evaluation().models_size(), 2) << "evaluation results survive a restart";
+  EXPECT_EQ(jobs.jobs(2).id(), long_id);
+  EXPECT_EQ(jobs.jobs(2).state(), v1::CANCELLED);
   auto table = Cli("list");
   EXPECT_NE(table.output.find("SUCCEEDED"), std::string::npos) << table.output;
 }
