@@ -49,7 +49,7 @@ class SharedArrays {
   const std::vector<float>& At(const std::string& key) const { return arrays_.at(key); }
   bool Has(const std::string& key) const { return arrays_.count(key) > 0; }
   void Put(const std::string& key, int64_t size, int64_t offset, const Tensor& values) {
-    Tensor v = values.to(torch::kFloat32).contiguous();
+    Tensor v = values.to(torch::kCPU, torch::kFloat32).contiguous();
     std::copy(v.data_ptr<float>(), v.data_ptr<float>() + v.numel(), Get(key, size).begin() + offset);
   }
   // Sums the arrays created since the last call (every rank must have created the same keys,
@@ -129,6 +129,10 @@ class Evaluator {
                                              std::max(1, comm_->local_size());
     torch::set_num_threads(std::max(1, threads));
     torch::globalContext().setFlushDenormal(true);
+    // On a GPU rank the encoder and the linear algebra run there (resources.gpus_per_rank > 0).
+    if (spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available()) {
+      device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
+    }
     RETURN_IF_ERROR(Load());
     ridge_.folds = e.folds;
     ridge_.alphas.clear();
@@ -201,8 +205,8 @@ class Evaluator {
             spec_.data.path, ": participant ", p.id, " has no ", o.train_runs.empty() ? "training" : "test",
             " story with samples left after trimming (test stories: ", absl::StrJoin(test_stories_, ", "), ")"));
       }
-      o.y_train = torch::cat(train_y);
-      o.y_test = torch::cat(test_y);
+      o.y_train = torch::cat(train_y).to(device_);
+      o.y_test = torch::cat(test_y).to(device_);
       SetCeiling(&o);
       owned_.push_back(std::move(o));
     }
@@ -280,6 +284,7 @@ class Evaluator {
     torch::manual_seed(spec_.training.seed);
     model::BrainModel model(cfg, spaces_);
     model->eval();
+    model->to(device_);
     const std::string arch = absl::StrCat("tiny:", cfg.conv_channels, ":", cfg.hidden, ":", cfg.layers, ":", cfg.heads,
                                           ":", cfg.ffn, m.checkpoint.empty() ? absl::StrCat(":seed", spec_.training.seed) : "");
     ASSIGN_OR_RETURN(std::string key, ModelKey(m.checkpoint, arch));
@@ -429,7 +434,7 @@ class Evaluator {
       for (const data::Run* run : test ? o.test_runs : o.train_runs) {
         ASSIGN_OR_RETURN(Tensor x, at_times(*run));
         const Trim t = RunTrim(*run);
-        parts[test].push_back(Delay(ZScoreColumns(x), spec_.evaluation.delays).narrow(0, t.begin, t.rows()));
+        parts[test].push_back(Delay(ZScoreColumns(x.to(device_)), spec_.evaluation.delays).narrow(0, t.begin, t.rows()));
       }
     }
     return std::pair{torch::cat(parts[0]), torch::cat(parts[1])};
@@ -764,6 +769,7 @@ class Evaluator {
   std::vector<std::string> test_stories_;
   std::set<std::string> heard_;               // stories some participant of the job heard
   std::vector<OwnedParticipant> owned_;
+  torch::Device device_ = torch::kCPU;
   RidgeOptions ridge_;
   SharedArrays shared_;
   bool ceilings_put_ = false;

@@ -94,13 +94,12 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
       const int64_t from = std::max<int64_t>(0, start);
       batch[i].narrow(0, from - start, end - from).copy_(audio.narrow(0, from, end - from));
     }
-    std::vector<torch::Tensor> hidden = encoder_->Layers(batch);
+    // On the encoder's device (a GPU rank's); features come back to the CPU for the cache.
+    std::vector<torch::Tensor> hidden = encoder_->Layers(batch.to(encoder_->parameters()[0].device()));
     for (size_t l = 0; l < layers_.size(); ++l) {
       const torch::Tensor& h = hidden.at(layers_[l]);  // [count, frames, hidden]
-      chunks[l].push_back(options_.pooling == "mean" ? h.mean(1)
-                                                     : h.narrow(1, h.size(1) - std::min(newest_frames, h.size(1)),
-                                                                std::min(newest_frames, h.size(1)))
-                                                           .mean(1));
+      const int64_t frames = options_.pooling == "mean" ? h.size(1) : std::min(newest_frames, h.size(1));
+      chunks[l].push_back(h.narrow(1, h.size(1) - frames, frames).mean(1).cpu());
     }
   }
   torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);

@@ -7,8 +7,8 @@
 // The solver works from the eigendecomposition of the centred design, chosen by shape: the
 // primal Gram X'X [p, p] when there are more samples than features, the kernel XX' [n, n]
 // otherwise. One decomposition serves every alpha and every target; targets are processed in
-// batches of target_batch columns, so 100k targets fit in bounded memory. Arithmetic in float64;
-// tensors on the device of X (CPU or CUDA).
+// batches of target_batch columns, so 100k targets fit in bounded memory. Arithmetic in float64
+// (but see RidgeOptions::screen_in_float32); tensors on the device of X (CPU or CUDA).
 #ifndef BRAINTUNE_EVAL_RIDGE_H_
 #define BRAINTUNE_EVAL_RIDGE_H_
 
@@ -22,6 +22,12 @@ struct RidgeOptions {
   std::vector<double> alphas;  // candidates; default logspace(1, 4, 15)
   int folds = 5;               // contiguous chunks of rows, never shuffled (TRs are autocorrelated)
   int64_t target_batch = 8192;
+  // Choosing alphas, compute the candidates' errors in float32 first (the per-alpha products
+  // are most of the time, and float32 ones take half as long on a CPU) and again in float64 only
+  // for targets whose best two candidates are within 1e-4 (relative) of each other, where float32
+  // rounding (~1e-7) could swap them: the alphas chosen are those of a float64 computation.
+  // Weights, intercepts and predictions are always float64.
+  bool screen_in_float32 = true;
   RidgeOptions();
 };
 
@@ -45,7 +51,8 @@ torch::Tensor ChooseAlphasByFolds(const torch::Tensor& x, const torch::Tensor& y
 // from the hat matrix (what scikit-learn's RidgeCV(alpha_per_target=True) does with cv=None).
 torch::Tensor ChooseAlphasLeaveOneOut(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options);
 
-// Chooses alphas (by folds, or leave-one-out) and refits on all rows.
+// Chooses alphas (by folds, or leave-one-out) and refits on all rows, in one pass over the
+// target batches (leave-one-out reuses its decomposition and U'Y for the fit).
 RidgeModel FitRidgeCV(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options,
                       bool leave_one_out = false);
 
