@@ -9,7 +9,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -27,6 +26,7 @@
 #include "eval/ridge.h"
 #include "model/brain_model.h"
 #include "train/progress_reporter.h"
+#include "train/rank.h"
 
 namespace braintune::eval {
 namespace {
@@ -124,11 +124,7 @@ class Evaluator {
     ASSIGN_OR_RETURN(spec_, config::LoadJobSpecFile(options_.spec_path));
     if (spec_.kind != "evaluate") return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": kind is not evaluate"));
     const config::EvaluationSpec& e = spec_.evaluation;
-    int threads = options_.threads > 0 ? options_.threads
-                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
-                                             std::max(1, comm_->local_size());
-    torch::set_num_threads(std::max(1, threads));
-    torch::globalContext().setFlushDenormal(true);
+    train::ConfigureThreads(options_, *comm_);
     // On a GPU rank the encoder and the linear algebra run there (resources.gpus_per_rank > 0).
     if (spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available()) {
       device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
@@ -274,12 +270,7 @@ class Evaluator {
 
   absl::Status EvaluateModel(const config::EvalModelSpec& m) {
     const config::EvaluationSpec& e = spec_.evaluation;
-    model::EncoderConfig cfg;
-    cfg.conv_channels = spec_.model.conv_channels;
-    cfg.hidden = spec_.model.hidden;
-    cfg.layers = spec_.model.layers;
-    cfg.heads = spec_.model.heads;
-    cfg.ffn = spec_.model.ffn;
+    const model::EncoderConfig cfg = train::EncoderConfigOf(spec_.model);
     // The untrained model is the trainer's, before its first step: same seed, same order.
     torch::manual_seed(spec_.training.seed);
     model::BrainModel model(cfg, spaces_);
@@ -783,17 +774,7 @@ class Evaluator {
 
 absl::Status RunEvaluation(const train::TrainerOptions& options, dist::Communicator* comm) {
   Evaluator evaluator(options, comm);
-  absl::Status status;
-  try {
-    status = evaluator.Run();
-  } catch (const c10::Error& e) {
-    status = absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
-  }
-  if (!status.ok() && comm->size() > 1) {
-    std::cerr << "braintune-eval: rank " << comm->rank() << ": " << status.message() << std::endl;
-    comm->Abort(1);
-  }
-  return status;
+  return train::RunOnRank("braintune-eval", comm, [&] { return evaluator.Run(); });
 }
 
 }  // namespace braintune::eval

@@ -9,7 +9,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -24,6 +23,7 @@
 #include "train/loader.h"
 #include "train/plan.h"
 #include "train/progress_reporter.h"
+#include "train/rank.h"
 
 namespace braintune::train {
 namespace {
@@ -147,21 +147,9 @@ class Trainer {
   }
 
   void BuildModel() {
-    int threads = options_.threads > 0 ? options_.threads
-                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
-                                             std::max(1, comm_->local_size());
-    threads = std::max(1, threads);
-    torch::set_num_threads(threads);
-    // Denormal floats make CPU kernels many times slower as weights get small.
-    torch::globalContext().setFlushDenormal(true);
+    const int threads = ConfigureThreads(options_, *comm_);
     torch::manual_seed(spec_.training.seed);
-    model::EncoderConfig cfg;
-    cfg.conv_channels = spec_.model.conv_channels;
-    cfg.hidden = spec_.model.hidden;
-    cfg.layers = spec_.model.layers;
-    cfg.heads = spec_.model.heads;
-    cfg.ffn = spec_.model.ffn;
-    model_ = model::BrainModel(cfg, spaces_);
+    model_ = model::BrainModel(EncoderConfigOf(spec_.model), spaces_);
     params_ = model_->parameters();
     ddp::ReducerOptions ro;
     ro.bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.bucket_cap_mb * (1 << 20));
@@ -341,19 +329,7 @@ std::string OutputDir(const config::JobSpec& spec, const TrainerOptions& options
 
 absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm) {
   Trainer trainer(options, comm);
-  absl::Status status;
-  try {
-    status = trainer.Run();
-  } catch (const c10::Error& e) {
-    status = absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
-  }
-  if (!status.ok() && comm->size() > 1) {
-    // Now, not after unwinding: a collective that timed out may still be writing into the
-    // trainer's buffers, and the other ranks may be waiting in one.
-    std::cerr << "braintune-train: rank " << comm->rank() << ": " << status.message() << std::endl;
-    comm->Abort(1);
-  }
-  return status;
+  return RunOnRank("braintune-train", comm, [&] { return trainer.Run(); });
 }
 
 }  // namespace braintune::train

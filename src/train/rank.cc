@@ -1,0 +1,50 @@
+#include "train/rank.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace braintune::train {
+
+int ConfigureThreads(const TrainerOptions& options, const dist::Communicator& comm) {
+  int threads = options.threads > 0 ? options.threads
+                                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
+                                          std::max(1, comm.local_size());
+  threads = std::max(1, threads);
+  torch::set_num_threads(threads);
+  // Denormal floats make CPU kernels many times slower as weights get small.
+  torch::globalContext().setFlushDenormal(true);
+  return threads;
+}
+
+model::EncoderConfig EncoderConfigOf(const config::ModelSpec& spec) {
+  model::EncoderConfig c;
+  c.conv_channels = spec.conv_channels;
+  c.hidden = spec.hidden;
+  c.layers = spec.layers;
+  c.heads = spec.heads;
+  c.ffn = spec.ffn;
+  return c;
+}
+
+absl::Status RunOnRank(const char* program, dist::Communicator* comm, const std::function<absl::Status()>& job) {
+  absl::Status status;
+  try {
+    status = job();
+  } catch (const c10::Error& e) {
+    status = absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
+  }
+  if (!status.ok() && comm->size() > 1) {
+    // Now, not after unwinding: a collective that timed out may still be writing into the
+    // job's buffers, and the other ranks may be waiting in one.
+    std::cerr << program << ": rank " << comm->rank() << ": " << status.message() << std::endl;
+    comm->Abort(1);
+  }
+  return status;
+}
+
+}  // namespace braintune::train
