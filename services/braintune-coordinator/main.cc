@@ -15,7 +15,9 @@ int main(int argc, char** argv) {
   f.Value("listen", o.listen_address, "HOST:PORT to serve on (port 0 = any free port)")
       .Value("db", o.db_path, "SQLite job database (created if missing)")
       .Value("heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms), "agent heartbeat interval")
-      .Value("node-timeout-ms", std::to_string(o.node_timeout_ms), "a node without heartbeats this long is lost");
+      .Value("node-timeout-ms", std::to_string(o.node_timeout_ms), "a node without heartbeats this long is lost")
+      .Value("policy", "", "scheduling policy YAML: priorities, fair share, quotas, backfill, preemption "
+                           "(docs/operations.md); empty: the defaults");
   if (auto s = f.Parse(argc, argv); !s.ok()) {
     std::cerr << "braintune-coordinator: " << s.message() << "\n";
     return 2;
@@ -31,6 +33,14 @@ int main(int argc, char** argv) {
   }
   o.heartbeat_interval_ms = static_cast<int>(*hb);
   o.node_timeout_ms = static_cast<int>(*timeout);
+  if (!f.Get("policy").empty()) {
+    auto policy = braintune::scheduler::LoadPolicyConfig(f.Get("policy"));
+    if (!policy.ok()) {
+      std::cerr << "braintune-coordinator: " << policy.status().message() << "\n";
+      return 2;
+    }
+    o.policy = *policy;
+  }
 
   // Signals are taken by a dedicated thread so that shutdown runs outside a signal handler.
   sigset_t set;

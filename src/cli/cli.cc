@@ -224,6 +224,9 @@ int CmdSubmit(int argc, char** argv) {
   js->set_kind(spec->kind);
   js->set_ranks(spec->resources.ranks);
   js->set_gpus_per_rank(spec->resources.gpus_per_rank);
+  js->set_priority(spec->resources.priority);
+  js->set_group(spec->resources.group);
+  js->set_preemptible(spec->resources.preemptible);
   js->set_spec_yaml(*resolved);
   js->set_source_file(fs::absolute(fs::path(file)).string());
   v1::SubmitJobResponse resp;

@@ -120,13 +120,25 @@ class MapReader {
   std::set<std::string> used_;
 };
 
+bool IsValidName(const std::string& name);
+
 absl::Status ParseResources(MapReader& r, ResourcesSpec* s) {
   RETURN_IF_ERROR(r.CheckIsMap());
   RETURN_IF_ERROR(r.Read("ranks", &s->ranks));
   RETURN_IF_ERROR(r.Read("gpus_per_rank", &s->gpus_per_rank));
+  RETURN_IF_ERROR(r.Read("gpu_memory_gb", &s->gpu_memory_gb));
+  RETURN_IF_ERROR(r.Read("priority", &s->priority));
+  RETURN_IF_ERROR(r.Read("group", &s->group));
+  RETURN_IF_ERROR(r.Read("preemptible", &s->preemptible));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("ranks", s->ranks, 1, 1024));
-  return r.CheckRange("gpus_per_rank", s->gpus_per_rank, 0, 8);
+  RETURN_IF_ERROR(r.CheckRange("gpus_per_rank", s->gpus_per_rank, 0, 8));
+  RETURN_IF_ERROR(r.CheckRange("gpu_memory_gb", s->gpu_memory_gb, 0.0, 1024.0));
+  RETURN_IF_ERROR(r.CheckRange("priority", s->priority, 0, 1000));
+  if (!s->group.empty() && !IsValidName(s->group)) {
+    return r.Error(r.Child("group"), r.Key("group"), absl::StrCat("'", s->group, "' must be 1-64 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseData(MapReader& r, DataSpec* s) {
@@ -210,8 +222,6 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
   return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
 }
-
-bool IsValidName(const std::string& name);
 
 absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string& source) {
   RETURN_IF_ERROR(r.CheckIsMap());

@@ -15,6 +15,10 @@ namespace braintune::config {
 struct ResourcesSpec {
   int ranks = 1;          // MPI ranks (one CPU slot or GPU each); 1..1024
   int gpus_per_rank = 0;  // 0 = CPU; 0..8
+  double gpu_memory_gb = 0;  // at least this much memory per GPU; 0 = any; [0, 1024]
+  int priority = 100;     // 0..1000; higher starts first and may preempt lower (docs/operations.md)
+  std::string group;      // the lab or project, for fair share and quotas; empty = none
+  bool preemptible = true;  // may be stopped and requeued for a higher-priority job
 };
 
 struct DataSpec {

@@ -22,7 +22,7 @@ namespace {
 class CoordinatorImpl : public Coordinator {
  public:
   explicit CoordinatorImpl(const CoordinatorOptions& options)
-      : options_(options), nodes_(options.node_timeout_ms), policy_(scheduler::MakeGangPackingPolicy()) {}
+      : options_(options), nodes_(options.node_timeout_ms), policy_(scheduler::MakeMultifactorPolicy(options.policy)) {}
 
   ~CoordinatorImpl() override {
     Shutdown();

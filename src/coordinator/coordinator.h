@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "scheduler/scheduling_policy.h"
 
 namespace braintune::coordinator {
 
@@ -20,6 +21,8 @@ struct CoordinatorOptions {
   int node_timeout_ms = 10000;
   // How often the scheduler runs when nothing wakes it.
   int schedule_interval_ms = 500;
+  // Priorities, fair share, quotas, backfill, preemption (docs/operations.md).
+  scheduler::PolicyConfig policy;
 };
 
 // Thread model: Start spawns the server threads and one scheduler thread; Shutdown may be

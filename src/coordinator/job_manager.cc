@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -19,6 +21,21 @@ int64_t NowMs() {
 }
 
 namespace {
+
+// What the policy needs of a job.
+scheduler::JobDemand DemandOf(const v1::Job& job) {
+  scheduler::JobDemand d;
+  d.id = job.id();
+  d.user = job.user();
+  d.group = job.spec().group();
+  d.priority = job.spec().priority();
+  d.ranks = job.spec().ranks();
+  d.gpus_per_rank = job.spec().gpus_per_rank();
+  d.gpu_memory_mb = job.spec().gpu_memory_mb();
+  d.preemptible = job.spec().preemptible();
+  d.submitted_ms = job.created_ms();
+  return d;
+}
 
 // Ids are "job-<n>", n counting up over the store's lifetime.
 int64_t SeqOf(const std::string& id) {
@@ -89,8 +106,16 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.mutable_spec()->set_kind(parsed.kind);
   job.mutable_spec()->set_ranks(parsed.resources.ranks);
   job.mutable_spec()->set_gpus_per_rank(parsed.resources.gpus_per_rank);
+  job.mutable_spec()->set_gpu_memory_mb(static_cast<int64_t>(parsed.resources.gpu_memory_gb * 1024));
+  job.mutable_spec()->set_priority(parsed.resources.priority);
+  job.mutable_spec()->set_group(parsed.resources.group);
+  job.mutable_spec()->set_preemptible(parsed.resources.preemptible);
   job.set_user(user);
   std::lock_guard<std::mutex> lock(mu_);
+  if (scheduler::Decision d = policy_->CheckFeasible(DemandOf(job), NodesLocked());
+      d.kind == scheduler::Decision::Kind::kInfeasible) {
+    return absl::FailedPreconditionError(absl::StrCat(source, ": the job can never run on this pool: ", d.reason));
+  }
   job.set_id(absl::StrCat("job-", next_seq_++));
   job.set_created_ms(NowMs());
   job.set_state(v1::QUEUED);
@@ -162,67 +187,103 @@ absl::StatusOr<v1::Job> JobManager::WaitForChange(const std::string& id, int64_t
   return it->second;
 }
 
-std::vector<scheduler::NodeCapacity> JobManager::CapacityLocked() const {
-  std::map<std::string, scheduler::NodeCapacity> cap;
-  for (const auto& node : nodes_->Live()) {
-    cap[node.name()] = {node.name(), node.cpu_slots(), node.cpu_slots()};
+std::vector<scheduler::Node> JobManager::NodesLocked() const {
+  std::map<std::string, scheduler::Node> nodes;
+  for (const auto& n : nodes_->Live()) {
+    nodes[n.name()] = {n.name(), n.cpu_slots(), n.gpus(), n.gpu_memory_mb(), n.cpu_slots(), n.gpus()};
   }
   for (const auto& [id, job] : jobs_) {
     if (!HoldsSlots(job.state())) continue;
     for (const auto& p : job.placements()) {
-      auto it = cap.find(p.node());
-      if (it != cap.end()) it->second.free_slots -= p.slots();
+      auto it = nodes.find(p.node());
+      if (it == nodes.end()) continue;
+      it->second.free_slots -= p.slots();
+      it->second.free_gpus -= p.slots() * job.spec().gpus_per_rank();
     }
   }
-  std::vector<scheduler::NodeCapacity> out;
-  for (auto& [name, c] : cap) out.push_back(c);
+  std::vector<scheduler::Node> out;
+  for (auto& [name, n] : nodes) out.push_back(n);
   return out;
+}
+
+// GPU-seconds (slot-seconds for CPU jobs) of every run of every job, each run decayed by its
+// age at its end with the policy's half-life; computed from the stored events, so it survives
+// restarts.
+scheduler::Usage JobManager::UsageLocked(int64_t now_ms) const {
+  scheduler::Usage usage;
+  const double half_life_ms = policy_->config().usage_half_life_hours * 3.6e6;
+  for (const auto& [id, job] : jobs_) {
+    const double resources = job.spec().gpus_per_rank() > 0 ? job.spec().ranks() * job.spec().gpus_per_rank()
+                                                             : job.spec().ranks();
+    int64_t started = -1;
+    auto add = [&](int64_t end) {
+      const double seconds = (end - started) / 1000.0;
+      const double weight = std::exp2(-(now_ms - end) / half_life_ms);
+      usage.user[job.user()] += resources * seconds * weight;
+      if (!job.spec().group().empty()) usage.group[job.spec().group()] += resources * seconds * weight;
+    };
+    for (const auto& e : job.events()) {
+      if (e.state() == v1::RUNNING && started < 0) {
+        started = e.time_ms();
+      } else if (started >= 0 && e.state() != v1::RUNNING && e.state() != v1::RESTARTING) {
+        add(e.time_ms());
+        started = -1;
+      }
+    }
+    if (started >= 0) add(now_ms);
+  }
+  return usage;
 }
 
 void JobManager::SchedulePass() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<scheduler::NodeCapacity> capacity = CapacityLocked();
-  int64_t position = 0;
-  bool blocked = false;
+  const int64_t now = NowMs();
+  std::vector<scheduler::JobDemand> queued;
+  std::vector<scheduler::RunningJob> running;
   for (const auto& id : order_) {
-    v1::Job& job = jobs_.at(id);
-    if (job.state() != v1::QUEUED) continue;
-    ++position;
-    std::string reason;
-    if (blocked) {
-      reason = "waiting behind an earlier job (FIFO)";
-    } else {
-      scheduler::Decision d = policy_->Place({job.id(), job.spec().ranks()}, capacity);
-      if (d.kind == scheduler::Decision::Kind::kScheduled) {
-        job.clear_placements();
-        std::string where;
-        for (const auto& a : d.assignments) {
-          auto* p = job.add_placements();
-          p->set_node(a.node);
-          p->set_slots(a.slots);
-          absl::StrAppend(&where, where.empty() ? "" : ", ", a.node, ":", a.slots);
-          for (auto& c : capacity) {
-            if (c.name == a.node) c.free_slots -= a.slots;
-          }
-        }
-        (void)TransitionLocked(&job, v1::SCHEDULED, absl::StrCat("placed on ", where));
-        --position;
-        continue;
-      }
-      if (d.kind == scheduler::Decision::Kind::kInfeasible) {
-        // Cannot fit even an empty pool: waiting for nodes to join must not hold up the queue.
-        reason = absl::StrCat("cannot fit the pool as it is: ", d.reason);
-      } else {
-        reason = d.reason;
-        blocked = true;
-      }
+    const v1::Job& job = jobs_.at(id);
+    if (job.state() == v1::QUEUED) queued.push_back(DemandOf(job));
+    if (!HoldsSlots(job.state()) || job.preempt_requested()) continue;
+    scheduler::RunningJob r{DemandOf(job), {}, job.updated_ms()};
+    for (const auto& p : job.placements()) r.placement.push_back({p.node(), p.slots()});
+    for (const auto& e : job.events()) {
+      if (e.state() == v1::RUNNING || e.state() == v1::SCHEDULED) r.started_ms = e.time_ms();
     }
-    if (job.message() != reason || job.queue_position() != position) {
+    running.push_back(std::move(r));
+  }
+  if (queued.empty()) return;
+  scheduler::PassResult pass = policy_->Schedule(queued, running, NodesLocked(), UsageLocked(now), now);
+  for (const scheduler::QueuedDecision& qd : pass.jobs) {
+    v1::Job& job = jobs_.at(qd.job_id);
+    const scheduler::Decision& d = qd.decision;
+    if (d.kind == scheduler::Decision::Kind::kScheduled) {
+      job.clear_placements();
+      std::string where;
+      for (const auto& a : d.assignments) {
+        auto* p = job.add_placements();
+        p->set_node(a.node);
+        p->set_slots(a.slots);
+        absl::StrAppend(&where, where.empty() ? "" : ", ", a.node, ":", a.slots);
+      }
+      (void)TransitionLocked(&job, v1::SCHEDULED, absl::StrCat("placed on ", where));
+      continue;
+    }
+    // Infeasible now (nodes left, or quotas): it stays queued in case the pool grows.
+    const std::string reason =
+        d.kind == scheduler::Decision::Kind::kInfeasible ? absl::StrCat("cannot fit the pool as it is: ", d.reason) : d.reason;
+    if (job.message() != reason || job.queue_position() != qd.position) {
       job.set_message(reason);
-      job.set_queue_position(position);
-      versions_[id] = next_version_++;  // live information only: not worth a disk write
+      job.set_queue_position(qd.position);
+      versions_[qd.job_id] = next_version_++;  // live information only: not worth a disk write
       changed_.notify_all();
     }
+  }
+  for (const std::string& id : pass.preempt) {
+    v1::Job& job = jobs_.at(id);
+    if (job.preempt_requested()) continue;
+    job.set_preempt_requested(true);
+    job.set_message("preempted for a higher-priority job; stopping its ranks");
+    (void)SaveLocked(&job);
   }
 }
 
@@ -246,7 +307,9 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       if (job->state() == v1::SCHEDULED) {
         (void)TransitionLocked(job, v1::RUNNING, absl::StrCat("ranks started on ", request.node_name()));
       }
-      if (IsTerminal(job->state()) || job->cancel_requested()) response.add_kill_job_ids(job->id());
+      if (IsTerminal(job->state()) || job->cancel_requested() || job->preempt_requested()) {
+        response.add_kill_job_ids(job->id());
+      }
       continue;
     }
     // The ranks are gone: record how they ended, once. The agent forgets the exit only when it
@@ -255,7 +318,14 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
     if (!IsTerminal(job->state())) {
       job->set_exit_code(rt.exit_code());
       if (job->state() == v1::SCHEDULED) (void)TransitionLocked(job, v1::RUNNING, "ranks started");
-      if (job->cancel_requested() || rt.killed_by_request()) {
+      if (job->preempt_requested() && !job->cancel_requested()) {
+        // Back to the queue; it starts again from the beginning (checkpoint resume: issue 4).
+        job->set_preempt_requested(false);
+        job->clear_placements();
+        job->clear_progress();
+        saved = TransitionLocked(job, v1::PREEMPTED, "ranks stopped for a higher-priority job");
+        if (saved.ok()) saved = TransitionLocked(job, v1::QUEUED, "requeued after preemption");
+      } else if (job->cancel_requested() || rt.killed_by_request()) {
         saved = TransitionLocked(job, v1::CANCELLED, "cancelled by user; ranks stopped");
       } else if (rt.exit_code() == 0 && rt.term_signal() == 0) {
         saved = TransitionLocked(job, v1::SUCCEEDED, "finished");

@@ -35,7 +35,8 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Validates the spec (its YAML must parse as a JobSpec) and stores a new QUEUED job.
+  // Validates the spec (its YAML must parse as a JobSpec) and stores a new QUEUED job. A job
+  // that can never fit the registered pool, or its quotas, is FailedPrecondition with why.
   absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user);
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
   // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept).
@@ -48,8 +49,9 @@ class JobManager {
   // returns the job and updates `*version`.
   absl::StatusOr<v1::Job> WaitForChange(const std::string& id, int64_t* version, absl::Duration timeout);
 
-  // Offers QUEUED jobs, oldest first, to the policy over the live nodes' free slots. Strict FIFO:
-  // the first job that must wait blocks the ones behind it (backfill comes with issue 7).
+  // One pass of the policy (scheduler/scheduling_policy.h) over the queue, the running jobs
+  // and the live nodes: places jobs, records each waiting job's position and reason, and asks
+  // for the preemptions it names (their ranks are stopped, then the job is requeued).
   void SchedulePass();
 
   // Reconciles what an agent runs with what the coordinator believes, and says what to launch,
@@ -72,7 +74,8 @@ class JobManager {
   absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message);
   // REQUIRES: mu_ held. Persists and notifies watchers.
   absl::Status SaveLocked(v1::Job* job);
-  std::vector<scheduler::NodeCapacity> CapacityLocked() const;
+  std::vector<scheduler::Node> NodesLocked() const;
+  scheduler::Usage UsageLocked(int64_t now_ms) const;
   v1::Job* FindLocked(const std::string& id);
 
   store::JobStore* const store_;

@@ -72,6 +72,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: 'a b'\ndata: {path: d.h5}\n", "name: 'a b' must be"},
         BadSpec{"name: x\ndata: {path: d.h5}\nkind: dance\n", "kind: 'dance' is not a known kind"},
         BadSpec{"name: x\ndata: [1, 2\n", "not valid YAML"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {priority: 1001}\n", "resources.priority: 1001 is out of range"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {group: 'a lab'}\n", "resources.group: 'a lab' must be"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\n", "evaluation.models: is required for kind evaluate"},
         BadSpec{"name: x\ndata: {path: d.h5}\nevaluation: {models: [{name: a}]}\n", "evaluation: is only for kind evaluate"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}, {name: a}]}\n",

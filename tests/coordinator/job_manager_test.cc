@@ -28,9 +28,10 @@ TEST(JobStateTest, LegalAndIllegalTransitions) {
   }
 }
 
-v1::JobSpec Spec(const std::string& name, int ranks) {
+v1::JobSpec Spec(const std::string& name, int ranks, int priority = 100) {
   v1::JobSpec spec;
-  spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) + "}\ndata: {path: /d.h5}\n");
+  spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) +
+                     ", priority: " + std::to_string(priority) + "}\ndata: {path: /d.h5}\n");
   return spec;
 }
 
@@ -67,7 +68,7 @@ class JobManagerTest : public ::testing::Test {
   v1::JobState State(const std::string& id) { return manager_->Get(id)->state(); }
 
   testing::TempDir dir_;
-  std::unique_ptr<scheduler::SchedulingPolicy> policy_ = scheduler::MakeGangPackingPolicy();
+  std::unique_ptr<scheduler::SchedulingPolicy> policy_ = scheduler::MakeMultifactorPolicy({});
   NodeManager nodes_{10000};
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> manager_;
@@ -179,15 +180,58 @@ TEST_F(JobManagerTest, RestartKeepsEveryJobAndItsStateAndNewIdsDoNotCollide) {
   EXPECT_EQ(State(a->id()), v1::SUCCEEDED);
 }
 
-TEST_F(JobManagerTest, AJobTooBigForThePoolDoesNotHoldUpTheQueue) {
+TEST_F(JobManagerTest, AJobTooBigForThePoolIsRejectedAtSubmission) {
   nodes_.Register(Node("n1", 2), NowMs());
   auto big = manager_->Submit(Spec("big", 8), "ana");
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(big.status().message()).find("can never run on this pool: needs 8 slots but the pool has 2"),
+            std::string::npos)
+      << big.status();
+  EXPECT_TRUE(manager_->List({}, 0).empty());
+}
+
+TEST_F(JobManagerTest, AJobTooBigForThePoolAsItIsDoesNotHoldUpTheQueue) {
+  auto big = manager_->Submit(Spec("big", 8), "ana");  // no nodes yet: not judged
+  ASSERT_TRUE(big.ok()) << big.status();
+  nodes_.Register(Node("n1", 2), NowMs());
   auto small = manager_->Submit(Spec("small", 1), "bo");
   manager_->SchedulePass();
   EXPECT_EQ(State(big->id()), v1::QUEUED);
   EXPECT_NE(manager_->Get(big->id())->message().find("cannot fit the pool"), std::string::npos)
       << manager_->Get(big->id())->message();
   EXPECT_EQ(State(small->id()), v1::SCHEDULED);
+}
+
+TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
+  nodes_.Register(Node("n1", 2), NowMs());
+  auto low = manager_->Submit(Spec("low", 2, 10), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {});
+  Beat("n1", {Runtime(low->id())});
+  ASSERT_EQ(State(low->id()), v1::RUNNING);
+  auto mid = manager_->Submit(Spec("mid", 1, 100), "bo");
+  auto high = manager_->Submit(Spec("high", 2, 900), "cy");
+  manager_->SchedulePass();
+  EXPECT_EQ(manager_->Get(high->id())->queue_position(), 1) << "highest priority first";
+  EXPECT_EQ(manager_->Get(mid->id())->queue_position(), 2);
+  EXPECT_NE(manager_->Get(high->id())->message().find("preempting " + low->id()), std::string::npos)
+      << manager_->Get(high->id())->message();
+  EXPECT_TRUE(manager_->Get(low->id())->preempt_requested());
+  // The agent is told to stop low; when its ranks are gone it is queued again.
+  auto resp = Beat("n1", {Runtime(low->id())});
+  ASSERT_EQ(resp.kill_job_ids_size(), 1);
+  EXPECT_EQ(resp.kill_job_ids(0), low->id());
+  Beat("n1", {Runtime(low->id(), /*exited=*/true, 143)});
+  v1::Job requeued = *manager_->Get(low->id());
+  EXPECT_EQ(requeued.state(), v1::QUEUED);
+  EXPECT_FALSE(requeued.preempt_requested());
+  ASSERT_GE(requeued.events_size(), 2);
+  EXPECT_EQ(requeued.events(requeued.events_size() - 2).state(), v1::PREEMPTED);
+  manager_->SchedulePass();
+  EXPECT_EQ(State(high->id()), v1::SCHEDULED);
+  EXPECT_EQ(State(mid->id()), v1::QUEUED);
+  EXPECT_EQ(State(low->id()), v1::QUEUED);
 }
 
 TEST_F(JobManagerTest, GpuJobsAreRejectedUntilGpusAreScheduled) {
