@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/job_state.h"
+#include "coordinator/request_validation.h"
 
 namespace braintune::coordinator {
 
@@ -12,6 +13,7 @@ grpc::Status ToGrpc(const absl::Status& s) {
 
 grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* req,
                                        v1::SubmitJobResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   std::string user = req->user().empty() ? "anonymous" : req->user();
   absl::StatusOr<v1::Job> job = jobs_->Submit(req->spec(), user);
   if (!job.ok()) return ToGrpc(job.status());
@@ -22,6 +24,7 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJob
 }
 
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::GetJobResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   absl::StatusOr<v1::Job> job = jobs_->Get(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp->mutable_job() = *job;
@@ -30,6 +33,7 @@ grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobReques
 
 grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   std::vector<v1::JobState> states;
   for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
   for (auto& job : jobs_->List(states, req->limit())) {
@@ -41,6 +45,7 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRe
 
 grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* req,
                                        v1::CancelJobResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   absl::StatusOr<v1::Job> job = jobs_->Cancel(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp->mutable_job() = *job;
@@ -49,6 +54,7 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJob
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                                       grpc::ServerWriter<v1::WatchJobResponse>* writer) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   int64_t version = 0, sent = -1;
   while (!ctx->IsCancelled() && !stopping_->load()) {
     // Returns at once the first time, then on each change or every 500 ms to notice cancellation.
@@ -66,12 +72,8 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
 
 grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* req,
                                             v1::RegisterNodeResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   const v1::NodeInfo& node = req->node();
-  if (node.name().empty()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "node.name is empty");
-  if (node.cpu_slots() <= 0 && node.gpus() <= 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        absl::StrCat("node ", node.name(), " offers no slots"));
-  }
   nodes_->Register(node, NowMs());
   resp->set_node_name(node.name());
   resp->set_heartbeat_interval_ms(heartbeat_interval_ms_);
@@ -81,6 +83,7 @@ grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::Regi
 
 grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   if (!nodes_->Heartbeat(req->node_name(), NowMs())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("node ", req->node_name(), " is not registered; register again"));
@@ -92,6 +95,7 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartbe
 
 grpc::Status AgentServiceImpl::ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest* req,
                                               v1::ReportProgressResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   absl::StatusOr<bool> cancel = jobs_->ReportProgress(*req);
   if (!cancel.ok()) return ToGrpc(cancel.status());
   resp->set_cancel_requested(*cancel);
