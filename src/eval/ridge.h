@@ -24,8 +24,8 @@ struct RidgeOptions {
   int64_t target_batch = 8192;
   // Choosing alphas, compute the candidates' errors in float32 first (the per-alpha products
   // are most of the time, and float32 ones take half as long on a CPU) and again in float64 only
-  // for targets whose best two candidates are within 1e-4 (relative) of each other, where float32
-  // rounding (~1e-7) could swap them: the alphas chosen are those of a float64 computation.
+  // for targets whose best two candidates are so close (within ~2e-5 relative) that float32
+  // rounding (~2e-7) might swap them: the alphas chosen are those of a float64 computation.
   // Weights, intercepts and predictions are always float64.
   bool screen_in_float32 = true;
   RidgeOptions();
