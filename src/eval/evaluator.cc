@@ -275,7 +275,6 @@ class Evaluator {
     torch::manual_seed(spec_.training.seed);
     model::BrainModel model(cfg, spaces_);
     model->eval();
-    model->to(device_);
     const std::string arch = absl::StrCat("tiny:", cfg.conv_channels, ":", cfg.hidden, ":", cfg.layers, ":", cfg.heads,
                                           ":", cfg.ffn, m.checkpoint.empty() ? absl::StrCat(":seed", spec_.training.seed) : "");
     ASSIGN_OR_RETURN(std::string key, ModelKey(m.checkpoint, arch));
@@ -285,13 +284,14 @@ class Evaluator {
         archive.load_from(m.checkpoint);
         archive.read("encoder", encoder);
         RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));
-        model->encoder()->load(encoder);
+        model->encoder()->load(encoder);  // leaves the parameters on the archive's device (CPU)
       } catch (const c10::Error& err) {
         return absl::InvalidArgumentError(absl::StrCat(
             m.checkpoint, ": evaluation.models (", m.name, "): cannot load the encoder with the spec's model.* sizes: ",
             err.what_without_backtrace()));
       }
     }
+    model->to(device_);
     std::vector<int> layers = e.layers;
     if (layers.empty()) {
       for (int l = 0; l <= cfg.layers; ++l) layers.push_back(l);
