@@ -98,7 +98,7 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
       cmp.push_back({absl::StrCat(c.model_b(), " - ", c.model_a()), c.roi(),
                      absl::StrFormat("%+.3f ± %.3f", c.mean_difference(), c.sem_difference()),
                      absl::StrFormat("%.2f", c.t()), absl::StrFormat("%.3g", c.p_value()),
-                     std::to_string(c.participants_size())});
+                     std::to_string(c.n())});
     }
     out << "\npaired across participants (sign-flip permutation test, two-sided):\n" << FormatTable(cmp);
   }

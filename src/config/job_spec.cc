@@ -375,6 +375,24 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   if (spec.kind == "train" && evaluation.IsDefined()) {
     return top.Error(evaluation, "evaluation", "is only for kind evaluate");
   }
+  if (spec.kind == "evaluate") {
+    std::set<int> seen;
+    for (int layer : spec.evaluation.layers) {
+      if (layer > spec.model.layers) {
+        return top.Error(evaluation["layers"], "evaluation.layers",
+                         absl::StrCat(layer, " exceeds model.layers (", spec.model.layers, ")"));
+      }
+      if (!seen.insert(layer).second) {
+        return top.Error(evaluation["layers"], "evaluation.layers", absl::StrCat(layer, " is listed twice"));
+      }
+    }
+    // Ranks meet once per phase (features of a share of the stories, fits of a share of the
+    // participants): minutes apart, not a training step's seconds.
+    const YAML::Node distributed = top.Child("distributed");
+    if (!distributed.IsDefined() || !distributed.IsMap() || !distributed["collective_timeout"].IsDefined()) {
+      spec.distributed.collective_timeout = kEvaluateCollectiveTimeout;
+    }
+  }
   return spec;
 }
 

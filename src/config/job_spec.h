@@ -57,11 +57,15 @@ struct OutputSpec {
   std::string dir;            // where checkpoint and results go; empty = the agent's job directory
 };
 
+inline constexpr double kEvaluateCollectiveTimeout = 3600;
+
 // Gradient synchronisation across ranks (src/ddp/reducer.h, docs/ddp.md).
 struct DistributedSpec {
   double bucket_cap_mb = 25;        // gradient bucket size; (0, 4096]
   double first_bucket_cap_mb = 1;   // the first bucket, ready earliest; (0, 4096]
-  double collective_timeout = 600;  // seconds a rank waits in a collective before failing; (0, 86400]
+  // Seconds a rank waits in a collective before failing; (0, 86400]. Default 600, and
+  // kEvaluateCollectiveTimeout for kind evaluate.
+  double collective_timeout = 600;
 };
 
 // One model of an evaluation (kind "evaluate"); models are compared on the same splits.

@@ -26,6 +26,7 @@
 #include "eval/ridge.h"
 #include "model/brain_model.h"
 #include "train/progress_reporter.h"
+#include "train/plan.h"
 #include "train/rank.h"
 
 namespace braintune::eval {
@@ -36,16 +37,21 @@ using Clock = std::chrono::steady_clock;
 using Tensor = torch::Tensor;
 
 constexpr char kAll[] = "all";
+constexpr std::string_view kCeilingSources[] = {"none", "stored", "repeats", "repeats-mean"};
 
 // Arrays of per-target (or per-participant) results that every rank allocates in the same
 // order, fills at its own participants' offsets and sums across ranks, so that afterwards
 // every rank holds every participant's values.
 class SharedArrays {
  public:
-  std::vector<float>& Get(const std::string& key, int64_t size) {
+  // Creates the array (zeros) on first use. Arrays hold one value per target of every
+  // participant, or with per_target false one value per participant.
+  std::vector<float>& Get(const std::string& key, int64_t size, bool per_target = true) {
     auto [it, inserted] = arrays_.try_emplace(key, size, 0.0f);
+    if (inserted && !per_target) per_participant_.insert(key);
     return it->second;
   }
+  bool PerTarget(const std::string& key) const { return !per_participant_.count(key); }
   const std::vector<float>& At(const std::string& key) const { return arrays_.at(key); }
   bool Has(const std::string& key) const { return arrays_.count(key) > 0; }
   void Put(const std::string& key, int64_t size, int64_t offset, const Tensor& values) {
@@ -64,6 +70,7 @@ class SharedArrays {
 
  private:
   std::map<std::string, std::vector<float>> arrays_;
+  std::set<std::string> per_participant_;
   std::set<std::string> reduced_;
 };
 
@@ -85,7 +92,8 @@ struct OwnedParticipant {
   std::vector<const data::Run*> train_runs, test_runs;
   Tensor y_train, y_test; // z-scored per story, trimmed [rows, targets] float64
   Tensor ceiling;         // [targets], undefined when unknown
-  std::string ceiling_source = "none";
+  std::string ceiling_source = "none";  // none, stored, repeats (run + repeats), repeats-mean (run = their mean)
+  int64_t ceiling_presentations = 0;    // presentations in the repeats branches
 };
 
 // LibTorch's Module::load copies tensors without comparing shapes: check every parameter and
@@ -125,6 +133,9 @@ class Evaluator {
     if (spec_.kind != "evaluate") return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": kind is not evaluate"));
     const config::EvaluationSpec& e = spec_.evaluation;
     train::ConfigureThreads(options_, *comm_);
+    // Ranks wait for each other at the end of each phase; how long is the spec's (an evaluate
+    // job's default is longer than a training job's: phases are minutes, not steps).
+    comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
     // On a GPU rank the encoder and the linear algebra run there (resources.gpus_per_rank > 0).
     if (spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available()) {
       device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
@@ -167,12 +178,25 @@ class Evaluator {
       spaces_[p.space] = p.n_targets;
     }
     if (participant_ids_.empty()) return absl::InvalidArgumentError(absl::StrCat(spec_.data.path, ": no participants"));
+    // The trainer's rule (train/plan.h), so that evaluating a tuned model holds out what its
+    // training held out.
     test_stories_ = spec_.data.test_stories;
-    if (test_stories_.empty() && !meta.stories.empty()) test_stories_ = {meta.stories.back().name};
+    if (test_stories_.empty()) test_stories_ = {train::DefaultTestStory(meta, participant_ids_)};
     for (const std::string& s : test_stories_) {
       if (!meta.FindStory(s)) {
         return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": data.test_stories: '", s,
                                                        "' is not a story of ", spec_.data.path));
+      }
+    }
+    // Checked here, on every rank, before any work: every participant must have heard a test
+    // story (its score) and a training story (its fit).
+    for (const std::string& id : participant_ids_) {
+      bool train = false, test = false;
+      for (const data::Run& run : meta.FindParticipant(id)->runs) (IsTest(run.story) ? test : train) = true;
+      if (!test || !train) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            spec_.data.path, ": participant ", id, " heard no ", train ? "test" : "training", " story (test stories: ",
+            absl::StrJoin(test_stories_, ", "), "); choose data.test_stories or data.participants"));
       }
     }
     data::ReadOptions ro;
@@ -201,8 +225,8 @@ class Evaluator {
             spec_.data.path, ": participant ", p.id, " has no ", o.train_runs.empty() ? "training" : "test",
             " story with samples left after trimming (test stories: ", absl::StrJoin(test_stories_, ", "), ")"));
       }
-      o.y_train = torch::cat(train_y).to(device_);
-      o.y_test = torch::cat(test_y).to(device_);
+      o.y_train = torch::cat(train_y);  // moved to the device per fit, not held there
+      o.y_test = torch::cat(test_y);
       SetCeiling(&o);
       owned_.push_back(std::move(o));
     }
@@ -213,6 +237,14 @@ class Evaluator {
             heard_.insert(s.name);
           }
         }
+      }
+    }
+    // The control's confounds exist for every story (word and phoneme timings or stored
+    // features), before hours of feature extraction.
+    for (const std::string& story : heard_) {
+      for (const std::string& name : spec_.evaluation.confounds) {
+        absl::Status s = StimulusFeature(*dataset_.FindStory(story), name).status();
+        if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(spec_.data.path, ": evaluation.confounds: ", s.message()));
       }
     }
     return absl::OkStatus();
@@ -235,10 +267,12 @@ class Evaluator {
   }
 
   // From the test stories' repeats where there are any: when the run is the mean of its
-  // repeats (as LeBel's data), the ceiling of the mean of N presentations from the repeats;
-  // otherwise the run is one more presentation and the single-presentation ceiling comes from
-  // all of them. Else the file's stored ceiling. Over the trimmed rows of every test story
-  // with repeats.
+  // repeats (as LeBel's data: equal within 1e-4), the ceiling of the mean of N presentations
+  // from the repeats; otherwise the run is one more presentation and the single-presentation
+  // ceiling comes from all of them. Which of the two was taken is in the summary's
+  // ceiling_source. Else the file's stored ceiling. Over the trimmed rows of the test stories
+  // with repeats, each presentation demeaned per story (story means are not signal), stories
+  // with as many presentations as the first.
   void SetCeiling(OwnedParticipant* o) const {
     std::vector<Tensor> stacks;
     int averaged = 1;
@@ -255,11 +289,13 @@ class Evaluator {
       if (!stacks.empty() && all.size(0) != stacks[0].size(0)) continue;  // same presentations only
       if (run_is_mean) averaged = static_cast<int>(rep.n_repeats);
       const Trim t = RunTrim(*run);
-      stacks.push_back(all.narrow(1, t.begin, t.rows()));
+      Tensor rows = all.narrow(1, t.begin, t.rows());
+      stacks.push_back(rows - rows.mean(1, /*keepdim=*/true));
     }
     if (!stacks.empty()) {
       o->ceiling = NoiseCeiling(torch::cat(stacks, 1), averaged);
-      o->ceiling_source = "repeats";
+      o->ceiling_source = averaged > 1 ? "repeats-mean" : "repeats";
+      o->ceiling_presentations = averaged > 1 ? averaged : stacks[0].size(0);
     } else if (!o->meta->noise_ceiling.empty()) {
       o->ceiling = torch::tensor(o->meta->noise_ceiling, torch::kFloat32).to(torch::kFloat64);
       o->ceiling_source = "stored";
@@ -292,15 +328,9 @@ class Evaluator {
       }
     }
     model->to(device_);
-    std::vector<int> layers = e.layers;
+    std::vector<int> layers = e.layers;  // checked against model.layers by the spec parser
     if (layers.empty()) {
       for (int l = 0; l <= cfg.layers; ++l) layers.push_back(l);
-    }
-    for (int l : layers) {
-      if (l > cfg.layers) {
-        return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": evaluation.layers: ", l,
-                                                       " exceeds model.layers (", cfg.layers, ")"));
-      }
     }
     FeatureOptions fo;
     fo.context_seconds = e.context_seconds;
@@ -315,20 +345,9 @@ class Evaluator {
     int i = 0;
     for (const std::string& story : heard_) {
       if (i++ % comm_->size() != comm_->rank()) continue;
-      RETURN_IF_ERROR(extractor.Get(*dataset_.FindStory(story)).status());
+      RETURN_IF_ERROR(extractor.Prepare(*dataset_.FindStory(story)));
     }
-    double counts[2] = {static_cast<double>(extractor.cache_hits()), static_cast<double>(extractor.cache_misses())};
-    RETURN_IF_ERROR(comm_->AllReduceSum(counts, 2));
-    cache_hits_ += static_cast<int>(counts[0]);
-    cache_misses_ += static_cast<int>(counts[1]);
     RETURN_IF_ERROR(comm_->Barrier());
-    std::map<std::string, std::vector<StoryFeatures>> features;  // story -> per layer
-    for (const OwnedParticipant& o : owned_) {
-      for (const data::Run& run : o.meta->runs) {
-        if (features.count(run.story)) continue;
-        ASSIGN_OR_RETURN(features[run.story], extractor.Get(*dataset_.FindStory(run.story)));
-      }
-    }
     ++done_units_;
 
     // 3. Every layer, every owned participant.
@@ -341,39 +360,51 @@ class Evaluator {
       shared_.Get(absl::StrCat(prefix, "/layer_", layer, "/r"), total_targets_);
       shared_.Get(absl::StrCat(prefix, "/layer_", layer, "/alpha"), total_targets_);
     }
-    for (size_t l = 0; l < layers.size(); ++l) {
+    for (int layer : layers) {
+      shared_.Get(absl::StrCat(prefix, "/layer_", layer, "/cv_r2"), total_targets_);
+    }
+    for (int layer : layers) {
+      ASSIGN_OR_RETURN(Features features, LayerFeatures(extractor, layer));
       for (const OwnedParticipant& o : owned_) {
-        ASSIGN_OR_RETURN(auto x, Design(o, ModelFeatures(features, l)));
+        ASSIGN_OR_RETURN(auto x, Design(o, ModelFeatures(features)));
         auto& [x_train, x_test] = x;
-        RidgeModel fit = FitRidgeCV(x_train, o.y_train, ridge_);
-        PutTargets(absl::StrCat(prefix, "/layer_", layers[l], "/r"), o, PearsonPerTarget(fit.Predict(x_test), o.y_test));
-        PutTargets(absl::StrCat(prefix, "/layer_", layers[l], "/alpha"), o, fit.alphas);
+        const Tensor y_train = o.y_train.to(device_), y_test = o.y_test.to(device_);
+        RidgeModel fit = FitRidgeCV(x_train, y_train, ridge_);
+        const std::string at = absl::StrCat(prefix, "/layer_", layer);
+        PutTargets(at + "/r", o, PearsonPerTarget(fit.Predict(x_test), y_test));
+        PutTargets(at + "/alpha", o, fit.alphas);
+        PutTargets(at + "/cv_r2", o, fit.cv_r2);
       }
     }
     RETURN_IF_ERROR(shared_.Reduce(comm_));
+    double counts[2] = {static_cast<double>(extractor.cache_hits()), static_cast<double>(extractor.cache_misses())};
+    RETURN_IF_ERROR(comm_->AllReduceSum(counts, 2));
+    cache_hits_ += static_cast<int>(counts[0]);
+    cache_misses_ += static_cast<int>(counts[1]);
     ++done_units_;
     ModelLayers& result = models_[m.name];
     result.layers = layers;
     result.checkpoint = m.checkpoint;
     model_order_.push_back(m.name);
     result.best_layer = BestLayer(prefix, layers);
-    const size_t best = std::find(layers.begin(), layers.end(), result.best_layer) - layers.begin();
 
     // 4. The feature-removal control and the data-efficiency sweep at the best layer.
     Report(absl::StrCat("controls ", m.name));
     if (!e.confounds.empty()) shared_.Get(prefix + "/removal/r", total_targets_);
     for (size_t f = 0; f < e.data_fractions.size(); ++f) {
       shared_.Get(absl::StrCat(prefix, "/sweep/", f, "/r"), total_targets_);
-      shared_.Get(absl::StrCat(prefix, "/sweep/", f, "/rows"), n_participants);
+      shared_.Get(absl::StrCat(prefix, "/sweep/", f, "/rows"), n_participants, /*per_target=*/false);
     }
+    ASSIGN_OR_RETURN(Features features, LayerFeatures(extractor, result.best_layer));
     for (const OwnedParticipant& o : owned_) {
-      ASSIGN_OR_RETURN(auto x, Design(o, ModelFeatures(features, best)));
+      ASSIGN_OR_RETURN(auto x, Design(o, ModelFeatures(features)));
       auto& [x_train, x_test] = x;
+      const Tensor y_train = o.y_train.to(device_), y_test = o.y_test.to(device_);
       if (!e.confounds.empty()) {
         ASSIGN_OR_RETURN(auto c, Design(o, [this](const data::Run& run) { return Confounds(run); }));
         Residuals left = RemoveConfounds(x_train, c.first, x_test, c.second, ridge_);
-        RidgeModel fit = FitRidgeCV(left.train, o.y_train, ridge_);
-        PutTargets(prefix + "/removal/r", o, PearsonPerTarget(fit.Predict(left.test), o.y_test));
+        RidgeModel fit = FitRidgeCV(left.train, y_train, ridge_);
+        PutTargets(prefix + "/removal/r", o, PearsonPerTarget(fit.Predict(left.test), y_test));
       }
       if (!e.data_fractions.empty()) {
         for (size_t f = 0; f < e.data_fractions.size(); ++f) {
@@ -381,8 +412,8 @@ class Evaluator {
               x_train.size(0), static_cast<int64_t>(std::ceil(e.data_fractions[f] * x_train.size(0))));
           Tensor r = torch::full({o.meta->n_targets}, std::nan(""), torch::kFloat64);
           if (rows >= std::max(10, 2 * e.folds)) {
-            RidgeModel fit = FitRidgeCV(x_train.narrow(0, 0, rows), o.y_train.narrow(0, 0, rows), ridge_);
-            r = PearsonPerTarget(fit.Predict(x_test), o.y_test);
+            RidgeModel fit = FitRidgeCV(x_train.narrow(0, 0, rows), y_train.narrow(0, 0, rows), ridge_);
+            r = PearsonPerTarget(fit.Predict(x_test), y_test);
           }
           PutTargets(absl::StrCat(prefix, "/sweep/", f, "/r"), o, r);
           shared_.Put(absl::StrCat(prefix, "/sweep/", f, "/rows"), n_participants, o.index,
@@ -401,11 +432,14 @@ class Evaluator {
     ceilings_put_ = true;
     const int64_t n = static_cast<int64_t>(participant_ids_.size());
     shared_.Get("ceiling", total_targets_);
-    shared_.Get("ceiling_source", n);  // 0 none, 1 stored, 2 repeats
+    shared_.Get("ceiling_source", n, /*per_target=*/false);  // index in kCeilingSources
+    shared_.Get("ceiling_presentations", n, /*per_target=*/false);
     for (const OwnedParticipant& o : owned_) {
       if (o.ceiling.defined()) PutTargets("ceiling", o, o.ceiling);
-      shared_.Put("ceiling_source", n, o.index,
-                  torch::tensor({o.ceiling_source == "repeats" ? 2.0 : o.ceiling_source == "stored" ? 1.0 : 0.0}));
+      const auto code = std::find(std::begin(kCeilingSources), std::end(kCeilingSources), o.ceiling_source) -
+                        std::begin(kCeilingSources);
+      shared_.Put("ceiling_source", n, o.index, torch::tensor({static_cast<double>(code)}));
+      shared_.Put("ceiling_presentations", n, o.index, torch::tensor({static_cast<double>(o.ceiling_presentations)}));
     }
   }
 
@@ -431,10 +465,24 @@ class Evaluator {
     return std::pair{torch::cat(parts[0]), torch::cat(parts[1])};
   }
 
+  // One layer's features of every story the rank's participants heard (one layer in memory at
+  // a time: 13 layers of a base model over hours of stories would not fit).
+  using Features = std::map<std::string, StoryFeatures>;
+  absl::StatusOr<Features> LayerFeatures(FeatureExtractor& extractor, int layer) const {
+    Features out;
+    for (const OwnedParticipant& o : owned_) {
+      for (const data::Run& run : o.meta->runs) {
+        if (out.count(run.story)) continue;
+        ASSIGN_OR_RETURN(out[run.story], extractor.Get(*dataset_.FindStory(run.story), layer));
+      }
+    }
+    return out;
+  }
+
   // Model features (Lanczos-resampled, 3 lobes) at a run's response times.
-  static AtTimes ModelFeatures(const std::map<std::string, std::vector<StoryFeatures>>& features, size_t layer) {
-    return [&features, layer](const data::Run& run) -> absl::StatusOr<Tensor> {
-      const StoryFeatures& f = features.at(run.story)[layer];
+  static AtTimes ModelFeatures(const Features& features) {
+    return [&features](const data::Run& run) -> absl::StatusOr<Tensor> {
+      const StoryFeatures& f = features.at(run.story);
       return LanczosResample(f.values.to(torch::kFloat64), f.times, ResponseTimes(run));
     };
   }
@@ -460,15 +508,27 @@ class Evaluator {
     return std::all_of(source.begin(), source.end(), [](float s) { return s > 0; });
   }
 
+  // Where the ceilings came from, in words: "none", "stored", "repeats (run + N repeats)",
+  // "repeats (run = mean of N)", or "mixed" when participants differ.
+  std::string CeilingSource() const {
+    const auto& source = shared_.At("ceiling_source");
+    const auto& presentations = shared_.At("ceiling_presentations");
+    std::set<std::pair<float, float>> kinds;
+    for (size_t p = 0; p < source.size(); ++p) kinds.insert({source[p], presentations[p]});
+    if (kinds.size() != 1) return "mixed";
+    const auto [code, count] = *kinds.begin();
+    const std::string_view name = kCeilingSources[static_cast<int>(code)];
+    if (name == "repeats") return absl::StrFormat("repeats (run + %d repeats)", static_cast<int>(count) - 1);
+    if (name == "repeats-mean") return absl::StrFormat("repeats (run = mean of %d)", static_cast<int>(count));
+    return std::string(name);
+  }
+
   // A participant's score per target from a shared r array: r / ceiling with targets at or
   // below the threshold masked (NaN) when every participant has a ceiling, else r.
   Tensor Scores(const std::vector<float>& r, int p) const {
-    const int64_t n = Targets(p);
-    Tensor rt = torch::tensor(std::vector<float>(r.begin() + offsets_[p], r.begin() + offsets_[p] + n)).to(torch::kFloat64);
+    Tensor rt = Slice(r, p);
     if (!Normalized()) return rt;
-    const auto& c = shared_.At("ceiling");
-    Tensor ct = torch::tensor(std::vector<float>(c.begin() + offsets_[p], c.begin() + offsets_[p] + n)).to(torch::kFloat64);
-    return NormalizedScores(rt, ct, spec_.evaluation.ceiling_threshold);
+    return NormalizedScores(rt, Slice(shared_.At("ceiling"), p), spec_.evaluation.ceiling_threshold);
   }
 
   int64_t Targets(int p) const {
@@ -493,17 +553,34 @@ class Evaluator {
     return out;
   }
 
+  // The layer with the highest cross-validated R^2 on the training stories (mean over a
+  // participant's targets, unmasked ones when scores are normalized, then over participants).
+  // Never the test story: choosing on it would bias the reported score upwards.
   int BestLayer(const std::string& prefix, const std::vector<int>& layers) const {
     int best = layers[0];
     double best_score = -INFINITY;
     for (int l : layers) {
-      double s = Summarize(torch::tensor(RoiMeansAll(absl::StrCat(prefix, "/layer_", l, "/r")), torch::kFloat64)).mean;
+      const auto& cv = shared_.At(absl::StrCat(prefix, "/layer_", l, "/cv_r2"));
+      std::vector<double> per_participant;
+      for (size_t p = 0; p < participant_ids_.size(); ++p) {
+        Tensor values = Slice(cv, static_cast<int>(p));
+        if (Normalized()) {
+          values = values.index({Slice(shared_.At("ceiling"), static_cast<int>(p)) > spec_.evaluation.ceiling_threshold});
+        }
+        per_participant.push_back(Summarize(values).mean);
+      }
+      const double s = Summarize(torch::tensor(per_participant, torch::kFloat64)).mean;
       if (s > best_score) best_score = s, best = l;
     }
     return best;
   }
 
-  std::vector<double> RoiMeansAll(const std::string& key) const { return RoiMeans(shared_.At(key)).at(kAll); }
+  // Participant p's values in a per-target shared array, float64.
+  Tensor Slice(const std::vector<float>& values, int p) const {
+    return torch::tensor(std::vector<float>(values.begin() + offsets_[p], values.begin() + offsets_[p] + Targets(p)))
+        .to(torch::kFloat64);
+  }
+
 
   // ---- 5. Summary and outputs (rank 0) --------------------------------------------------
 
@@ -533,9 +610,7 @@ class Evaluator {
     s.set_score(Normalized() ? "normalized" : "r");
     s.set_ceiling_threshold(e.ceiling_threshold);
     for (const auto& p : participant_ids_) s.add_participants(p);
-    const auto& source = shared_.At("ceiling_source");
-    std::set<float> sources(source.begin(), source.end());
-    s.set_ceiling_source(sources.size() > 1 ? "mixed" : *sources.begin() == 2 ? "repeats" : *sources.begin() == 1 ? "stored" : "none");
+    s.set_ceiling_source(CeilingSource());
     if (Normalized()) {
       // The ceiling itself, summarised like a score (mean over a ROI's targets per participant).
       std::map<std::string, std::vector<double>> means;
@@ -543,7 +618,7 @@ class Evaluator {
       means[kAll].assign(participant_ids_.size(), 0);
       for (const auto& roi : rois_) means[roi].assign(participant_ids_.size(), std::nan(""));
       for (size_t p = 0; p < participant_ids_.size(); ++p) {
-        Tensor ct = torch::tensor(std::vector<float>(c.begin() + offsets_[p], c.begin() + offsets_[p] + Targets(p))).to(torch::kFloat64);
+        Tensor ct = Slice(c, static_cast<int>(p));
         means[kAll][p] = ct.mean().item<double>();
         for (const auto& [roi, m] : SummarizeRois(ct, RoisOf(p))) means[roi][p] = m.mean;
       }
@@ -576,8 +651,7 @@ class Evaluator {
           };
           add(kAll, Summarize(scores));
           for (const auto& [roi, m] : SummarizeRois(scores, RoisOf(static_cast<int>(p)))) add(roi, m);
-          ps->set_mean_r(torch::tensor(std::vector<float>(r.begin() + offsets_[p], r.begin() + offsets_[p] + Targets(p)))
-                             .to(torch::kFloat64).mean().item<double>());
+          ps->set_mean_r(Slice(r, static_cast<int>(p)).mean().item<double>());
         }
       }
       if (shared_.Has(prefix + "/removal/r")) {
@@ -624,6 +698,7 @@ class Evaluator {
         pt->set_t(t.t);
         pt->set_p_value(t.p_value);
         pt->set_permutations(static_cast<int32_t>(t.permutations));
+        pt->set_n(static_cast<int32_t>(t.n));
       }
     }
     s.set_feature_cache_hits(cache_hits_);
@@ -659,7 +734,7 @@ class Evaluator {
         }
       };
       for (const auto& [key, values] : shared_.all()) {
-        if (static_cast<int64_t>(values.size()) == total_targets_ && key != "ceiling_source") {
+        if (shared_.PerTarget(key)) {
           for (size_t p = 0; p < participant_ids_.size(); ++p) {
             const std::string name = absl::StrCat("/", key, "/", participant_ids_[p]);
             group(name);

@@ -7,14 +7,19 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 
 namespace braintune::eval {
 namespace {
 
 namespace fs = std::filesystem;
+
+// Part of every cache key: bump it when the features computed for the same settings change.
+constexpr char kCacheVersion[] = "features-v2";
 
 // FNV-1a, 64 bit: a content hash for cache keys (not for security).
 class Fnv {
@@ -42,32 +47,43 @@ FeatureExtractor::FeatureExtractor(model::SpeechEncoder encoder, std::string mod
 
 std::string FeatureExtractor::CachePath(const data::Story& story, int layer) const {
   Fnv key;
-  key.Add(model_key_).Add(story.name).Add(story.audio.data(), story.audio.size() * sizeof(float));
+  key.Add(kCacheVersion).Add(model_key_).Add(story.name).Add(story.audio.data(), story.audio.size() * sizeof(float));
   key.Add(&story.sample_rate, sizeof(double)).Add(&options_.context_seconds, sizeof(double));
   key.Add(&options_.stride_seconds, sizeof(double)).Add(options_.pooling).Add(&layer, sizeof(int));
   return absl::StrCat(options_.cache_dir, "/", story.name, ".layer", layer, ".", key.Hex(), ".pt");
 }
 
-absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Get(const data::Story& story) {
-  std::vector<StoryFeatures> out;
+std::optional<StoryFeatures> FeatureExtractor::ReadCached(const data::Story& story, int layer) const {
+  const std::string path = CachePath(story, layer);
+  if (!fs::exists(path)) return std::nullopt;
+  std::vector<torch::Tensor> saved;
+  try {
+    torch::load(saved, path);
+  } catch (const c10::Error&) {
+    return std::nullopt;  // unreadable (a crash mid-copy, a foreign file): recompute and replace it
+  }
+  if (saved.size() != 2) return std::nullopt;
+  return StoryFeatures{saved[0], saved[1]};
+}
+
+absl::Status FeatureExtractor::Prepare(const data::Story& story) {
   for (int layer : layers_) {
-    const std::string path = CachePath(story, layer);
-    if (!fs::exists(path)) break;
-    std::vector<torch::Tensor> saved;
-    try {
-      torch::load(saved, path);
-    } catch (const c10::Error&) {
-      break;  // unreadable (another version, a crash mid-copy): recompute and replace it
+    if (!ReadCached(story, layer)) {
+      ++misses_;
+      return Compute(story).status();
     }
-    if (saved.size() != 2) break;
-    out.push_back({saved[0], saved[1]});
   }
-  if (out.size() == layers_.size()) {
-    ++hits_;
-    return out;
-  }
-  ++misses_;
-  return Compute(story);
+  ++hits_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StoryFeatures> FeatureExtractor::Get(const data::Story& story, int layer) {
+  const auto it = std::find(layers_.begin(), layers_.end(), layer);
+  if (it == layers_.end()) return absl::InternalError(absl::StrCat("layer ", layer, " was not requested"));
+  if (std::optional<StoryFeatures> cached = ReadCached(story, layer)) return *cached;
+  ++misses_;  // another rank prepared it into a cache this rank cannot see (not a shared disk)
+  ASSIGN_OR_RETURN(std::vector<StoryFeatures> all, Compute(story));
+  return all[it - layers_.begin()];
 }
 
 absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data::Story& story) {
@@ -81,6 +97,11 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
   }
   if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
   const int64_t n = static_cast<int64_t>(story.audio.size()) / stride;  // windows ending at (k+1) * stride
+  if (n == 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "story %s: its audio (%g s) is shorter than one evaluation.stride_seconds (%g s)", story.name,
+        static_cast<double>(story.audio.size()) / rate, options_.stride_seconds));
+  }
   const int64_t newest_frames = std::max<int64_t>(1, stride / model::kEncoderStride);
   torch::Tensor audio = torch::from_blob(const_cast<float*>(story.audio.data()),
                                          {static_cast<int64_t>(story.audio.size())});
@@ -105,18 +126,25 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
   torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);
   std::error_code ec;
   fs::create_directories(options_.cache_dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(options_.cache_dir, ": evaluation.cache_dir: cannot create it: ", ec.message()));
   std::vector<StoryFeatures> out;
   for (size_t l = 0; l < layers_.size(); ++l) {
     StoryFeatures f{times, torch::cat(chunks[l]).contiguous()};
     out.push_back(f);
-    // Cache atomically; a cache that cannot be written only costs recomputation.
+    // Atomically: ranks and concurrent evaluations share the directory. The evaluation reads
+    // layers back one at a time, so a cache that cannot be written is an error.
     const std::string path = CachePath(story, layers_[l]);
     const std::string tmp = absl::StrCat(path, ".tmp", ::getpid());
     try {
       torch::save(std::vector<torch::Tensor>{f.times, f.values}, tmp);
-      std::rename(tmp.c_str(), path.c_str());
-    } catch (const c10::Error&) {
+    } catch (const c10::Error& e) {
       std::remove(tmp.c_str());
+      return absl::InvalidArgumentError(absl::StrCat(tmp, ": evaluation.cache_dir: cannot write features: ",
+                                                     e.what_without_backtrace()));
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      return absl::InvalidArgumentError(absl::StrCat(path, ": evaluation.cache_dir: cannot rename into place"));
     }
   }
   return out;

@@ -9,13 +9,14 @@
 // Features are cached on disk, one file per (model, layer, story, window settings), so
 // evaluating the same checkpoint again, or another layer of it, computes nothing twice. The key
 // is a hash of the model's weights (the checkpoint's bytes, or the seed of an untrained model),
-// the story's audio samples, and the window settings; files are written atomically, so ranks
-// and concurrent evaluations can share one cache directory.
+// the story's audio samples, the window settings and a version of the extraction code; files
+// are written atomically, so ranks and concurrent evaluations can share one cache directory.
 #ifndef BRAINTUNE_EVAL_FEATURES_H_
 #define BRAINTUNE_EVAL_FEATURES_H_
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,15 +47,22 @@ class FeatureExtractor {
   FeatureExtractor(model::SpeechEncoder encoder, std::string model_key, std::vector<int> layers,
                    FeatureOptions options);
 
-  // The features of `story` (audio loaded) at every requested layer, in `layers` order: from
-  // the cache when every layer is there, else computed (all layers in one pass) and cached.
-  absl::StatusOr<std::vector<StoryFeatures>> Get(const data::Story& story);
+  // Makes sure the cache holds every requested layer of `story` (audio loaded), computing all
+  // layers in one pass when any is missing. Errors name the story, or the cache directory when
+  // it cannot be written.
+  absl::Status Prepare(const data::Story& story);
 
-  int cache_hits() const { return hits_; }      // stories served from the cache
+  // One requested layer of `story`, read from the cache (computed first if it is not there, as
+  // on a rank whose cache directory is not the disk another rank prepared it on). Callers hold
+  // one layer of every story at a time, not every layer.
+  absl::StatusOr<StoryFeatures> Get(const data::Story& story, int layer);
+
+  int cache_hits() const { return hits_; }      // stories found complete in the cache
   int cache_misses() const { return misses_; }  // stories computed
 
  private:
   std::string CachePath(const data::Story& story, int layer) const;
+  std::optional<StoryFeatures> ReadCached(const data::Story& story, int layer) const;
   absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story);
 
   model::SpeechEncoder encoder_;

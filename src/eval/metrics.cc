@@ -21,7 +21,11 @@ torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delay
 torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& from, const torch::Tensor& to,
                               int lobes) {
   torch::Tensor t_to = to.to(torch::kFloat64), t_from = from.to(torch::kFloat64);
-  const double cutoff = 1.0 / t_to.diff().mean().item<double>();
+  // The output rate, or the input rate when that is lower (upsampling, as model features at
+  // 10 Hz to MEG samples): a kernel narrower than the inputs' spacing would leave outputs
+  // between inputs with no input in reach.
+  auto rate = [](const torch::Tensor& t) { return t.size(0) > 1 ? 1.0 / t.diff().mean().item<double>() : INFINITY; };
+  const double cutoff = std::min(rate(t_to), rate(t_from));
   torch::Tensor x = (t_to.unsqueeze(1) - t_from.unsqueeze(0)) * cutoff;  // [n, m], in cycles
   const double pi = M_PI;
   torch::Tensor safe = torch::where(x == 0, torch::ones_like(x), x);

@@ -20,7 +20,8 @@ torch::Tensor Delay(const torch::Tensor& features, const std::vector<int>& delay
 
 // Lanczos resampling (Huth lab's lanczosinterp2D): values [m, d] at `from` times [m] -> [n, d]
 // at `to` times [n], each output the sum of the inputs weighted by a `lobes`-lobe Lanczos kernel
-// with cutoff frequency 1 / (mean spacing of `to`). Word-level features become TR-level ones.
+// with cutoff frequency 1 / (mean spacing of `to`), or of `from` when that is larger (so
+// upsampling interpolates). Word-level features become TR-level ones.
 torch::Tensor LanczosResample(const torch::Tensor& values, const torch::Tensor& from, const torch::Tensor& to,
                               int lobes = 3);
 

@@ -996,7 +996,7 @@ std::string ComparisonsSection(const v1::EvaluationSummary& s) {
     if (std::isfinite(t.mean_difference()) && std::isfinite(t.sem_difference()) && t.sem_difference() > 0) {
       absl::StrAppend(&diff, " ± ", Num(t.sem_difference()));
     }
-    const int n = std::max({t.participants_size(), t.a_size(), t.b_size()});
+    const int n = t.n();
     absl::StrAppend(&out, "<tr><td>", ModelLabel(t.model_b(), ModelColour(s, t.model_b())), " − ",
                     ModelLabel(t.model_a(), ModelColour(s, t.model_a())), "</td><td>", Escape(t.roi()),
                     "</td>", Td(diff), Td(Num(t.t(), 2)), Td(PValue(t.p_value())),

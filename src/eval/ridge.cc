@@ -246,15 +246,19 @@ using ErrorsOf = std::function<torch::Tensor(torch::ScalarType dtype, const torc
 // scale), bench/ridge_bench.cc at 4,000 and 20,000 targets; 0.1% to 1% of targets get
 // recomputed), and the geometric mean keeps the margin honest for targets fitted almost exactly,
 // whose float32 errors are mostly rounding.
-torch::Tensor ArgminScreened(const ErrorsOf& errors_of, const torch::Tensor& scale, bool screen) {
-  if (!screen) return errors_of(torch::kFloat64, {}).argmin(0);
-  torch::Tensor errors = errors_of(torch::kFloat32, {});
-  if (errors.size(0) < 2) return errors.argmin(0);
-  const torch::Tensor best_two = std::get<0>(errors.topk(2, 0, /*largest=*/false, /*sorted=*/true));
-  const torch::Tensor margin = kScreenTolerance * (best_two[0].clamp_min(0) * scale).sqrt();
-  const torch::Tensor close = (best_two[1] - best_two[0] <= margin).nonzero().squeeze(1);
-  if (close.numel() > 0) errors.index_copy_(1, close, errors_of(torch::kFloat64, close));
-  return errors.argmin(0);
+//
+// Returns the indices [tb] and the chosen alphas' errors [tb].
+std::pair<torch::Tensor, torch::Tensor> ArgminScreened(const ErrorsOf& errors_of, const torch::Tensor& scale,
+                                                       bool screen) {
+  torch::Tensor errors = errors_of(screen ? torch::kFloat32 : torch::kFloat64, {});
+  if (screen && errors.size(0) >= 2) {
+    const torch::Tensor best_two = std::get<0>(errors.topk(2, 0, /*largest=*/false, /*sorted=*/true));
+    const torch::Tensor margin = kScreenTolerance * (best_two[0].clamp_min(0) * scale).sqrt();
+    const torch::Tensor close = (best_two[1] - best_two[0] <= margin).nonzero().squeeze(1);
+    if (close.numel() > 0) errors.index_copy_(1, close, errors_of(torch::kFloat64, close));
+  }
+  torch::Tensor idx = errors.argmin(0);
+  return {idx, errors.gather(0, idx.unsqueeze(0)).squeeze(0)};
 }
 
 // One pass over the targets in batches of options.target_batch: per batch, chooses each target's
@@ -277,7 +281,10 @@ torch::Tensor ChooseAndFit(const torch::Tensor& x, const torch::Tensor& y, const
   }
   const auto f64 = y.options().dtype(torch::kFloat64);
   torch::Tensor chosen = torch::empty({t}, y.options().dtype(torch::kLong)), y_mean = torch::empty({t}, f64);
-  if (model != nullptr) model->weights = torch::empty({x.size(1), t}, f64);
+  if (model != nullptr) {
+    model->weights = torch::empty({x.size(1), t}, f64);
+    model->cv_r2 = torch::empty({t}, f64);
+  }
   Scratch scratch, small;  // `small` for the float64 recomputation of a few targets
   for (int64_t b = 0; b < t; b += options.target_batch) {
     const int64_t e = std::min(t, b + options.target_batch), tb = e - b;
@@ -290,26 +297,31 @@ torch::Tensor ChooseAndFit(const torch::Tensor& x, const torch::Tensor& y, const
       z = scratch.Get("z", {full->u.size(1), tb}, f64);
       torch::mm_out(z, full->u.t(), yc);
     }
-    torch::Tensor idx;
+    std::pair<torch::Tensor, torch::Tensor> best;  // alpha indices, their errors
+    const torch::Tensor sum_squares = yc.norm(2, 0).square();
     if (leave_one_out) {
-      const torch::Tensor scale = yc.norm(2, 0).square() * loo.row_scales.max().square();
-      idx = ArgminScreened(
+      const torch::Tensor scale = sum_squares * loo.row_scales.max().square();
+      best = ArgminScreened(
           [&](torch::ScalarType dtype, const torch::Tensor& cols) {
             if (!cols.defined()) return LeaveOneOutErrors(loo, yc, z, dtype, scratch);
             return LeaveOneOutErrors(loo, yc.index_select(1, cols), z.index_select(1, cols), dtype, small);
           },
           scale, screen);
     } else {
-      const torch::Tensor scale = yc.norm(2, 0).square();
-      idx = ArgminScreened(
+      const torch::Tensor& scale = sum_squares;
+      best = ArgminScreened(
           [&](torch::ScalarType dtype, const torch::Tensor& cols) {
             if (!cols.defined()) return FoldErrors(folds, alphas, yc, dtype, scratch);
             return FoldErrors(folds, alphas, yc.index_select(1, cols), dtype, small);
           },
           scale, screen);
     }
+    const torch::Tensor& idx = best.first;
     chosen.slice(0, b, e).copy_(idx);
-    if (model != nullptr) {  // weights = V diag(s / (s^2 + alpha)) U'Yc, as FitRidge
+    if (model != nullptr) {
+      model->cv_r2.slice(0, b, e).copy_(
+          torch::where(sum_squares > 0, 1 - best.second / sum_squares, torch::zeros_like(sum_squares)));
+      // weights = V diag(s / (s^2 + alpha)) U'Yc, as FitRidge
       const torch::Tensor s = full->s.unsqueeze(1);
       torch::Tensor shrunk = scratch.Get("fit_shrunk", z.sizes(), f64);
       torch::add_out(shrunk, s * s, alphas.index_select(0, idx).unsqueeze(0));

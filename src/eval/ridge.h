@@ -35,6 +35,9 @@ struct RidgeModel {
   torch::Tensor weights;    // [p, t] float64
   torch::Tensor intercept;  // [t]
   torch::Tensor alphas;     // [t], the alpha each target was fitted with
+  // [t] (FitRidgeCV only): 1 - (the chosen alpha's cross-validated squared error) / (sum of
+  // squares of the centred targets), a score of the training rows that never sees test data.
+  torch::Tensor cv_r2;
   torch::Tensor Predict(const torch::Tensor& x) const;  // [m, p] -> [m, t]
 };
 

@@ -129,6 +129,15 @@ int64_t WindowStart(const Plan& plan, const Window& w) {
   return static_cast<int64_t>(std::llround(end_time * plan.sample_rate)) - plan.window_samples;
 }
 
+std::string DefaultTestStory(const data::Dataset& ds, const std::vector<std::string>& participants) {
+  std::string last;
+  for (const auto& p : ds.participants) {
+    if (!participants.empty() && std::find(participants.begin(), participants.end(), p.id) == participants.end()) continue;
+    for (const auto& run : p.runs) last = std::max(last, run.story);
+  }
+  return last;
+}
+
 absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec) {
   Plan plan;
   std::set<std::string> wanted(spec.participants.begin(), spec.participants.end());
@@ -157,7 +166,7 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
                                                    timing.size()));
   }
   std::vector<std::string> tests = spec.test_stories;
-  if (tests.empty()) tests.push_back(timing.rbegin()->first);
+  if (tests.empty()) tests.push_back(DefaultTestStory(ds, spec.participants));
   for (const auto& t : tests) {
     auto it = timing.find(t);
     if (it == timing.end()) {

@@ -80,6 +80,11 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSp
 // computed directly, so a run resumes mid-epoch from its step alone.
 std::vector<Window> GlobalBatch(const Plan& plan, uint64_t seed, int batch_size, int64_t step);
 
+// The test story when data.test_stories is empty: the last, by name, of the stories that
+// `participants` (empty: every participant) heard; empty when they heard none. The trainer and
+// the evaluator both use it, so an evaluation holds out what the training held out.
+std::string DefaultTestStory(const data::Dataset& ds, const std::vector<std::string>& participants);
+
 // Index of story `name` in plan.stories, or -1 when the plan does not use it.
 int StoryIndex(const Plan& plan, const std::string& name);
 

@@ -37,6 +37,8 @@ absl::Status RunOnRank(const char* program, dist::Communicator* comm, const std:
     status = job();
   } catch (const c10::Error& e) {
     status = absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // std::bad_alloc above all: a job too big for the host
+    status = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
   }
   if (!status.ok() && comm->size() > 1) {
     // Now, not after unwinding: a collective that timed out may still be writing into the

@@ -88,7 +88,12 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation.data_fractions: 0 is out of range (0, 1]"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\n"
                 "evaluation: {models: [{name: a}], alpha_min: 100, alpha_max: 10}\n",
-                "evaluation.alpha_max: must not be below alpha_min"}));
+                "evaluation.alpha_max: must not be below alpha_min"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nmodel: {layers: 2}\n"
+                "evaluation: {models: [{name: a}], layers: [0, 3]}\n",
+                "evaluation.layers: 3 exceeds model.layers (2)"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], layers: [1, 1]}\n",
+                "evaluation.layers: 1 is listed twice"}));
 
 TEST(JobSpecTest, EvaluationDefaultsAndPathsResolveAgainstTheSpec) {
   auto text = ResolveSpecPaths(
@@ -113,6 +118,13 @@ TEST(JobSpecTest, EvaluationDefaultsAndPathsResolveAgainstTheSpec) {
   EXPECT_DOUBLE_EQ(e.ceiling_threshold, 0.4);
   EXPECT_EQ(e.confounds, (std::vector<std::string>{"letters", "phonemes", "word_rate"}));
   EXPECT_EQ(e.data_fractions.size(), 5u);
+  // Ranks of an evaluation meet once per phase: a longer collective timeout than training's,
+  // unless the spec sets one.
+  EXPECT_DOUBLE_EQ(spec->distributed.collective_timeout, kEvaluateCollectiveTimeout);
+  auto set = ParseJobSpec("name: x\nkind: evaluate\ndata: {path: d.h5}\ndistributed: {collective_timeout: 90}\n"
+                          "evaluation: {models: [{name: a}]}\n", "set");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_DOUBLE_EQ(set->distributed.collective_timeout, 90);
 }
 
 TEST(JobSpecTest, ErrorNamesTheLine) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "braintune/v1/job.pb.h"
 #include "data/dataset.h"
 #include "gtest/gtest.h"
@@ -88,7 +89,7 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
   v1::EvaluationSummary b = ReadSummary(dir_.File("out2/evaluation.json"));
   ASSERT_EQ(a.models_size(), 2);
   EXPECT_EQ(a.score(), "normalized");  // every participant has repeats of the test story
-  EXPECT_EQ(a.ceiling_source(), "repeats");
+  EXPECT_EQ(a.ceiling_source(), "repeats (run + 3 repeats)");  // the run is not their mean
   EXPECT_EQ(a.feature_cache_misses(), 10);  // 2 models x 5 stories, computed once...
   EXPECT_EQ(b.feature_cache_misses(), 0);   // ...and read from the cache the second time
   EXPECT_EQ(b.feature_cache_hits(), 10);
@@ -118,13 +119,19 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
   ASSERT_EQ(a.comparisons_size(), 3);
   EXPECT_EQ(a.comparisons(0).permutations(), 8);  // exact: 2^3 sign flips
 
-  // Python users open the scores with h5py (per-target arrays per participant).
+  // Python users open the scores with h5py (per-target arrays per participant). The best layer
+  // is the one with the highest cross-validated R^2 on the training stories (targets above the
+  // ceiling threshold), recomputed here from the file.
   auto py = testing::RunCommand(
       "/usr/bin/python3 -c \"import h5py, numpy as np; f = h5py.File('" + dir_.File("out2/evaluation.h5") +
       "'); r = f['models/other/layer_1/r/sub-02'][:]; c = f['ceiling/sub-02'][:]; "
-      "print(r.shape, c.shape, bool(np.isfinite(r).all()), f.attrs['score'])\"");
+      "print(r.shape, c.shape, bool(np.isfinite(r).all()), f.attrs['score']); "
+      "ps = [p.decode() if isinstance(p, bytes) else p for p in f['participants'][:]]; "
+      "cv = [np.mean([f[f'models/other/layer_{l}/cv_r2/{p}'][:][f[f'ceiling/{p}'][:] > 0.4].mean() for p in ps]) "
+      "for l in range(3)]; print('best by cv', int(np.argmax(cv)))\"");
   ASSERT_EQ(py.exit_code, 0) << py.output;
   EXPECT_NE(py.output.find("(16,) (16,) True normalized"), std::string::npos) << py.output;
+  EXPECT_NE(py.output.find(absl::StrCat("best by cv ", b.models(1).best_layer())), std::string::npos) << py.output;
   const std::string html = testing::ReadFileOrEmpty(dir_.File("out2/report.html"));
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);

@@ -149,6 +149,15 @@ TEST(MetricsTest, LanczosKeepsSlowSignalsAndZeroesFarInputs) {
   EXPECT_EQ(seen[5].item<double>(), 1.0);  // the output at exactly 20 s
 }
 
+TEST(MetricsTest, LanczosUpsamplingInterpolatesEveryOutput) {
+  // Model features every 100 ms to MEG samples every 5 ms: no output may be left without
+  // inputs in reach, and a slow sine comes through unchanged (weights sum to 1).
+  torch::Tensor from = torch::arange(0, 30, 0.1, torch::kFloat64);
+  torch::Tensor to = torch::arange(5, 25, 0.005, torch::kFloat64);
+  torch::Tensor out = LanczosResample(torch::sin(from * 0.5).unsqueeze(1), from, to).reshape(-1);
+  EXPECT_LT((out - torch::sin(to * 0.5)).abs().max().item<double>(), 0.02);
+}
+
 // The word-length control of design.md section 1 on the synthetic brain: a letters-per-word
 // feature "predicts" the auditory ROI (driven by the phoneme rate) because spelling tracks
 // pronunciation; once phoneme counts are regressed out of it, most of that alignment goes.

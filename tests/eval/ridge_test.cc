@@ -78,6 +78,28 @@ TEST_P(RidgeTest, LeaveOneOutMatchesRidgeCV) {
   EXPECT_LT(RelativeError(m.intercept, Get("loo_intercept").reshape(-1)), 1e-4);
 }
 
+// cv_r2 is what one would compute by hand: refit on each contiguous fold's other rows with the
+// chosen alphas, sum the squared errors on the fold, divide by the centred sum of squares.
+TEST_P(RidgeTest, CrossValidatedScoreMatchesFoldsByHand) {
+  const torch::Tensor x = Get("x"), y = Get("y");
+  RidgeOptions options;
+  options.folds = 4;
+  RidgeModel m = FitRidgeCV(x, y, options);
+  const int64_t n = x.size(0);
+  torch::Tensor error = torch::zeros({y.size(1)}, torch::kFloat64);
+  for (int f = 0; f < options.folds; ++f) {
+    // numpy.array_split: the first n % folds folds hold one row more.
+    const int64_t size = n / options.folds, extra = n % options.folds;
+    const int64_t begin = f * size + std::min<int64_t>(f, extra), end = begin + size + (f < extra ? 1 : 0);
+    const torch::Tensor rows = torch::cat({torch::arange(0, begin), torch::arange(end, n)});
+    RidgeModel fold = FitRidge(x.index_select(0, rows), y.index_select(0, rows), m.alphas);
+    error += (fold.Predict(x.slice(0, begin, end)) - y.slice(0, begin, end)).square().sum(0);
+  }
+  const torch::Tensor expected = 1 - error / (y - y.mean(0)).square().sum(0);
+  EXPECT_LT((m.cv_r2 - expected).abs().max().item<double>(), 1e-5) << m.cv_r2 << expected;
+  EXPECT_GT(m.cv_r2.max().item<double>(), 0.1);  // the reference data has signal
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, RidgeTest, ::testing::Values("tall", "wide"));
 
 }  // namespace
