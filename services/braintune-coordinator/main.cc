@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
                      "registered worker agents.");
   f.Value("listen", o.listen_address, "HOST:PORT to serve on (port 0 = any free port)")
       .Value("db", o.db_path, "SQLite job database (created if missing)")
+      .Value("log-dir", "", "where the jobs' output shipped by agents is kept (default: DB.logs)")
       .Value("heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms), "agent heartbeat interval")
       .Value("node-timeout-ms", std::to_string(o.node_timeout_ms), "a node without heartbeats this long is lost")
       .Value("policy", "", "scheduling policy YAML: priorities, fair share, quotas, backfill, preemption "
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
   if (f.help_requested()) return std::cout << f.Help(), 0;
   o.listen_address = f.Get("listen");
   o.db_path = f.Get("db");
+  o.log_dir = f.Get("log-dir");
   auto hb = f.GetInt("heartbeat-interval-ms");
   auto timeout = f.GetInt("node-timeout-ms");
   if (!hb.ok() || !timeout.ok() || *hb <= 0 || *timeout <= 0) {

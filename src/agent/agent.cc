@@ -45,14 +45,36 @@ std::string DefaultTrainBinary() {
 
 void Log(const std::string& msg) { std::cerr << "braintune-worker: " << msg << std::endl; }
 
-// A job this agent holds: running, or exited and not yet recorded by the coordinator.
+// Most of a job's output sent with one heartbeat.
+constexpr int64_t kLogPieceBytes = 256 << 10;
+
+// A job this agent holds: running, or exited and not yet both recorded by the coordinator and
+// shipped to it in full.
 struct HeldJob {
   std::optional<ManagedProcess> process;
+  int attempt = 0;
   std::string log_path;
   std::string output_dir;
+  int64_t log_start = 0;    // this launch's output starts here in log_path (earlier launches' before)
+  int64_t log_acked = 0;    // bytes of this launch's output the coordinator holds
+  bool log_done = false;    // ...and it holds all of it
+  bool forget = false;      // the coordinator has recorded the exit
   bool kill_requested = false;
   ExitInfo exit;  // exit.exited also set when the launch itself failed
 };
+
+// Up to `max` bytes of `path` from byte `from`, and the file's size.
+std::pair<std::string, int64_t> ReadPiece(const std::string& path, int64_t from, int64_t max) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return {"", 0};
+  const int64_t size = in.tellg();
+  if (from >= size) return {"", size};
+  in.seekg(from);
+  std::string out(static_cast<size_t>(std::min(max, size - from)), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return {out, size};
+}
 
 class Agent {
  public:
@@ -125,6 +147,15 @@ class Agent {
       rt->set_log_path(job.log_path);
       rt->set_output_dir(job.output_dir);
       rt->set_killed_by_request(job.kill_requested);
+      rt->set_attempt(job.attempt);
+      if (!job.log_done) {
+        // Read the exit first: a piece read after it is the output's last when it reaches the end.
+        const bool exited = job.exit.exited;
+        auto [piece, size] = ReadPiece(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
+        rt->set_log_offset(job.log_acked);
+        rt->set_log_complete(exited && job.log_start + job.log_acked + static_cast<int64_t>(piece.size()) >= size);
+        rt->set_log_data(std::move(piece));
+      }
     }
     v1::HeartbeatResponse resp;
     grpc::ClientContext ctx;
@@ -138,9 +169,19 @@ class Agent {
       Log(absl::StrCat("heartbeat failed: ", s.error_message()));
       return false;
     }
+    for (const auto& ack : resp.log_acks()) {
+      auto it = jobs_.find(ack.job_id());
+      if (it == jobs_.end() || it->second.attempt != ack.attempt()) continue;
+      it->second.log_acked = ack.offset();
+      it->second.log_done = ack.complete();
+    }
     for (const auto& id : resp.forget_job_ids()) {
       auto it = jobs_.find(id);
-      if (it != jobs_.end() && it->second.exit.exited) jobs_.erase(it);
+      if (it != jobs_.end() && it->second.exit.exited) it->second.forget = true;
+    }
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      const HeldJob& job = it->second;
+      it = job.exit.exited && job.forget && job.log_done ? jobs_.erase(it) : std::next(it);
     }
     for (const auto& id : resp.kill_job_ids()) {
       auto it = jobs_.find(id);
@@ -157,10 +198,13 @@ class Agent {
 
   void Launch(const v1::LaunchJob& launch) {
     HeldJob job;
+    job.attempt = launch.attempt();
     fs::path dir = fs::absolute(fs::path(options_.work_dir) / "jobs" / launch.job_id());
     std::error_code ec;
     fs::create_directories(dir, ec);
     job.log_path = (dir / "log.txt").string();
+    job.log_start = static_cast<int64_t>(fs::file_size(job.log_path, ec));
+    if (ec) job.log_start = 0;
     job.output_dir = dir.string();
     fs::path spec_path = dir / "spec.yaml";
     {

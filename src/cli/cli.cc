@@ -297,6 +297,34 @@ int CmdCancel(int argc, char** argv) {
                    });
 }
 
+// Prints a job's combined rank output (every launch, in order) as the coordinator holds it;
+// with --follow, keeps printing new output until the job has ended.
+int CmdLogs(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  static char follow_flag[] = "--follow";
+  for (char*& a : args) {
+    if (std::string(a) == "-f") a = follow_flag;
+  }
+  Flags f("braintune logs ID [flags]",
+          "Prints the output of a job's ranks (all launches, in order), kept by the coordinator: it works from "
+          "any machine and after the job ended. -f / --follow keeps printing new output until the job ends.");
+  f.Value("coordinator", DefaultCoordinator(), "coordinator HOST:PORT (env BRAINTUNE_COORDINATOR)")
+      .Bool("follow", "keep printing new output until the job has ended (also -f)");
+  if (auto s = f.Parse(static_cast<int>(args.size()), args.data(), 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
+  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  if (f.positional().size() != 1) return Fail("logs takes exactly one job ID (see --help)", kUsage);
+  Client client(f.Get("coordinator"));
+  grpc::ClientContext ctx;
+  v1::StreamLogsRequest req;
+  req.set_job_id(f.positional()[0]);
+  req.set_follow(f.IsSet("follow"));
+  auto reader = client.stub()->StreamLogs(&ctx, req);
+  v1::StreamLogsResponse resp;
+  while (reader->Read(&resp)) std::cout << resp.data() << std::flush;
+  grpc::Status s = reader->Finish();
+  return s.ok() ? kOk : Fail(client.Explain(s));
+}
+
 int CmdList(int argc, char** argv) {
   Flags f("braintune list [flags]", "Lists jobs, oldest first.");
   AddCommonFlags(f);
@@ -343,6 +371,7 @@ constexpr char kTopHelp[] =
     "  status ID          show a job\n"
     "  watch ID           follow a job live until it ends\n"
     "  cancel ID          cancel a job\n"
+    "  logs ID [-f]       print a job's output (-f: follow it until the job ends)\n"
     "Evaluation (runs here):\n"
     "  eval SPEC          brain alignment of the models of a spec of kind evaluate (HTML report)\n"
     "Datasets (local tools):\n"
@@ -366,6 +395,7 @@ int RunCli(int argc, char** argv) {
   if (cmd == "list") return CmdList(argc, argv);
   if (cmd == "watch") return CmdWatch(argc, argv);
   if (cmd == "cancel") return CmdCancel(argc, argv);
+  if (cmd == "logs") return CmdLogs(argc, argv);
   if (cmd == "eval") return CmdEval(argc, argv);
   if (cmd == "dataset") {
     return RunDatasetCommand(argc, argv);

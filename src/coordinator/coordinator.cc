@@ -32,9 +32,10 @@ class CoordinatorImpl : public Coordinator {
   absl::Status Init() {
     ASSIGN_OR_RETURN(store_, store::OpenSqliteJobStore(options_.db_path));
     ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), policy_.get(), &nodes_));
-    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), &stopping_);
-    agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, options_.heartbeat_interval_ms,
-                                                        [this] { Poke(); });
+    ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.log_dir.empty() ? options_.db_path + ".logs" : options_.log_dir));
+    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), &stopping_, options_.node_timeout_ms);
+    agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(),
+                                                        options_.heartbeat_interval_ms, [this] { Poke(); });
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -93,6 +94,7 @@ class CoordinatorImpl : public Coordinator {
   std::unique_ptr<scheduler::SchedulingPolicy> policy_;
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<LogStore> logs_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -16,6 +16,9 @@ struct CoordinatorOptions {
   std::string listen_address = "127.0.0.1:50051";
   // SQLite database holding every job.
   std::string db_path = "braintune.db";
+  // The ranks' output of every job, shipped by the agents (`braintune logs`); default
+  // <db_path>.logs.
+  std::string log_dir;
   // How often agents heartbeat, and after how long without one a node is lost.
   int heartbeat_interval_ms = 500;
   int node_timeout_ms = 10000;

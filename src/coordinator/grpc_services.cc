@@ -1,5 +1,7 @@
 #include "coordinator/grpc_services.h"
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "coordinator/job_state.h"
 #include "coordinator/request_validation.h"
@@ -70,6 +72,37 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
 }
 
+grpc::Status JobServiceImpl::StreamLogs(grpc::ServerContext* ctx, const v1::StreamLogsRequest* req,
+                                        grpc::ServerWriter<v1::StreamLogsResponse>* writer) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  int64_t offset = req->offset();
+  int64_t version = 0;
+  while (!ctx->IsCancelled() && !stopping_->load()) {
+    // The job first (then the bytes): output that arrived before it was seen ended is sent.
+    absl::StatusOr<v1::Job> job = jobs_->Get(req->job_id());
+    if (!job.ok()) return ToGrpc(job.status());
+    absl::StatusOr<std::string> data = logs_->Read(req->job_id(), offset, 64 << 10);
+    if (!data.ok()) return ToGrpc(data.status());
+    if (!data->empty()) {
+      v1::StreamLogsResponse resp;
+      resp.set_offset(offset);
+      offset += static_cast<int64_t>(data->size());
+      *resp.mutable_data() = *std::move(data);
+      if (!writer->Write(resp)) return grpc::Status::OK;  // the client went away
+      continue;
+    }
+    if (!req->follow()) return grpc::Status::OK;
+    // Following: done once the job has ended and its last launch's output is all here (or it
+    // never launched, or its node never sent the rest within the grace period).
+    if (IsTerminal(job->state()) &&
+        (job->attempt() == 0 || logs_->Complete(job->id(), job->attempt()) || NowMs() - job->updated_ms() > log_grace_ms_)) {
+      return grpc::Status::OK;
+    }
+    (void)jobs_->WaitForChange(req->job_id(), &version, absl::Milliseconds(200));
+  }
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
+}
+
 grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* req,
                                             v1::RegisterNodeResponse* resp) {
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
@@ -90,6 +123,25 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartbe
   }
   *resp = jobs_->HandleHeartbeat(*req);
   if (resp->forget_job_ids_size() > 0) poke_();  // slots were freed
+  // The ranks' output: stored per job (a job the coordinator does not know is acknowledged
+  // complete, so the agent can drop it).
+  for (const v1::JobRuntime& rt : req->jobs()) {
+    LogStore::Ack ack{rt.log_offset() + static_cast<int64_t>(rt.log_data().size()), true};
+    if (jobs_->Get(rt.job_id()).ok()) {
+      absl::StatusOr<LogStore::Ack> stored =
+          logs_->Append(rt.job_id(), rt.attempt(), rt.log_offset(), rt.log_data(), rt.log_complete());
+      if (!stored.ok()) {
+        std::cerr << "braintune-coordinator: log of " << rt.job_id() << ": " << stored.status().message() << std::endl;
+        continue;  // not acknowledged: the agent sends it again
+      }
+      ack = *stored;
+    }
+    v1::LogAck* a = resp->add_log_acks();
+    a->set_job_id(rt.job_id());
+    a->set_attempt(rt.attempt());
+    a->set_offset(ack.offset);
+    a->set_complete(ack.complete);
+  }
   return grpc::Status::OK;
 }
 

@@ -7,29 +7,38 @@
 #include "braintune/v1/agent_service.grpc.pb.h"
 #include "braintune/v1/job_service.grpc.pb.h"
 #include "coordinator/job_manager.h"
+#include "coordinator/log_store.h"
 #include "coordinator/node_manager.h"
 
 namespace braintune::coordinator {
 
 class JobServiceImpl final : public v1::JobService::Service {
  public:
-  JobServiceImpl(JobManager* jobs, const std::atomic<bool>* stopping) : jobs_(jobs), stopping_(stopping) {}
+  // `log_grace_ms`: how long after a job ended StreamLogs with follow waits for the rest of its
+  // output (a node lost with the job never sends it).
+  JobServiceImpl(JobManager* jobs, LogStore* logs, const std::atomic<bool>* stopping, int64_t log_grace_ms)
+      : jobs_(jobs), logs_(logs), stopping_(stopping), log_grace_ms_(log_grace_ms) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::GetJobResponse*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
   grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::CancelJobResponse*) override;
   grpc::Status WatchJob(grpc::ServerContext*, const v1::WatchJobRequest*,
                         grpc::ServerWriter<v1::WatchJobResponse>*) override;
+  grpc::Status StreamLogs(grpc::ServerContext*, const v1::StreamLogsRequest*,
+                          grpc::ServerWriter<v1::StreamLogsResponse>*) override;
 
  private:
   JobManager* const jobs_;
+  LogStore* const logs_;
   const std::atomic<bool>* const stopping_;
+  const int64_t log_grace_ms_;
 };
 
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
-  AgentServiceImpl(JobManager* jobs, NodeManager* nodes, int heartbeat_interval_ms, std::function<void()> poke)
-      : jobs_(jobs), nodes_(nodes), heartbeat_interval_ms_(heartbeat_interval_ms), poke_(std::move(poke)) {}
+  AgentServiceImpl(JobManager* jobs, NodeManager* nodes, LogStore* logs, int heartbeat_interval_ms,
+                   std::function<void()> poke)
+      : jobs_(jobs), nodes_(nodes), logs_(logs), heartbeat_interval_ms_(heartbeat_interval_ms), poke_(std::move(poke)) {}
   grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest*, v1::RegisterNodeResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
   grpc::Status ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest*,
@@ -38,6 +47,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
  private:
   JobManager* const jobs_;
   NodeManager* const nodes_;
+  LogStore* const logs_;
   const int heartbeat_interval_ms_;
   const std::function<void()> poke_;  // wakes the scheduler
 };

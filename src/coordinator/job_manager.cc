@@ -265,6 +265,7 @@ void JobManager::SchedulePass() {
         p->set_slots(a.slots);
         absl::StrAppend(&where, where.empty() ? "" : ", ", a.node, ":", a.slots);
       }
+      job.set_attempt(job.attempt() + 1);
       (void)TransitionLocked(&job, v1::SCHEDULED, absl::StrCat("placed on ", where));
       continue;
     }
@@ -294,7 +295,8 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
   for (const auto& rt : request.jobs()) {
     reported.insert(rt.job_id());
     v1::Job* job = FindLocked(rt.job_id());
-    if (!job) {
+    // Unknown, or ranks of an earlier launch of a job since requeued: stop and forget them.
+    if (!job || rt.attempt() < job->attempt()) {
       if (!rt.exited()) response.add_kill_job_ids(rt.job_id());
       response.add_forget_job_ids(rt.job_id());
       continue;
@@ -315,7 +317,7 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
     // The ranks are gone: record how they ended, once. The agent forgets the exit only when it
     // is on disk; otherwise it reports it again on the next heartbeat.
     absl::Status saved = absl::OkStatus();
-    if (!IsTerminal(job->state())) {
+    if (job->state() == v1::SCHEDULED || job->state() == v1::RUNNING) {
       job->set_exit_code(rt.exit_code());
       if (job->state() == v1::SCHEDULED) (void)TransitionLocked(job, v1::RUNNING, "ranks started");
       if (job->preempt_requested() && !job->cancel_requested()) {
@@ -344,6 +346,7 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
     if (job.state() == v1::SCHEDULED) {
       v1::LaunchJob* launch = response.add_launch();
       launch->set_job_id(id);
+      launch->set_attempt(job.attempt());
       *launch->mutable_spec() = job.spec();
       *launch->mutable_placements() = job.placements();
     } else if (job.state() == v1::RUNNING) {

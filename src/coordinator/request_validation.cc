@@ -57,6 +57,11 @@ absl::Status Validate(const v1::GetJobRequest& r) { return JobId("job_id", r.job
 absl::Status Validate(const v1::CancelJobRequest& r) { return JobId("job_id", r.job_id()); }
 absl::Status Validate(const v1::WatchJobRequest& r) { return JobId("job_id", r.job_id()); }
 
+absl::Status Validate(const v1::StreamLogsRequest& r) {
+  RETURN_IF_ERROR(JobId("job_id", r.job_id()));
+  return Range<int64_t>("offset", r.offset(), 0, INT64_MAX);
+}
+
 absl::Status Validate(const v1::ListJobsRequest& r) {
   for (int i = 0; i < r.states_size(); ++i) {
     if (!v1::JobState_IsValid(r.states(i)) || r.states(i) == v1::JOB_STATE_UNSPECIFIED) {
@@ -86,6 +91,9 @@ absl::Status Validate(const v1::HeartbeatRequest& r) {
     RETURN_IF_ERROR(Length(at + ".log_path", r.jobs(i).log_path(), kMaxPathLength));
     RETURN_IF_ERROR(Length(at + ".output_dir", r.jobs(i).output_dir(), kMaxPathLength));
     RETURN_IF_ERROR(Range(at + ".term_signal", r.jobs(i).term_signal(), 0, 128));
+    RETURN_IF_ERROR(Range(at + ".attempt", r.jobs(i).attempt(), 0, INT32_MAX));
+    RETURN_IF_ERROR(Range<int64_t>(at + ".log_offset", r.jobs(i).log_offset(), 0, INT64_MAX / 2));
+    RETURN_IF_ERROR(Length(at + ".log_data", r.jobs(i).log_data(), kMaxLogPieceBytes));
   }
   return absl::OkStatus();
 }

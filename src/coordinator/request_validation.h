@@ -15,12 +15,14 @@ constexpr size_t kMaxNameLength = 64;      // user, node and job names
 constexpr size_t kMaxPathLength = 4096;
 constexpr int kMaxListLimit = 100000;
 constexpr int kMaxJobsPerHeartbeat = 10000;
+constexpr size_t kMaxLogPieceBytes = 1 << 20;  // agents send at most 256 KiB per job and heartbeat
 
 absl::Status Validate(const v1::SubmitJobRequest& r);
 absl::Status Validate(const v1::GetJobRequest& r);
 absl::Status Validate(const v1::ListJobsRequest& r);
 absl::Status Validate(const v1::CancelJobRequest& r);
 absl::Status Validate(const v1::WatchJobRequest& r);
+absl::Status Validate(const v1::StreamLogsRequest& r);
 absl::Status Validate(const v1::RegisterNodeRequest& r);
 absl::Status Validate(const v1::HeartbeatRequest& r);
 absl::Status Validate(const v1::ReportProgressRequest& r);

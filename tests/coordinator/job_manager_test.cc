@@ -57,9 +57,11 @@ class JobManagerTest : public ::testing::Test {
     for (auto& j : jobs) *req.add_jobs() = j;
     return manager_->HandleHeartbeat(req);
   }
-  static v1::JobRuntime Runtime(const std::string& id, bool exited = false, int code = 0) {
+  // What the agent reports for the job's current launch (attempt).
+  v1::JobRuntime Runtime(const std::string& id, bool exited = false, int code = 0) {
     v1::JobRuntime rt;
     rt.set_job_id(id);
+    rt.set_attempt(manager_->Get(id)->attempt());
     rt.set_exited(exited);
     rt.set_exit_code(code);
     rt.set_log_path("/tmp/" + id + ".log");
@@ -222,9 +224,14 @@ TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
   auto resp = Beat("n1", {Runtime(low->id())});
   ASSERT_EQ(resp.kill_job_ids_size(), 1);
   EXPECT_EQ(resp.kill_job_ids(0), low->id());
-  Beat("n1", {Runtime(low->id(), /*exited=*/true, 143)});
+  const v1::JobRuntime first_launch_gone = Runtime(low->id(), /*exited=*/true, 143);
+  Beat("n1", {first_launch_gone});
   v1::Job requeued = *manager_->Get(low->id());
   EXPECT_EQ(requeued.state(), v1::QUEUED);
+  EXPECT_EQ(requeued.attempt(), 1);
+  // The agent may report that exit again until it has shipped the launch's log: no effect.
+  Beat("n1", {first_launch_gone});
+  EXPECT_EQ(State(low->id()), v1::QUEUED);
   EXPECT_FALSE(requeued.preempt_requested());
   ASSERT_GE(requeued.events_size(), 2);
   EXPECT_EQ(requeued.events(requeued.events_size() - 2).state(), v1::PREEMPTED);
@@ -232,6 +239,20 @@ TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
   EXPECT_EQ(State(high->id()), v1::SCHEDULED);
   EXPECT_EQ(State(mid->id()), v1::QUEUED);
   EXPECT_EQ(State(low->id()), v1::QUEUED);
+  // High ends; low is placed again (attempt 2) and the old launch's report is only forgotten.
+  ASSERT_TRUE(manager_->Cancel(mid->id()).ok());
+  Beat("n1", {Runtime(high->id())});
+  Beat("n1", {Runtime(high->id(), true, 0)});
+  manager_->SchedulePass();
+  ASSERT_EQ(State(low->id()), v1::SCHEDULED);
+  EXPECT_EQ(manager_->Get(low->id())->attempt(), 2);
+  auto stale = Beat("n1", {first_launch_gone});
+  EXPECT_EQ(State(low->id()), v1::SCHEDULED);
+  ASSERT_EQ(stale.forget_job_ids_size(), 1);
+  EXPECT_EQ(stale.launch_size(), 0) << "relaunched once the agent has dropped the old launch";
+  auto relaunch = Beat("n1", {});
+  ASSERT_EQ(relaunch.launch_size(), 1);
+  EXPECT_EQ(relaunch.launch(0).attempt(), 2);
 }
 
 TEST_F(JobManagerTest, GpuJobsAreRejectedUntilGpusAreScheduled) {

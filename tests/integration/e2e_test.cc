@@ -5,6 +5,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -171,6 +173,10 @@ TEST_F(EndToEndTest, TrainEvaluateCancelAndRestart) {
   // [b]: the pattern must not match the shell that runs pgrep.
   const std::string pattern = "'[b]raintune-train.*--job-id " + long_id + " '";
   EXPECT_EQ(RunCommand("pgrep -f " + pattern).exit_code, 0) << "ranks should be running before the cancel";
+  // Someone follows its output live (braintune logs -f): the stream shows the ranks' output
+  // as it comes and ends by itself once the job has ended.
+  BackgroundProcess follow({Binary("braintune"), "logs", long_id, "-f", "--coordinator", address_},
+                           dir_.File("follow.txt"));
   auto cancel = Cli("cancel " + long_id);
   ASSERT_EQ(cancel.exit_code, 0) << cancel.output;
   v1::Job cancelled = WaitFor(long_id, [](const v1::Job& j) { return j.state() == v1::CANCELLED; }, 30);
@@ -181,6 +187,11 @@ TEST_F(EndToEndTest, TrainEvaluateCancelAndRestart) {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(gone) << RunCommand("ps aux | grep braintune-train").output;
+  const int follow_status = follow.Wait(15000);
+  EXPECT_TRUE(follow_status != -1 && WIFEXITED(follow_status) && WEXITSTATUS(follow_status) == 0)
+      << "logs -f must end by itself after the job ended (status " << follow_status << ")";
+  const std::string followed = testing::ReadFileOrEmpty(dir_.File("follow.txt"));
+  EXPECT_NE(followed.find("  loss "), std::string::npos) << "training steps were shown:\n" << followed;
 
   // 3. The coordinator is killed and restarted: both jobs are still listed with their last state.
   coordinator_->Signal(SIGKILL);
@@ -200,6 +211,13 @@ TEST_F(EndToEndTest, TrainEvaluateCancelAndRestart) {
   EXPECT_EQ(jobs.jobs(2).state(), v1::CANCELLED);
   auto table = Cli("list");
   EXPECT_NE(table.output.find("SUCCEEDED"), std::string::npos) << table.output;
+  // The coordinator's copy of the ranks' output survived the restart and is the agent's log,
+  // byte for byte.
+  auto logs = Cli("logs " + train_id);
+  ASSERT_EQ(logs.exit_code, 0) << logs.output;
+  EXPECT_EQ(logs.output, testing::ReadFileOrEmpty(trained.log_path()));
+  EXPECT_NE(logs.output.find("step 300"), std::string::npos) << logs.output;
+  EXPECT_NE(Cli("logs job-999").exit_code, 0);
 }
 
 // grpc.health.v1.Health/Check, called with raw bytes so the test needs no generated health code:

@@ -1,0 +1,70 @@
+// The coordinator's copy of every job's output, so that `braintune logs ID [-f]` works from
+// any machine, live and after the fact, and survives coordinator restarts.
+//
+// Agents ship the ranks' combined output (the agent's log.txt of a launch) in pieces with their
+// heartbeats; each piece names the job, the launch attempt and its byte offset in that
+// attempt's output. The store appends each attempt's bytes once and in order, whatever is
+// resent, and acknowledges how much it holds, so an agent resends exactly what is missing.
+// Per job: <dir>/<job>.log (every attempt's output, in attempt order) and <dir>/<job>.state
+// (attempt, bytes of it held, log size, complete), replaced atomically after each append. A
+// log longer than its state says (a crash between the two writes) is cut back on load: those
+// bytes were never acknowledged and will be sent again.
+#ifndef BRAINTUNE_COORDINATOR_LOG_STORE_H_
+#define BRAINTUNE_COORDINATOR_LOG_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace braintune::coordinator {
+
+// Thread model: every method is safe to call concurrently.
+class LogStore {
+ public:
+  // Creates `dir` if needed.
+  static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir);
+
+  struct Ack {
+    int64_t offset = 0;     // bytes of the attempt's output held
+    bool complete = false;  // the attempt's output has all arrived (or is superseded)
+  };
+  // Takes the piece `data` of attempt `attempt`'s output starting at byte `offset`; `last`
+  // says it ends that output. Pieces of an older attempt than the newest seen are dropped and
+  // acknowledged complete; a piece beyond what is held is not taken (the ack says from where
+  // to resend).
+  absl::StatusOr<Ack> Append(const std::string& job_id, int attempt, int64_t offset, std::string_view data,
+                             bool last);
+
+  // Up to `max_bytes` of the job's log from byte `from` (empty at the end, or when the job
+  // has no output yet).
+  absl::StatusOr<std::string> Read(const std::string& job_id, int64_t from, int64_t max_bytes);
+
+  // Whether attempt `attempt`'s output has all arrived (an older attempt: true).
+  bool Complete(const std::string& job_id, int attempt);
+
+ private:
+  struct State {
+    int attempt = 0;
+    int64_t attempt_bytes = 0;  // of the current attempt
+    int64_t size = 0;           // of the whole log
+    bool complete = false;
+  };
+  explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
+  // REQUIRES: mu_ held. Loads (and repairs) the job's state on first use.
+  absl::StatusOr<State*> StateLocked(const std::string& job_id);
+  absl::Status SaveLocked(const std::string& job_id, const State& state);
+  std::string Path(const std::string& job_id, const char* ext) const;
+
+  const std::string dir_;
+  std::mutex mu_;
+  std::map<std::string, State> states_;  // guarded by mu_
+};
+
+}  // namespace braintune::coordinator
+
+#endif  // BRAINTUNE_COORDINATOR_LOG_STORE_H_
