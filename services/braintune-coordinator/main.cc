@@ -1,22 +1,83 @@
 // braintune-coordinator: the job API, job store and scheduler. Stops cleanly on SIGINT/SIGTERM.
 #include <signal.h>
 
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
 #include "common/flags.h"
 #include "coordinator/coordinator.h"
+#include "store/token_store.h"
+
+namespace {
+
+// braintune-coordinator token create|list|revoke: the admin's side of access control, run on
+// the coordinator's host against its database (docs/operations.md).
+int TokenCommand(int argc, char** argv) {
+  const std::string verb = argc > 2 ? argv[2] : "";
+  braintune::Flags f("braintune-coordinator token create|list|revoke [ID] [flags]",
+                     "Issues, lists and revokes bearer tokens. `create` prints the new token once (only its SHA-256 is "
+                     "stored): give it to the user (BRAINTUNE_TOKEN or ~/.config/braintune/token), or, with --role "
+                     "agent, to every worker agent (--token-file).");
+  f.Value("db", "braintune.db", "the coordinator's SQLite database")
+      .Value("user", "", "create: who the token stands for")
+      .Value("role", "user", "create: user (own jobs), admin (every job) or agent (the cluster token)")
+      .Value("output", "table", "list: table or json");
+  if (verb != "create" && verb != "list" && verb != "revoke") {
+    std::cerr << f.Help();
+    return verb == "--help" ? 0 : 2;
+  }
+  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return std::cerr << "braintune-coordinator: " << s.message() << "\n", 2;
+  if (f.help_requested()) return std::cout << f.Help(), 0;
+  auto tokens = braintune::store::OpenSqliteTokenStore(f.Get("db"));
+  if (!tokens.ok()) return std::cerr << "braintune-coordinator: " << tokens.status().message() << "\n", 1;
+  if (verb == "create") {
+    if (f.Get("user").empty()) return std::cerr << "braintune-coordinator: token create needs --user\n", 2;
+    auto token = (*tokens)->Issue(f.Get("user"), f.Get("role"));
+    if (!token.ok()) return std::cerr << "braintune-coordinator: " << token.status().message() << "\n", 2;
+    std::cout << *token << std::endl;
+    return 0;
+  }
+  if (verb == "revoke") {
+    if (f.positional().size() != 1) return std::cerr << "braintune-coordinator: token revoke takes one token ID\n", 2;
+    auto s = (*tokens)->Revoke(f.positional()[0]);
+    if (!s.ok()) return std::cerr << "braintune-coordinator: " << s.message() << "\n", 1;
+    std::cout << "revoked " << f.positional()[0] << std::endl;
+    return 0;
+  }
+  auto list = (*tokens)->List();
+  if (!list.ok()) return std::cerr << "braintune-coordinator: " << list.status().message() << "\n", 1;
+  if (f.Get("output") == "json") {
+    std::cout << "[";
+    for (size_t i = 0; i < list->size(); ++i) {
+      const auto& t = (*list)[i];
+      std::cout << (i ? "," : "") << "{\"id\":\"" << t.id << "\",\"user\":\"" << t.user << "\",\"role\":\"" << t.role
+                << "\",\"created_ms\":" << t.created_ms << "}";
+    }
+    std::cout << "]\n";
+    return 0;
+  }
+  std::printf("%-14s %-20s %-6s\n", "ID", "USER", "ROLE");
+  for (const auto& t : *list) std::printf("%-14s %-20s %-6s\n", t.id.c_str(), t.user.c_str(), t.role.c_str());
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "token") return TokenCommand(argc, argv);
   braintune::coordinator::CoordinatorOptions o;
   braintune::Flags f("braintune-coordinator [flags]",
                      "Serves the braintune job API over gRPC, stores jobs in SQLite and schedules them onto "
-                     "registered worker agents.");
+                     "registered worker agents. `braintune-coordinator token --help`: access tokens.");
   f.Value("listen", o.listen_address, "HOST:PORT to serve on (port 0 = any free port)")
       .Value("db", o.db_path, "SQLite job database (created if missing)")
       .Value("log-dir", "", "where the jobs' output shipped by agents is kept (default: DB.logs)")
       .Value("heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms), "agent heartbeat interval")
       .Value("node-timeout-ms", std::to_string(o.node_timeout_ms), "a node without heartbeats this long is lost")
+      .Bool("auth", "require a bearer token on every call (braintune-coordinator token create --help)")
+      .Value("tls-cert", "", "PEM certificate chain: serve over TLS (with --tls-key)")
+      .Value("tls-key", "", "PEM private key of --tls-cert")
       .Value("policy", "", "scheduling policy YAML: priorities, fair share, quotas, backfill, preemption "
                            "(docs/operations.md); empty: the defaults");
   if (auto s = f.Parse(argc, argv); !s.ok()) {
@@ -27,6 +88,9 @@ int main(int argc, char** argv) {
   o.listen_address = f.Get("listen");
   o.db_path = f.Get("db");
   o.log_dir = f.Get("log-dir");
+  o.auth = f.IsSet("auth");
+  o.tls_cert = f.Get("tls-cert");
+  o.tls_key = f.Get("tls-key");
   auto hb = f.GetInt("heartbeat-interval-ms");
   auto timeout = f.GetInt("node-timeout-ms");
   if (!hb.ok() || !timeout.ok() || *hb <= 0 || *timeout <= 0) {
@@ -56,8 +120,9 @@ int main(int argc, char** argv) {
     std::cerr << "braintune-coordinator: " << coordinator.status().message() << "\n";
     return 1;
   }
-  std::cerr << "braintune-coordinator: serving on port " << (*coordinator)->port() << " (db " << o.db_path << ")"
-            << std::endl;
+  std::cerr << "braintune-coordinator: serving on port " << (*coordinator)->port() << " (db " << o.db_path
+            << (o.tls_cert.empty() ? ", plaintext" : ", TLS") << (o.auth ? ", tokens required" : ", no access control")
+            << ")" << std::endl;
   std::thread signals([&] {
     int sig = 0;
     sigwait(&set, &sig);

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "common/grpc_client.h"
 #include "common/flags.h"
 
 namespace {
@@ -23,7 +24,10 @@ int main(int argc, char** argv) {
       .Value("work-dir", o.work_dir, "directory for job specs, logs and outputs")
       .Value("train-binary", "", "braintune-train to launch (default: next to this binary)")
       .Value("mpirun", o.mpirun, "mpirun to use")
-      .Value("kill-grace-ms", std::to_string(o.kill_grace_ms), "SIGTERM to SIGKILL delay when stopping a job");
+      .Value("kill-grace-ms", std::to_string(o.kill_grace_ms), "SIGTERM to SIGKILL delay when stopping a job")
+      .Value("token-file", "", "file holding the cluster token (braintune-coordinator token create --role agent); "
+                               "needed when the coordinator runs with --auth")
+      .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert)");
   if (auto s = f.Parse(argc, argv); !s.ok()) {
     std::cerr << "braintune-worker: " << s.message() << "\n";
     return 2;
@@ -35,6 +39,15 @@ int main(int argc, char** argv) {
   o.work_dir = f.Get("work-dir");
   o.train_binary = f.Get("train-binary");
   o.mpirun = f.Get("mpirun");
+  o.tls_ca = f.Get("tls-ca");
+  if (!f.Get("token-file").empty()) {
+    auto token = braintune::ReadTokenFile(f.Get("token-file"));
+    if (!token.ok()) {
+      std::cerr << "braintune-worker: --token-file: " << token.status().message() << "\n";
+      return 2;
+    }
+    o.token = *token;
+  }
   auto slots = f.GetInt("slots");
   auto grace = f.GetInt("kill-grace-ms");
   if (!slots.ok() || !grace.ok() || *slots < 0 || *grace < 0) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/process_launcher.h"
+#include "common/grpc_client.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
 
 namespace braintune::agent {
@@ -78,8 +79,8 @@ std::pair<std::string, int64_t> ReadPiece(const std::string& path, int64_t from,
 
 class Agent {
  public:
-  explicit Agent(AgentOptions options) : options_(std::move(options)) {
-    channel_ = grpc::CreateChannel(options_.coordinator, grpc::InsecureChannelCredentials());
+  Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel)
+      : options_(std::move(options)), security_{options_.token, options_.tls_ca}, channel_(std::move(channel)) {
     stub_ = v1::AgentService::NewStub(channel_);
   }
 
@@ -120,9 +121,7 @@ class Agent {
     node->set_gpus(options_.gpus);
     node->set_agent_version("0.1.0");
     v1::RegisterNodeResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status s = stub_->RegisterNode(&ctx, req, &resp);
+    grpc::Status s = stub_->RegisterNode(MakeContext(security_, std::chrono::seconds(5)).get(), req, &resp);
     if (!s.ok()) {
       if (!warned_unreachable_) Log(absl::StrCat("cannot register with ", options_.coordinator, ": ", s.error_message(), " (retrying)"));
       warned_unreachable_ = true;
@@ -158,9 +157,7 @@ class Agent {
       }
     }
     v1::HeartbeatResponse resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    grpc::Status s = stub_->Heartbeat(&ctx, req, &resp);
+    grpc::Status s = stub_->Heartbeat(MakeContext(security_, std::chrono::seconds(5)).get(), req, &resp);
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
       Log("coordinator does not know this node (restarted?); registering again");
       return false;
@@ -228,6 +225,9 @@ class Agent {
     std::map<std::string, std::string> env = {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
                                               {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
                                               {"OMPI_MCA_btl_base_warn_component_unused", "0"}};
+    // The ranks report progress with the agent's credentials.
+    if (!security_.token.empty()) env["BRAINTUNE_TOKEN"] = security_.token;
+    if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;
     {
       std::ofstream log(job.log_path, std::ios::app);
       log << "braintune-worker: " << absl::StrJoin(argv, " ") << "\n";
@@ -258,6 +258,7 @@ class Agent {
   }
 
   const AgentOptions options_;
+  const ClientSecurity security_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::map<std::string, HeldJob> jobs_;
@@ -280,7 +281,10 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
   std::error_code ec;
   fs::create_directories(options.work_dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("--work-dir ", options.work_dir, ": ", ec.message()));
-  Agent(options).Run(stop);
+  if (!options.tls_ca.empty()) options.tls_ca = fs::absolute(options.tls_ca).string();  // the ranks run elsewhere
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.coordinator, {options.token, options.tls_ca});
+  if (!channel.ok()) return channel.status();
+  Agent(options, *channel).Run(stop);
   return absl::OkStatus();
 }
 

@@ -25,6 +25,8 @@ struct AgentOptions {
   std::vector<std::string> mpirun_args = {"--bind-to", "none", "--oversubscribe",
                                           "--mca", "btl_vader_single_copy_mechanism", "none"};
   int kill_grace_ms = 5000;     // SIGTERM, then SIGKILL after this long
+  std::string token;            // the cluster token (role agent) when the coordinator requires tokens
+  std::string tls_ca;           // CA of the coordinator's TLS certificate; empty: plaintext
 };
 
 // Runs until `stop` becomes true; returns an error only for bad options.

@@ -18,6 +18,7 @@
 #include "braintune/v1/job_service.grpc.pb.h"
 #include "cli/format.h"
 #include "common/flags.h"
+#include "common/grpc_client.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
 #include "cli/cli_util.h"
@@ -60,16 +61,19 @@ std::string Ago(int64_t ms) {
 // One connection to the coordinator's JobService with errors a user can act on.
 class Client {
  public:
-  explicit Client(std::string address)
-      : address_(std::move(address)),
-        stub_(v1::JobService::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+  // The token and TLS CA come from the environment (BRAINTUNE_TOKEN, BRAINTUNE_TLS_CA;
+  // common/grpc_client.h); an unreadable CA file ends the command with its name.
+  explicit Client(std::string address) : address_(std::move(address)), security_(ClientSecurity::FromEnvironment()) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(address_, security_);
+    if (!channel.ok()) std::exit(Fail(std::string(channel.status().message()), kUsage));
+    stub_ = v1::JobService::NewStub(*channel);
+  }
 
   v1::JobService::Stub* stub() { return stub_.get(); }
 
+  // For a call with a deadline `seconds` from now (0: a stream that lasts as long as it must).
   std::unique_ptr<grpc::ClientContext> Context(int seconds = 10) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-    return ctx;
+    return MakeContext(security_, std::chrono::seconds(seconds));
   }
 
   std::string Explain(const grpc::Status& s) const {
@@ -82,6 +86,7 @@ class Client {
 
  private:
   std::string address_;
+  ClientSecurity security_;
   std::unique_ptr<v1::JobService::Stub> stub_;
 };
 
@@ -149,10 +154,10 @@ void PrintJob(const v1::Job& job) {
 // Streams a job's changes until it ends; draws a progress bar on a terminal, a line per report
 // otherwise. Returns kOk only when the job SUCCEEDED.
 int WatchJob(Client& client, const std::string& id, bool json) {
-  grpc::ClientContext ctx;
+  auto ctx = client.Context(0);
   v1::WatchJobRequest req;
   req.set_job_id(id);
-  auto reader = client.stub()->WatchJob(&ctx, req);
+  auto reader = client.stub()->WatchJob(ctx.get(), req);
   v1::WatchJobResponse resp;
   v1::Job last;
   bool tty = ::isatty(1);
@@ -314,11 +319,11 @@ int CmdLogs(int argc, char** argv) {
   if (f.help_requested()) return std::cout << f.Help(), kOk;
   if (f.positional().size() != 1) return Fail("logs takes exactly one job ID (see --help)", kUsage);
   Client client(f.Get("coordinator"));
-  grpc::ClientContext ctx;
+  auto ctx = client.Context(0);
   v1::StreamLogsRequest req;
   req.set_job_id(f.positional()[0]);
   req.set_follow(f.IsSet("follow"));
-  auto reader = client.stub()->StreamLogs(&ctx, req);
+  auto reader = client.stub()->StreamLogs(ctx.get(), req);
   v1::StreamLogsResponse resp;
   while (reader->Read(&resp)) std::cout << resp.data() << std::flush;
   grpc::Status s = reader->Finish();

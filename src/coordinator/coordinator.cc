@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +17,7 @@
 #include "coordinator/node_manager.h"
 #include "scheduler/scheduling_policy.h"
 #include "store/job_store.h"
+#include "store/token_store.h"
 
 namespace braintune::coordinator {
 namespace {
@@ -33,14 +36,20 @@ class CoordinatorImpl : public Coordinator {
     ASSIGN_OR_RETURN(store_, store::OpenSqliteJobStore(options_.db_path));
     ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), policy_.get(), &nodes_));
     ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.log_dir.empty() ? options_.db_path + ".logs" : options_.log_dir));
-    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), &stopping_, options_.node_timeout_ms);
-    agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(),
+    if (options_.auth) {
+      ASSIGN_OR_RETURN(tokens_, store::OpenSqliteTokenStore(options_.db_path));
+    }
+    auth_ = std::make_unique<Authenticator>(tokens_.get());
+    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), auth_.get(), &stopping_,
+                                                    options_.node_timeout_ms);
+    agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(), auth_.get(),
                                                         options_.heartbeat_interval_ms, [this] { Poke(); });
+    ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, ServerCredentials());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(options_.listen_address, credentials, &port);
     builder.RegisterService(job_service_.get());
     builder.RegisterService(agent_service_.get());
     server_ = builder.BuildAndStart();
@@ -54,6 +63,23 @@ class CoordinatorImpl : public Coordinator {
   }
 
   int port() const override { return port_; }
+
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials() const {
+    if (options_.tls_cert.empty() && options_.tls_key.empty()) return grpc::InsecureServerCredentials();
+    auto read = [](const std::string& path, const char* flag) -> absl::StatusOr<std::string> {
+      std::ifstream in(path);
+      if (path.empty() || !in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+      std::stringstream s;
+      s << in.rdbuf();
+      return s.str();
+    };
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    ASSIGN_OR_RETURN(pair.cert_chain, read(options_.tls_cert, "--tls-cert"));
+    ASSIGN_OR_RETURN(pair.private_key, read(options_.tls_key, "--tls-key"));
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back(pair);
+    return grpc::SslServerCredentials(ssl);
+  }
 
   void Wait() override { server_->Wait(); }
 
@@ -95,6 +121,8 @@ class CoordinatorImpl : public Coordinator {
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<LogStore> logs_;
+  std::unique_ptr<store::TokenStore> tokens_;  // null without access control
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -19,6 +19,12 @@ struct CoordinatorOptions {
   // The ranks' output of every job, shipped by the agents (`braintune logs`); default
   // <db_path>.logs.
   std::string log_dir;
+  // Access control: every call needs a bearer token from the token store in db_path
+  // (`braintune-coordinator token create`); off, every caller may do everything.
+  bool auth = false;
+  // TLS: the server's certificate chain and private key (PEM files); empty: plaintext.
+  std::string tls_cert;
+  std::string tls_key;
   // How often agents heartbeat, and after how long without one a node is lost.
   int heartbeat_interval_ms = 500;
   int node_timeout_ms = 10000;

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "coordinator/job_state.h"
 #include "coordinator/request_validation.h"
 
@@ -13,10 +14,23 @@ grpc::Status ToGrpc(const absl::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
 }
 
-grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* req,
+absl::StatusOr<Caller> JobServiceImpl::Admit(const grpc::ServerContext& ctx, const absl::Status& valid,
+                                              const std::string& job_id) const {
+  ASSIGN_OR_RETURN(Caller caller, auth_->User(ctx));
+  RETURN_IF_ERROR(valid);
+  if (!job_id.empty() && auth_->enabled()) {
+    ASSIGN_OR_RETURN(v1::Job job, jobs_->Get(job_id));
+    RETURN_IF_ERROR(Authenticator::CheckOwner(caller, job));
+  }
+  return caller;
+}
+
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::SubmitJobRequest* req,
                                        v1::SubmitJobResponse* resp) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
-  std::string user = req->user().empty() ? "anonymous" : req->user();
+  absl::StatusOr<Caller> caller = Admit(*ctx, Validate(*req));
+  if (!caller.ok()) return ToGrpc(caller.status());
+  // With access control the job is the token holder's, whatever the request says.
+  std::string user = auth_->enabled() ? caller->user : req->user().empty() ? "anonymous" : req->user();
   absl::StatusOr<v1::Job> job = jobs_->Submit(req->spec(), user);
   if (!job.ok()) return ToGrpc(job.status());
   jobs_->SchedulePass();
@@ -25,29 +39,30 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJob
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* req, v1::GetJobResponse* resp) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* ctx, const v1::GetJobRequest* req, v1::GetJobResponse* resp) {
+  if (auto caller = Admit(*ctx, Validate(*req), req->job_id()); !caller.ok()) return ToGrpc(caller.status());
   absl::StatusOr<v1::Job> job = jobs_->Get(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp->mutable_job() = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* req,
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req,
                                       v1::ListJobsResponse* resp) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  absl::StatusOr<Caller> caller = Admit(*ctx, Validate(*req));
+  if (!caller.ok()) return ToGrpc(caller.status());
   std::vector<v1::JobState> states;
   for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
-  for (auto& job : jobs_->List(states, req->limit())) {
+  for (auto& job : jobs_->List(states, req->limit(), caller->admin ? "" : caller->user)) {
     job.clear_events();  // lists stay small; GetJob has the history
     *resp->add_jobs() = std::move(job);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* req,
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                        v1::CancelJobResponse* resp) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  if (auto caller = Admit(*ctx, Validate(*req), req->job_id()); !caller.ok()) return ToGrpc(caller.status());
   absl::StatusOr<v1::Job> job = jobs_->Cancel(req->job_id());
   if (!job.ok()) return ToGrpc(job.status());
   *resp->mutable_job() = *job;
@@ -56,7 +71,7 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJob
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJobRequest* req,
                                       grpc::ServerWriter<v1::WatchJobResponse>* writer) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  if (auto caller = Admit(*ctx, Validate(*req), req->job_id()); !caller.ok()) return ToGrpc(caller.status());
   int64_t version = 0, sent = -1;
   while (!ctx->IsCancelled() && !stopping_->load()) {
     // Returns at once the first time, then on each change or every 500 ms to notice cancellation.
@@ -74,7 +89,7 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* ctx, const v1::WatchJ
 
 grpc::Status JobServiceImpl::StreamLogs(grpc::ServerContext* ctx, const v1::StreamLogsRequest* req,
                                         grpc::ServerWriter<v1::StreamLogsResponse>* writer) {
-  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  if (auto caller = Admit(*ctx, Validate(*req), req->job_id()); !caller.ok()) return ToGrpc(caller.status());
   int64_t offset = req->offset();
   int64_t version = 0;
   while (!ctx->IsCancelled() && !stopping_->load()) {
@@ -103,8 +118,9 @@ grpc::Status JobServiceImpl::StreamLogs(grpc::ServerContext* ctx, const v1::Stre
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
 }
 
-grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest* req,
+grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext* ctx, const v1::RegisterNodeRequest* req,
                                             v1::RegisterNodeResponse* resp) {
+  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   const v1::NodeInfo& node = req->node();
   nodes_->Register(node, NowMs());
@@ -114,8 +130,9 @@ grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext*, const v1::Regi
   return grpc::Status::OK;
 }
 
-grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatResponse* resp) {
+  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   if (!nodes_->Heartbeat(req->node_name(), NowMs())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -145,8 +162,9 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext*, const v1::Heartbe
   return grpc::Status::OK;
 }
 
-grpc::Status AgentServiceImpl::ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest* req,
+grpc::Status AgentServiceImpl::ReportProgress(grpc::ServerContext* ctx, const v1::ReportProgressRequest* req,
                                               v1::ReportProgressResponse* resp) {
+  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   absl::StatusOr<bool> cancel = jobs_->ReportProgress(*req);
   if (!cancel.ok()) return ToGrpc(cancel.status());

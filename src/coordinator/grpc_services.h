@@ -6,6 +6,7 @@
 
 #include "braintune/v1/agent_service.grpc.pb.h"
 #include "braintune/v1/job_service.grpc.pb.h"
+#include "coordinator/auth.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/log_store.h"
 #include "coordinator/node_manager.h"
@@ -16,8 +17,9 @@ class JobServiceImpl final : public v1::JobService::Service {
  public:
   // `log_grace_ms`: how long after a job ended StreamLogs with follow waits for the rest of its
   // output (a node lost with the job never sends it).
-  JobServiceImpl(JobManager* jobs, LogStore* logs, const std::atomic<bool>* stopping, int64_t log_grace_ms)
-      : jobs_(jobs), logs_(logs), stopping_(stopping), log_grace_ms_(log_grace_ms) {}
+  JobServiceImpl(JobManager* jobs, LogStore* logs, const Authenticator* auth, const std::atomic<bool>* stopping,
+                 int64_t log_grace_ms)
+      : jobs_(jobs), logs_(logs), auth_(auth), stopping_(stopping), log_grace_ms_(log_grace_ms) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::GetJobResponse*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
@@ -28,17 +30,28 @@ class JobServiceImpl final : public v1::JobService::Service {
                           grpc::ServerWriter<v1::StreamLogsResponse>*) override;
 
  private:
+  // Authenticates the caller, then takes the request's validation result, then (for a request
+  // about one job) checks the caller may act on it: an unauthenticated request learns nothing.
+  absl::StatusOr<Caller> Admit(const grpc::ServerContext& ctx, const absl::Status& valid,
+                               const std::string& job_id = "") const;
+
   JobManager* const jobs_;
   LogStore* const logs_;
+  const Authenticator* const auth_;
   const std::atomic<bool>* const stopping_;
   const int64_t log_grace_ms_;
 };
 
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
-  AgentServiceImpl(JobManager* jobs, NodeManager* nodes, LogStore* logs, int heartbeat_interval_ms,
-                   std::function<void()> poke)
-      : jobs_(jobs), nodes_(nodes), logs_(logs), heartbeat_interval_ms_(heartbeat_interval_ms), poke_(std::move(poke)) {}
+  AgentServiceImpl(JobManager* jobs, NodeManager* nodes, LogStore* logs, const Authenticator* auth,
+                   int heartbeat_interval_ms, std::function<void()> poke)
+      : jobs_(jobs),
+        nodes_(nodes),
+        logs_(logs),
+        auth_(auth),
+        heartbeat_interval_ms_(heartbeat_interval_ms),
+        poke_(std::move(poke)) {}
   grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest*, v1::RegisterNodeResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
   grpc::Status ReportProgress(grpc::ServerContext*, const v1::ReportProgressRequest*,
@@ -48,6 +61,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
   JobManager* const jobs_;
   NodeManager* const nodes_;
   LogStore* const logs_;
+  const Authenticator* const auth_;
   const int heartbeat_interval_ms_;
   const std::function<void()> poke_;  // wakes the scheduler
 };

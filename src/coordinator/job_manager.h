@@ -39,8 +39,9 @@ class JobManager {
   // that can never fit the registered pool, or its quotas, is FailedPrecondition with why.
   absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user);
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
-  // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept).
-  std::vector<v1::Job> List(const std::vector<v1::JobState>& states, int limit) const;
+  // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept);
+  // `user` non-empty: only that user's jobs.
+  std::vector<v1::Job> List(const std::vector<v1::JobState>& states, int limit, const std::string& user = "") const;
   // QUEUED/SCHEDULED jobs end at once; running ones are killed by their agent and end CANCELLED
   // when it reports the ranks gone. Cancelling a finished job is FailedPrecondition.
   absl::StatusOr<v1::Job> Cancel(const std::string& id);

@@ -3,7 +3,9 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "store/job_store.h"
+#include "store/sqlite_util.h"
 
 namespace braintune::store {
 namespace {
@@ -98,30 +100,14 @@ class SqliteJobStore : public JobStore {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat(path, ": cannot open job database: ", msg));
-  }
-  sqlite3_busy_timeout(db, 5000);
   const char* schema =
-      "PRAGMA journal_mode=WAL;"
-      "PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS jobs("
       "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
       "  id TEXT NOT NULL UNIQUE,"
       "  state INTEGER NOT NULL,"
       "  updated_ms INTEGER NOT NULL,"
       "  data BLOB NOT NULL);";
-  char* err = nullptr;
-  if (sqlite3_exec(db, schema, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat(path, ": cannot initialise job database: ", msg));
-  }
+  ASSIGN_OR_RETURN(sqlite3 * db, internal::OpenDatabase(path, schema, "job database"));
   return std::unique_ptr<JobStore>(new SqliteJobStore(db, path));
 }
 

@@ -5,11 +5,13 @@
 #include <iostream>
 
 #include "braintune/v1/agent_service.grpc.pb.h"
+#include "common/grpc_client.h"
 
 namespace braintune::train {
 
 struct ProgressReporter::Impl {
   std::string job_id;
+  ClientSecurity security;  // the cluster token and CA the worker agent passed down
   std::unique_ptr<v1::AgentService::Stub> stub;
   bool warned = false;
 };
@@ -18,7 +20,14 @@ ProgressReporter::ProgressReporter(const std::string& coordinator, const std::st
   if (coordinator.empty() || job_id.empty()) return;
   impl_ = std::make_unique<Impl>();
   impl_->job_id = job_id;
-  impl_->stub = v1::AgentService::NewStub(grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+  impl_->security = ClientSecurity::FromEnvironment();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(coordinator, impl_->security);
+  if (!channel.ok()) {
+    std::cerr << "braintune-train: cannot report progress: " << channel.status().message() << std::endl;
+    impl_.reset();
+    return;
+  }
+  impl_->stub = v1::AgentService::NewStub(*channel);
 }
 
 ProgressReporter::~ProgressReporter() = default;
@@ -30,9 +39,8 @@ void ProgressReporter::Report(const v1::Progress& progress, const v1::JobResult*
   *req.mutable_progress() = progress;
   if (result) *req.mutable_result() = *result;
   v1::ReportProgressResponse resp;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(result ? 10 : 2));
-  grpc::Status s = impl_->stub->ReportProgress(&ctx, req, &resp);
+  auto ctx = MakeContext(impl_->security, std::chrono::seconds(result ? 10 : 2));
+  grpc::Status s = impl_->stub->ReportProgress(ctx.get(), req, &resp);
   if (!s.ok() && (!impl_->warned || result)) {
     std::cerr << "braintune-train: cannot report progress: " << s.error_message() << std::endl;
     impl_->warned = true;

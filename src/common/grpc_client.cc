@@ -1,0 +1,60 @@
+#include "common/grpc_client.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace braintune {
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read the token file"));
+  std::string line;
+  std::getline(in, line);
+  line = std::string(absl::StripAsciiWhitespace(line));
+  if (line.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": the token file is empty"));
+  return line;
+}
+
+ClientSecurity ClientSecurity::FromEnvironment() {
+  ClientSecurity s;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  s.token = env("BRAINTUNE_TOKEN");
+  std::string file = env("BRAINTUNE_TOKEN_FILE");
+  if (s.token.empty() && file.empty() && !env("HOME").empty()) {
+    const std::string fallback = env("HOME") + "/.config/braintune/token";
+    if (std::ifstream(fallback).good()) file = fallback;
+  }
+  if (s.token.empty() && !file.empty()) {
+    absl::StatusOr<std::string> t = ReadTokenFile(file);
+    if (t.ok()) s.token = *t;  // an unreadable file shows up as UNAUTHENTICATED with its reason
+  }
+  s.tls_ca = env("BRAINTUNE_TLS_CA");
+  return s;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address, const ClientSecurity& security) {
+  if (security.tls_ca.empty()) return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  std::ifstream in(security.tls_ca);
+  if (!in) return absl::NotFoundError(absl::StrCat(security.tls_ca, ": cannot read the TLS CA certificate"));
+  std::stringstream pem;
+  pem << in.rdbuf();
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = pem.str();
+  return grpc::CreateChannel(address, grpc::SslCredentials(options));
+}
+
+std::unique_ptr<grpc::ClientContext> MakeContext(const ClientSecurity& security, std::chrono::milliseconds timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!security.token.empty()) ctx->AddMetadata("authorization", "Bearer " + security.token);
+  if (timeout.count() > 0) ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+}  // namespace braintune

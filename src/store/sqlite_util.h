@@ -1,0 +1,19 @@
+// Opening the coordinator's SQLite database (shared by the job and token stores).
+#ifndef BRAINTUNE_STORE_SQLITE_UTIL_H_
+#define BRAINTUNE_STORE_SQLITE_UTIL_H_
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace braintune::store::internal {
+
+// Opens (creating if needed) the database at `path` in WAL mode with full sync and runs
+// `schema` (CREATE TABLE IF NOT EXISTS ...). `what` names the database in errors.
+absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, const std::string& schema, const std::string& what);
+
+}  // namespace braintune::store::internal
+
+#endif  // BRAINTUNE_STORE_SQLITE_UTIL_H_
