@@ -225,6 +225,7 @@ class Agent {
     std::map<std::string, std::string> env = {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
                                               {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
                                               {"OMPI_MCA_btl_base_warn_component_unused", "0"}};
+    env["BRAINTUNE_ATTEMPT"] = std::to_string(launch.attempt());
     // The ranks report progress with the agent's credentials.
     if (!security_.token.empty()) env["BRAINTUNE_TOKEN"] = security_.token;
     if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;

@@ -130,7 +130,11 @@ absl::Status ParseResources(MapReader& r, ResourcesSpec* s) {
   RETURN_IF_ERROR(r.Read("priority", &s->priority));
   RETURN_IF_ERROR(r.Read("group", &s->group));
   RETURN_IF_ERROR(r.Read("preemptible", &s->preemptible));
+  RETURN_IF_ERROR(r.Read("max_restarts", &s->max_restarts));
+  RETURN_IF_ERROR(r.Read("restart_backoff_seconds", &s->restart_backoff_seconds));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(r.CheckRange("max_restarts", s->max_restarts, 0, 100));
+  RETURN_IF_ERROR(r.CheckRange("restart_backoff_seconds", s->restart_backoff_seconds, 0.0, 600.0));
   RETURN_IF_ERROR(r.CheckRange("ranks", s->ranks, 1, 1024));
   RETURN_IF_ERROR(r.CheckRange("gpus_per_rank", s->gpus_per_rank, 0, 8));
   RETURN_IF_ERROR(r.CheckRange("gpu_memory_gb", s->gpu_memory_gb, 0.0, 1024.0));

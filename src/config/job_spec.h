@@ -19,6 +19,8 @@ struct ResourcesSpec {
   int priority = 100;     // 0..1000; higher starts first and may preempt lower (docs/operations.md)
   std::string group;      // the lab or project, for fair share and quotas; empty = none
   bool preemptible = true;  // may be stopped and requeued for a higher-priority job
+  int max_restarts = 2;     // relaunches on the same nodes after a rank fails; 0..100
+  double restart_backoff_seconds = 5;  // wait before the first relaunch, doubled each time (max 600 s); [0, 600]
 };
 
 struct DataSpec {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
 #include "coordinator/job_state.h"
@@ -110,6 +111,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.mutable_spec()->set_priority(parsed.resources.priority);
   job.mutable_spec()->set_group(parsed.resources.group);
   job.mutable_spec()->set_preemptible(parsed.resources.preemptible);
+  job.mutable_spec()->set_max_restarts(parsed.resources.max_restarts);
+  job.mutable_spec()->set_restart_backoff_sec(parsed.resources.restart_backoff_seconds);
   job.set_user(user);
   std::lock_guard<std::mutex> lock(mu_);
   if (scheduler::Decision d = policy_->CheckFeasible(DemandOf(job), NodesLocked());
@@ -165,8 +168,9 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
         absl::StrCat(id, " has already finished (", StateName(job->state()), ")"));
   }
   job->set_cancel_requested(true);
-  if (job->state() == v1::RUNNING || job->state() == v1::RESTARTING) {
-    // The agent kills the ranks on its next heartbeat and reports them gone.
+  if (job->state() == v1::RUNNING) {
+    // The agent kills the ranks on its next heartbeat and reports them gone. (RESTARTING jobs
+    // have none: they end at once, and a relaunch already under way is stopped when reported.)
     job->set_message("cancelling: waiting for the ranks to stop");
     RETURN_IF_ERROR(SaveLocked(job));
   } else {
@@ -311,7 +315,12 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       if (job->state() == v1::SCHEDULED) {
         (void)TransitionLocked(job, v1::RUNNING, absl::StrCat("ranks started on ", request.node_name()));
       }
-      if (IsTerminal(job->state()) || job->cancel_requested() || job->preempt_requested()) {
+      if (job->state() == v1::RESTARTING) {
+        (void)TransitionLocked(job, v1::RUNNING, absl::StrCat("ranks restarted on ", request.node_name()));
+      }
+      // Ranks of a job that no longer holds its slots (ended, or requeued after its node was
+      // lost: these are the node's ranks, back from the dead) are stopped.
+      if (!HoldsSlots(job->state()) || job->cancel_requested() || job->preempt_requested()) {
         response.add_kill_job_ids(job->id());
       }
       continue;
@@ -336,7 +345,22 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       } else {
         std::string how = rt.term_signal() ? absl::StrCat("killed by signal ", rt.term_signal())
                                            : absl::StrCat("exited with code ", rt.exit_code());
-        saved = TransitionLocked(job, v1::FAILED, absl::StrCat("mpirun ", how, "; see ", rt.log_path()));
+        if (job->restarts() < job->spec().max_restarts()) {
+          // Relaunched on the same slots after a backoff that doubles with each restart.
+          const double backoff = std::min(600.0, job->spec().restart_backoff_sec() * (1 << std::min(job->restarts(), 20)));
+          job->set_restarts(job->restarts() + 1);
+          job->set_restart_at_ms(NowMs() + static_cast<int64_t>(backoff * 1000));
+          job->clear_progress();
+          saved = TransitionLocked(job, v1::RESTARTING,
+                                   absl::StrFormat("mpirun %s; restart %d of %d in %.0f s (see braintune logs %s)", how,
+                                                   job->restarts(), job->spec().max_restarts(), backoff, job->id()));
+        } else {
+          saved = TransitionLocked(
+              job, v1::FAILED,
+              absl::StrCat("mpirun ", how,
+                           job->restarts() > 0 ? absl::StrCat(" after ", job->restarts(), " restarts") : "",
+                           "; see braintune logs ", job->id(), " or ", rt.log_path()));
+        }
       }
     }
     if (saved.ok()) response.add_forget_job_ids(rt.job_id());
@@ -345,7 +369,9 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
   for (auto& [id, job] : jobs_) {
     if (job.placements_size() == 0 || job.placements(0).node() != request.node_name()) continue;
     if (reported.count(id)) continue;
-    if (job.state() == v1::SCHEDULED) {
+    const bool restart_due = job.state() == v1::RESTARTING && NowMs() >= job.restart_at_ms();
+    if (restart_due) job.set_attempt(job.attempt() + 1);  // persisted with the move to RUNNING
+    if (job.state() == v1::SCHEDULED || restart_due) {
       v1::LaunchJob* launch = response.add_launch();
       launch->set_job_id(id);
       launch->set_attempt(job.attempt());
@@ -364,6 +390,8 @@ absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest&
   v1::Job* job = FindLocked(request.job_id());
   if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", request.job_id(), "'"));
   if (IsTerminal(job->state())) return true;
+  // Ranks of an earlier launch (a node that lost touch but kept running) change nothing.
+  if (request.attempt() > 0 && request.attempt() < job->attempt()) return true;
   *job->mutable_progress() = request.progress();
   if (request.has_result()) *job->mutable_result() = request.result();
   RETURN_IF_ERROR(SaveLocked(job));
@@ -376,7 +404,12 @@ void JobManager::HandleLostNodes(const std::vector<std::string>& lost) {
     if (!HoldsSlots(job.state())) continue;
     for (const auto& p : job.placements()) {
       if (std::find(lost.begin(), lost.end(), p.node()) != lost.end()) {
-        (void)TransitionLocked(&job, v1::FAILED, absl::StrCat("node ", p.node(), " stopped heartbeating"));
+        // Requeued (placed again, elsewhere if need be); if the node comes back, its agent is
+        // told to stop what it still runs of the job (HandleHeartbeat).
+        const std::string node = p.node();
+        job.clear_placements();
+        job.clear_progress();
+        (void)TransitionLocked(&job, v1::QUEUED, absl::StrCat("node ", node, " stopped heartbeating; requeued"));
         break;
       }
     }

@@ -21,10 +21,10 @@ absl::Status CheckTransition(JobState from, JobState to) {
       break;
     case v1::RUNNING:
       ok = to == v1::SUCCEEDED || to == v1::FAILED || to == v1::CANCELLED || to == v1::RESTARTING ||
-           to == v1::PREEMPTED;
+           to == v1::PREEMPTED || to == v1::QUEUED;  // QUEUED: its node was lost
       break;
     case v1::RESTARTING:
-      ok = to == v1::RUNNING || to == v1::FAILED || to == v1::CANCELLED;
+      ok = to == v1::RUNNING || to == v1::FAILED || to == v1::CANCELLED || to == v1::QUEUED;
       break;
     case v1::PREEMPTED:
       ok = to == v1::QUEUED || to == v1::CANCELLED;

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "braintune/v1/agent_service.grpc.pb.h"
@@ -12,6 +13,7 @@ namespace braintune::train {
 struct ProgressReporter::Impl {
   std::string job_id;
   ClientSecurity security;  // the cluster token and CA the worker agent passed down
+  int attempt = 0;          // the launch these ranks belong to (set by the agent)
   std::unique_ptr<v1::AgentService::Stub> stub;
   bool warned = false;
 };
@@ -21,6 +23,7 @@ ProgressReporter::ProgressReporter(const std::string& coordinator, const std::st
   impl_ = std::make_unique<Impl>();
   impl_->job_id = job_id;
   impl_->security = ClientSecurity::FromEnvironment();
+  if (const char* attempt = std::getenv("BRAINTUNE_ATTEMPT")) impl_->attempt = std::atoi(attempt);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(coordinator, impl_->security);
   if (!channel.ok()) {
     std::cerr << "braintune-train: cannot report progress: " << channel.status().message() << std::endl;
@@ -38,6 +41,7 @@ void ProgressReporter::Report(const v1::Progress& progress, const v1::JobResult*
   req.set_job_id(impl_->job_id);
   *req.mutable_progress() = progress;
   if (result) *req.mutable_result() = *result;
+  req.set_attempt(impl_->attempt);
   v1::ReportProgressResponse resp;
   auto ctx = MakeContext(impl_->security, std::chrono::seconds(result ? 10 : 2));
   grpc::Status s = impl_->stub->ReportProgress(ctx.get(), req, &resp);

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
 #include "coordinator/job_state.h"
 #include "testing/process.h"
 
@@ -28,10 +33,10 @@ TEST(JobStateTest, LegalAndIllegalTransitions) {
   }
 }
 
-v1::JobSpec Spec(const std::string& name, int ranks, int priority = 100) {
+v1::JobSpec Spec(const std::string& name, int ranks, int priority = 100, const std::string& more_resources = "") {
   v1::JobSpec spec;
   spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) +
-                     ", priority: " + std::to_string(priority) + "}\ndata: {path: /d.h5}\n");
+                     ", priority: " + std::to_string(priority) + more_resources + "}\ndata: {path: /d.h5}\n");
   return spec;
 }
 
@@ -112,9 +117,9 @@ TEST_F(JobManagerTest, FifoGangSchedulingLaunchAndSuccess) {
   EXPECT_EQ(State(b->id()), v1::SCHEDULED) << "slots freed by a go to b";
 }
 
-TEST_F(JobManagerTest, NonZeroExitFailsWithTheLog) {
+TEST_F(JobManagerTest, NonZeroExitWithoutRestartsFailsWithTheLog) {
   nodes_.Register(Node("n1", 1), NowMs());
-  auto a = manager_->Submit(Spec("a", 1), "ana");
+  auto a = manager_->Submit(Spec("a", 1, 100, ", max_restarts: 0"), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
   Beat("n1", {Runtime(a->id(), true, 3)});
@@ -122,6 +127,7 @@ TEST_F(JobManagerTest, NonZeroExitFailsWithTheLog) {
   EXPECT_EQ(job->state(), v1::FAILED);
   EXPECT_NE(job->message().find("exited with code 3"), std::string::npos) << job->message();
   EXPECT_NE(job->message().find(a->id() + ".log"), std::string::npos) << job->message();
+  EXPECT_NE(job->message().find("braintune logs " + a->id()), std::string::npos) << job->message();
 }
 
 TEST_F(JobManagerTest, CancelQueuedEndsAtOnceCancelRunningKillsFirst) {
@@ -279,20 +285,71 @@ TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsFail) {
   auto lost = fresh_nodes.MarkLost(NowMs() + 60000);
   ASSERT_EQ(lost, std::vector<std::string>{"n1"});
   manager_->HandleLostNodes(lost);
-  EXPECT_EQ(State(a->id()), v1::FAILED);
+  EXPECT_EQ(State(a->id()), v1::QUEUED) << "requeued, not lost";
   manager_.reset();  // before fresh_nodes goes out of scope
 }
 
-TEST_F(JobManagerTest, LostNodeFailsItsJobs) {
+TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentStopsThem) {
   nodes_.Register(Node("n1", 1), NowMs());
   auto a = manager_->Submit(Spec("a", 1), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
+  const v1::JobRuntime on_n1 = Runtime(a->id());
   auto lost = nodes_.MarkLost(NowMs() + 60000);
   ASSERT_EQ(lost, std::vector<std::string>{"n1"});
   manager_->HandleLostNodes(lost);
-  EXPECT_EQ(State(a->id()), v1::FAILED);
+  EXPECT_EQ(State(a->id()), v1::QUEUED);
+  EXPECT_NE(manager_->Get(a->id())->message().find("n1 stopped heartbeating; requeued"), std::string::npos);
   EXPECT_FALSE(nodes_.Heartbeat("n1", NowMs())) << "a lost node must register again";
+  nodes_.Register(Node("n2", 1), NowMs());
+  manager_->SchedulePass();
+  ASSERT_EQ(State(a->id()), v1::SCHEDULED);
+  EXPECT_EQ(manager_->Get(a->id())->placements(0).node(), "n2");
+  auto launch = Beat("n2", {});
+  ASSERT_EQ(launch.launch_size(), 1);
+  EXPECT_EQ(launch.launch(0).attempt(), 2);
+  // n1 comes back (a network partition healed) still running the old launch: stopped, forgotten.
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto back = Beat("n1", {on_n1});
+  ASSERT_EQ(back.kill_job_ids_size(), 1);
+  EXPECT_EQ(back.forget_job_ids_size(), 1);
+  Beat("n2", {Runtime(a->id())});
+  EXPECT_EQ(State(a->id()), v1::RUNNING);
+  // ...and its ranks' progress reports are refused (told to stop) and change nothing.
+  v1::ReportProgressRequest stale;
+  stale.set_job_id(a->id());
+  stale.set_attempt(1);
+  stale.mutable_progress()->set_step(99);
+  EXPECT_TRUE(*manager_->ReportProgress(stale));
+  EXPECT_EQ(manager_->Get(a->id())->progress().step(), 0);
+}
+
+TEST_F(JobManagerTest, FailedRanksRestartWithBackoffThenTheJobFails) {
+  nodes_.Register(Node("n1", 1), NowMs());
+  auto a = manager_->Submit(Spec("a", 1, 100, ", max_restarts: 2, restart_backoff_seconds: 0.2"), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {});
+  for (int restart = 1; restart <= 2; ++restart) {
+    Beat("n1", {Runtime(a->id())});
+    ASSERT_EQ(State(a->id()), v1::RUNNING);
+    const v1::JobRuntime crashed = Runtime(a->id(), /*exited=*/true, 1);
+    Beat("n1", {crashed});
+    v1::Job job = *manager_->Get(a->id());
+    ASSERT_EQ(job.state(), v1::RESTARTING) << job.message();
+    EXPECT_EQ(job.restarts(), restart);
+    EXPECT_NE(job.message().find(absl::StrCat("restart ", restart, " of 2")), std::string::npos) << job.message();
+    // The backoff (0.2 s, then 0.4 s) holds the relaunch; the slots stay the job's meanwhile.
+    EXPECT_EQ(Beat("n1", {}).launch_size(), 0) << "relaunched before its backoff";
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 * (1 << (restart - 1)) + 50));
+    auto relaunch = Beat("n1", {});
+    ASSERT_EQ(relaunch.launch_size(), 1) << "restart " << restart;
+    EXPECT_EQ(relaunch.launch(0).attempt(), restart + 1);
+  }
+  Beat("n1", {Runtime(a->id())});
+  Beat("n1", {Runtime(a->id(), /*exited=*/true, 1)});
+  v1::Job failed = *manager_->Get(a->id());
+  EXPECT_EQ(failed.state(), v1::FAILED);
+  EXPECT_NE(failed.message().find("after 2 restarts"), std::string::npos) << failed.message();
 }
 
 }  // namespace
