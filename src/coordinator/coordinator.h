@@ -30,6 +30,8 @@ struct CoordinatorOptions {
   int node_timeout_ms = 10000;
   // How often the scheduler runs when nothing wakes it.
   int schedule_interval_ms = 500;
+  // At least this long between two passes (pokes in between are served by the next one).
+  int min_pass_gap_ms = 20;
   // Priorities, fair share, quotas, backfill, preemption (docs/operations.md).
   scheduler::PolicyConfig policy;
 };

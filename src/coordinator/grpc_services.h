@@ -18,8 +18,13 @@ class JobServiceImpl final : public v1::JobService::Service {
   // `log_grace_ms`: how long after a job ended StreamLogs with follow waits for the rest of its
   // output (a node lost with the job never sends it).
   JobServiceImpl(JobManager* jobs, LogStore* logs, const Authenticator* auth, const std::atomic<bool>* stopping,
-                 int64_t log_grace_ms)
-      : jobs_(jobs), logs_(logs), auth_(auth), stopping_(stopping), log_grace_ms_(log_grace_ms) {}
+                 int64_t log_grace_ms, std::function<void()> poke)
+      : jobs_(jobs),
+        logs_(logs),
+        auth_(auth),
+        stopping_(stopping),
+        log_grace_ms_(log_grace_ms),
+        poke_(std::move(poke)) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::GetJobResponse*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
@@ -40,6 +45,7 @@ class JobServiceImpl final : public v1::JobService::Service {
   const Authenticator* const auth_;
   const std::atomic<bool>* const stopping_;
   const int64_t log_grace_ms_;
+  const std::function<void()> poke_;  // wakes the scheduler
 };
 
 class AgentServiceImpl final : public v1::AgentService::Service {

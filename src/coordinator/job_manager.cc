@@ -114,12 +114,13 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.mutable_spec()->set_max_restarts(parsed.resources.max_restarts);
   job.mutable_spec()->set_restart_backoff_sec(parsed.resources.restart_backoff_seconds);
   job.set_user(user);
-  std::lock_guard<std::mutex> lock(mu_);
-  if (scheduler::Decision d = policy_->CheckFeasible(DemandOf(job), NodesLocked());
+  std::unique_lock<std::mutex> lock(mu_);
+  if (scheduler::Decision d = policy_->CheckFeasible(DemandOf(job), NodesLocked(/*subtract_running=*/false));
       d.kind == scheduler::Decision::Kind::kInfeasible) {
     return absl::FailedPreconditionError(absl::StrCat(source, ": the job can never run on this pool: ", d.reason));
   }
-  job.set_id(absl::StrCat("job-", next_seq_++));
+  const int64_t seq = next_seq_++;
+  job.set_id(absl::StrCat("job-", seq));
   job.set_created_ms(NowMs());
   job.set_state(v1::QUEUED);
   job.set_message("waiting for the scheduler");
@@ -127,10 +128,15 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   event->set_time_ms(job.created_ms());
   event->set_state(v1::QUEUED);
   event->set_message("submitted");
-  job.set_queue_position(1 + std::count_if(jobs_.begin(), jobs_.end(),
-                                            [](const auto& kv) { return kv.second.state() == v1::QUEUED; }));
+  job.set_queue_position(0);  // the next scheduling pass (within milliseconds) gives the position
+  // Stored without the lock, so that concurrent submissions share one commit (store/job_store.h);
+  // the job is visible once it is durable.
+  lock.unlock();
   RETURN_IF_ERROR(store_->Put(job));
-  order_.push_back(job.id());
+  lock.lock();
+  auto pos = order_.end();  // submission order (concurrent commits may finish out of order)
+  while (pos != order_.begin() && SeqOf(*(pos - 1)) > seq) --pos;
+  order_.insert(pos, job.id());
   versions_[job.id()] = next_version_++;
   jobs_[job.id()] = job;
   changed_.notify_all();
@@ -193,12 +199,13 @@ absl::StatusOr<v1::Job> JobManager::WaitForChange(const std::string& id, int64_t
   return it->second;
 }
 
-std::vector<scheduler::Node> JobManager::NodesLocked() const {
+std::vector<scheduler::Node> JobManager::NodesLocked(bool subtract_running) const {
   std::map<std::string, scheduler::Node> nodes;
   for (const auto& n : nodes_->Live()) {
     nodes[n.name()] = {n.name(), n.cpu_slots(), n.gpus(), n.gpu_memory_mb(), n.cpu_slots(), n.gpus()};
   }
   for (const auto& [id, job] : jobs_) {
+    if (!subtract_running) break;
     if (!HoldsSlots(job.state())) continue;
     for (const auto& p : job.placements()) {
       auto it = nodes.find(p.node());

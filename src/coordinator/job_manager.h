@@ -75,7 +75,9 @@ class JobManager {
   absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message);
   // REQUIRES: mu_ held. Persists and notifies watchers.
   absl::Status SaveLocked(v1::Job* job);
-  std::vector<scheduler::Node> NodesLocked() const;
+  // The live nodes, with the slots and GPUs of the jobs placed on them taken from their free
+  // counts unless `subtract_running` is false (totals are enough for feasibility).
+  std::vector<scheduler::Node> NodesLocked(bool subtract_running = true) const;
   scheduler::Usage UsageLocked(int64_t now_ms) const;
   v1::Job* FindLocked(const std::string& id);
 

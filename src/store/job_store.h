@@ -17,8 +17,9 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
-  // Inserts `job`, or replaces the stored job with the same id, in one transaction:
-  // after a crash the store holds either the old or the new version, never a mix.
+  // Inserts `job`, or replaces the stored job with the same id, in one transaction (shared
+  // with concurrent Puts): after a crash the store holds either the old or the new version,
+  // never a mix; when Put returns OK the new version is on disk.
   virtual absl::Status Put(const v1::Job& job) = 0;
 
   // NotFound when no job has this id.

@@ -1,6 +1,8 @@
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -10,7 +12,9 @@
 namespace braintune::store {
 namespace {
 
-// One connection guarded by a mutex: the coordinator writes a few rows per second at most.
+// One connection, guarded by db_mu_. Puts are group-committed: concurrent callers queue their
+// rows and one of them writes every queued row in one transaction (one fsync), so a burst of
+// submissions costs one disk flush, not one each; each caller returns once its row is durable.
 class SqliteJobStore : public JobStore {
  public:
   SqliteJobStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -19,27 +23,34 @@ class SqliteJobStore : public JobStore {
   SqliteJobStore& operator=(const SqliteJobStore&) = delete;
 
   absl::Status Put(const v1::Job& job) override {
-    std::string blob;
-    if (!job.SerializeToString(&blob)) return absl::InternalError("cannot serialize job " + job.id());
-    std::lock_guard<std::mutex> lock(mu_);
-    sqlite3_stmt* stmt = nullptr;
-    const char* sql =
-        "INSERT INTO jobs(id, state, updated_ms, data) VALUES(?1, ?2, ?3, ?4) "
-        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, updated_ms=excluded.updated_ms, "
-        "data=excluded.data";
-    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) return Error("prepare put");
-    sqlite3_bind_text(stmt, 1, job.id().c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(stmt, 2, job.state());
-    sqlite3_bind_int64(stmt, 3, job.updated_ms());
-    sqlite3_bind_blob(stmt, 4, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
-    int rc = sqlite3_step(stmt);
-    sqlite3_finalize(stmt);
-    if (rc != SQLITE_DONE) return Error("put job " + job.id());
-    return absl::OkStatus();
+    Row row{job.id(), job.state(), job.updated_ms(), ""};
+    if (!job.SerializeToString(&row.blob)) return absl::InternalError("cannot serialize job " + job.id());
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    queue_.push_back(&row);
+    while (!row.done) {
+      if (committing_) {
+        committed_.wait(lock);
+        continue;
+      }
+      // Lead: write every queued row (ours included) in one transaction.
+      committing_ = true;
+      std::vector<Row*> batch;
+      batch.swap(queue_);
+      lock.unlock();
+      const absl::Status status = Commit(batch);
+      lock.lock();
+      for (Row* r : batch) {
+        r->status = status;
+        r->done = true;
+      }
+      committing_ = false;
+      committed_.notify_all();
+    }
+    return row.status;
   }
 
   absl::StatusOr<v1::Job> Get(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(db_mu_);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs WHERE id = ?1", -1, &stmt, nullptr) != SQLITE_OK) {
       return Error("prepare get");
@@ -57,7 +68,7 @@ class SqliteJobStore : public JobStore {
   }
 
   absl::StatusOr<std::vector<v1::Job>> List() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(db_mu_);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs ORDER BY seq", -1, &stmt, nullptr) != SQLITE_OK) {
       return Error("prepare list");
@@ -78,6 +89,41 @@ class SqliteJobStore : public JobStore {
   }
 
  private:
+  struct Row {
+    std::string id;
+    int state = 0;
+    int64_t updated_ms = 0;
+    std::string blob;
+    bool done = false;  // guarded by queue_mu_
+    absl::Status status;
+  };
+
+  // One transaction for the batch: all rows or none.
+  absl::Status Commit(const std::vector<Row*>& batch) {
+    std::lock_guard<std::mutex> lock(db_mu_);
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("begin");
+    sqlite3_stmt* stmt = nullptr;
+    const char* sql =
+        "INSERT INTO jobs(id, state, updated_ms, data) VALUES(?1, ?2, ?3, ?4) "
+        "ON CONFLICT(id) DO UPDATE SET state=excluded.state, updated_ms=excluded.updated_ms, "
+        "data=excluded.data";
+    absl::Status status;
+    if (sqlite3_prepare_v2(db_, sql, -1, &stmt, nullptr) != SQLITE_OK) status = Error("prepare put");
+    for (size_t i = 0; status.ok() && i < batch.size(); ++i) {
+      const Row& r = *batch[i];
+      sqlite3_reset(stmt);
+      sqlite3_bind_text(stmt, 1, r.id.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(stmt, 2, r.state);
+      sqlite3_bind_int64(stmt, 3, r.updated_ms);
+      sqlite3_bind_blob(stmt, 4, r.blob.data(), static_cast<int>(r.blob.size()), SQLITE_STATIC);
+      if (sqlite3_step(stmt) != SQLITE_DONE) status = Error("put job " + r.id);
+    }
+    sqlite3_finalize(stmt);
+    if (status.ok() && sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) status = Error("commit");
+    if (!status.ok()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  }
+
   absl::StatusOr<v1::Job> Decode(sqlite3_stmt* stmt, int column) {
     v1::Job job;
     const void* data = sqlite3_column_blob(stmt, column);
@@ -94,7 +140,11 @@ class SqliteJobStore : public JobStore {
 
   sqlite3* const db_;
   const std::string path_;
-  std::mutex mu_;
+  std::mutex db_mu_;  // the connection
+  std::mutex queue_mu_;
+  std::condition_variable committed_;
+  std::vector<Row*> queue_;  // guarded by queue_mu_: rows waiting for the next commit
+  bool committing_ = false;  // guarded by queue_mu_
 };
 
 }  // namespace
