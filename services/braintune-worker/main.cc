@@ -27,7 +27,9 @@ int main(int argc, char** argv) {
       .Value("kill-grace-ms", std::to_string(o.kill_grace_ms), "SIGTERM to SIGKILL delay when stopping a job")
       .Value("token-file", "", "file holding the cluster token (braintune-coordinator token create --role agent); "
                                "needed when the coordinator runs with --auth")
-      .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert)");
+      .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert)")
+      .Value("exec-port", "0", "port of this agent's NodeExec service on --address, through which other nodes' "
+                               "mpirun start their daemons here (0: any free port)");
   if (auto s = f.Parse(argc, argv); !s.ok()) {
     std::cerr << "braintune-worker: " << s.message() << "\n";
     return 2;
@@ -40,6 +42,12 @@ int main(int argc, char** argv) {
   o.train_binary = f.Get("train-binary");
   o.mpirun = f.Get("mpirun");
   o.tls_ca = f.Get("tls-ca");
+  auto exec_port = f.GetInt("exec-port");
+  if (!exec_port.ok() || *exec_port < 0 || *exec_port > 65535) {
+    std::cerr << "braintune-worker: --exec-port must be 0..65535\n";
+    return 2;
+  }
+  o.exec_port = static_cast<int>(*exec_port);
   if (!f.Get("token-file").empty()) {
     auto token = braintune::ReadTokenFile(f.Get("token-file"));
     if (!token.ok()) {

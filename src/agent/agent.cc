@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "agent/node_exec.h"
 #include "agent/process_launcher.h"
 #include "common/grpc_client.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
@@ -34,14 +35,15 @@ int CountCudaDevices() {
   return n;
 }
 
-std::string DefaultTrainBinary() {
+// `name` next to this binary if it is there, else `name` (searched on PATH).
+std::string Sibling(const std::string& name) {
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    fs::path candidate = self.parent_path() / "braintune-train";
+    fs::path candidate = self.parent_path() / name;
     if (fs::exists(candidate)) return candidate.string();
   }
-  return "braintune-train";
+  return name;
 }
 
 void Log(const std::string& msg) { std::cerr << "braintune-worker: " << msg << std::endl; }
@@ -64,23 +66,14 @@ struct HeldJob {
   ExitInfo exit;  // exit.exited also set when the launch itself failed
 };
 
-// Up to `max` bytes of `path` from byte `from`, and the file's size.
-std::pair<std::string, int64_t> ReadPiece(const std::string& path, int64_t from, int64_t max) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return {"", 0};
-  const int64_t size = in.tellg();
-  if (from >= size) return {"", size};
-  in.seekg(from);
-  std::string out(static_cast<size_t>(std::min(max, size - from)), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(in.gcount()));
-  return {out, size};
-}
-
 class Agent {
  public:
-  Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel)
-      : options_(std::move(options)), security_{options_.token, options_.tls_ca}, channel_(std::move(channel)) {
+  Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, NodeExecService* exec, std::string exec_address)
+      : options_(std::move(options)),
+        security_{options_.token, options_.tls_ca},
+        channel_(std::move(channel)),
+        exec_(exec),
+        exec_address_(std::move(exec_address)) {
     stub_ = v1::AgentService::NewStub(channel_);
   }
 
@@ -120,6 +113,7 @@ class Agent {
     node->set_cpu_slots(options_.cpu_slots);
     node->set_gpus(options_.gpus);
     node->set_agent_version("0.1.0");
+    node->set_exec_address(exec_address_);
     v1::RegisterNodeResponse resp;
     grpc::Status s = stub_->RegisterNode(MakeContext(security_, std::chrono::seconds(5)).get(), req, &resp);
     if (!s.ok()) {
@@ -129,8 +123,10 @@ class Agent {
     }
     warned_unreachable_ = false;
     if (resp.heartbeat_interval_ms() > 0) *interval_ms = resp.heartbeat_interval_ms();
+    exec_secret_ = resp.exec_secret();
+    exec_->SetSecret(exec_secret_);
     Log(absl::StrCat("registered node ", options_.name, " with ", options_.cpu_slots, " CPU slots and ",
-                     options_.gpus, " GPUs at ", options_.coordinator));
+                     options_.gpus, " GPUs at ", options_.coordinator, "; NodeExec on ", exec_address_));
     return true;
   }
 
@@ -150,7 +146,7 @@ class Agent {
       if (!job.log_done) {
         // Read the exit first: a piece read after it is the output's last when it reaches the end.
         const bool exited = job.exit.exited;
-        auto [piece, size] = ReadPiece(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
+        auto [piece, size] = ReadFileFrom(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
         rt->set_log_offset(job.log_acked);
         rt->set_log_complete(exited && job.log_start + job.log_acked + static_cast<int64_t>(piece.size()) >= size);
         rt->set_log_data(std::move(piece));
@@ -215,9 +211,12 @@ class Agent {
       hosts.push_back(absl::StrCat(p.node(), ":", p.slots()));
     }
     std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
+    std::vector<std::string> endpoints;
+    for (const auto& p : launch.placements()) endpoints.push_back(absl::StrCat(p.node(), "=", p.exec_address()));
     if (launch.placements_size() > 1) {
-      argv.push_back("--host");
-      argv.push_back(absl::StrJoin(hosts, ","));
+      // Every node's daemon is started through its agent (braintune-rsh), this one's included:
+      // mpirun knows the nodes by their braintune names, not by this host's name.
+      argv.insert(argv.end(), {"--host", absl::StrJoin(hosts, ","), "--mca", "plm_rsh_agent", options_.rsh_binary});
     }
     argv.insert(argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
     argv.insert(argv.end(), {options_.train_binary, "--spec", spec_path.string(), "--job-id", launch.job_id(),
@@ -226,6 +225,8 @@ class Agent {
                                               {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
                                               {"OMPI_MCA_btl_base_warn_component_unused", "0"}};
     env["BRAINTUNE_ATTEMPT"] = std::to_string(launch.attempt());
+    env["BRAINTUNE_EXEC_HOSTS"] = absl::StrJoin(endpoints, ",");  // for braintune-rsh
+    env["BRAINTUNE_EXEC_SECRET"] = exec_secret_;
     // The ranks report progress with the agent's credentials.
     if (!security_.token.empty()) env["BRAINTUNE_TOKEN"] = security_.token;
     if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;
@@ -261,6 +262,9 @@ class Agent {
   const AgentOptions options_;
   const ClientSecurity security_;
   std::shared_ptr<grpc::Channel> channel_;
+  NodeExecService* const exec_;
+  const std::string exec_address_;
+  std::string exec_secret_;
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::map<std::string, HeldJob> jobs_;
   bool warned_unreachable_ = false;
@@ -277,7 +281,8 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
   }
   if (options.cpu_slots <= 0) options.cpu_slots = static_cast<int>(std::thread::hardware_concurrency());
   if (options.gpus < 0) options.gpus = CountCudaDevices();
-  if (options.train_binary.empty()) options.train_binary = DefaultTrainBinary();
+  if (options.train_binary.empty()) options.train_binary = Sibling("braintune-train");
+  if (options.rsh_binary.empty()) options.rsh_binary = Sibling("braintune-rsh");
   if (options.kill_grace_ms < 0) return absl::InvalidArgumentError("--kill-grace-ms must be >= 0");
   std::error_code ec;
   fs::create_directories(options.work_dir, ec);
@@ -285,7 +290,19 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
   if (!options.tls_ca.empty()) options.tls_ca = fs::absolute(options.tls_ca).string();  // the ranks run elsewhere
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.coordinator, {options.token, options.tls_ca});
   if (!channel.ok()) return channel.status();
-  Agent(options, *channel).Run(stop);
+  // The NodeExec server, for other nodes' multi-node launches.
+  NodeExecService exec(fs::absolute(options.work_dir).string(), options.kill_grace_ms);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::StrCat(options.address, ":", options.exec_port), grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&exec);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot serve NodeExec on ", options.address, ":", options.exec_port));
+  }
+  Agent(options, *channel, &exec, absl::StrCat(options.address, ":", port)).Run(stop);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   return absl::OkStatus();
 }
 

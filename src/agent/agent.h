@@ -27,6 +27,10 @@ struct AgentOptions {
   int kill_grace_ms = 5000;     // SIGTERM, then SIGKILL after this long
   std::string token;            // the cluster token (role agent) when the coordinator requires tokens
   std::string tls_ca;           // CA of the coordinator's TLS certificate; empty: plaintext
+  // The NodeExec endpoint other nodes' mpirun reach through braintune-rsh: address:exec_port
+  // (0: any free port).
+  int exec_port = 0;
+  std::string rsh_binary;       // default: braintune-rsh next to the agent binary
 };
 
 // Runs until `stop` becomes true; returns an error only for bad options.

@@ -10,7 +10,10 @@
 #include <sstream>
 #include <thread>
 
+#include <random>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/job_manager.h"
@@ -21,6 +24,14 @@
 
 namespace braintune::coordinator {
 namespace {
+
+// 128 random bits, hex: the secret agents present to each other (agent_service.proto, NodeExec).
+std::string RandomSecret() {
+  std::random_device rd;
+  std::string out;
+  for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&out, "%08x", rd());
+  return out;
+}
 
 class CoordinatorImpl : public Coordinator {
  public:
@@ -43,7 +54,8 @@ class CoordinatorImpl : public Coordinator {
     job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), auth_.get(), &stopping_,
                                                     options_.node_timeout_ms, [this] { Poke(); });
     agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(), auth_.get(),
-                                                        options_.heartbeat_interval_ms, [this] { Poke(); });
+                                                        options_.heartbeat_interval_ms, RandomSecret(),
+                                                        [this] { Poke(); });
     ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, ServerCredentials());
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();

@@ -125,6 +125,7 @@ grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext* ctx, const v1::
   nodes_->Register(node, NowMs());
   resp->set_node_name(node.name());
   resp->set_heartbeat_interval_ms(heartbeat_interval_ms_);
+  resp->set_exec_secret(exec_secret_);
   poke_();
   return grpc::Status::OK;
 }

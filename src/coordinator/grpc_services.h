@@ -50,13 +50,15 @@ class JobServiceImpl final : public v1::JobService::Service {
 
 class AgentServiceImpl final : public v1::AgentService::Service {
  public:
+  // `exec_secret`: handed to every registering agent (RegisterNodeResponse.exec_secret).
   AgentServiceImpl(JobManager* jobs, NodeManager* nodes, LogStore* logs, const Authenticator* auth,
-                   int heartbeat_interval_ms, std::function<void()> poke)
+                   int heartbeat_interval_ms, std::string exec_secret, std::function<void()> poke)
       : jobs_(jobs),
         nodes_(nodes),
         logs_(logs),
         auth_(auth),
         heartbeat_interval_ms_(heartbeat_interval_ms),
+        exec_secret_(std::move(exec_secret)),
         poke_(std::move(poke)) {}
   grpc::Status RegisterNode(grpc::ServerContext*, const v1::RegisterNodeRequest*, v1::RegisterNodeResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
@@ -69,6 +71,7 @@ class AgentServiceImpl final : public v1::AgentService::Service {
   LogStore* const logs_;
   const Authenticator* const auth_;
   const int heartbeat_interval_ms_;
+  const std::string exec_secret_;
   const std::function<void()> poke_;  // wakes the scheduler
 };
 

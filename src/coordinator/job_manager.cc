@@ -384,6 +384,11 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       launch->set_attempt(job.attempt());
       *launch->mutable_spec() = job.spec();
       *launch->mutable_placements() = job.placements();
+      for (v1::Placement& p : *launch->mutable_placements()) {
+        for (const v1::NodeInfo& n : nodes_->Live()) {
+          if (n.name() == p.node()) p.set_exec_address(n.exec_address());
+        }
+      }
     } else if (job.state() == v1::RUNNING) {
       (void)TransitionLocked(&job, v1::FAILED,
                              absl::StrCat("agent on ", request.node_name(), " no longer holds the job"));

@@ -75,6 +75,7 @@ absl::Status Validate(const v1::RegisterNodeRequest& r) {
   const v1::NodeInfo& n = r.node();
   RETURN_IF_ERROR(Name("node.name", n.name()));
   RETURN_IF_ERROR(Length("node.address", n.address(), 255));
+  RETURN_IF_ERROR(Length("node.exec_address", n.exec_address(), 255));
   RETURN_IF_ERROR(Range("node.cpu_slots", n.cpu_slots(), 0, 4096));
   RETURN_IF_ERROR(Range("node.gpus", n.gpus(), 0, 64));
   RETURN_IF_ERROR(Range<int64_t>("node.gpu_memory_mb", n.gpu_memory_mb(), 0, int64_t{1} << 30));

@@ -115,6 +115,7 @@ v1::EvaluationSummary SampleSummary() {
     t->set_t(18.33);
     t->set_p_value(0.25);
     t->set_permutations(8);
+    t->set_n(3);
   }
   return s;
 }

@@ -1,0 +1,63 @@
+// braintune-rsh: OpenMPI's rsh agent for multi-node jobs (mpirun --mca plm_rsh_agent
+// braintune-rsh), so nodes need no sshd. mpirun calls it as `braintune-rsh HOST COMMAND...`
+// to start its daemon on HOST; it asks HOST's worker agent to run the command (NodeExec,
+// proto/braintune/v1/agent_service.proto) and relays the output and the exit code.
+//
+// The launching agent sets BRAINTUNE_EXEC_HOSTS ("node=host:port,...": each node's NodeExec
+// endpoint) and BRAINTUNE_EXEC_SECRET in mpirun's environment.
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "braintune/v1/agent_service.grpc.pb.h"
+
+int main(int argc, char** argv) {
+  int i = 1;
+  while (i < argc && argv[i][0] == '-') ++i;  // options an ssh-style caller may add
+  if (argc - i < 2) {
+    std::cerr << "usage: braintune-rsh HOST COMMAND... (OpenMPI's plm_rsh_agent; see the header of "
+                 "services/braintune-rsh/main.cc)\n";
+    return 2;
+  }
+  const std::string host = argv[i];
+  std::map<std::string, std::string> endpoints;
+  const char* hosts = std::getenv("BRAINTUNE_EXEC_HOSTS");
+  for (absl::string_view entry : absl::StrSplit(hosts ? hosts : "", ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    endpoints[kv.first] = kv.second;
+  }
+  auto it = endpoints.find(host);
+  if (it == endpoints.end() || it->second.empty()) {
+    std::cerr << "braintune-rsh: no worker agent endpoint for node '" << host << "' in BRAINTUNE_EXEC_HOSTS ("
+              << (hosts ? hosts : "unset") << ")\n";
+    return 255;
+  }
+  // Like ssh: the remote shell runs the words joined by spaces.
+  std::vector<std::string> words(argv + i + 1, argv + argc);
+  braintune::v1::ExecRequest req;
+  const char* secret = std::getenv("BRAINTUNE_EXEC_SECRET");
+  req.set_secret(secret ? secret : "");
+  req.add_argv("/bin/sh");
+  req.add_argv("-c");
+  req.add_argv(absl::StrJoin(words, " "));
+  auto stub = braintune::v1::NodeExec::NewStub(grpc::CreateChannel(it->second, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto reader = stub->Exec(&ctx, req);
+  braintune::v1::ExecOutput out;
+  int code = 255;
+  while (reader->Read(&out)) {
+    if (!out.data().empty()) std::cout << out.data() << std::flush;
+    if (out.exited()) code = out.exit_code();
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) {
+    std::cerr << "braintune-rsh: " << host << " (" << it->second << "): " << s.error_message() << "\n";
+    return 255;
+  }
+  return code;
+}
