@@ -31,7 +31,7 @@ struct CoordinatorOptions {
   // How often the scheduler runs when nothing wakes it.
   int schedule_interval_ms = 500;
   // At least this long between two passes (pokes in between are served by the next one).
-  int min_pass_gap_ms = 20;
+  int min_pass_gap_ms = 50;
   // Priorities, fair share, quotas, backfill, preemption (docs/operations.md).
   scheduler::PolicyConfig policy;
 };
