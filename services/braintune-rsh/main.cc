@@ -4,7 +4,8 @@
 // proto/braintune/v1/agent_service.proto) and relays the output and the exit code.
 //
 // The launching agent sets BRAINTUNE_EXEC_HOSTS ("node=host:port,...": each node's NodeExec
-// endpoint) and BRAINTUNE_EXEC_SECRET in mpirun's environment.
+// endpoint), BRAINTUNE_EXEC_SECRET and, for GPU jobs, BRAINTUNE_EXEC_GPUS in mpirun's
+// environment.
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
@@ -37,8 +38,15 @@ int main(int argc, char** argv) {
               << (hosts ? hosts : "unset") << ")\n";
     return 255;
   }
-  // Like ssh: the remote shell runs the words joined by spaces.
-  std::vector<std::string> words(argv + i + 1, argv + argc);
+  // Like ssh: the remote shell runs the words joined by spaces; for a GPU job, with the node's
+  // GPUs of the job as the only visible ones (BRAINTUNE_EXEC_GPUS="node=0,1;node2=2,3").
+  std::vector<std::string> words;
+  const char* gpus = std::getenv("BRAINTUNE_EXEC_GPUS");
+  for (absl::string_view entry : absl::StrSplit(gpus ? gpus : "", ';', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (kv.first == host) words.push_back("CUDA_VISIBLE_DEVICES=" + kv.second + "; export CUDA_VISIBLE_DEVICES;");
+  }
+  words.insert(words.end(), argv + i + 1, argv + argc);
   braintune::v1::ExecRequest req;
   const char* secret = std::getenv("BRAINTUNE_EXEC_SECRET");
   req.set_secret(secret ? secret : "");

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
       .Value("name", "", "node name (default: host name)")
       .Value("address", o.address, "address other nodes use to reach this one")
       .Value("slots", "0", "CPU slots to offer (default: number of cores)")
+      .Value("gpus", "-1", "GPUs to offer, CUDA indices 0..N-1 (default: the /dev/nvidiaN devices present)")
       .Value("work-dir", o.work_dir, "directory for job specs, logs and outputs")
       .Value("train-binary", "", "braintune-train to launch (default: next to this binary)")
       .Value("mpirun", o.mpirun, "mpirun to use")
@@ -42,6 +43,12 @@ int main(int argc, char** argv) {
   o.train_binary = f.Get("train-binary");
   o.mpirun = f.Get("mpirun");
   o.tls_ca = f.Get("tls-ca");
+  auto gpus = f.GetInt("gpus");
+  if (!gpus.ok() || *gpus < -1 || *gpus > 64) {
+    std::cerr << "braintune-worker: --gpus must be -1 (detect) or 0..64\n";
+    return 2;
+  }
+  o.gpus = static_cast<int>(*gpus);
   auto exec_port = f.GetInt("exec-port");
   if (!exec_port.ok() || *exec_port < 0 || *exec_port > 65535) {
     std::cerr << "braintune-worker: --exec-port must be 0..65535\n";

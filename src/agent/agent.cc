@@ -211,8 +211,11 @@ class Agent {
       hosts.push_back(absl::StrCat(p.node(), ":", p.slots()));
     }
     std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
-    std::vector<std::string> endpoints;
-    for (const auto& p : launch.placements()) endpoints.push_back(absl::StrCat(p.node(), "=", p.exec_address()));
+    std::vector<std::string> endpoints, gpus;
+    for (const auto& p : launch.placements()) {
+      endpoints.push_back(absl::StrCat(p.node(), "=", p.exec_address()));
+      gpus.push_back(absl::StrCat(p.node(), "=", absl::StrJoin(p.gpus(), ",")));
+    }
     if (launch.placements_size() > 1) {
       // Every node's daemon is started through its agent (braintune-rsh), this one's included:
       // mpirun knows the nodes by their braintune names, not by this host's name.
@@ -227,6 +230,15 @@ class Agent {
     env["BRAINTUNE_ATTEMPT"] = std::to_string(launch.attempt());
     env["BRAINTUNE_EXEC_HOSTS"] = absl::StrJoin(endpoints, ",");  // for braintune-rsh
     env["BRAINTUNE_EXEC_SECRET"] = exec_secret_;
+    // GPU pinning: the ranks see only the job's GPUs of their node (a rank takes the
+    // local_rank-th). Here for ranks mpirun starts itself; braintune-rsh sets each other
+    // node's from BRAINTUNE_EXEC_GPUS.
+    if (launch.spec().gpus_per_rank() > 0) {
+      env["BRAINTUNE_EXEC_GPUS"] = absl::StrJoin(gpus, ";");
+      for (const auto& p : launch.placements()) {
+        if (p.node() == options_.name) env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(p.gpus(), ",");
+      }
+    }
     // The ranks report progress with the agent's credentials.
     if (!security_.token.empty()) env["BRAINTUNE_TOKEN"] = security_.token;
     if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;

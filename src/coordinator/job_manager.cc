@@ -96,10 +96,6 @@ absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const s
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user) {
   std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
   ASSIGN_OR_RETURN(config::JobSpec parsed, config::ParseJobSpec(spec.spec_yaml(), source));
-  if (parsed.resources.gpus_per_rank > 0) {
-    return absl::UnimplementedError(absl::StrCat(
-        source, ": resources.gpus_per_rank: GPU jobs are not scheduled yet (CPU slots only); use 0"));
-  }
   v1::Job job;
   *job.mutable_spec() = spec;
   // The YAML is the source of truth; the typed copy is what the scheduler reads.
@@ -219,6 +215,21 @@ std::vector<scheduler::Node> JobManager::NodesLocked(bool subtract_running) cons
   return out;
 }
 
+std::vector<int> JobManager::FreeGpusLocked(const std::string& node, int count) const {
+  std::set<int> used;
+  for (const auto& [id, job] : jobs_) {
+    if (!HoldsSlots(job.state())) continue;
+    for (const auto& p : job.placements()) {
+      if (p.node() == node) used.insert(p.gpus().begin(), p.gpus().end());
+    }
+  }
+  std::vector<int> out;
+  for (int g = 0; static_cast<int>(out.size()) < count; ++g) {
+    if (!used.count(g)) out.push_back(g);
+  }
+  return out;
+}
+
 // GPU-seconds (slot-seconds for CPU jobs) of every run of every job, each run decayed by its
 // age at its end with the policy's half-life; computed from the stored events, so it survives
 // restarts.
@@ -273,9 +284,11 @@ void JobManager::SchedulePass() {
       job.clear_placements();
       std::string where;
       for (const auto& a : d.assignments) {
+        std::vector<int> gpus = FreeGpusLocked(a.node, a.slots * job.spec().gpus_per_rank());
         auto* p = job.add_placements();
         p->set_node(a.node);
         p->set_slots(a.slots);
+        for (int g : gpus) p->add_gpus(g);
         absl::StrAppend(&where, where.empty() ? "" : ", ", a.node, ":", a.slots);
       }
       job.set_attempt(job.attempt() + 1);

@@ -79,6 +79,9 @@ class JobManager {
   // counts unless `subtract_running` is false (totals are enough for feasibility).
   std::vector<scheduler::Node> NodesLocked(bool subtract_running = true) const;
   scheduler::Usage UsageLocked(int64_t now_ms) const;
+  // REQUIRES: mu_ held. The `count` lowest GPU indices of `node` no job holding slots has (the
+  // policy has checked that the node has that many free).
+  std::vector<int> FreeGpusLocked(const std::string& node, int count) const;
   v1::Job* FindLocked(const std::string& id);
 
   store::JobStore* const store_;

@@ -261,12 +261,37 @@ TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
   EXPECT_EQ(relaunch.launch(0).attempt(), 2);
 }
 
-TEST_F(JobManagerTest, GpuJobsAreRejectedUntilGpusAreScheduled) {
-  v1::JobSpec spec;
-  spec.set_spec_yaml("name: g\nresources: {ranks: 1, gpus_per_rank: 1}\ndata: {path: /d.h5}\n");
-  auto job = manager_->Submit(spec, "ana");
-  ASSERT_FALSE(job.ok());
-  EXPECT_NE(std::string(job.status().message()).find("gpus_per_rank"), std::string::npos);
+TEST_F(JobManagerTest, GpuJobsGetDisjointGpusOfTheirNode) {
+  v1::NodeInfo n1 = Node("n1", 4);
+  n1.set_gpus(4);
+  nodes_.Register(n1, NowMs());
+  auto gpu_job = [](const std::string& name, int ranks, int gpus_per_rank) {
+    v1::JobSpec spec;
+    spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) +
+                       ", gpus_per_rank: " + std::to_string(gpus_per_rank) + "}\ndata: {path: /d.h5}\n");
+    return spec;
+  };
+  auto a = manager_->Submit(gpu_job("a", 2, 1), "ana");
+  auto b = manager_->Submit(gpu_job("b", 1, 2), "bo");
+  auto c = manager_->Submit(gpu_job("c", 1, 1), "cy");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok()) << a.status() << b.status() << c.status();
+  EXPECT_FALSE(manager_->Submit(gpu_job("huge", 1, 8), "ana").ok()) << "more GPUs than the pool has";
+  manager_->SchedulePass();
+  auto gpus_of = [&](const std::string& id) {
+    const v1::Job job = *manager_->Get(id);
+    return job.placements_size() ? std::vector<int>(job.placements(0).gpus().begin(), job.placements(0).gpus().end())
+                                 : std::vector<int>{};
+  };
+  EXPECT_EQ(gpus_of(a->id()), (std::vector<int>{0, 1}));
+  EXPECT_EQ(gpus_of(b->id()), (std::vector<int>{2, 3}));
+  EXPECT_EQ(State(c->id()), v1::QUEUED) << "no GPU left";
+  auto launch = Beat("n1", {});
+  ASSERT_EQ(launch.launch_size(), 2);
+  EXPECT_EQ(launch.launch(0).placements(0).gpus_size(), 2) << "the agent is told which GPUs";
+  Beat("n1", {Runtime(a->id()), Runtime(b->id())});
+  Beat("n1", {Runtime(a->id(), true, 0), Runtime(b->id())});
+  manager_->SchedulePass();
+  EXPECT_EQ(gpus_of(c->id()), (std::vector<int>{0})) << "a's GPUs are free again";
 }
 
 TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsFail) {

@@ -10,8 +10,8 @@
 #include <thread>
 
 #include "braintune/v1/job_service.pb.h"
-#include "data/dataset.h"
 #include "testing/process.h"
+#include "testing/tiny_job.h"
 
 namespace braintune {
 namespace {
@@ -35,15 +35,7 @@ class AccessTest : public ::testing::Test {
       tokens_[name] = t.output.substr(0, t.output.find('\n'));
       std::ofstream(dir_.File(std::string(name) + ".token")) << tokens_[name] << "\n";
     }
-    data::SynthOptions synth;
-    synth.participants = 2;
-    synth.stories = 3;
-    synth.story_seconds = 60;
-    synth.targets = 8;
-    ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
-    std::ofstream(dir_.File("job.yaml")) << "name: small\nresources: {ranks: 1}\ndata: {path: brain.h5}\n"
-                                         << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                                         << "training: {steps: 4, batch_size: 4, log_every: 2}\n";
+    testing::WriteTinyJob(dir_, {});
     address_ = "127.0.0.1:" + std::to_string(testing::FreePort());
     coordinator_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{Binary("braintune-coordinator"), "--listen", address_, "--db", dir_.File("jobs.db"),

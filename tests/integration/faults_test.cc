@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "braintune/v1/job_service.pb.h"
-#include "data/dataset.h"
 #include "testing/process.h"
+#include "testing/tiny_job.h"
 
 namespace braintune {
 namespace {
@@ -26,16 +26,7 @@ using testing::RunCommand;
 class FaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    data::SynthOptions synth;
-    synth.participants = 2;
-    synth.stories = 3;
-    synth.story_seconds = 60;
-    synth.targets = 8;
-    ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
-    std::ofstream(dir_.File("job.yaml")) << "name: small\nresources: {ranks: 2, restart_backoff_seconds: 1}\n"
-                                         << "data: {path: brain.h5}\n"
-                                         << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                                         << "training: {steps: 150, batch_size: 4, log_every: 5}\n";
+    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1"});
     address_ = "127.0.0.1:" + std::to_string(testing::FreePort());
     StartCoordinator();
     for (const char* node : {"node-a", "node-b"}) StartAgent(node);

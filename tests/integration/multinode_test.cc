@@ -10,8 +10,8 @@
 #include <fstream>
 #include <thread>
 
-#include "data/dataset.h"
 #include "testing/process.h"
+#include "testing/tiny_job.h"
 
 namespace braintune {
 namespace {
@@ -38,16 +38,7 @@ class MultiNodeTest : public ::testing::Test {
       GTEST_SKIP() << "network namespaces unavailable (needs root and iproute2): " << made.output;
     }
     namespaces_made_ = true;
-    data::SynthOptions synth;
-    synth.participants = 4;
-    synth.stories = 3;
-    synth.story_seconds = 60;
-    synth.targets = 8;
-    ASSERT_TRUE(data::WriteSyntheticDataset(dir_.File("brain.h5"), synth).ok());
-    std::ofstream(dir_.File("job.yaml")) << "name: two-nodes\nresources: {ranks: 4, max_restarts: 0}\n"
-                                         << "data: {path: brain.h5}\n"
-                                         << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                                         << "training: {steps: 20, batch_size: 4, log_every: 5}\n";
+    testing::WriteTinyJob(dir_, {"two-nodes", 4, 20, "ranks: 4, max_restarts: 0"});
     coordinator_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", ns_[0], Binary("braintune-coordinator"), "--listen",
                                  "10.77.0.1:50051", "--db", dir_.File("jobs.db")},

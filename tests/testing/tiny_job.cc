@@ -1,0 +1,24 @@
+#include "testing/tiny_job.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "data/dataset.h"
+
+namespace braintune::testing {
+
+void WriteTinyJob(const TempDir& dir, const TinyJob& job) {
+  data::SynthOptions synth;
+  synth.participants = job.participants;
+  synth.stories = 3;
+  synth.story_seconds = 60;
+  synth.targets = 8;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), synth).ok());
+  std::ofstream(dir.File("job.yaml")) << "name: " << job.name << "\nresources: {" << job.resources << "}\n"
+                                      << "data: {path: brain.h5}\n"
+                                      << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
+                                      << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 2}\n";
+}
+
+}  // namespace braintune::testing
