@@ -212,6 +212,7 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.Read("grad_clip", &s->grad_clip));
   RETURN_IF_ERROR(r.Read("seed", &s->seed));
   RETURN_IF_ERROR(r.Read("log_every", &s->log_every));
+  RETURN_IF_ERROR(r.Read("checkpoint_every", &s->checkpoint_every));
   RETURN_IF_ERROR(r.Read("eval_batch_size", &s->eval_batch_size));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange<int64_t>("steps", s->steps, 1, 10'000'000));
@@ -224,6 +225,7 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
     return r.Error(r.Child("grad_clip"), r.Key("grad_clip"), absl::StrCat(s->grad_clip, " is out of range (0, 1e6]"));
   }
   RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
+  RETURN_IF_ERROR(r.CheckRange("checkpoint_every", s->checkpoint_every, int64_t{0}, int64_t{10000000}));
   return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
 }
 

@@ -53,6 +53,9 @@ struct TrainingSpec {
   uint64_t seed = 0;          // batches and initialisation; same seed, same run
   int log_every = 10;         // steps between progress reports; 1..100000
   int eval_batch_size = 32;   // windows per forward pass during evaluation; 1..65536
+  // Steps between resumable checkpoints (<output>/resume.pt): a relaunched job (a rank failed,
+  // its node was lost, it was preempted) continues from the latest. 0: none. 0..10,000,000
+  int64_t checkpoint_every = 100;
 };
 
 struct OutputSpec {

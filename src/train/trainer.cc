@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -54,27 +55,32 @@ class Trainer {
   absl::Status Run() {
     auto start = Clock::now();
     ASSIGN_OR_RETURN(spec_, config::LoadJobSpecFile(options_.spec_path));
+    ASSIGN_OR_RETURN(first_step_, ResumeStep());
     RETURN_IF_ERROR(Load());
-    Report("loading", 0, 0, Seconds(start));
+    Report("loading", first_step_ - 1, 0, Seconds(start));
     BuildModel();
+    std::vector<double> r_before, r_after;
+    if (first_step_ > 1) RETURN_IF_ERROR(LoadResume(&r_before));
     RETURN_IF_ERROR(reducer_->BroadcastParameters());
     RETURN_IF_ERROR(ddp::BroadcastOptimizerState(comm_, *optimizer_));
-    std::vector<double> r_before, r_after;
-    RETURN_IF_ERROR(Evaluate(&r_before));
+    if (first_step_ == 1) RETURN_IF_ERROR(Evaluate(&r_before));
     auto train_start = Clock::now();
     double last_loss = 0;
-    for (int64_t step = 1; step <= spec_.training.steps; ++step) {
+    for (int64_t step = first_step_; step <= spec_.training.steps; ++step) {
       ASSIGN_OR_RETURN(last_loss, Step());
       if (step % spec_.training.log_every == 0 || step == spec_.training.steps) {
         double elapsed = Seconds(train_start);
+        const int64_t done = step - first_step_ + 1;
         if (comm_->rank() == 0) {
           std::cout << absl::StrFormat("step %d/%d  loss %.4f  %.2f steps/s  %.1f samples/s", step,
-                                       spec_.training.steps, last_loss, step / elapsed,
-                                       step * spec_.training.batch_size / elapsed)
+                                       spec_.training.steps, last_loss, done / elapsed,
+                                       done * spec_.training.batch_size / elapsed)
                     << std::endl;
         }
         Report("training", step, last_loss, Seconds(start), elapsed);
       }
+      const int64_t every = spec_.training.checkpoint_every;
+      if (every > 0 && step % every == 0 && step < spec_.training.steps) RETURN_IF_ERROR(SaveResume(step, r_before));
     }
     double train_seconds = Seconds(train_start);
     Report("evaluating", spec_.training.steps, last_loss, Seconds(start), train_seconds);
@@ -83,6 +89,82 @@ class Trainer {
   }
 
  private:
+  // ---- Resumable checkpoints (training.checkpoint_every) ----------------------------------
+  // <output>/resume.pt, written by rank 0 (every rank holds the same parameters and optimizer
+  // state): the model, the optimizer, the step reached, the untrained model's scores, and the
+  // spec it belongs to. Data order follows from the step (the loader starts there), so a
+  // relaunched job continues with the batches it would have seen.
+
+  std::string ResumePath() const { return OutputDir(spec_, options_) + "/resume.pt"; }
+  std::string SpecText() const {
+    std::ifstream in(options_.spec_path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  // The step to start from: 1, or one past a resume.pt of this spec that every rank can read.
+  absl::StatusOr<int64_t> ResumeStep() {
+    double step = 0;
+    if (fs::exists(ResumePath())) {
+      try {
+        torch::serialize::InputArchive in;
+        in.load_from(ResumePath());
+        c10::IValue saved_step, saved_spec;
+        in.read("step", saved_step);
+        in.read("spec", saved_spec);
+        if (saved_spec.toStringRef() == SpecText()) step = static_cast<double>(saved_step.toInt());
+      } catch (const c10::Error& e) {
+        std::cerr << "braintune-train: rank " << comm_->rank() << ": ignoring unreadable " << ResumePath() << ": "
+                  << e.what_without_backtrace() << std::endl;
+      }
+    }
+    // All ranks or none (a rank on a node that does not see the file starts everyone afresh);
+    // they all read the same file, so the steps agree when every rank has one.
+    double seen[2] = {step > 0 ? 1.0 : 0.0, step};
+    RETURN_IF_ERROR(comm_->AllReduceSum(seen, 2));
+    const bool everyone = seen[0] == comm_->size();
+    const int64_t first = everyone ? static_cast<int64_t>(seen[1] / comm_->size()) + 1 : 1;
+    if (comm_->rank() == 0 && first > 1) {
+      std::cout << "braintune-train: resuming from step " << first - 1 << " (" << ResumePath() << ")" << std::endl;
+    }
+    return first;
+  }
+
+  absl::Status LoadResume(std::vector<double>* r_before) {
+    try {
+      torch::serialize::InputArchive in, model, optimizer;
+      in.load_from(ResumePath());
+      in.read("model", model);
+      in.read("optimizer", optimizer);
+      model_->load(model);
+      optimizer_->load(optimizer);
+      torch::Tensor before;
+      in.read("r_before", before);
+      r_before->assign(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
+    } catch (const c10::Error& e) {
+      return absl::DataLossError(absl::StrCat(ResumePath(), ": cannot resume: ", e.what_without_backtrace()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SaveResume(int64_t step, const std::vector<double>& r_before) {
+    if (comm_->rank() != 0) return absl::OkStatus();
+    std::error_code ec;
+    fs::create_directories(OutputDir(spec_, options_), ec);
+    return WriteAtomically(ResumePath(), [&](const std::string& tmp) {
+      torch::serialize::OutputArchive out, model, optimizer;
+      model_->save(model);
+      optimizer_->save(optimizer);
+      out.write("model", model);
+      out.write("optimizer", optimizer);
+      out.write("step", c10::IValue(step));
+      out.write("spec", c10::IValue(SpecText()));
+      out.write("r_before", torch::tensor(r_before, torch::kFloat64));
+      out.save_to(tmp);
+    });
+  }
+
   absl::Status Load() {
     const std::string& path = spec_.data.path;
     data::ReadOptions meta_only;
@@ -109,7 +191,7 @@ class Trainer {
     LoaderOptions lo;
     lo.seed = spec_.training.seed;
     lo.batch_size = spec_.training.batch_size;
-    ASSIGN_OR_RETURN(loader_, Loader::Start(path, plan_, std::move(owned), lo, /*first_step=*/1));
+    ASSIGN_OR_RETURN(loader_, Loader::Start(path, plan_, std::move(owned), lo, first_step_));
     return absl::OkStatus();
   }
 
@@ -248,8 +330,9 @@ class Trainer {
     p.set_loss(loss);
     p.set_elapsed_sec(elapsed);
     if (train_elapsed > 0) {
-      p.set_steps_per_sec(step / train_elapsed);
-      p.set_samples_per_sec(step * spec_.training.batch_size / train_elapsed);
+      const int64_t done = step - first_step_ + 1;
+      p.set_steps_per_sec(done / train_elapsed);
+      p.set_samples_per_sec(done * spec_.training.batch_size / train_elapsed);
     }
     reporter_.Report(p, result);
   }
@@ -285,8 +368,9 @@ class Trainer {
     result.set_checkpoint_path(dir + "/checkpoint.pt");
     result.set_output_dir(dir);
     result.set_steps(spec_.training.steps);
-    result.set_steps_per_sec(spec_.training.steps / train_seconds);
-    result.set_samples_per_sec(spec_.training.steps * spec_.training.batch_size / train_seconds);
+    const int64_t done = spec_.training.steps - first_step_ + 1;  // in this launch
+    result.set_steps_per_sec(done / train_seconds);
+    result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
     result.set_test_story(plan_.test_story_names);
     RETURN_IF_ERROR(WriteAtomically(result.checkpoint_path(), [&](const std::string& tmp) {
       torch::serialize::OutputArchive archive;
@@ -295,6 +379,7 @@ class Trainer {
     }));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
+    fs::remove(ResumePath(), ec);  // finished: nothing to resume
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
               << "\n"
@@ -319,6 +404,7 @@ class Trainer {
   std::vector<torch::Tensor> params_;
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t first_step_ = 1;  // > 1 when resuming
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <thread>
@@ -26,7 +27,7 @@ using testing::RunCommand;
 class FaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1"});
+    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1", 20});
     address_ = "127.0.0.1:" + std::to_string(testing::FreePort());
     StartCoordinator();
     for (const char* node : {"node-a", "node-b"}) StartAgent(node);
@@ -87,9 +88,9 @@ class FaultsTest : public ::testing::Test {
   std::map<std::string, std::unique_ptr<BackgroundProcess>> agents_;
 };
 
-TEST_F(FaultsTest, AKilledRankRestartsTheJobWhichThenSucceeds) {
+TEST_F(FaultsTest, AKilledRankRestartsTheJobWhichResumesAndSucceeds) {
   const std::string id = Submit();
-  WaitFor(id, Training, 60);
+  WaitFor(id, [](const v1::Job& j) { return j.state() == v1::RUNNING && j.progress().step() >= 50; }, 60);
   ASSERT_EQ(RunCommand("pkill -9 -f '[b]raintune-train.*--job-id " + id + " '").exit_code, 0);
   v1::Job restarting = WaitFor(id, [](const v1::Job& j) { return j.state() == v1::RESTARTING; }, 20);
   EXPECT_NE(restarting.message().find("restart 1 of 2"), std::string::npos) << restarting.message();
@@ -97,11 +98,15 @@ TEST_F(FaultsTest, AKilledRankRestartsTheJobWhichThenSucceeds) {
   EXPECT_EQ(done.restarts(), 1);
   EXPECT_EQ(done.attempt(), 2);
   EXPECT_EQ(done.progress().step(), 150);
-  // Both launches' output is in the job's log, in order.
+  // Both launches' output is in the job's log, in order; the second resumed from the latest
+  // checkpoint (every 20 steps; the kill came after step 50).
   auto logs = Cli("logs " + id);
   EXPECT_EQ(logs.exit_code, 0);
   const size_t first = logs.output.find("mpirun"), second = logs.output.find("mpirun", first + 1);
-  EXPECT_NE(second, std::string::npos) << logs.output;
+  ASSERT_NE(second, std::string::npos) << logs.output;
+  const size_t resumed = logs.output.find("resuming from step ", second);
+  ASSERT_NE(resumed, std::string::npos) << logs.output;
+  EXPECT_GE(std::atoi(logs.output.c_str() + resumed + 19), 40) << logs.output.substr(resumed, 60);
 }
 
 TEST_F(FaultsTest, ACoordinatorKilledWhileJobsRunAndWaitLosesAndRepeatsNothing) {

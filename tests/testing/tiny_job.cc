@@ -18,7 +18,8 @@ void WriteTinyJob(const TempDir& dir, const TinyJob& job) {
   std::ofstream(dir.File("job.yaml")) << "name: " << job.name << "\nresources: {" << job.resources << "}\n"
                                       << "data: {path: brain.h5}\n"
                                       << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                                      << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 2}\n";
+                                      << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 2, "
+                                      << "checkpoint_every: " << job.checkpoint_every << "}\n";
 }
 
 }  // namespace braintune::testing

@@ -15,6 +15,7 @@ struct TinyJob {
   int participants = 2;
   int steps = 4;
   std::string resources = "ranks: 1";  // the inside of the spec's resources: {...}
+  int checkpoint_every = 100;          // training.checkpoint_every
 };
 
 // Writes dir/brain.h5 and dir/job.yaml; fails the calling test on error.

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "data/dataset.h"
 #include "model/brain_model.h"
@@ -71,6 +75,45 @@ TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   EXPECT_LT(MaxAbsDiff(params[0], params[1]), 1e-5) << "2 ranks differ from 1 rank";
   EXPECT_LT(MaxAbsDiff(params[0], params[2]), 1e-5) << "3 ranks differ from 1 rank";
   EXPECT_LT(MaxAbsDiff(params[0], params[3]), 1e-5) << "4 ranks (stories split) differ from 1 rank";
+}
+
+// A job killed mid-run and launched again continues from its latest checkpoint
+// (training.checkpoint_every) and ends with the parameters of a run never interrupted: model,
+// optimizer state and data position all come back.
+TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
+  testing::TempDir dir;
+  data::SynthOptions synth;
+  synth.participants = 2;
+  synth.stories = 3;
+  synth.story_seconds = 30;
+  synth.targets = 6;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
+  std::ofstream(dir.File("job.yaml")) << "name: resume\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
+                                         "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
+                                         "training: {steps: 80, batch_size: 6, lr: 0.0005, log_every: 10, "
+                                         "checkpoint_every: 10}\n";
+  auto train = [&](const std::string& out) {
+    return testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") +
+           " --output-dir " + out;
+  };
+  auto whole = testing::RunCommand(train(dir.File("whole")));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_FALSE(std::ifstream(dir.File("whole/resume.pt")).good()) << "a finished run leaves nothing to resume";
+  {
+    testing::BackgroundProcess killed({"/bin/sh", "-c", train(dir.File("cut"))}, dir.File("cut.log"));
+    for (int i = 0; i < 3000 && !std::ifstream(dir.File("cut/resume.pt")).good(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(std::ifstream(dir.File("cut/resume.pt")).good()) << testing::ReadFileOrEmpty(dir.File("cut.log"));
+    killed.Signal(SIGKILL);
+    killed.Wait(5000);
+  }
+  ASSERT_FALSE(std::ifstream(dir.File("cut/checkpoint.pt")).good()) << "killed too late to test anything";
+  auto resumed = testing::RunCommand(train(dir.File("cut")));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from step "), std::string::npos) << resumed.output;
+  EXPECT_LT(MaxAbsDiff(LoadParams(dir.File("whole/checkpoint.pt")), LoadParams(dir.File("cut/checkpoint.pt"))), 1e-6)
+      << resumed.output;
 }
 
 // Rank 0 fails alone (its output directory cannot be made) while rank 1 waits in a collective:
