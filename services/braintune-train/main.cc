@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
                                      static_cast<int>(*threads)};
   absl::Status s = spec->kind == "evaluate" ? braintune::eval::RunEvaluation(o, comm->get())
                                              : braintune::train::RunTrainer(o, comm->get());
+  if (absl::IsAborted(s)) {  // stopped on request after checkpointing: 128 + SIGTERM, as if killed
+    if ((*comm)->rank() == 0) std::cerr << "braintune-train: " << s.message() << std::endl;
+    return 143;
+  }
   if (!s.ok()) {
     std::cerr << "braintune-train: rank " << (*comm)->rank() << ": " << s.message() << std::endl;
     return 1;  // one rank (RunTrainer has already ended a job of several)

@@ -40,7 +40,8 @@ absl::Status RunOnRank(const char* program, dist::Communicator* comm, const std:
   } catch (const std::exception& e) {  // std::bad_alloc above all: a job too big for the host
     status = absl::InternalError(absl::StrCat("unexpected error: ", e.what()));
   }
-  if (!status.ok() && comm->size() > 1) {
+  // Aborted: every rank stopped at the same step on purpose (trainer.h, SIGTERM); nothing hangs.
+  if (!status.ok() && status.code() != absl::StatusCode::kAborted && comm->size() > 1) {
     // Now, not after unwinding: a collective that timed out may still be writing into the
     // job's buffers, and the other ranks may be waiting in one.
     std::cerr << program << ": rank " << comm->rank() << ": " << status.message() << std::endl;

@@ -2,7 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -47,6 +49,10 @@ int64_t CountParams(const std::vector<torch::Tensor>& params) {
   return n;
 }
 
+// Set by SIGTERM (the agent stopping the job: preemption, cancel); read once per step.
+std::atomic<bool> g_stop_requested{false};
+void OnSigterm(int) { g_stop_requested.store(true); }
+
 class Trainer {
  public:
   Trainer(const TrainerOptions& options, dist::Communicator* comm)
@@ -80,6 +86,13 @@ class Trainer {
         Report("training", step, last_loss, Seconds(start), elapsed);
       }
       const int64_t every = spec_.training.checkpoint_every;
+      if (stop_requested_ && step < spec_.training.steps) {
+        // Preempted or stopped: checkpoint where we are, so the next launch loses nothing.
+        RETURN_IF_ERROR(SaveResume(step, r_before));
+        RETURN_IF_ERROR(comm_->Barrier());
+        return absl::AbortedError(absl::StrCat("stopped by SIGTERM after step ", step, "; ", ResumePath(),
+                                               " holds it for the next launch"));
+      }
       if (every > 0 && step % every == 0 && step < spec_.training.steps) RETURN_IF_ERROR(SaveResume(step, r_before));
     }
     double train_seconds = Seconds(train_start);
@@ -276,8 +289,12 @@ class Trainer {
     // Every rank holds the same averaged gradients here, so clipping keeps them identical.
     torch::nn::utils::clip_grad_norm_(params_, spec_.training.grad_clip);
     optimizer_->step();
-    RETURN_IF_ERROR(comm_->AllReduceSum(&weighted_loss, 1));
-    return weighted_loss;
+    // With the loss, whether any rank was asked to stop (SIGTERM): every rank learns it at the
+    // same step.
+    double sums[2] = {weighted_loss, g_stop_requested.load() ? 1.0 : 0.0};
+    RETURN_IF_ERROR(comm_->AllReduceSum(sums, 2));
+    stop_requested_ = sums[1] > 0;
+    return sums[0];
   }
 
   // Mean-over-targets Pearson r of every participant on the test stories (NaN if none heard):
@@ -405,6 +422,7 @@ class Trainer {
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t first_step_ = 1;  // > 1 when resuming
+  bool stop_requested_ = false;  // some rank got SIGTERM (agreed at the last step)
 };
 
 }  // namespace
@@ -414,6 +432,7 @@ std::string OutputDir(const config::JobSpec& spec, const TrainerOptions& options
 }
 
 absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm) {
+  std::signal(SIGTERM, OnSigterm);
   Trainer trainer(options, comm);
   return RunOnRank("braintune-train", comm, [&] { return trainer.Run(); });
 }

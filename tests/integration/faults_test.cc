@@ -52,8 +52,8 @@ class FaultsTest : public ::testing::Test {
     return RunCommand(Binary("braintune") + " " + args + " --coordinator " + address_ + " 2>&1");
   }
 
-  std::string Submit() {
-    auto r = Cli("submit " + dir_.File("job.yaml") + " --output json");
+  std::string Submit(const std::string& file = "job.yaml") {
+    auto r = Cli("submit " + dir_.File(file) + " --output json");
     EXPECT_EQ(r.exit_code, 0) << r.output;
     v1::Job job;
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(r.output, &job).ok()) << r.output;
@@ -107,6 +107,41 @@ TEST_F(FaultsTest, AKilledRankRestartsTheJobWhichResumesAndSucceeds) {
   const size_t resumed = logs.output.find("resuming from step ", second);
   ASSERT_NE(resumed, std::string::npos) << logs.output;
   EXPECT_GE(std::atoi(logs.output.c_str() + resumed + 19), 40) << logs.output.substr(resumed, 60);
+}
+
+TEST_F(FaultsTest, APreemptedJobCheckpointsOnSigtermAndResumesFromThere) {
+  // Both nodes busy with preemptible priority-100 jobs whose output directories are on a disk
+  // every node sees (here, the test's), so a job resumes wherever it runs next.
+  for (const char* name : {"low-a", "low-b"}) {
+    testing::WriteTinyJob(dir_, {name, 2, 150, "ranks: 2", 1000, std::string(name) + ".yaml", std::string("out-") + name});
+  }
+  testing::WriteTinyJob(dir_, {"urgent", 2, 60, "ranks: 2, priority: 900", 1000, "urgent.yaml"});
+  const std::string a = Submit("low-a.yaml"), b = Submit("low-b.yaml");
+  WaitFor(a, Training, 60);
+  WaitFor(b, Training, 60);
+  const std::string urgent = Submit("urgent.yaml");
+  // One of them is stopped (SIGTERM: it checkpoints where it is), requeued, and resumes later.
+  v1::Job preempted;
+  for (int i = 0; i < 300 && preempted.id().empty(); ++i) {
+    for (const std::string& id : {a, b}) {
+      auto r = Cli("status " + id + " --output json");
+      v1::Job job;
+      if (google::protobuf::util::JsonStringToMessage(r.output, &job).ok() && WentThrough(job, v1::PREEMPTED)) {
+        preempted = job;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_FALSE(preempted.id().empty()) << "nothing was preempted";
+  EXPECT_EQ(WaitFor(urgent, Succeeded, 120).state(), v1::SUCCEEDED);
+  v1::Job done = WaitFor(preempted.id(), Succeeded, 180);
+  EXPECT_EQ(done.attempt(), 2);
+  auto logs = Cli("logs " + preempted.id());
+  const size_t stopped = logs.output.find("stopped by SIGTERM after step ");
+  ASSERT_NE(stopped, std::string::npos) << logs.output;
+  const int at = std::atoi(logs.output.c_str() + stopped + 30);
+  EXPECT_NE(logs.output.find("resuming from step " + std::to_string(at) + " "), std::string::npos)
+      << "the second launch continues exactly where the first stopped (step " << at << "):\n" << logs.output;
 }
 
 TEST_F(FaultsTest, ACoordinatorKilledWhileJobsRunAndWaitLosesAndRepeatsNothing) {

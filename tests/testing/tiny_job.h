@@ -16,9 +16,11 @@ struct TinyJob {
   int steps = 4;
   std::string resources = "ranks: 1";  // the inside of the spec's resources: {...}
   int checkpoint_every = 100;          // training.checkpoint_every
+  std::string file = "job.yaml";
+  std::string output_dir;              // output.dir (relative to dir); empty: the agent's job directory
 };
 
-// Writes dir/brain.h5 and dir/job.yaml; fails the calling test on error.
+// Writes dir/brain.h5 (unless there) and dir/<job.file>; fails the calling test on error.
 void WriteTinyJob(const TempDir& dir, const TinyJob& job);
 
 }  // namespace braintune::testing
