@@ -82,7 +82,7 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
   std::vector<std::vector<std::string>> rows = {{"MODEL", "LAYER"}};
   for (const auto& roi : rois) rows[0].push_back(absl::AsciiStrToUpper(roi));
   if (!s.noise_ceiling().empty()) {
-    rows.push_back({"(noise ceiling)", ""});
+    rows.push_back({"(noise ceiling, r)", ""});
     for (const auto& r : s.noise_ceiling()) rows.back().push_back(Score(r.score()));
   }
   for (const auto& m : s.models()) {
