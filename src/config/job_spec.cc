@@ -89,8 +89,11 @@ class MapReader {
     return absl::OkStatus();
   }
 
+  // `at` may be a key the file does not have (a default that fails a check): the error then
+  // points at this section. (Found by the fuzzer: yaml-cpp throws on Mark() of a missing node.)
   absl::Status Error(const YAML::Node& at, const std::string& key, const std::string& what) const {
-    int line = at.Mark().line >= 0 ? at.Mark().line + 1 : 0;
+    const YAML::Node& where = at.IsDefined() ? at : node_;
+    int line = where.IsDefined() && where.Mark().line >= 0 ? where.Mark().line + 1 : 0;
     return absl::InvalidArgumentError(
         absl::StrCat(source_, line > 0 ? absl::StrCat(":", line) : "", ": ", key, ": ", what));
   }
@@ -334,7 +337,21 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 }  // namespace
 
+namespace {
+absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const std::string& source);
+}  // namespace
+
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source) {
+  // The coordinator parses what users send: whatever yaml-cpp throws becomes an error, never a crash.
+  try {
+    return ParseJobSpecOrThrow(yaml_text, source);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ": ", e.msg));
+  }
+}
+
+namespace {
+absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -401,6 +418,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::st
   }
   return spec;
 }
+
+}  // namespace
 
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));

@@ -93,7 +93,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation: {models: [{name: a}], layers: [0, 3]}\n",
                 "evaluation.layers: 3 exceeds model.layers (2)"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], layers: [1, 1]}\n",
-                "evaluation.layers: 1 is listed twice"}));
+                "evaluation.layers: 1 is listed twice"},
+        // Found by the fuzzer: the failing key (heads) is a default, absent from the file.
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel:\n  hidden: 65\n",
+                "model.heads: hidden (65) must be divisible by heads (4)"}));
 
 TEST(JobSpecTest, EvaluationDefaultsAndPathsResolveAgainstTheSpec) {
   auto text = ResolveSpecPaths(
