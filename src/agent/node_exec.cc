@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/process_launcher.h"
+#include "common/files.h"
 
 namespace braintune::agent {
 namespace {
@@ -50,11 +51,11 @@ grpc::Status NodeExecService::Exec(grpc::ServerContext* ctx, const v1::ExecReque
   bool caller_gone = false;
   for (;;) {
     const ExitInfo exit = p->Poll();  // before reading: output read after the exit is all of it
-    auto [data, size] = ReadFileFrom(log, sent, 64 << 10);
-    if (!data.empty()) {
-      sent += static_cast<int64_t>(data.size());
+    FileRange piece = ReadFileRange(log, sent, 64 << 10);
+    if (!piece.data.empty()) {
+      sent += static_cast<int64_t>(piece.data.size());
       v1::ExecOutput out;
-      out.set_data(std::move(data));
+      out.set_data(std::move(piece.data));
       if (!caller_gone && !writer->Write(out)) caller_gone = true;
       continue;
     }

@@ -6,10 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -87,18 +85,6 @@ void ManagedProcess::Stop(int64_t now_ms, int64_t grace_ms) {
   } else if (now_ms - term_sent_ms_ >= grace_ms) {
     ::kill(-pid_, SIGKILL);
   }
-}
-
-std::pair<std::string, int64_t> ReadFileFrom(const std::string& path, int64_t from, int64_t max) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return {"", 0};
-  const int64_t size = in.tellg();
-  if (from >= size) return {"", size};
-  in.seekg(from);
-  std::string out(static_cast<size_t>(std::min(max, size - from)), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(in.gcount()));
-  return {out, size};
 }
 
 }  // namespace braintune::agent

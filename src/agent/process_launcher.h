@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -41,9 +40,6 @@ class ManagedProcess {
   int64_t term_sent_ms_ = -1;
   ExitInfo exit_;
 };
-
-// Up to `max` bytes of the file at `path` from byte `from`, and the file's size (0 if missing).
-std::pair<std::string, int64_t> ReadFileFrom(const std::string& path, int64_t from, int64_t max);
 
 }  // namespace braintune::agent
 

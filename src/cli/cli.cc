@@ -6,10 +6,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "braintune/v1/job_service.grpc.pb.h"
 #include "cli/format.h"
+#include "common/files.h"
 #include "common/flags.h"
 #include "common/grpc_client.h"
 #include "common/status_macros.h"
@@ -211,11 +210,10 @@ int CmdSubmit(int argc, char** argv) {
   // Validate locally first: the user gets the file name and line in the message.
   absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
+  absl::StatusOr<std::string> text = ReadWholeFile(file, "job spec");  // LoadJobSpecFile just read it
+  if (!text.ok()) return Fail(std::string(text.status().message()));
   absl::StatusOr<std::string> resolved =
-      config::ResolveSpecPaths(text.str(), fs::absolute(fs::path(file)).parent_path().string());
+      config::ResolveSpecPaths(*text, fs::absolute(fs::path(file)).parent_path().string());
   if (!resolved.ok()) return Fail(absl::StrCat(file, ": ", resolved.status().message()));
   if (!fs::exists(spec->data.path)) {
     return Fail(absl::StrCat(file, ": data.path: ", spec->data.path, " does not exist"));

@@ -2,10 +2,10 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace braintune {
 
@@ -41,12 +41,10 @@ ClientSecurity ClientSecurity::FromEnvironment() {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& address, const ClientSecurity& security) {
   if (security.tls_ca.empty()) return grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  std::ifstream in(security.tls_ca);
-  if (!in) return absl::NotFoundError(absl::StrCat(security.tls_ca, ": cannot read the TLS CA certificate"));
-  std::stringstream pem;
-  pem << in.rdbuf();
+  absl::StatusOr<std::string> pem = ReadWholeFile(security.tls_ca, "the TLS CA certificate");
+  if (!pem.ok()) return pem.status();
   grpc::SslCredentialsOptions options;
-  options.pem_root_certs = pem.str();
+  options.pem_root_certs = *std::move(pem);
   return grpc::CreateChannel(address, grpc::SslCredentials(options));
 }
 

@@ -1,13 +1,12 @@
 #include "config/job_spec.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -327,13 +326,6 @@ bool IsValidName(const std::string& name) {
   return true;
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open job spec"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -422,7 +414,7 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
 }  // namespace
 
 absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "job spec"));
   ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(text, path));
   fs::path base = fs::absolute(fs::path(path)).parent_path();
   auto resolve = [&](std::string* p) {

@@ -6,14 +6,12 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
-#include <sstream>
-#include <thread>
-
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/job_manager.h"
@@ -79,11 +77,9 @@ class CoordinatorImpl : public Coordinator {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials() const {
     if (options_.tls_cert.empty() && options_.tls_key.empty()) return grpc::InsecureServerCredentials();
     auto read = [](const std::string& path, const char* flag) -> absl::StatusOr<std::string> {
-      std::ifstream in(path);
-      if (path.empty() || !in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
-      std::stringstream s;
-      s << in.rdbuf();
-      return s.str();
+      absl::StatusOr<std::string> pem = ReadWholeFile(path, flag);
+      if (path.empty() || !pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+      return pem;
     };
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
     ASSIGN_OR_RETURN(pair.cert_chain, read(options_.tls_cert, "--tls-cert"));

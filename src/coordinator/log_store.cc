@@ -1,14 +1,12 @@
 #include "coordinator/log_store.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/atomic_file.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace braintune::coordinator {
@@ -101,13 +99,9 @@ absl::StatusOr<std::string> LogStore::Read(const std::string& job_id, int64_t fr
     size = s->size;  // only acknowledged bytes: never a piece being written
   }
   if (from >= size) return std::string();
-  std::ifstream in(Path(job_id, ".log"), std::ios::binary);
-  if (!in) return absl::InternalError(absl::StrCat(Path(job_id, ".log"), ": cannot open"));
-  in.seekg(from);
-  std::string out(static_cast<size_t>(std::min(max_bytes, size - from)), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(in.gcount()));
-  return out;
+  FileRange piece = ReadFileRange(Path(job_id, ".log"), from, std::min(max_bytes, size - from));
+  if (piece.size == 0) return absl::InternalError(absl::StrCat(Path(job_id, ".log"), ": cannot open"));
+  return std::move(piece.data);
 }
 
 bool LogStore::Complete(const std::string& job_id, int attempt) {

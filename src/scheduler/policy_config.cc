@@ -1,10 +1,9 @@
 // The operator's scheduling policy file (docs/operations.md).
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 #include "scheduler/scheduling_policy.h"
 #include "yaml-cpp/yaml.h"
@@ -122,11 +121,8 @@ absl::StatusOr<PolicyConfig> ParsePolicyConfig(const std::string& yaml_text, con
 }
 
 absl::StatusOr<PolicyConfig> LoadPolicyConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open the policy file"));
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParsePolicyConfig(text.str(), path);
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "the policy file"));
+  return ParsePolicyConfig(text, path);
 }
 
 }  // namespace braintune::scheduler
