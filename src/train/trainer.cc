@@ -7,16 +7,16 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
+#include "common/files.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
@@ -109,24 +109,20 @@ class Trainer {
   // relaunched job continues with the batches it would have seen.
 
   std::string ResumePath() const { return OutputDir(spec_, options_) + "/resume.pt"; }
-  std::string SpecText() const {
-    std::ifstream in(options_.spec_path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
 
-  // The step to start from: 1, or one past a resume.pt of this spec that every rank can read.
+  // The step to start from: 1, or one past a resume.pt of this spec that every rank can read
+  // (kept loaded in resume_ for LoadResume).
   absl::StatusOr<int64_t> ResumeStep() {
+    ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
     double step = 0;
     if (fs::exists(ResumePath())) {
       try {
-        torch::serialize::InputArchive in;
-        in.load_from(ResumePath());
+        resume_.emplace();
+        resume_->load_from(ResumePath());
         c10::IValue saved_step, saved_spec;
-        in.read("step", saved_step);
-        in.read("spec", saved_spec);
-        if (saved_spec.toStringRef() == SpecText()) step = static_cast<double>(saved_step.toInt());
+        resume_->read("step", saved_step);
+        resume_->read("spec", saved_spec);
+        if (saved_spec.toStringRef() == spec_text_) step = static_cast<double>(saved_step.toInt());
       } catch (const c10::Error& e) {
         std::cerr << "braintune-train: rank " << comm_->rank() << ": ignoring unreadable " << ResumePath() << ": "
                   << e.what_without_backtrace() << std::endl;
@@ -146,18 +142,18 @@ class Trainer {
 
   absl::Status LoadResume(std::vector<double>* r_before) {
     try {
-      torch::serialize::InputArchive in, model, optimizer;
-      in.load_from(ResumePath());
-      in.read("model", model);
-      in.read("optimizer", optimizer);
+      torch::serialize::InputArchive model, optimizer;
+      resume_->read("model", model);
+      resume_->read("optimizer", optimizer);
       model_->load(model);
       optimizer_->load(optimizer);
       torch::Tensor before;
-      in.read("r_before", before);
+      resume_->read("r_before", before);
       r_before->assign(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
     } catch (const c10::Error& e) {
       return absl::DataLossError(absl::StrCat(ResumePath(), ": cannot resume: ", e.what_without_backtrace()));
     }
+    resume_.reset();
     return absl::OkStatus();
   }
 
@@ -172,7 +168,7 @@ class Trainer {
       out.write("model", model);
       out.write("optimizer", optimizer);
       out.write("step", c10::IValue(step));
-      out.write("spec", c10::IValue(SpecText()));
+      out.write("spec", c10::IValue(spec_text_));
       out.write("r_before", torch::tensor(r_before, torch::kFloat64));
       out.save_to(tmp);
     });
@@ -422,6 +418,8 @@ class Trainer {
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t first_step_ = 1;  // > 1 when resuming
+  std::string spec_text_;   // the spec file as given: a resume.pt belongs to exactly this text
+  std::optional<torch::serialize::InputArchive> resume_;  // resume.pt, from ResumeStep to LoadResume
   bool stop_requested_ = false;  // some rank got SIGTERM (agreed at the last step)
 };
 
