@@ -10,12 +10,27 @@
 
 #include <cstdlib>
 #include <iostream>
-#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
+
+namespace {
+
+// The value for `node` in an environment variable of "node=value" entries split by `sep`
+// ("" when the variable or the node is absent).
+std::string ValueFor(const char* variable, char sep, const std::string& node) {
+  const char* list = std::getenv(variable);
+  for (absl::string_view entry : absl::StrSplit(list ? list : "", sep, absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
+    if (kv.first == node) return kv.second;
+  }
+  return "";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   int i = 1;
@@ -26,14 +41,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string host = argv[i];
-  std::map<std::string, std::string> endpoints;
-  const char* hosts = std::getenv("BRAINTUNE_EXEC_HOSTS");
-  for (absl::string_view entry : absl::StrSplit(hosts ? hosts : "", ',', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
-    endpoints[kv.first] = kv.second;
-  }
-  auto it = endpoints.find(host);
-  if (it == endpoints.end() || it->second.empty()) {
+  const std::string endpoint = ValueFor("BRAINTUNE_EXEC_HOSTS", ',', host);
+  if (endpoint.empty()) {
+    const char* hosts = std::getenv("BRAINTUNE_EXEC_HOSTS");
     std::cerr << "braintune-rsh: no worker agent endpoint for node '" << host << "' in BRAINTUNE_EXEC_HOSTS ("
               << (hosts ? hosts : "unset") << ")\n";
     return 255;
@@ -41,10 +51,8 @@ int main(int argc, char** argv) {
   // Like ssh: the remote shell runs the words joined by spaces; for a GPU job, with the node's
   // GPUs of the job as the only visible ones (BRAINTUNE_EXEC_GPUS="node=0,1;node2=2,3").
   std::vector<std::string> words;
-  const char* gpus = std::getenv("BRAINTUNE_EXEC_GPUS");
-  for (absl::string_view entry : absl::StrSplit(gpus ? gpus : "", ';', absl::SkipEmpty())) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(entry, absl::MaxSplits('=', 1));
-    if (kv.first == host) words.push_back("CUDA_VISIBLE_DEVICES=" + kv.second + "; export CUDA_VISIBLE_DEVICES;");
+  if (const std::string gpus = ValueFor("BRAINTUNE_EXEC_GPUS", ';', host); !gpus.empty()) {
+    words.push_back("CUDA_VISIBLE_DEVICES=" + gpus + "; export CUDA_VISIBLE_DEVICES;");
   }
   words.insert(words.end(), argv + i + 1, argv + argc);
   braintune::v1::ExecRequest req;
@@ -53,7 +61,7 @@ int main(int argc, char** argv) {
   req.add_argv("/bin/sh");
   req.add_argv("-c");
   req.add_argv(absl::StrJoin(words, " "));
-  auto stub = braintune::v1::NodeExec::NewStub(grpc::CreateChannel(it->second, grpc::InsecureChannelCredentials()));
+  auto stub = braintune::v1::NodeExec::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   auto reader = stub->Exec(&ctx, req);
   braintune::v1::ExecOutput out;
@@ -64,7 +72,7 @@ int main(int argc, char** argv) {
   }
   grpc::Status s = reader->Finish();
   if (!s.ok()) {
-    std::cerr << "braintune-rsh: " << host << " (" << it->second << "): " << s.error_message() << "\n";
+    std::cerr << "braintune-rsh: " << host << " (" << endpoint << "): " << s.error_message() << "\n";
     return 255;
   }
   return code;

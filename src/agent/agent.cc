@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/node_exec.h"
 #include "agent/process_launcher.h"
+#include "common/files.h"
 #include "common/grpc_client.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
 
@@ -146,10 +147,10 @@ class Agent {
       if (!job.log_done) {
         // Read the exit first: a piece read after it is the output's last when it reaches the end.
         const bool exited = job.exit.exited;
-        auto [piece, size] = ReadFileFrom(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
+        FileRange piece = ReadFileRange(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
         rt->set_log_offset(job.log_acked);
-        rt->set_log_complete(exited && job.log_start + job.log_acked + static_cast<int64_t>(piece.size()) >= size);
-        rt->set_log_data(std::move(piece));
+        rt->set_log_complete(exited && job.log_start + job.log_acked + static_cast<int64_t>(piece.data.size()) >= piece.size);
+        rt->set_log_data(std::move(piece.data));
       }
     }
     v1::HeartbeatResponse resp;
@@ -205,17 +206,14 @@ class Agent {
       out << launch.spec().spec_yaml();
     }
     int ranks = 0;
-    std::vector<std::string> hosts;
+    std::vector<std::string> hosts, endpoints, gpus;  // per node: mpirun's --host, braintune-rsh's
     for (const auto& p : launch.placements()) {
       ranks += p.slots();
       hosts.push_back(absl::StrCat(p.node(), ":", p.slots()));
-    }
-    std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
-    std::vector<std::string> endpoints, gpus;
-    for (const auto& p : launch.placements()) {
       endpoints.push_back(absl::StrCat(p.node(), "=", p.exec_address()));
       gpus.push_back(absl::StrCat(p.node(), "=", absl::StrJoin(p.gpus(), ",")));
     }
+    std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
     if (launch.placements_size() > 1) {
       // Every node's daemon is started through its agent (braintune-rsh), this one's included:
       // mpirun knows the nodes by their braintune names, not by this host's name.

@@ -144,7 +144,7 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::Hea
   // complete, so the agent can drop it).
   for (const v1::JobRuntime& rt : req->jobs()) {
     LogStore::Ack ack{rt.log_offset() + static_cast<int64_t>(rt.log_data().size()), true};
-    if (jobs_->Get(rt.job_id()).ok()) {
+    if (jobs_->Contains(rt.job_id())) {
       absl::StatusOr<LogStore::Ack> stored =
           logs_->Append(rt.job_id(), rt.attempt(), rt.log_offset(), rt.log_data(), rt.log_complete());
       if (!stored.ok()) {

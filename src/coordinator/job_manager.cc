@@ -146,6 +146,11 @@ absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
   return it->second;
 }
 
+bool JobManager::Contains(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_.count(id) > 0;
+}
+
 std::vector<v1::Job> JobManager::List(const std::vector<v1::JobState>& states, int limit,
                                      const std::string& user) const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -200,14 +205,15 @@ std::vector<scheduler::Node> JobManager::NodesLocked(bool subtract_running) cons
   for (const auto& n : nodes_->Live()) {
     nodes[n.name()] = {n.name(), n.cpu_slots(), n.gpus(), n.gpu_memory_mb(), n.cpu_slots(), n.gpus()};
   }
-  for (const auto& [id, job] : jobs_) {
-    if (!subtract_running) break;
-    if (!HoldsSlots(job.state())) continue;
-    for (const auto& p : job.placements()) {
-      auto it = nodes.find(p.node());
-      if (it == nodes.end()) continue;
-      it->second.free_slots -= p.slots();
-      it->second.free_gpus -= p.slots() * job.spec().gpus_per_rank();
+  if (subtract_running) {
+    for (const auto& [id, job] : jobs_) {
+      if (!HoldsSlots(job.state())) continue;
+      for (const auto& p : job.placements()) {
+        auto it = nodes.find(p.node());
+        if (it == nodes.end()) continue;
+        it->second.free_slots -= p.slots();
+        it->second.free_gpus -= p.slots() * job.spec().gpus_per_rank();
+      }
     }
   }
   std::vector<scheduler::Node> out;
@@ -386,6 +392,8 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
     if (saved.ok()) response.add_forget_job_ids(rt.job_id());
   }
   // Launch what was placed here and the agent does not hold yet; notice what the agent lost.
+  std::map<std::string, std::string> exec_addresses;  // node -> NodeExec endpoint, for launches
+  for (const v1::NodeInfo& n : nodes_->Live()) exec_addresses[n.name()] = n.exec_address();
   for (auto& [id, job] : jobs_) {
     if (job.placements_size() == 0 || job.placements(0).node() != request.node_name()) continue;
     if (reported.count(id)) continue;
@@ -397,11 +405,7 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       launch->set_attempt(job.attempt());
       *launch->mutable_spec() = job.spec();
       *launch->mutable_placements() = job.placements();
-      for (v1::Placement& p : *launch->mutable_placements()) {
-        for (const v1::NodeInfo& n : nodes_->Live()) {
-          if (n.name() == p.node()) p.set_exec_address(n.exec_address());
-        }
-      }
+      for (v1::Placement& p : *launch->mutable_placements()) p.set_exec_address(exec_addresses[p.node()]);
     } else if (job.state() == v1::RUNNING) {
       (void)TransitionLocked(&job, v1::FAILED,
                              absl::StrCat("agent on ", request.node_name(), " no longer holds the job"));

@@ -39,6 +39,7 @@ class JobManager {
   // that can never fit the registered pool, or its quotas, is FailedPrecondition with why.
   absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user);
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
+  bool Contains(const std::string& id) const;  // without copying the job
   // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept);
   // `user` non-empty: only that user's jobs.
   std::vector<v1::Job> List(const std::vector<v1::JobState>& states, int limit, const std::string& user = "") const;
