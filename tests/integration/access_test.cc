@@ -95,7 +95,7 @@ TEST_F(AccessTest, TokensDecideWhoSeesAndChangesWhat) {
 
   // Bob sees none of it and cannot touch it; an admin sees everything.
   EXPECT_EQ(List("bob").jobs_size(), 0);
-  for (const std::string& cmd : {"status ", "cancel ", "logs ", "watch "}) {
+  for (const char* cmd : {"status ", "cancel ", "logs ", "watch "}) {
     auto r = As("bob", cmd + job.id());
     EXPECT_NE(r.exit_code, 0) << cmd;
     EXPECT_NE(r.output.find("belongs to another user"), std::string::npos) << cmd << r.output;

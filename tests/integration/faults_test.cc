@@ -27,7 +27,7 @@ using testing::RunCommand;
 class FaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1", 20});
+    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1", 20, "job.yaml", ""});
     address_ = "127.0.0.1:" + std::to_string(testing::FreePort());
     StartCoordinator();
     for (const char* node : {"node-a", "node-b"}) StartAgent(node);
@@ -115,7 +115,7 @@ TEST_F(FaultsTest, APreemptedJobCheckpointsOnSigtermAndResumesFromThere) {
   for (const char* name : {"low-a", "low-b"}) {
     testing::WriteTinyJob(dir_, {name, 2, 150, "ranks: 2", 1000, std::string(name) + ".yaml", std::string("out-") + name});
   }
-  testing::WriteTinyJob(dir_, {"urgent", 2, 60, "ranks: 2, priority: 900", 1000, "urgent.yaml"});
+  testing::WriteTinyJob(dir_, {"urgent", 2, 60, "ranks: 2, priority: 900", 1000, "urgent.yaml", ""});
   const std::string a = Submit("low-a.yaml"), b = Submit("low-b.yaml");
   WaitFor(a, Training, 60);
   WaitFor(b, Training, 60);

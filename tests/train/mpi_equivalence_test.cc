@@ -43,20 +43,25 @@ double MaxAbsDiff(const std::vector<torch::Tensor>& a, const std::vector<torch::
   return m;
 }
 
+// A synthetic fMRI brain of 30 s stories at dir/d.h5 and a spec of the small model at
+// dir/job.yaml with the given training section (and `more` appended).
+void WriteJob(const testing::TempDir& dir, int participants, int stories, int targets, const std::string& name,
+              const std::string& training, const std::string& more = "") {
+  data::SynthOptions synth;
+  synth.participants = participants;
+  synth.stories = stories;
+  synth.story_seconds = 30;
+  synth.targets = targets;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
+  std::ofstream(dir.File("job.yaml")) << "name: " << name << "\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
+                                      << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
+                                      << "training: " << training << "\n" << more;
+}
+
 TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   testing::TempDir dir;
-  data::SynthOptions synth;
-  synth.participants = 3;  // 2 ranks: 2 + 1 participants, uneven; 4 ranks: stories split
-  synth.stories = 3;
-  synth.story_seconds = 30;
-  synth.targets = 6;
-  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
-  {
-    std::ofstream spec(dir.File("job.yaml"));
-    spec << "name: equivalence\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
-            "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
-            "training: {steps: 4, batch_size: 6, lr: 0.0005, log_every: 1}\n";
-  }
+  // 3 participants: 2 ranks get 2 + 1, uneven; 4 ranks split stories.
+  WriteJob(dir, 3, 3, 6, "equivalence", "{steps: 4, batch_size: 6, lr: 0.0005, log_every: 1}");
   std::vector<std::vector<torch::Tensor>> params;
   for (int ranks : {1, 2, 3, 4}) {
     std::string out = dir.File("out" + std::to_string(ranks));
@@ -82,16 +87,7 @@ TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
 // optimizer state and data position all come back.
 TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
   testing::TempDir dir;
-  data::SynthOptions synth;
-  synth.participants = 2;
-  synth.stories = 3;
-  synth.story_seconds = 30;
-  synth.targets = 6;
-  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
-  std::ofstream(dir.File("job.yaml")) << "name: resume\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
-                                         "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
-                                         "training: {steps: 80, batch_size: 6, lr: 0.0005, log_every: 10, "
-                                         "checkpoint_every: 10}\n";
+  WriteJob(dir, 2, 3, 6, "resume", "{steps: 80, batch_size: 6, lr: 0.0005, log_every: 10, checkpoint_every: 10}");
   auto train = [&](const std::string& out) {
     return testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") +
            " --output-dir " + out;
@@ -120,16 +116,7 @@ TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
 // the job must end, non-zero, with the reason, instead of hanging.
 TEST(MpiFailureTest, ARankThatFailsEndsTheWholeJob) {
   testing::TempDir dir;
-  data::SynthOptions synth;
-  synth.participants = 2;
-  synth.stories = 2;
-  synth.story_seconds = 30;
-  synth.targets = 4;
-  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
-  std::ofstream(dir.File("job.yaml")) << "name: fails\ndata: {path: d.h5, trim_start: 2, trim_end: 1}\n"
-                                         "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64}\n"
-                                         "training: {steps: 2, batch_size: 4}\n"
-                                         "output: {dir: /proc/no-such-dir/out}\n";
+  WriteJob(dir, 2, 2, 4, "fails", "{steps: 2, batch_size: 4}", "output: {dir: /proc/no-such-dir/out}\n");
   auto r = testing::RunCommand(
       "timeout 120 " + testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml"));
   EXPECT_NE(r.exit_code, 0) << r.output;
