@@ -1,5 +1,6 @@
 #include "config/job_spec.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -97,6 +98,9 @@ class MapReader {
         absl::StrCat(source_, line > 0 ? absl::StrCat(":", line) : "", ": ", key, ": ", what));
   }
 
+  const YAML::Node& node() const { return node_; }
+  const std::string& source() const { return source_; }
+
   std::string Key(const std::string& key) const {
     return prefix_.empty() ? key : absl::StrCat(prefix_, ".", key);
   }
@@ -156,7 +160,9 @@ absl::Status ParseData(MapReader& r, DataSpec* s) {
   RETURN_IF_ERROR(r.Read("context_seconds", &s->context_seconds));
   RETURN_IF_ERROR(r.Read("trim_start", &s->trim_start));
   RETURN_IF_ERROR(r.Read("trim_end", &s->trim_end));
+  RETURN_IF_ERROR(r.Read("validation_fraction", &s->validation_fraction));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(r.CheckRange("validation_fraction", s->validation_fraction, 0.0, 0.5));
   if (s->path.empty()) return r.Error(r.Child("path"), r.Key("path"), "must not be empty");
   RETURN_IF_ERROR(r.CheckRange("context_trs", s->context_trs, 1, 32));
   RETURN_IF_ERROR(r.CheckRange("context_seconds", s->context_seconds, 0.0, 120.0));
@@ -164,19 +170,92 @@ absl::Status ParseData(MapReader& r, DataSpec* s) {
   return r.CheckRange("trim_end", s->trim_end, 0, 1000);
 }
 
+// A choice among `options`, or an error listing them.
+absl::Status CheckOneOf(MapReader& r, const std::string& key, const std::string& value,
+                        const std::vector<std::string>& options) {
+  if (std::find(options.begin(), options.end(), value) != options.end()) return absl::OkStatus();
+  return r.Error(r.Child(key), r.Key(key), absl::StrCat("'", value, "' is not one of: ", absl::StrJoin(options, ", ")));
+}
+
+struct SizeDefaults {
+  const char* name;
+  int hidden, layers, heads, ffn, conv_channels, pos_groups;
+};
+// The named sizes' architectures (src/model/hf_config.cc NamedConfig holds the rest of each).
+constexpr SizeDefaults kSizes[] = {
+    {"tiny", 64, 2, 4, 128, 32, 4}, {"base", 768, 12, 12, 3072, 512, 16}, {"large", 1024, 24, 16, 4096, 512, 16}};
+
+// Fields left at 0 take the size's value.
+void FillSizeDefaults(const SizeDefaults& d, ModelSpec* s) {
+  for (auto [field, value] : {std::pair{&s->hidden, d.hidden}, {&s->layers, d.layers}, {&s->heads, d.heads},
+                              {&s->ffn, d.ffn}, {&s->conv_channels, d.conv_channels}}) {
+    if (*field == 0) *field = value;
+  }
+}
+
 absl::Status ParseModel(MapReader& r, ModelSpec* s) {
   RETURN_IF_ERROR(r.CheckIsMap());
   RETURN_IF_ERROR(r.Read("size", &s->size));
-  RETURN_IF_ERROR(r.Read("hidden", &s->hidden));
-  RETURN_IF_ERROR(r.Read("layers", &s->layers));
-  RETURN_IF_ERROR(r.Read("heads", &s->heads));
-  RETURN_IF_ERROR(r.Read("ffn", &s->ffn));
-  RETURN_IF_ERROR(r.Read("conv_channels", &s->conv_channels));
+  RETURN_IF_ERROR(r.Read("type", &s->type));
+  RETURN_IF_ERROR(r.Read("pretrained", &s->pretrained));
+  const char* arch_keys[] = {"hidden", "layers", "heads", "ffn", "conv_channels"};
+  int* arch_fields[] = {&s->hidden, &s->layers, &s->heads, &s->ffn, &s->conv_channels};
+  for (int i = 0; i < 5; ++i) RETURN_IF_ERROR(r.Read(arch_keys[i], arch_fields[i]));
+  RETURN_IF_ERROR(r.Read("dropout", &s->dropout));
+  RETURN_IF_ERROR(r.Read("freeze_feature_encoder", &s->freeze_feature_encoder));
+  RETURN_IF_ERROR(r.Read("finetune", &s->finetune));
+  RETURN_IF_ERROR(r.Read("head", &s->head));
+  RETURN_IF_ERROR(r.Read("pooling", &s->pooling));
+  YAML::Node lora = r.Child("lora");
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
-  if (s->size != "tiny") {
-    return r.Error(r.Child("size"), r.Key("size"),
-                   absl::StrCat("'", s->size, "' is not a known size (known: tiny)"));
+  if (lora.IsDefined() && !lora.IsNull()) {
+    MapReader l(lora, r.Key("lora"), r.source());
+    RETURN_IF_ERROR(l.CheckIsMap());
+    RETURN_IF_ERROR(l.Read("rank", &s->lora.rank));
+    RETURN_IF_ERROR(l.Read("alpha", &s->lora.alpha));
+    RETURN_IF_ERROR(l.Read("dropout", &s->lora.dropout));
+    RETURN_IF_ERROR(l.ReadList("targets", &s->lora.targets));
+    RETURN_IF_ERROR(l.CheckNoUnknownKeys());
+    RETURN_IF_ERROR(l.CheckRange("rank", s->lora.rank, 1, 1024));
+    if (!(s->lora.alpha > 0 && s->lora.alpha <= 1e6)) {
+      return l.Error(l.Child("alpha"), l.Key("alpha"), absl::StrCat(s->lora.alpha, " is out of range (0, 1e6]"));
+    }
+    if (!(s->lora.dropout >= 0 && s->lora.dropout < 1)) {
+      return l.Error(l.Child("dropout"), l.Key("dropout"), absl::StrCat(s->lora.dropout, " is out of range [0, 1)"));
+    }
+    if (s->lora.targets.empty()) return l.Error(l.Child("targets"), l.Key("targets"), "must name at least one layer");
+    std::set<std::string> seen;
+    for (const auto& t : s->lora.targets) {
+      RETURN_IF_ERROR(CheckOneOf(l, "targets", t,
+                                 {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"}));
+      if (!seen.insert(t).second) return l.Error(l.Child("targets"), l.Key("targets"), absl::StrCat("'", t, "' is listed twice"));
+    }
   }
+  RETURN_IF_ERROR(CheckOneOf(r, "type", s->type, {"wav2vec2", "hubert"}));
+  RETURN_IF_ERROR(CheckOneOf(r, "finetune", s->finetune, {"full", "lora"}));
+  RETURN_IF_ERROR(CheckOneOf(r, "head", s->head, {"shared", "participant"}));
+  RETURN_IF_ERROR(CheckOneOf(r, "pooling", s->pooling, {"mean", "last", "attention"}));
+  if (!(s->dropout >= 0 && s->dropout < 1)) {
+    return r.Error(r.Child("dropout"), r.Key("dropout"), absl::StrCat(s->dropout, " is out of range [0, 1)"));
+  }
+  const SizeDefaults* size = nullptr;
+  for (const auto& d : kSizes) {
+    if (s->size == d.name) size = &d;
+  }
+  if (size == nullptr) {
+    return r.Error(r.Child("size"), r.Key("size"), absl::StrCat("'", s->size, "' is not a known size (known: tiny, base, large)"));
+  }
+  if (!s->pretrained.empty()) {
+    // The checkpoint's config.json is the architecture; the trainer reads it.
+    const YAML::Node& node = r.node();
+    for (const char* key : {"size", "hidden", "layers", "heads", "ffn", "conv_channels"}) {
+      if (node[key].IsDefined()) {
+        return r.Error(node[key], r.Key(key), "must be left out with model.pretrained (its config.json sets the architecture)");
+      }
+    }
+    return absl::OkStatus();
+  }
+  FillSizeDefaults(*size, s);
   RETURN_IF_ERROR(r.CheckRange("hidden", s->hidden, 8, 4096));
   RETURN_IF_ERROR(r.CheckRange("layers", s->layers, 1, 48));
   RETURN_IF_ERROR(r.CheckRange("heads", s->heads, 1, 64));
@@ -185,6 +264,11 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
   if (s->hidden % s->heads != 0) {
     return r.Error(r.Child("heads"), r.Key("heads"),
                    absl::StrCat("hidden (", s->hidden, ") must be divisible by heads (", s->heads, ")"));
+  }
+  if (s->hidden % size->pos_groups != 0) {
+    return r.Error(r.Child("hidden"), r.Key("hidden"),
+                   absl::StrCat("must be divisible by ", size->pos_groups, " (the position embedding's groups of size ",
+                                s->size, ")"));
   }
   return absl::OkStatus();
 }
@@ -209,25 +293,50 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.CheckIsMap());
   RETURN_IF_ERROR(r.Read("steps", &s->steps));
   RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
+  RETURN_IF_ERROR(r.Read("accumulation_steps", &s->accumulation_steps));
   RETURN_IF_ERROR(r.Read("lr", &s->lr));
+  RETURN_IF_ERROR(r.Read("head_lr", &s->head_lr));
+  RETURN_IF_ERROR(r.Read("warmup_fraction", &s->warmup_fraction));
+  RETURN_IF_ERROR(r.Read("schedule", &s->schedule));
   RETURN_IF_ERROR(r.Read("weight_decay", &s->weight_decay));
   RETURN_IF_ERROR(r.Read("grad_clip", &s->grad_clip));
+  RETURN_IF_ERROR(r.Read("loss", &s->loss));
+  RETURN_IF_ERROR(r.Read("pearson_weight", &s->pearson_weight));
   RETURN_IF_ERROR(r.Read("seed", &s->seed));
   RETURN_IF_ERROR(r.Read("log_every", &s->log_every));
-  RETURN_IF_ERROR(r.Read("checkpoint_every", &s->checkpoint_every));
   RETURN_IF_ERROR(r.Read("eval_batch_size", &s->eval_batch_size));
+  RETURN_IF_ERROR(r.Read("validation_every", &s->validation_every));
+  RETURN_IF_ERROR(r.Read("patience", &s->patience));
+  RETURN_IF_ERROR(r.Read("precision", &s->precision));
+  RETURN_IF_ERROR(r.Read("checkpoint_every", &s->checkpoint_every));
+  RETURN_IF_ERROR(r.Read("keep_checkpoints", &s->keep_checkpoints));
+  RETURN_IF_ERROR(r.Read("export_hf", &s->export_hf));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange<int64_t>("steps", s->steps, 1, 10'000'000));
   RETURN_IF_ERROR(r.CheckRange("batch_size", s->batch_size, 1, 65536));
-  if (!(s->lr > 0 && s->lr <= 1)) {
-    return r.Error(r.Child("lr"), r.Key("lr"), absl::StrCat(s->lr, " is out of range (0, 1]"));
+  RETURN_IF_ERROR(r.CheckRange("accumulation_steps", s->accumulation_steps, 1, 1024));
+  if (s->accumulation_steps > s->batch_size) {
+    return r.Error(r.Child("accumulation_steps"), r.Key("accumulation_steps"),
+                   absl::StrCat(s->accumulation_steps, " exceeds batch_size (", s->batch_size, ")"));
   }
+  for (const char* key : {"lr", "head_lr"}) {
+    const double v = std::string(key) == "lr" ? s->lr : s->head_lr;
+    if (!(v > 0 && v <= 1)) return r.Error(r.Child(key), r.Key(key), absl::StrCat(v, " is out of range (0, 1]"));
+  }
+  RETURN_IF_ERROR(r.CheckRange("warmup_fraction", s->warmup_fraction, 0.0, 1.0));
+  RETURN_IF_ERROR(CheckOneOf(r, "schedule", s->schedule, {"linear", "constant"}));
   RETURN_IF_ERROR(r.CheckRange("weight_decay", s->weight_decay, 0.0, 1.0));
   if (!(s->grad_clip > 0 && s->grad_clip <= 1e6)) {
     return r.Error(r.Child("grad_clip"), r.Key("grad_clip"), absl::StrCat(s->grad_clip, " is out of range (0, 1e6]"));
   }
+  RETURN_IF_ERROR(CheckOneOf(r, "loss", s->loss, {"mse", "pearson", "mse+pearson"}));
+  RETURN_IF_ERROR(r.CheckRange("pearson_weight", s->pearson_weight, 0.0, 1000.0));
   RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
+  RETURN_IF_ERROR(r.CheckRange("validation_every", s->validation_every, int64_t{0}, int64_t{10000000}));
+  RETURN_IF_ERROR(r.CheckRange("patience", s->patience, 0, 10000));
+  RETURN_IF_ERROR(CheckOneOf(r, "precision", s->precision, {"auto", "fp32", "bf16"}));
   RETURN_IF_ERROR(r.CheckRange("checkpoint_every", s->checkpoint_every, int64_t{0}, int64_t{10000000}));
+  RETURN_IF_ERROR(r.CheckRange("keep_checkpoints", s->keep_checkpoints, 1, 1000));
   return r.CheckRange("eval_batch_size", s->eval_batch_size, 1, 65536);
 }
 
@@ -361,6 +470,7 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
   if (!data.IsDefined() || data.IsNull()) return top.Error(root, "data", "is required");
   RETURN_IF_ERROR(ParseSection(top, "data", source, &spec.data, ParseData));
   RETURN_IF_ERROR(ParseSection(top, "model", source, &spec.model, ParseModel));
+  if (spec.model.hidden == 0 && spec.model.pretrained.empty()) FillSizeDefaults(kSizes[0], &spec.model);  // no model section
   RETURN_IF_ERROR(ParseSection(top, "training", source, &spec.training, ParseTraining));
   RETURN_IF_ERROR(ParseSection(top, "distributed", source, &spec.distributed, ParseDistributed));
   RETURN_IF_ERROR(ParseSection(top, "output", source, &spec.output,
@@ -393,7 +503,7 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
   if (spec.kind == "evaluate") {
     std::set<int> seen;
     for (int layer : spec.evaluation.layers) {
-      if (layer > spec.model.layers) {
+      if (spec.model.pretrained.empty() && layer > spec.model.layers) {
         return top.Error(evaluation["layers"], "evaluation.layers",
                          absl::StrCat(layer, " exceeds model.layers (", spec.model.layers, ")"));
       }
@@ -423,6 +533,7 @@ absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
   resolve(&spec.data.path);
   resolve(&spec.output.dir);
   resolve(&spec.evaluation.cache_dir);
+  resolve(&spec.model.pretrained);
   for (auto& m : spec.evaluation.models) resolve(&m.checkpoint);
   return spec;
 }
@@ -445,7 +556,7 @@ absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text, const
     if (p.is_relative() && !p.empty()) node[key] = (base / p).lexically_normal().string();
   };
   const YAML::Node& const_root = root;
-  for (const auto& [section, key] : {std::pair{"data", "path"}, {"output", "dir"}, {"evaluation", "cache_dir"}}) {
+  for (const auto& [section, key] : {std::pair{"data", "path"}, {"output", "dir"}, {"evaluation", "cache_dir"}, {"model", "pretrained"}}) {
     if (const_root[section].IsDefined()) resolve(root[section], key);
   }
   if (const_root["evaluation"].IsDefined() && const_root["evaluation"].IsMap() &&

@@ -33,29 +33,72 @@ struct DataSpec {
   double context_seconds = 0;
   int trim_start = 10;   // TRs dropped at the start of every story; 0..1000
   int trim_end = 5;      // TRs dropped at the end of every story; 0..1000
+  // Share of every training story's windows, at its end, held out for the validation loss
+  // (early stopping); [0, 0.5]. 0: no validation.
+  double validation_fraction = 0.1;
 };
 
+// LoRA adapters (model.finetune: lora).
+struct LoraSpec {
+  int rank = 8;          // 1..1024
+  double alpha = 32;     // the update is scaled by alpha / rank; (0, 1e6]
+  double dropout = 0.1;  // on the adapter's input; [0, 1)
+  // Linear layers of every transformer layer that get an adapter: q_proj, k_proj, v_proj,
+  // out_proj, intermediate_dense, output_dense.
+  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "out_proj"};
+};
+
+// The brain-tuning model (docs/model.md): a wav2vec2 / HuBERT encoder, pooling, heads.
 struct ModelSpec {
-  std::string size = "tiny";  // "tiny": a CPU-sized speech encoder
-  int hidden = 64;            // transformer width; 8..4096, divisible by heads
-  int layers = 2;             // transformer layers; 1..48
-  int heads = 4;              // attention heads; 1..64
-  int ffn = 128;              // feed-forward width; 8..16384
-  int conv_channels = 64;     // channels of the convolutional front end; 8..1024
+  std::string size = "tiny";      // "tiny" (CPU-sized), "base" (95M, wav2vec2-base/HuBERT-base), "large" (315M)
+  std::string type = "wav2vec2";  // "wav2vec2" or "hubert": the model_type of exports (one architecture)
+  // A Hugging Face checkpoint directory (config.json + model.safetensors) to start from;
+  // relative to the spec file. Its config.json sets the architecture (size and the overrides
+  // below must then be left out). Empty: random initialisation from training.seed.
+  std::string pretrained;
+  // Overrides of the size's architecture (0 = the size's; filled in by the parser).
+  int hidden = 0;             // transformer width; 8..4096, divisible by heads
+  int layers = 0;             // transformer layers; 1..48
+  int heads = 0;              // attention heads; 1..64
+  int ffn = 0;                // feed-forward width; 8..16384
+  int conv_channels = 0;      // channels of every convolutional feature-encoder layer; 8..1024
+  double dropout = 0.0;       // transformer dropout while training; [0, 1)
+  bool freeze_feature_encoder = true;  // the convolutional feature encoder does not learn
+  std::string finetune = "full";       // "full": every transformer parameter; "lora": adapters only
+  LoraSpec lora;
+  std::string head = "shared";         // "shared": one head per space; "participant": one each
+  std::string pooling = "mean";        // over time: "mean", "last" (newest frame), "attention"
 };
 
+// The training recipe (design.md section 2; docs/job-spec.md).
 struct TrainingSpec {
-  int64_t steps = 200;        // optimizer steps; 1..10,000,000
-  int batch_size = 16;        // stimulus windows per global batch; 1..65536
-  double lr = 1e-3;           // AdamW learning rate; (0, 1]
+  int64_t steps = 200;        // optimizer steps (the most; early stopping may end sooner); 1..10,000,000
+  int batch_size = 128;       // stimulus windows per global batch; 1..65536
+  int accumulation_steps = 1; // micro-batches the global batch is split into (gradients add up); 1..1024
+  double lr = 5e-5;           // AdamW learning rate of the encoder; (0, 1]
+  double head_lr = 1e-4;      // ... of the heads and the pooling; (0, 1]
+  double warmup_fraction = 0.1;  // share of steps with a linear warm-up from 0; [0, 1]
+  std::string schedule = "linear";  // after warm-up: "linear" decay to 0 at `steps`, or "constant"
   double weight_decay = 0.01; // AdamW weight decay; [0, 1]
   double grad_clip = 1.0;     // maximum global gradient norm; (0, 1e6]
+  std::string loss = "mse";   // "mse", "pearson" (1 - r per target), or "mse+pearson"
+  double pearson_weight = 1.0;  // weight of the Pearson term in "mse+pearson"; [0, 1000]
   uint64_t seed = 0;          // batches and initialisation; same seed, same run
   int log_every = 10;         // steps between progress reports; 1..100000
   int eval_batch_size = 32;   // windows per forward pass during evaluation; 1..65536
-  // Steps between resumable checkpoints (<output>/resume.pt): a relaunched job (a rank failed,
-  // its node was lost, it was preempted) continues from the latest. 0: none. 0..10,000,000
+  // Steps between validation-loss checks (data.validation_fraction); 0: none. 0..10,000,000
+  int64_t validation_every = 50;
+  // Validation checks without a new best before training stops early (the best weights are
+  // kept); 0: never stop early. 0..10000
+  int patience = 5;
+  // "auto": bf16 autocast on a GPU, fp32 on a CPU; "fp32"; "bf16" (GPU only).
+  std::string precision = "auto";
+  // Steps between checkpoints (<output>/checkpoints/step-N.pt; also written at the end): a
+  // relaunched job (a rank failed, its node was lost, it was preempted) continues from the
+  // latest, exactly. 0: none. 0..10,000,000
   int64_t checkpoint_every = 100;
+  int keep_checkpoints = 3;   // the newest K step checkpoints are kept; 1..1000
+  bool export_hf = true;      // write <output>/hf/ (config.json + model.safetensors) at the end
 };
 
 struct OutputSpec {

@@ -306,14 +306,21 @@ class Evaluator {
 
   absl::Status EvaluateModel(const config::EvalModelSpec& m) {
     const config::EvaluationSpec& e = spec_.evaluation;
-    const model::EncoderConfig cfg = train::EncoderConfigOf(spec_.model);
-    // The untrained model is the trainer's, before its first step: same seed, same order.
-    torch::manual_seed(spec_.training.seed);
-    model::BrainModel model(cfg, spaces_);
+    // The untrained model is the trainer's before its first step (same seed, same pretrained
+    // weights, same adapters).
+    ASSIGN_OR_RETURN(model::BrainModel model, train::BuildModel(spec_, spaces_, /*verbose=*/false));
     model->eval();
-    const std::string arch = absl::StrCat("tiny:", cfg.conv_channels, ":", cfg.hidden, ":", cfg.layers, ":", cfg.heads,
-                                          ":", cfg.ffn, m.checkpoint.empty() ? absl::StrCat(":seed", spec_.training.seed) : "");
-    ASSIGN_OR_RETURN(std::string key, ModelKey(m.checkpoint, arch));
+    const model::Wav2Vec2Config& cfg = model->encoder()->config();
+    std::string arch = absl::StrCat(model::HfConfigJson(cfg), spec_.model.finetune, spec_.model.lora.rank,
+                                    absl::StrJoin(spec_.model.lora.targets, ","));
+    std::string weights = m.checkpoint;
+    if (weights.empty() && !spec_.model.pretrained.empty()) {
+      ASSIGN_OR_RETURN(model::HfCheckpoint hf, model::ReadHfCheckpoint(spec_.model.pretrained));
+      weights = hf.weights_path;
+    } else if (weights.empty()) {
+      absl::StrAppend(&arch, ":seed", spec_.training.seed);
+    }
+    ASSIGN_OR_RETURN(std::string key, ModelKey(weights, arch));
     if (!m.checkpoint.empty()) {
       try {
         torch::serialize::InputArchive archive, encoder;
@@ -330,7 +337,13 @@ class Evaluator {
     model->to(device_);
     std::vector<int> layers = e.layers;  // checked against model.layers by the spec parser
     if (layers.empty()) {
-      for (int l = 0; l <= cfg.layers; ++l) layers.push_back(l);
+      for (int l = 0; l <= cfg.num_hidden_layers; ++l) layers.push_back(l);
+    }
+    for (int l : layers) {
+      if (l > cfg.num_hidden_layers) {
+        return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": evaluation.layers: ", l,
+                                                       " exceeds the model's ", cfg.num_hidden_layers, " layers"));
+      }
     }
     FeatureOptions fo;
     fo.context_seconds = e.context_seconds;

@@ -19,7 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Part of every cache key: bump it when the features computed for the same settings change.
-constexpr char kCacheVersion[] = "features-v2";
+constexpr char kCacheVersion[] = "features-v3";
 
 // FNV-1a, 64 bit: a content hash for cache keys (not for security).
 class Fnv {
@@ -38,7 +38,7 @@ class Fnv {
 
 }  // namespace
 
-FeatureExtractor::FeatureExtractor(model::SpeechEncoder encoder, std::string model_key, std::vector<int> layers,
+FeatureExtractor::FeatureExtractor(model::Wav2Vec2Model encoder, std::string model_key, std::vector<int> layers,
                                    FeatureOptions options)
     : encoder_(std::move(encoder)),
       model_key_(std::move(model_key)),
@@ -90,10 +90,11 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
   const double rate = story.sample_rate;
   const int64_t window = std::llround(options_.context_seconds * rate);
   const int64_t stride = std::llround(options_.stride_seconds * rate);
-  if (stride < 1 || window < 4 * model::kEncoderStride) {
+  const int64_t encoder_stride = encoder_->config().Stride();
+  if (stride < 1 || encoder_->config().Frames(window) < 2) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "story %s: a %g s window (%d samples at %g Hz) is too short for the encoder (at least %d samples)", story.name,
-        options_.context_seconds, window, rate, 4 * model::kEncoderStride));
+        options_.context_seconds, window, rate, 2 * encoder_stride));
   }
   if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
   const int64_t n = static_cast<int64_t>(story.audio.size()) / stride;  // windows ending at (k+1) * stride
@@ -102,7 +103,7 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
         "story %s: its audio (%g s) is shorter than one evaluation.stride_seconds (%g s)", story.name,
         static_cast<double>(story.audio.size()) / rate, options_.stride_seconds));
   }
-  const int64_t newest_frames = std::max<int64_t>(1, stride / model::kEncoderStride);
+  const int64_t newest_frames = std::max<int64_t>(1, stride / encoder_stride);
   torch::Tensor audio = torch::from_blob(const_cast<float*>(story.audio.data()),
                                          {static_cast<int64_t>(story.audio.size())});
   std::vector<std::vector<torch::Tensor>> chunks(layers_.size());

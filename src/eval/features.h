@@ -44,7 +44,7 @@ class FeatureExtractor {
  public:
   // `model_key` identifies the weights (see ModelKey). `layers` are encoder layer indices
   // (0 = the transformer's input, k = after layer k).
-  FeatureExtractor(model::SpeechEncoder encoder, std::string model_key, std::vector<int> layers,
+  FeatureExtractor(model::Wav2Vec2Model encoder, std::string model_key, std::vector<int> layers,
                    FeatureOptions options);
 
   // Makes sure the cache holds every requested layer of `story` (audio loaded), computing all
@@ -65,7 +65,7 @@ class FeatureExtractor {
   std::optional<StoryFeatures> ReadCached(const data::Story& story, int layer) const;
   absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story);
 
-  model::SpeechEncoder encoder_;
+  model::Wav2Vec2Model encoder_;
   std::string model_key_;
   std::vector<int> layers_;
   FeatureOptions options_;

@@ -1,12 +1,9 @@
-// The skeleton's speech encoder (wav2vec2-shaped, sized for CPU) and the heads that map its
-// pooled representation to each `space`'s targets.
+// The brain-tuning model: a wav2vec2 / HuBERT encoder (model/wav2vec2.h), a pooling of its last
+// hidden state over time, and linear heads to each target set (one per `space`, shared by its
+// participants, or one per participant).
 //
-//   audio [B, T] --> conv front end (strides 5,4,4,2: 160x down, GELU; no per-clip or per-channel
-//   normalisation, which would erase the energy of a channel across the window, and no norm over
-//   channels inside the stack, which amplifies gradients of silent frames ~300x per layer)
-//   --> LayerNorm + Linear
-//   --> + convolutional position embedding --> post-norm transformer layers --> mean over time
-//   --> head[space] --> targets [B, n_targets]
+//   audio [B, T] --> encoder --> [B, frames, hidden] --> pool (mean | last | attention)
+//   --> head[name] --> targets [B, n_targets]
 #ifndef BRAINTUNE_MODEL_BRAIN_MODEL_H_
 #define BRAINTUNE_MODEL_BRAIN_MODEL_H_
 
@@ -16,52 +13,30 @@
 #include <string>
 #include <vector>
 
+#include "model/wav2vec2.h"
+
 namespace braintune::model {
 
-struct EncoderConfig {
-  int conv_channels = 64;
-  int hidden = 64;
-  int layers = 2;
-  int heads = 4;
-  int ffn = 128;
-};
-
-// Samples of audio per encoder frame.
-constexpr int kEncoderStride = 160;
-
-class SpeechEncoderImpl : public torch::nn::Module {
- public:
-  explicit SpeechEncoderImpl(const EncoderConfig& config);
-  // audio [B, T] -> hidden states [B, frames, hidden]
-  torch::Tensor forward(torch::Tensor audio);
-  // audio [B, T] -> the hidden states of every layer, [layers + 1] x [B, frames, hidden]:
-  // entry 0 is the transformer's input, entry k the output of transformer layer k.
-  std::vector<torch::Tensor> Layers(torch::Tensor audio);
-  int num_layers() const { return static_cast<int>(layers_.size()); }
-
- private:
-  std::vector<torch::nn::Conv1d> convs_;
-  torch::nn::LayerNorm feature_norm_{nullptr};
-  torch::nn::Linear projection_{nullptr};
-  torch::nn::Conv1d position_conv_{nullptr};
-  torch::nn::LayerNorm encoder_norm_{nullptr};
-  std::vector<torch::nn::TransformerEncoderLayer> layers_;
-};
-TORCH_MODULE(SpeechEncoder);
-
-// Encoder plus one linear head per space (shared by the participants of that space).
 class BrainModelImpl : public torch::nn::Module {
  public:
-  // `spaces` maps a space name to its number of targets.
-  BrainModelImpl(const EncoderConfig& config, const std::map<std::string, int64_t>& spaces);
+  // `heads` maps a head name (a space, or a participant) to its number of targets. `pooling`:
+  // "mean", "last" (the newest frame) or "attention" (a learned softmax weighting of frames).
+  BrainModelImpl(const Wav2Vec2Config& config, const std::map<std::string, int64_t>& heads,
+                 const std::string& pooling = "mean");
   // audio [B, T] -> pooled representation [B, hidden]
   torch::Tensor Embed(torch::Tensor audio);
-  // pooled [B, hidden] -> predictions [B, n_targets of space]
-  torch::Tensor Head(const std::string& space, torch::Tensor pooled);
-  SpeechEncoder& encoder() { return encoder_; }
+  // pooled [B, hidden] -> predictions [B, n_targets of the head]
+  torch::Tensor Head(const std::string& name, torch::Tensor pooled);
+  Wav2Vec2Model& encoder() { return encoder_; }
+  // The parameters of the heads and the pooling (the rest is the encoder).
+  std::vector<torch::Tensor> HeadParameters();
+  // Heads and pooling by name ("heads.<name>.weight", ...), for export beside the encoder.
+  std::vector<std::pair<std::string, torch::Tensor>> HeadStateDict();
 
  private:
-  SpeechEncoder encoder_{nullptr};
+  Wav2Vec2Model encoder_{nullptr};
+  std::string pooling_;
+  torch::nn::Linear attention_pool_{nullptr};
   std::map<std::string, torch::nn::Linear> heads_;
 };
 TORCH_MODULE(BrainModel);

@@ -188,8 +188,16 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
                                                                       : spec.context_trs * t.tr);
     int story_index = static_cast<int>(plan.stories.size());
     plan.stories.push_back(t);
-    auto& windows = t.test ? plan.test_windows : plan.train_windows;
-    for (int64_t i = spec.trim_start; i < t.n_times - spec.trim_end; ++i) windows.push_back({story_index, i});
+    const int64_t first = spec.trim_start, end = t.n_times - spec.trim_end;
+    if (t.test) {
+      for (int64_t i = first; i < end; ++i) plan.test_windows.push_back({story_index, i});
+    } else {
+      // The end of every training story is its validation share (contiguous, never shuffled TRs).
+      const int64_t validation = static_cast<int64_t>(std::floor(std::max<int64_t>(0, end - first) * spec.validation_fraction));
+      for (int64_t i = first; i < end; ++i) {
+        (i >= end - validation ? plan.validation_windows : plan.train_windows).push_back({story_index, i});
+      }
+    }
   }
   if (plan.train_windows.empty() || plan.test_windows.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -66,6 +66,7 @@ struct Plan {
   std::vector<StoryTiming> stories;
   std::vector<Window> train_windows;  // after trimming, training stories only
   std::vector<Window> test_windows;   // after trimming, test stories only
+  std::vector<Window> validation_windows;  // the last data.validation_fraction of each training story
   std::string test_story_names;       // comma separated
   int64_t window_samples = 0;         // audio samples per window
   double sample_rate = 0;

@@ -4,6 +4,8 @@
 #define BRAINTUNE_TRAIN_RANK_H_
 
 #include <functional>
+#include <map>
+#include <string>
 
 #include "absl/status/status.h"
 #include "config/job_spec.h"
@@ -17,9 +19,16 @@ namespace braintune::train {
 // node) and flushes denormals; returns the thread count.
 int ConfigureThreads(const TrainerOptions& options, const dist::Communicator& comm);
 
-// The encoder described by the spec's model section; built after torch::manual_seed(seed), the
-// same seed gives the same weights to the trainer and the evaluator.
-model::EncoderConfig EncoderConfigOf(const config::ModelSpec& spec);
+// The encoder architecture of the spec's model section: model.pretrained's config.json, or the
+// named size with its overrides. Errors name the file.
+absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& spec);
+
+// Builds the model of the spec: random weights from torch::manual_seed(seed) (the same seed gives
+// the same weights to the trainer and the evaluator), then model.pretrained's weights, the frozen
+// feature encoder and LoRA adapters as the spec says. Prints what a pretrained checkpoint held
+// that the encoder does not use when `verbose`.
+absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const std::map<std::string, int64_t>& heads,
+                                             bool verbose);
 
 // Runs `job` on this rank, turning LibTorch exceptions into errors. With more than one rank a
 // failure is printed as "<program>: rank R: ..." and ends the whole job (Communicator::Abort).

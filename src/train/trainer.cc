@@ -1,8 +1,12 @@
 #include "train/trainer.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
+#include <ATen/autocast_mode.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -10,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +32,7 @@
 #include "train/plan.h"
 #include "train/progress_reporter.h"
 #include "train/rank.h"
+#include "train/recipe.h"
 
 namespace braintune::train {
 namespace {
@@ -53,6 +59,59 @@ int64_t CountParams(const std::vector<torch::Tensor>& params) {
 std::atomic<bool> g_stop_requested{false};
 void OnSigterm(int) { g_stop_requested.store(true); }
 
+// bf16 autocast on CUDA for the scope (training.precision); a no-op when not enabled.
+class Autocast {
+ public:
+  explicit Autocast(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~Autocast() {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR >= 2
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool enabled_;
+};
+
+}  // namespace
+
+double LearningRateFactor(const config::TrainingSpec& t, int64_t step) {
+  const int64_t warm = std::llround(t.warmup_fraction * static_cast<double>(t.steps));
+  if (step <= warm) return static_cast<double>(step) / static_cast<double>(warm);
+  if (t.schedule == "constant") return 1.0;
+  return static_cast<double>(t.steps - step + 1) / static_cast<double>(std::max<int64_t>(1, t.steps - warm));
+}
+
+torch::Tensor PairLoss(const config::TrainingSpec& t, const torch::Tensor& pred, const torch::Tensor& actual) {
+  torch::Tensor loss = torch::zeros({}, pred.options().dtype(torch::kFloat));
+  const int64_t rows = pred.size(0);
+  if (t.loss != "pearson") loss = loss + (pred.to(torch::kFloat) - actual).pow(2).mean(1).sum();
+  if (t.loss != "mse" && rows >= 2) {
+    // 1 - r per target over the rows, averaged over targets, counted once per row (pair).
+    torch::Tensor p = pred.to(torch::kFloat) - pred.to(torch::kFloat).mean(0, true);
+    torch::Tensor a = actual - actual.mean(0, true);
+    torch::Tensor r = (p * a).sum(0) / (p.pow(2).sum(0).sqrt() * a.pow(2).sum(0).sqrt() + 1e-8);
+    const double w = t.loss == "pearson" ? 1.0 : t.pearson_weight;
+    loss = loss + (1 - r).mean() * static_cast<double>(rows) * w;
+  }
+  return loss;
+}
+
+namespace {
+
 class Trainer {
  public:
   Trainer(const TrainerOptions& options, dist::Communicator* comm)
@@ -61,10 +120,11 @@ class Trainer {
   absl::Status Run() {
     auto start = Clock::now();
     ASSIGN_OR_RETURN(spec_, config::LoadJobSpecFile(options_.spec_path));
+    ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
     ASSIGN_OR_RETURN(first_step_, ResumeStep());
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
-    BuildModel();
+    RETURN_IF_ERROR(BuildModel());
     std::vector<double> r_before, r_after;
     if (first_step_ > 1) RETURN_IF_ERROR(LoadResume(&r_before));
     RETURN_IF_ERROR(reducer_->BroadcastParameters());
@@ -72,70 +132,110 @@ class Trainer {
     if (first_step_ == 1) RETURN_IF_ERROR(Evaluate(&r_before));
     auto train_start = Clock::now();
     double last_loss = 0;
-    for (int64_t step = first_step_; step <= spec_.training.steps; ++step) {
-      ASSIGN_OR_RETURN(last_loss, Step());
-      if (step % spec_.training.log_every == 0 || step == spec_.training.steps) {
+    const config::TrainingSpec& t = spec_.training;
+    for (int64_t step = first_step_; step <= t.steps && !finished_; ++step) {
+      ASSIGN_OR_RETURN(last_loss, Step(step));
+      last_step_ = step;
+      if (step % t.log_every == 0 || step == t.steps) {
         double elapsed = Seconds(train_start);
         const int64_t done = step - first_step_ + 1;
         if (comm_->rank() == 0) {
-          std::cout << absl::StrFormat("step %d/%d  loss %.4f  %.2f steps/s  %.1f samples/s", step,
-                                       spec_.training.steps, last_loss, done / elapsed,
-                                       done * spec_.training.batch_size / elapsed)
+          std::cout << absl::StrFormat("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.1f samples/s", step, t.steps,
+                                       last_loss, t.lr * LearningRateFactor(t, step), done / elapsed,
+                                       done * t.batch_size / elapsed)
                     << std::endl;
         }
         Report("training", step, last_loss, Seconds(start), elapsed);
       }
-      const int64_t every = spec_.training.checkpoint_every;
-      if (stop_requested_ && step < spec_.training.steps) {
+      if (t.validation_every > 0 && !plan_.validation_windows.empty() && (step % t.validation_every == 0 || step == t.steps)) {
+        RETURN_IF_ERROR(Validate(step));
+      }
+      if (stop_requested_ && step < t.steps && !finished_) {
         // Preempted or stopped: checkpoint where we are, so the next launch loses nothing.
-        RETURN_IF_ERROR(SaveResume(step, r_before));
+        RETURN_IF_ERROR(SaveCheckpoint(step, r_before));
         RETURN_IF_ERROR(comm_->Barrier());
-        return absl::AbortedError(absl::StrCat("stopped by SIGTERM after step ", step, "; ", ResumePath(),
+        return absl::AbortedError(absl::StrCat("stopped by SIGTERM after step ", step, "; ", CheckpointPath(step),
                                                " holds it for the next launch"));
       }
-      if (every > 0 && step % every == 0 && step < spec_.training.steps) RETURN_IF_ERROR(SaveResume(step, r_before));
+      if (t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < t.steps && !finished_) {
+        RETURN_IF_ERROR(SaveCheckpoint(step, r_before));
+      }
     }
     double train_seconds = Seconds(train_start);
-    Report("evaluating", spec_.training.steps, last_loss, Seconds(start), train_seconds);
+    if (last_step_ >= first_step_) {  // trained in this launch: the final checkpoint
+      finished_ = true;
+      if (t.checkpoint_every > 0) RETURN_IF_ERROR(SaveCheckpoint(last_step_, r_before));
+    }
+    if (!best_params_.empty()) RestoreBest();
+    Report("evaluating", last_step_, last_loss, Seconds(start), train_seconds);
     RETURN_IF_ERROR(Evaluate(&r_after));
     return Finish(r_before, r_after, last_loss, train_seconds, Seconds(start));
   }
 
  private:
-  // ---- Resumable checkpoints (training.checkpoint_every) ----------------------------------
-  // <output>/resume.pt, written by rank 0 (every rank holds the same parameters and optimizer
-  // state): the model, the optimizer, the step reached, the untrained model's scores, and the
-  // spec it belongs to. Data order follows from the step (the loader starts there), so a
-  // relaunched job continues with the batches it would have seen.
+  // ---- Checkpoints (training.checkpoint_every, keep_checkpoints) ---------------------------
+  // <output>/checkpoints/step-NNNNNNNN.pt, written atomically by rank 0 (every rank holds the
+  // same parameters and optimizer state): model, optimizer (moments and step counts), the step
+  // reached (the learning-rate schedule and the data order are functions of the step: the loader
+  // starts there; the random generators are re-seeded from seed, step and rank at every step),
+  // early-stopping state with the best weights, the untrained model's scores, and the spec text
+  // it belongs to. A relaunched job continues exactly as if it had not stopped.
 
-  std::string ResumePath() const { return OutputDir(spec_, options_) + "/resume.pt"; }
+  std::string CheckpointDir() const { return OutputDir(spec_, options_) + "/checkpoints"; }
+  std::string CheckpointPath(int64_t step) const {
+    return absl::StrFormat("%s/step-%08d.pt", CheckpointDir(), step);
+  }
 
-  // The step to start from: 1, or one past a resume.pt of this spec that every rank can read
-  // (kept loaded in resume_ for LoadResume).
+  // Step checkpoints in the directory, newest first.
+  std::vector<std::pair<int64_t, std::string>> ListCheckpoints() const {
+    std::vector<std::pair<int64_t, std::string>> out;
+    std::error_code ec;
+    static const std::regex kName(R"(step-(\d{8})\.pt)");
+    for (const auto& e : fs::directory_iterator(CheckpointDir(), ec)) {
+      std::smatch m;
+      const std::string name = e.path().filename().string();
+      if (std::regex_match(name, m, kName)) out.emplace_back(std::stoll(m[1]), e.path().string());
+    }
+    std::sort(out.rbegin(), out.rend());
+    return out;
+  }
+
+  // The step to start from: 1, or one past the newest checkpoint of this spec that every rank
+  // can read (kept loaded in resume_ for LoadResume). An unreadable one is skipped for the one
+  // before it.
   absl::StatusOr<int64_t> ResumeStep() {
-    ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
-    double step = 0;
-    if (fs::exists(ResumePath())) {
+    double next = 0;
+    for (const auto& [step, path] : ListCheckpoints()) {
       try {
         resume_.emplace();
-        resume_->load_from(ResumePath());
-        c10::IValue saved_step, saved_spec;
-        resume_->read("step", saved_step);
+        resume_->load_from(path);
+        c10::IValue saved_spec, finished;
         resume_->read("spec", saved_spec);
-        if (saved_spec.toStringRef() == spec_text_) step = static_cast<double>(saved_step.toInt());
+        resume_->read("finished", finished);
+        if (saved_spec.toStringRef() != spec_text_) break;  // another job's: start afresh
+        next = finished.toBool() ? static_cast<double>(spec_.training.steps + 1) : static_cast<double>(step + 1);
+        finished_ = finished.toBool();
+        last_step_ = step;
+        resume_path_ = path;
+        break;
       } catch (const c10::Error& e) {
-        std::cerr << "braintune-train: rank " << comm_->rank() << ": ignoring unreadable " << ResumePath() << ": "
+        std::cerr << "braintune-train: rank " << comm_->rank() << ": skipping unreadable " << path << ": "
                   << e.what_without_backtrace() << std::endl;
       }
     }
     // All ranks or none (a rank on a node that does not see the file starts everyone afresh);
-    // they all read the same file, so the steps agree when every rank has one.
-    double seen[2] = {step > 0 ? 1.0 : 0.0, step};
+    // they all read the same newest file, so the steps agree when every rank has one.
+    double seen[2] = {next > 0 ? 1.0 : 0.0, next};
     RETURN_IF_ERROR(comm_->AllReduceSum(seen, 2));
     const bool everyone = seen[0] == comm_->size();
-    const int64_t first = everyone ? static_cast<int64_t>(seen[1] / comm_->size()) + 1 : 1;
+    const int64_t first = everyone ? static_cast<int64_t>(seen[1] / comm_->size()) : 1;
+    if (!everyone) {
+      finished_ = false;
+      last_step_ = 0;
+      resume_.reset();
+    }
     if (comm_->rank() == 0 && first > 1) {
-      std::cout << "braintune-train: resuming from step " << first - 1 << " (" << ResumePath() << ")" << std::endl;
+      std::cout << "braintune-train: resuming from step " << last_step_ << " (" << resume_path_ << ")" << std::endl;
     }
     return first;
   }
@@ -146,32 +246,56 @@ class Trainer {
       resume_->read("model", model);
       resume_->read("optimizer", optimizer);
       model_->load(model);
+      model_->to(device_);
       optimizer_->load(optimizer);
-      torch::Tensor before;
+      torch::Tensor before, validation;
       resume_->read("r_before", before);
       r_before->assign(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
+      resume_->read("validation", validation);  // best loss, its step, checks since
+      best_loss_ = validation[0].item<double>();
+      best_step_ = validation[1].item<int64_t>();
+      bad_checks_ = validation[2].item<int>();
+      if (best_step_ > 0) {
+        best_params_.clear();
+        for (size_t i = 0; i < params_.size(); ++i) {
+          torch::Tensor p;
+          resume_->read(absl::StrCat("best_", i), p);
+          best_params_.push_back(p);
+        }
+      }
     } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat(ResumePath(), ": cannot resume: ", e.what_without_backtrace()));
+      return absl::DataLossError(absl::StrCat(resume_path_, ": cannot resume: ", e.what_without_backtrace()));
     }
     resume_.reset();
     return absl::OkStatus();
   }
 
-  absl::Status SaveResume(int64_t step, const std::vector<double>& r_before) {
+  absl::Status SaveCheckpoint(int64_t step, const std::vector<double>& r_before) {
     if (comm_->rank() != 0) return absl::OkStatus();
     std::error_code ec;
-    fs::create_directories(OutputDir(spec_, options_), ec);
-    return WriteAtomically(ResumePath(), [&](const std::string& tmp) {
+    fs::create_directories(CheckpointDir(), ec);
+    if (ec) return absl::InternalError(absl::StrCat(CheckpointDir(), ": cannot create: ", ec.message()));
+    RETURN_IF_ERROR(WriteAtomically(CheckpointPath(step), [&](const std::string& tmp) {
       torch::serialize::OutputArchive out, model, optimizer;
       model_->save(model);
       optimizer_->save(optimizer);
       out.write("model", model);
       out.write("optimizer", optimizer);
       out.write("step", c10::IValue(step));
+      out.write("finished", c10::IValue(finished_));
       out.write("spec", c10::IValue(spec_text_));
+      out.write("rng", c10::IValue(absl::StrCat("re-seeded every step from training.seed ", spec_.training.seed,
+                                                ", the step and the rank")));
       out.write("r_before", torch::tensor(r_before, torch::kFloat64));
+      out.write("validation", torch::tensor({best_loss_, static_cast<double>(best_step_), static_cast<double>(bad_checks_)},
+                                            torch::kFloat64));
+      for (size_t i = 0; i < best_params_.size(); ++i) out.write(absl::StrCat("best_", i), best_params_[i]);
       out.save_to(tmp);
-    });
+    }));
+    // Keep the newest keep_checkpoints.
+    auto all = ListCheckpoints();
+    for (size_t i = spec_.training.keep_checkpoints; i < all.size(); ++i) fs::remove(all[i].second, ec);
+    return absl::OkStatus();
   }
 
   absl::Status Load() {
@@ -186,6 +310,7 @@ class Trainer {
       if (!wanted.empty() && !wanted.count(p.id)) continue;
       participant_ids_.push_back(p.id);
       spaces_[p.space] = p.n_targets;
+      participant_targets_[p.id] = p.n_targets;
       for (const auto& r : p.runs) {
         if (int s = StoryIndex(plan_, r.story); s >= 0) heard_by_[s] += 1;
       }
@@ -237,53 +362,141 @@ class Trainer {
     return n;
   }
 
-  void BuildModel() {
+  // The head a shard's predictions come from (training.head: its space's, or its participant's).
+  const std::string& HeadOf(const OwnedShard& owned) const {
+    return spec_.model.head == "participant" ? head_of_participant_.at(owned.shard.participant) : owned.space;
+  }
+
+  absl::Status BuildModel() {
     const int threads = ConfigureThreads(options_, *comm_);
-    torch::manual_seed(spec_.training.seed);
-    model_ = model::BrainModel(EncoderConfigOf(spec_.model), spaces_);
+    const config::TrainingSpec& t = spec_.training;
+    const bool gpu = spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available();
+    if (gpu) {
+      device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
+      ASSIGN_OR_RETURN(gpu_comm_, dist::MakeCommunicator("cuda"));
+      gpu_comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
+    }
+    if (t.precision == "bf16" && !gpu) {
+      return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": training.precision: bf16 needs a GPU ",
+                                                     "(resources.gpus_per_rank > 0 on a node with CUDA)"));
+    }
+    bf16_ = gpu && t.precision != "fp32";
+    std::map<std::string, int64_t> heads = spaces_;
+    if (spec_.model.head == "participant") {
+      heads.clear();
+      for (const auto& [pid, targets] : participant_targets_) {
+        std::string name = pid;
+        std::replace(name.begin(), name.end(), '.', '_');  // module names cannot hold dots
+        head_of_participant_[pid] = name;
+        heads[name] = targets;
+      }
+    }
+    ASSIGN_OR_RETURN(model_, train::BuildModel(spec_, heads, comm_->rank() == 0));
+    model_->to(device_);
     params_ = model_->parameters();
+    std::set<const void*> head_set;
+    for (const auto& p : model_->HeadParameters()) head_set.insert(p.unsafeGetTensorImpl());
+    std::vector<torch::Tensor> encoder, head;
+    for (const auto& p : params_) {
+      if (!p.requires_grad()) continue;
+      (head_set.count(p.unsafeGetTensorImpl()) ? head : encoder).push_back(p);
+      trainable_.push_back(p);
+    }
     ddp::ReducerOptions ro;
     ro.bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.bucket_cap_mb * (1 << 20));
     ro.first_bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.first_bucket_cap_mb * (1 << 20));
     comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
-    reducer_ = std::make_unique<ddp::GradientReducer>(comm_, params_, std::vector<torch::Tensor>{}, ro);
-    optimizer_ = std::make_unique<torch::optim::AdamW>(
-        params_, torch::optim::AdamWOptions(spec_.training.lr).weight_decay(spec_.training.weight_decay));
+    reducer_ = std::make_unique<ddp::GradientReducer>(gpu ? gpu_comm_.get() : comm_, params_,
+                                                      std::vector<torch::Tensor>{}, ro);
+    // AdamW with the encoder's and the heads' learning rates as two groups.
+    auto options = [&](double lr) {
+      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    if (!encoder.empty()) {
+      groups.emplace_back(encoder, options(t.lr));
+      base_lrs_.push_back(t.lr);
+    }
+    groups.emplace_back(head, options(t.head_lr));
+    base_lrs_.push_back(t.head_lr);
+    optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
     if (comm_->rank() == 0) {
-      std::cout << "braintune-train: model with " << CountParams(params_) << " parameters, " << threads
-                << " threads per rank" << std::endl;
+      const int64_t total = CountParams(params_), trainable = CountParams(trainable_);
+      std::cout << absl::StrFormat(
+                       "braintune-train: %s encoder (%s), %d parameters, %d trainable (%.2f%%: %s), %s heads, %s pooling, "
+                       "%d threads per rank%s",
+                       spec_.model.pretrained.empty() ? spec_.model.size : spec_.model.pretrained,
+                       model_->encoder()->config().model_type, total, trainable, 100.0 * trainable / total,
+                       spec_.model.finetune == "lora" ? "LoRA adapters and heads" : "encoder and heads",
+                       spec_.model.head, spec_.model.pooling, threads,
+                       gpu ? absl::StrCat(", on ", device_.str(), bf16_ ? " in bf16" : "") : "")
+                << std::endl;
+    }
+    return absl::OkStatus();
+  }
+
+  void SetLearningRates(int64_t step) {
+    const double f = LearningRateFactor(spec_.training, step);
+    auto& groups = optimizer_->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g) {
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(base_lrs_[g] * f);
     }
   }
 
-  absl::StatusOr<double> Step() {
+  absl::StatusOr<double> Step(int64_t step) {
+    const config::TrainingSpec& t = spec_.training;
+    // Dropout masks from (seed, step, rank): a resumed run draws what the uninterrupted one would.
+    torch::manual_seed(t.seed * 1000003ull + static_cast<uint64_t>(step) * 7919ull + comm_->rank());
+    model_->train();
+    SetLearningRates(step);
     // The same global batch on every rank (step 5 of the protocol in trainer.h); the loader
     // has already cut it down to what this rank's shards heard.
     ASSIGN_OR_RETURN(Batch batch, loader_->Next());
     int64_t global_pairs = 0, local_pairs = 0;
     for (const Window& w : batch.global_windows) global_pairs += heard_by_[w.story];
-    for (const auto& t : batch.targets) local_pairs += static_cast<int64_t>(t.rows.size());
+    for (const auto& tg : batch.targets) local_pairs += static_cast<int64_t>(tg.rows.size());
     optimizer_->zero_grad();
-    reducer_->Prepare(local_pairs, global_pairs);
     double weighted_loss = 0;  // this rank's share of the global mean loss
-    if (!batch.windows.empty()) {
-      const int64_t n = static_cast<int64_t>(batch.windows.size());
-      torch::Tensor pooled = model_->Embed(View(batch.audio, n, plan_.window_samples));
-      torch::Tensor loss = torch::zeros({});
-      for (auto& t : batch.targets) {
-        const OwnedShard& owned = loader_->shards()[t.shard];
-        const int64_t rows = static_cast<int64_t>(t.rows.size());
-        torch::Tensor pred = model_->Head(owned.space, pooled.index_select(0, torch::tensor(t.rows, torch::kLong)));
-        loss = loss + (pred - View(t.values, rows, owned.n_targets)).pow(2).mean(1).sum();
+    const int64_t n = static_cast<int64_t>(batch.windows.size());
+    // Gradient accumulation: the rank's windows in accumulation_steps micro-batches; gradients
+    // add up locally and are all-reduced once, after the last.
+    const int micro = n == 0 ? 1 : t.accumulation_steps;
+    for (int c = 0; c < micro; ++c) {
+      const int64_t lo = n * c / micro, hi = n * (c + 1) / micro;
+      reducer_->Prepare(local_pairs, global_pairs, /*sync=*/c == micro - 1);
+      if (hi == lo) continue;
+      torch::Tensor loss;
+      {
+        Autocast autocast(bf16_);
+        torch::Tensor audio = View(batch.audio, n, plan_.window_samples).narrow(0, lo, hi - lo).to(device_);
+        torch::Tensor pooled = model_->Embed(audio);
+        loss = torch::zeros({}, torch::TensorOptions().device(device_));
+        for (auto& tg : batch.targets) {
+          const OwnedShard& owned = loader_->shards()[tg.shard];
+          std::vector<int64_t> rows, picked;  // rows of this micro-batch, and theirs in tg.values
+          for (size_t k = 0; k < tg.rows.size(); ++k) {
+            if (tg.rows[k] >= lo && tg.rows[k] < hi) {
+              rows.push_back(tg.rows[k] - lo);
+              picked.push_back(static_cast<int64_t>(k));
+            }
+          }
+          if (rows.empty()) continue;
+          torch::Tensor pred = model_->Head(HeadOf(owned), pooled.index_select(0, torch::tensor(rows, torch::kLong).to(device_)));
+          torch::Tensor actual = View(tg.values, static_cast<int64_t>(tg.rows.size()), owned.n_targets)
+                                     .index_select(0, torch::tensor(picked, torch::kLong))
+                                     .to(device_);
+          loss = loss + PairLoss(t, pred, actual);
+        }
       }
       // The mean over this rank's (participant, window) pairs; the reducer weights each rank's
       // gradient by its share of the global pairs.
       loss = loss / static_cast<double>(local_pairs);
       loss.backward();
-      weighted_loss = loss.item<double>() * local_pairs / global_pairs;
+      weighted_loss += loss.item<double>() * local_pairs / global_pairs;
     }
     RETURN_IF_ERROR(reducer_->Finish());
     // Every rank holds the same averaged gradients here, so clipping keeps them identical.
-    torch::nn::utils::clip_grad_norm_(params_, spec_.training.grad_clip);
+    torch::nn::utils::clip_grad_norm_(trainable_, t.grad_clip);
     optimizer_->step();
     // With the loss, whether any rank was asked to stop (SIGTERM): every rank learns it at the
     // same step.
@@ -293,36 +506,53 @@ class Trainer {
     return sums[0];
   }
 
+  // Runs `fn(owned shard index, predictions [rows, targets] on the CPU, batch)` over `windows` of
+  // every owned shard, in eval mode, eval_batch_size windows at a time.
+  absl::Status ForEachPrediction(const std::vector<Window>& windows,
+                                 const std::function<void(size_t, const torch::Tensor&, const Batch&)>& fn) {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    for (size_t si = 0; si < loader_->shards().size(); ++si) {
+      const OwnedShard& owned = loader_->shards()[si];
+      std::vector<Window> mine;
+      for (const Window& w : windows) {
+        if (w.story == owned.shard.story) mine.push_back(w);
+      }
+      for (size_t begin = 0; begin < mine.size(); begin += spec_.training.eval_batch_size) {
+        std::vector<Window> chunk(mine.begin() + begin,
+                                  mine.begin() + std::min(mine.size(), begin + spec_.training.eval_batch_size));
+        ASSIGN_OR_RETURN(Batch batch, loader_->Read(chunk, {static_cast<int>(si)}));
+        const int64_t rows = static_cast<int64_t>(batch.windows.size());
+        torch::Tensor pred;
+        {
+          Autocast autocast(bf16_);
+          pred = model_->Head(HeadOf(owned), model_->Embed(View(batch.audio, rows, plan_.window_samples).to(device_)));
+        }
+        fn(si, pred.to(torch::kFloat).cpu().contiguous(), batch);
+      }
+    }
+    return absl::OkStatus();
+  }
+
   // Mean-over-targets Pearson r of every participant on the test stories (NaN if none heard):
   // each rank scores the test shards it owns, an all-reduce collects sums and counts, and a
   // participant's r is the mean over its test stories.
   absl::Status Evaluate(std::vector<double>* r) {
-    torch::NoGradGuard no_grad;
     const size_t n = participant_ids_.size();
     std::vector<double> sums(2 * n, 0.0);  // r sums, then counts
-    for (size_t si = 0; si < loader_->shards().size(); ++si) {
+    std::map<size_t, std::pair<std::vector<float>, std::vector<float>>> by_shard;  // predicted, actual
+    RETURN_IF_ERROR(ForEachPrediction(plan_.test_windows, [&](size_t si, const torch::Tensor& pred, const Batch& batch) {
+      auto& [predicted, actual] = by_shard[si];
+      predicted.insert(predicted.end(), pred.data_ptr<float>(), pred.data_ptr<float>() + pred.numel());
+      actual.insert(actual.end(), batch.targets[0].values.begin(), batch.targets[0].values.end());
+    }));
+    for (const auto& [si, pa] : by_shard) {
       const OwnedShard& owned = loader_->shards()[si];
-      if (!plan_.stories[owned.shard.story].test) continue;
-      std::vector<Window> windows;
-      for (const Window& w : plan_.test_windows) {
-        if (w.story == owned.shard.story) windows.push_back(w);
-      }
-      std::vector<float> predicted, actual;
-      for (size_t begin = 0; begin < windows.size(); begin += spec_.training.eval_batch_size) {
-        std::vector<Window> chunk(windows.begin() + begin,
-                                  windows.begin() + std::min(windows.size(), begin + spec_.training.eval_batch_size));
-        ASSIGN_OR_RETURN(Batch batch, loader_->Read(chunk, {static_cast<int>(si)}));
-        const int64_t rows = static_cast<int64_t>(batch.windows.size());
-        torch::Tensor pred =
-            model_->Head(owned.space, model_->Embed(View(batch.audio, rows, plan_.window_samples))).contiguous();
-        predicted.insert(predicted.end(), pred.data_ptr<float>(), pred.data_ptr<float>() + pred.numel());
-        actual.insert(actual.end(), batch.targets[0].values.begin(), batch.targets[0].values.end());
-      }
-      const int64_t rows = static_cast<int64_t>(windows.size());
+      const int64_t rows = static_cast<int64_t>(pa.second.size()) / owned.n_targets;
       if (rows < 2) continue;
       size_t index = std::find(participant_ids_.begin(), participant_ids_.end(), owned.shard.participant) -
                      participant_ids_.begin();
-      sums[index] += MeanPearson(predicted, actual, rows, owned.n_targets);
+      sums[index] += MeanPearson(pa.first, pa.second, rows, owned.n_targets);
       sums[n + index] += 1;
     }
     RETURN_IF_ERROR(comm_->AllReduceSum(sums.data(), static_cast<int64_t>(sums.size())));
@@ -331,6 +561,52 @@ class Trainer {
       if (sums[n + i] > 0) (*r)[i] = sums[i] / sums[n + i];
     }
     return absl::OkStatus();
+  }
+
+  // The training loss on the validation windows (the end of every training story), for early
+  // stopping: a new best keeps a copy of the weights; `patience` checks without one end training.
+  absl::Status Validate(int64_t step) {
+    double sums[2] = {0, 0};  // loss over pairs, pairs
+    RETURN_IF_ERROR(ForEachPrediction(plan_.validation_windows, [&](size_t si, const torch::Tensor& pred, const Batch& batch) {
+      const OwnedShard& owned = loader_->shards()[si];
+      const auto& values = batch.targets[0].values;
+      torch::Tensor actual = torch::from_blob(const_cast<float*>(values.data()), {pred.size(0), owned.n_targets});
+      sums[0] += PairLoss(spec_.training, pred, actual).item<double>();
+      sums[1] += static_cast<double>(pred.size(0));
+    }));
+    RETURN_IF_ERROR(comm_->AllReduceSum(sums, 2));
+    const double loss = sums[0] / std::max(1.0, sums[1]);
+    const bool better = best_step_ == 0 || loss < best_loss_;
+    if (better) {
+      best_loss_ = loss;
+      best_step_ = step;
+      bad_checks_ = 0;
+      best_params_.clear();
+      for (const auto& p : params_) best_params_.push_back(p.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true));
+    } else {
+      ++bad_checks_;
+    }
+    const int patience = spec_.training.patience;
+    if (comm_->rank() == 0) {
+      std::cout << absl::StrFormat("validation at step %d: loss %.4f%s", step, loss,
+                                   better ? " (best)" : absl::StrFormat(" (best %.4f at step %d)", best_loss_, best_step_))
+                << std::endl;
+    }
+    if (patience > 0 && bad_checks_ >= patience && step < spec_.training.steps) {
+      finished_ = true;
+      if (comm_->rank() == 0) {
+        std::cout << absl::StrFormat("braintune-train: early stopping at step %d: no better validation loss in %d checks; "
+                                     "keeping the weights of step %d",
+                                     step, patience, best_step_)
+                  << std::endl;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void RestoreBest() {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(best_params_[i]);
   }
 
   void Report(const std::string& phase, int64_t step, double loss, double elapsed, double train_elapsed = 0,
@@ -380,10 +656,12 @@ class Trainer {
     result.set_mean_pearson_r_untrained(counted ? sum_before / counted : 0);
     result.set_checkpoint_path(dir + "/checkpoint.pt");
     result.set_output_dir(dir);
-    result.set_steps(spec_.training.steps);
-    const int64_t done = spec_.training.steps - first_step_ + 1;  // in this launch
-    result.set_steps_per_sec(done / train_seconds);
-    result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
+    result.set_steps(last_step_);
+    const int64_t done = last_step_ - first_step_ + 1;  // in this launch
+    if (done > 0 && train_seconds > 0) {
+      result.set_steps_per_sec(done / train_seconds);
+      result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
+    }
     result.set_test_story(plan_.test_story_names);
     RETURN_IF_ERROR(WriteAtomically(result.checkpoint_path(), [&](const std::string& tmp) {
       torch::serialize::OutputArchive archive;
@@ -392,14 +670,18 @@ class Trainer {
     }));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
-    fs::remove(ResumePath(), ec);  // finished: nothing to resume
+    if (spec_.training.export_hf) {
+      // For Python users: transformers' Wav2Vec2Model/HubertModel.from_pretrained(<dir>/hf), adapters
+      // merged; the heads and pooling in brain_heads.safetensors beside it.
+      RETURN_IF_ERROR(model::ExportHf(model_->encoder(), dir + "/hf", model_->HeadStateDict(), "brain_heads.safetensors"));
+    }
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
               << "\n"
               << absl::StrFormat("braintune-train: rank 0 waited %.2f s of %.1f s of training for data (%.1f MB read)",
                                  loader_->wait_seconds(), train_seconds, loader_->bytes_read() / 1e6)
               << std::endl;
-    Report("done", spec_.training.steps, loss, elapsed, train_seconds, &result);
+    Report("done", last_step_, loss, elapsed, train_seconds, &result);
     return comm_->Barrier();
   }
 
@@ -409,17 +691,32 @@ class Trainer {
   config::JobSpec spec_;
   Plan plan_;
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
+  std::map<std::string, int64_t> participant_targets_; // participant -> targets
+  std::map<std::string, std::string> head_of_participant_;  // with model.head: participant
   std::vector<std::vector<Shard>> assignment_;         // rank -> (participant, story) shards
   std::unique_ptr<Loader> loader_;
   std::map<std::string, int64_t> spaces_;              // space -> targets
   std::map<int, double> heard_by_;                     // story -> participants who heard it
   model::BrainModel model_{nullptr};
-  std::vector<torch::Tensor> params_;
+  torch::Device device_{torch::kCPU};
+  std::unique_ptr<dist::Communicator> gpu_comm_;       // NCCL, for gradients, on a GPU rank
+  bool bf16_ = false;                                  // autocast (training.precision)
+  std::vector<torch::Tensor> params_;                  // every parameter, frozen ones too
+  std::vector<torch::Tensor> trainable_;
+  std::vector<double> base_lrs_;                       // per optimizer group, before the schedule
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t first_step_ = 1;  // > 1 when resuming
-  std::string spec_text_;   // the spec file as given: a resume.pt belongs to exactly this text
-  std::optional<torch::serialize::InputArchive> resume_;  // resume.pt, from ResumeStep to LoadResume
+  int64_t last_step_ = 0;   // the last step trained (this launch or before)
+  bool finished_ = false;   // early stopping ended training (or a resumed checkpoint was final)
+  // Early stopping: the best validation loss, its step (0: none yet), checks since, its weights.
+  double best_loss_ = 0;
+  int64_t best_step_ = 0;
+  int bad_checks_ = 0;
+  std::vector<torch::Tensor> best_params_;
+  std::string spec_text_;   // the spec file as given: a checkpoint belongs to exactly this text
+  std::optional<torch::serialize::InputArchive> resume_;  // from ResumeStep to LoadResume
+  std::string resume_path_;
   bool stop_requested_ = false;  // some rank got SIGTERM (agreed at the last step)
 };
 
