@@ -22,12 +22,12 @@ namespace {
 // A tiny encoder's checkpoint, as the trainer writes it, from another seed than the spec's.
 void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed) {
   torch::manual_seed(seed);
-  model::EncoderConfig c;
-  c.conv_channels = 16;
-  c.hidden = hidden;
-  c.layers = 2;
-  c.heads = 4;
-  c.ffn = 64;
+  model::Wav2Vec2Config c = *model::NamedConfig("tiny");
+  c.conv_dim.assign(c.conv_dim.size(), 16);
+  c.hidden_size = hidden;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 64;
   model::BrainModel m(c, std::map<std::string, int64_t>{{"synthetic", 16}});
   torch::serialize::OutputArchive archive;
   m->save(archive);
