@@ -122,6 +122,8 @@ class Trainer {
     ASSIGN_OR_RETURN(spec_, config::LoadJobSpecFile(options_.spec_path));
     ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
     ASSIGN_OR_RETURN(first_step_, ResumeStep());
+    // Before any work: an output directory that cannot be made fails the job now, not at the end.
+    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(CheckpointDir()));
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
     RETURN_IF_ERROR(BuildModel());
@@ -173,6 +175,13 @@ class Trainer {
   }
 
  private:
+  static absl::Status CreateOutputDir(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
+    return absl::OkStatus();
+  }
+
   // ---- Checkpoints (training.checkpoint_every, keep_checkpoints) ---------------------------
   // <output>/checkpoints/step-NNNNNNNN.pt, written atomically by rank 0 (every rank holds the
   // same parameters and optimizer state): model, optimizer (moments and step counts), the step
@@ -272,9 +281,7 @@ class Trainer {
 
   absl::Status SaveCheckpoint(int64_t step, const std::vector<double>& r_before) {
     if (comm_->rank() != 0) return absl::OkStatus();
-    std::error_code ec;
-    fs::create_directories(CheckpointDir(), ec);
-    if (ec) return absl::InternalError(absl::StrCat(CheckpointDir(), ": cannot create: ", ec.message()));
+    RETURN_IF_ERROR(CreateOutputDir(CheckpointDir()));
     RETURN_IF_ERROR(WriteAtomically(CheckpointPath(step), [&](const std::string& tmp) {
       torch::serialize::OutputArchive out, model, optimizer;
       model_->save(model);
@@ -294,6 +301,7 @@ class Trainer {
     }));
     // Keep the newest keep_checkpoints.
     auto all = ListCheckpoints();
+    std::error_code ec;  // one that cannot be removed stays, costing only disk
     for (size_t i = spec_.training.keep_checkpoints; i < all.size(); ++i) fs::remove(all[i].second, ec);
     return absl::OkStatus();
   }
@@ -630,9 +638,7 @@ class Trainer {
                       double train_seconds, double elapsed) {
     if (comm_->rank() != 0) return comm_->Barrier();
     std::string dir = OutputDir(spec_, options_);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
+    RETURN_IF_ERROR(CreateOutputDir(dir));
     dir = fs::absolute(dir).string();
     v1::JobResult result;
     double sum_after = 0, sum_before = 0;

@@ -21,7 +21,22 @@ TEST(JobSpecTest, MinimalSpecGetsDocumentedDefaults) {
   EXPECT_EQ(spec->data.trim_start, 10);
   EXPECT_EQ(spec->data.trim_end, 5);
   EXPECT_EQ(spec->model.size, "tiny");
-  EXPECT_DOUBLE_EQ(spec->training.lr, 1e-3);
+  // The published recipe (design.md section 2).
+  EXPECT_EQ(spec->model.finetune, "full");
+  EXPECT_TRUE(spec->model.freeze_feature_encoder);
+  EXPECT_EQ(spec->model.head, "shared");
+  EXPECT_EQ(spec->model.pooling, "mean");
+  EXPECT_EQ(spec->model.lora.rank, 8);
+  EXPECT_EQ(spec->model.lora.targets, (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "out_proj"}));
+  EXPECT_DOUBLE_EQ(spec->training.lr, 5e-5);
+  EXPECT_DOUBLE_EQ(spec->training.head_lr, 1e-4);
+  EXPECT_DOUBLE_EQ(spec->training.warmup_fraction, 0.1);
+  EXPECT_EQ(spec->training.schedule, "linear");
+  EXPECT_DOUBLE_EQ(spec->training.weight_decay, 0.01);
+  EXPECT_DOUBLE_EQ(spec->training.grad_clip, 1.0);
+  EXPECT_EQ(spec->training.loss, "mse");
+  EXPECT_EQ(spec->training.precision, "auto");
+  EXPECT_EQ(spec->training.keep_checkpoints, 3);
   EXPECT_DOUBLE_EQ(spec->distributed.bucket_cap_mb, 25);
   EXPECT_DOUBLE_EQ(spec->distributed.first_bucket_cap_mb, 1);
   EXPECT_DOUBLE_EQ(spec->distributed.collective_timeout, 600);
@@ -94,6 +109,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation.layers: 3 exceeds model.layers (2)"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], layers: [1, 1]}\n",
                 "evaluation.layers: 1 is listed twice"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {finetune: adapters}\n",
+                "model.finetune: 'adapters' is not one of: full, lora"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {pooling: max}\n", "model.pooling: 'max' is not one of"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {finetune: lora, lora: {targets: [q_proj, query]}}\n",
+                "model.lora.targets: 'query' is not one of"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nmodel: {pretrained: hf, layers: 2}\n",
+                "model.layers: must be left out with model.pretrained"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {loss: l1}\n", "training.loss: 'l1' is not one of"},
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {keep_checkpoints: 0}\n",
+                "training.keep_checkpoints: 0 is out of range"},
         // Found by the fuzzer: the failing key (heads) is a default, absent from the file.
         BadSpec{"name: x\ndata: {path: d.h5}\nmodel:\n  hidden: 65\n",
                 "model.heads: hidden (65) must be divisible by heads (4)"}));
