@@ -8,7 +8,12 @@
 #   3. runs the GPU tests (NCCL collectives and watchdog at world size 1, the reducer on CUDA vs
 #      CPU through mpirun) and the MPI reducer tests;
 #   4. benchmarks the reducer: on the GPU (NCCL, world size 1) and on the CPU with 2 ranks, each
-#      against PyTorch's DistributedDataParallel on the same model, batch and threads.
+#      against PyTorch's DistributedDataParallel on the same model, batch and threads;
+#   5. times a brain-tuning training step of the wav2vec2-base encoder (bench/train_step_bench,
+#      src/model; built when yaml-cpp is unpacked too) in bf16 autocast and in fp32, each against
+#      the same step in PyTorch's Python API, and reports samples/s and model FLOP utilisation
+#      (MFU: 6 x trainable parameters x frames + attention, per sample, over the GPU's dense bf16
+#      peak: 989 TFLOPS for H100/H200 SXM, or BRAINTUNE_PEAK_TFLOPS).
 # Usage: bench/gpu_check.sh [DEPS_DIR] (default .gpu-deps). Output also goes to $OUT/gpu_check.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +29,8 @@ command -v g++ c++ cmake ninja nvcc || true
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cxx11abi", torch._C._GLIBCXX_USE_CXX11_ABI)'
 
 section "Dependencies"
-if ! command -v mpirun >/dev/null || [ ! -d /usr/include/absl ] || [ ! -f /usr/include/gtest/gtest.h ]; then
+if ! command -v mpirun >/dev/null || [ ! -d /usr/include/absl ] || [ ! -f /usr/include/gtest/gtest.h ] ||
+   [ ! -d /usr/include/yaml-cpp ]; then
   for f in "$DEPS"/*.deb; do
     if command -v dpkg-deb >/dev/null; then dpkg-deb -x "$f" /; else (cd / && ar p "$OLDPWD/$f" data.tar.xz | tar -xJ); fi
   done
@@ -65,4 +71,28 @@ timeout 120 $MPI -np 1 python3 bench/ddp_reference.py --device cuda --layers 12 
 section "Benchmark: CPU, 2 ranks x 4 threads, base-sized model"
 timeout 150 $MPI -np 2 build-gpu/bench/ddp_bench --device cpu --layers 12 --width 768 --batch 2 --steps 6 --threads 4
 OMP_NUM_THREADS=4 timeout 150 $MPI -np 2 python3 bench/ddp_reference.py --device cpu --layers 12 --width 768 --batch 2 --steps 6 --threads 4
+section "Benchmark: base brain-tuning training step (4 s clips, batch 16), C++ vs PyTorch"
+GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+case "$GPU_NAME" in
+  *H100*|*H200*) PEAK=989 ;;
+  *A100*) PEAK=312 ;;
+  *) PEAK=0 ;;
+esac
+PEAK=${BRAINTUNE_PEAK_TFLOPS:-$PEAK}
+echo "GPU: $GPU_NAME; dense bf16 peak used for MFU: $PEAK TFLOPS"
+STEP="--size base --device cuda --batch 16 --seconds 4 --steps 10 --warmup 3"
+for precision in --bf16 ""; do
+  cpp=$(timeout 150 build-gpu/bench/train_step_bench $STEP $precision --peak-tflops "$PEAK" | tail -1)
+  py=$(timeout 150 python3 bench/train_step_bench.py $STEP $precision | tail -1)
+  echo "braintune: $cpp"
+  echo "pytorch:   $py"
+  python3 - "$cpp" "$py" <<'PY' || true
+import json, sys
+c, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print("base %s: braintune %.1f samples/s (%.3f model TFLOP/s, MFU %s), pytorch %.1f samples/s: %.2fx" % (
+    "bf16" if c["bf16"] else "fp32", c["samples_per_sec"], c["model_tflops_per_sec"],
+    "%.1f%%" % (100 * c["mfu"]) if "mfu" in c else "n/a", p["samples_per_sec"],
+    c["samples_per_sec"] / p["samples_per_sec"]))
+PY
+done
 section "Done"

@@ -11,8 +11,6 @@
 // and model FLOP utilisation (6 x trainable-path parameters x tokens, plus attention).
 #include <sys/resource.h>
 #include <torch/torch.h>
-#include <torch/version.h>
-#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "model/autocast.h"
 #include "model/brain_model.h"
 
 namespace {
@@ -42,16 +41,6 @@ struct Args {
   double peak_tflops = 0;  // the GPU's dense bf16 peak, for model FLOP utilisation
 };
 
-void SetAutocast(bool on) {
-#if TORCH_VERSION_MAJOR >= 2
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, on);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(on);
-#endif
-  if (!on) at::autocast::clear_cache();
-}
 
 }  // namespace
 
@@ -119,10 +108,12 @@ int main(int argc, char** argv) {
   for (int s = 0; s < a.warmup + a.steps; ++s) {
     auto t0 = Clock::now();
     optimizer.zero_grad();
-    if (a.bf16) SetAutocast(true);
-    torch::Tensor pred = model->Head("brain", model->Embed(audio));
-    torch::Tensor loss = (pred.to(torch::kFloat) - targets).pow(2).mean();
-    if (a.bf16) SetAutocast(false);
+    torch::Tensor loss;
+    {
+      braintune::model::Bf16Autocast autocast(a.bf16);
+      torch::Tensor pred = model->Head("brain", model->Embed(audio));
+      loss = (pred.to(torch::kFloat) - targets).pow(2).mean();
+    }
     loss.backward();
     torch::nn::utils::clip_grad_norm_(trainable, 1.0);
     optimizer.step();

@@ -2,7 +2,7 @@
 braintune's C++ trainer, on the same LibTorch, so the two can be timed against each other.
 
     python3 bench/train_step_bench.py --size tiny|base [--batch B] [--seconds S] [--targets N]
-        [--steps N] [--warmup N] [--threads T] [--output FILE.json]
+        [--steps N] [--warmup N] [--threads T] [--device cpu|cuda] [--bf16] [--output FILE.json]
 
 Model: the reference encoder of bench/reference/wav2vec2_reference.py, randomly initialised
 (torch.manual_seed(0)); "tiny" is bench/reference/tiny_config.json, "base" is wav2vec2-base
@@ -54,6 +54,8 @@ def main():
     p.add_argument("--steps", type=int, help="timed steps (default 20 tiny, 3 base)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before timing")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's own choice)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast of the forward pass (cuda only)")
     p.add_argument("--output", help="also write the JSON result to this file")
     a = p.parse_args()
     batch, seconds, steps = DEFAULTS[a.size]
@@ -72,6 +74,8 @@ def main():
         param.requires_grad_(False)
     hidden = model.config.hidden_size
     head = torch.nn.Linear(hidden, a.targets)
+    model.to(a.device)
+    head.to(a.device)
     encoder_params = [q for q in model.parameters() if q.requires_grad]
     trainable = encoder_params + list(head.parameters())
     optimizer = torch.optim.AdamW([
@@ -81,16 +85,17 @@ def main():
 
     # fixed random inputs
     num_samples = int(round(seconds * SAMPLE_RATE))
-    audio = torch.randn(batch, num_samples)
-    targets = torch.randn(batch, a.targets)
+    audio = torch.randn(batch, num_samples).to(a.device)
+    targets = torch.randn(batch, a.targets).to(a.device)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            features = model.extract_features(audio)  # [B, frames, conv_dim[-1]], no graph
-        last = model.encode(features)[-1]  # [B, frames, hidden]
-        prediction = head(last.mean(dim=1))  # [B, targets]
-        loss = F.mse_loss(prediction, targets)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.bf16):
+            with torch.no_grad():
+                features = model.extract_features(audio)  # [B, frames, conv_dim[-1]], no graph
+            last = model.encode(features)[-1]  # [B, frames, hidden]
+            prediction = head(last.mean(dim=1))  # [B, targets]
+        loss = F.mse_loss(prediction.float(), targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
@@ -112,6 +117,8 @@ def main():
         "seconds": seconds,
         "targets": a.targets,
         "threads": torch.get_num_threads(),
+        "device": a.device,
+        "bf16": a.bf16,
         "steps": steps,
         "params": sum(q.numel() for q in model.parameters()),
         "trainable_params": sum(q.numel() for q in trainable),

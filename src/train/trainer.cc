@@ -1,8 +1,6 @@
 #include "train/trainer.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
-#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <atomic>
@@ -27,6 +25,7 @@
 #include "config/job_spec.h"
 #include "data/dataset.h"
 #include "ddp/reducer.h"
+#include "model/autocast.h"
 #include "model/brain_model.h"
 #include "train/loader.h"
 #include "train/plan.h"
@@ -58,33 +57,6 @@ int64_t CountParams(const std::vector<torch::Tensor>& params) {
 // Set by SIGTERM (the agent stopping the job: preemption, cancel); read once per step.
 std::atomic<bool> g_stop_requested{false};
 void OnSigterm(int) { g_stop_requested.store(true); }
-
-// bf16 autocast on CUDA for the scope (training.precision); a no-op when not enabled.
-class Autocast {
- public:
-  explicit Autocast(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-  }
-  ~Autocast() {
-    if (!enabled_) return;
-#if TORCH_VERSION_MAJOR >= 2
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-    at::autocast::set_enabled(false);
-#endif
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool enabled_;
-};
 
 }  // namespace
 
@@ -475,7 +447,7 @@ class Trainer {
       if (hi == lo) continue;
       torch::Tensor loss;
       {
-        Autocast autocast(bf16_);
+        model::Bf16Autocast autocast(bf16_);
         torch::Tensor audio = View(batch.audio, n, plan_.window_samples).narrow(0, lo, hi - lo).to(device_);
         torch::Tensor pooled = model_->Embed(audio);
         loss = torch::zeros({}, torch::TensorOptions().device(device_));
@@ -533,7 +505,7 @@ class Trainer {
         const int64_t rows = static_cast<int64_t>(batch.windows.size());
         torch::Tensor pred;
         {
-          Autocast autocast(bf16_);
+          model::Bf16Autocast autocast(bf16_);
           pred = model_->Head(HeadOf(owned), model_->Embed(View(batch.audio, rows, plan_.window_samples).to(device_)));
         }
         fn(si, pred.to(torch::kFloat).cpu().contiguous(), batch);
