@@ -2,7 +2,8 @@
 // beside bench/train_step_bench.py, the same step in PyTorch's Python API on the same LibTorch).
 //
 //   train_step_bench --size tiny|base [--batch B] [--seconds S] [--targets N] [--steps N]
-//                    [--warmup N] [--threads T] [--device cpu|cuda] [--bf16]
+//                    [--warmup N] [--threads T] [--device cpu|cuda] [--bf16] [--peak-tflops F]
+//                    [--profile TRACE.json]
 //
 // One step: frozen conv feature encoder -> transformer -> mean pool -> Linear(hidden, targets)
 // -> MSE on fixed random targets -> backward -> clip 1.0 -> AdamW (5e-5 encoder, 1e-4 head,
@@ -17,11 +18,13 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "model/autocast.h"
 #include "model/brain_model.h"
+#include "model/threads.h"
 
 namespace {
 
@@ -39,6 +42,7 @@ struct Args {
   std::string device = "cpu";
   bool bf16 = false;
   double peak_tflops = 0;  // the GPU's dense bf16 peak, for model FLOP utilisation
+  std::string profile;     // a Chrome trace of the timed steps (ATen ops), for chrome://tracing
 };
 
 
@@ -65,9 +69,10 @@ int main(int argc, char** argv) {
     else if (k == "--device") a.device = next();
     else if (k == "--bf16") a.bf16 = true;
     else if (k == "--peak-tflops") a.peak_tflops = std::stod(next());
+    else if (k == "--profile") a.profile = next();
     else {
       std::cerr << "usage: train_step_bench --size tiny|base [--batch B] [--seconds S] [--targets N] [--steps N] "
-                   "[--warmup N] [--threads T] [--device cpu|cuda] [--bf16] [--peak-tflops F]\n";
+                   "[--warmup N] [--threads T] [--device cpu|cuda] [--bf16] [--peak-tflops F] [--profile TRACE.json]\n";
       return k == "--help" ? 0 : 2;
     }
   }
@@ -75,7 +80,8 @@ int main(int argc, char** argv) {
   if (a.batch == 0) a.batch = base ? 2 : 8;
   if (a.seconds == 0) a.seconds = base ? 4 : 10;
   if (a.steps == 0) a.steps = base ? 3 : 20;
-  if (a.threads > 0) torch::set_num_threads(a.threads);
+  // As braintune-train does (model/threads.h): ATen's threads, OpenBLAS on one.
+  braintune::model::SetCpuThreads(a.threads > 0 ? a.threads : torch::get_num_threads());
   auto config = braintune::model::NamedConfig(a.size);
   if (!config.ok()) {
     std::cerr << "train_step_bench: " << config.status().message() << "\n";
@@ -105,7 +111,9 @@ int main(int argc, char** argv) {
   };
   double loss_value = 0;
   std::vector<double> ms;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profiler;
   for (int s = 0; s < a.warmup + a.steps; ++s) {
+    if (s == a.warmup && !a.profile.empty()) profiler = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
     auto t0 = Clock::now();
     optimizer.zero_grad();
     torch::Tensor loss;
@@ -121,6 +129,7 @@ int main(int argc, char** argv) {
     sync();
     if (s >= a.warmup) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
+  profiler.reset();  // writes the trace
   double total = 0;
   for (double m : ms) total += m;
   std::vector<double> sorted = ms;

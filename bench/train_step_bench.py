@@ -25,6 +25,7 @@ to --output if given):
     final_loss
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -88,9 +89,12 @@ def main():
     audio = torch.randn(batch, num_samples).to(a.device)
     targets = torch.randn(batch, a.targets).to(a.device)
 
+    # The same no-op context on CPU (torch.autocast("cuda") checks for CUDA even when disabled).
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if a.bf16 else contextlib.nullcontext
+
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=a.bf16):
+        with autocast():
             with torch.no_grad():
                 features = model.extract_features(audio)  # [B, frames, conv_dim[-1]], no graph
             last = model.encode(features)[-1]  # [B, frames, hidden]

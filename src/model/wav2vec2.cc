@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "model/attention.h"
 #include "model/safetensors.h"
 
 namespace braintune::model {
@@ -160,9 +161,13 @@ Tensor Wav2Vec2ModelImpl::EncoderLayer(int i, Tensor x) {
 #if TORCH_VERSION_MAJOR >= 2
     Tensor ctx = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, p, /*is_causal=*/false);
 #else
-    Tensor w = torch::softmax(torch::matmul(q * (1.0 / std::sqrt(double(d))), k.transpose(2, 3)), -1);
-    if (p > 0) w = F::dropout(w, F::DropoutFuncOptions().p(p).training(true));
-    Tensor ctx = torch::matmul(w, v);
+    Tensor ctx;
+    if (p == 0) {
+      ctx = SliceWiseAttention(q, k, v);  // model/attention.h: no T x T tensor in memory
+    } else {
+      Tensor w = torch::softmax(torch::matmul(q * (1.0 / std::sqrt(double(d))), k.transpose(2, 3)), -1);
+      ctx = torch::matmul(F::dropout(w, F::DropoutFuncOptions().p(p).training(true)), v);
+    }
 #endif
     return l.out(ctx.transpose(1, 2).reshape({b, t, config_.hidden_size}));
   };

@@ -4,6 +4,7 @@
 
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "model/threads.h"
 
 #include <torch/torch.h>
 
@@ -20,7 +21,7 @@ int ConfigureThreads(const TrainerOptions& options, const dist::Communicator& co
                                     : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) /
                                           std::max(1, comm.local_size());
   threads = std::max(1, threads);
-  torch::set_num_threads(threads);
+  model::SetCpuThreads(threads);
   // Denormal floats make CPU kernels many times slower as weights get small.
   torch::globalContext().setFlushDenormal(true);
   return threads;

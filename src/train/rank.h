@@ -16,7 +16,7 @@
 namespace braintune::train {
 
 // Sets LibTorch's intra-op threads (options.threads, or this node's cores / ranks on this
-// node) and flushes denormals; returns the thread count.
+// node), BLAS on one thread (model/threads.h), and flushes denormals; returns the thread count.
 int ConfigureThreads(const TrainerOptions& options, const dist::Communicator& comm);
 
 // The encoder architecture of the spec's model section: model.pretrained's config.json, or the

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "model/attention.h"
 #include "model/brain_model.h"
 #include "model/safetensors.h"
 #include "model/wav2vec2.h"
@@ -219,6 +220,29 @@ TEST(Wav2Vec2Test, FrozenFeatureEncoderGetsNoGradient) {
     }
   }
   EXPECT_EQ(m->HeadStateDict().size(), 4u);  // attention_pool weight and bias, head weight and bias
+}
+
+// The slice-wise attention (LibTorch 1.x's CPU path) computes what softmax(q k^T / sqrt(d)) v
+// composed from ATen ops does, values and gradients, in float64 to 1e-10; inputs are the
+// transposed views the encoder passes.
+TEST(AttentionTest, SliceWiseMatchesComposedAttentionAndItsGradients) {
+  torch::manual_seed(5);
+  auto input = [] { return torch::randn({3, 37, 4, 8}, torch::kFloat64).transpose(1, 2).requires_grad_(true); };
+  torch::Tensor q = input(), k = input(), v = input(), d_out = torch::randn({3, 4, 37, 8}, torch::kFloat64);
+  auto run = [&](bool slice_wise) {
+    torch::Tensor out = slice_wise
+                            ? SliceWiseAttention(q, k, v)
+                            : torch::matmul(torch::softmax(torch::matmul(q, k.transpose(2, 3)) / std::sqrt(8.0), -1), v);
+    auto grads = torch::autograd::grad({out}, {q, k, v}, {d_out});
+    return std::make_pair(out.detach(), grads);
+  };
+  auto [expected, expected_grads] = run(false);
+  auto [got, got_grads] = run(true);
+  EXPECT_LT((got - expected).abs().max().item<double>(), 1e-10);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_LT((got_grads[i] - expected_grads[i]).abs().max().item<double>(), 1e-10) << "gradient of input " << i;
+    EXPECT_GT(expected_grads[i].abs().max().item<double>(), 1e-3) << "a gradient that is zero tests nothing";
+  }
 }
 
 TEST(HfConfigTest, ReadsHubertBaseAndNamesBadFields) {
