@@ -15,47 +15,49 @@ using torch::autograd::tensor_list;
 
 class SliceWiseAttentionFunction : public torch::autograd::Function<SliceWiseAttentionFunction> {
  public:
-  // q, k, v [N, T, d] contiguous -> out [N, T, d]; saves q, k, v, out and lse [N, T].
+  // q, k, v [N, T, d] contiguous -> out [N, T, d]; saves q / sqrt(d), k, v, out and each
+  // row's log-sum-exp [N, T]. Scaling q (not the T x T scores) saves a pass over every slice.
   static Tensor forward(AutogradContext* ctx, const Tensor& q, const Tensor& k, const Tensor& v) {
     const int64_t n = q.size(0), t = q.size(1);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+    const Tensor qs = q * (1.0 / std::sqrt(static_cast<double>(q.size(2))));
     Tensor out = torch::empty_like(q);
     Tensor lse = torch::empty({n, t}, q.options());
     SingleThreadedBlas blas;
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
-        Tensor s = torch::mm(q[i], k[i].t()).mul_(scale);  // [T, T], in cache
-        Tensor row_max = std::get<0>(s.max(1, /*keepdim=*/true));
+        Tensor s = torch::mm(qs[i], k[i].t());  // [T, T], in cache
+        Tensor row_max = s.amax(1, /*keepdim=*/true);
         Tensor p = s.sub_(row_max).exp_();
         Tensor row_sum = p.sum(1, /*keepdim=*/true);
         Tensor out_i = out[i];
         torch::mm_out(out_i, p, v[i]).div_(row_sum);
-        lse[i].copy_((row_max + row_sum.log()).squeeze(1));
+        lse[i].copy_(row_max.add_(row_sum.log_()).squeeze(1));
       }
     });
-    ctx->save_for_backward({q, k, v, out, lse});
+    ctx->save_for_backward({qs, k, v, out, lse});
     return out;
   }
 
+  // With S = qs k^T, P = softmax(S), O = P v: dv = P^T dO; dS = P * (dO v^T - D) with
+  // D = rowsum(dO * O); dq = dS k / sqrt(d); dk = dS^T qs.
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const Tensor &q = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
+    const Tensor &qs = saved[0], &k = saved[1], &v = saved[2], &out = saved[3], &lse = saved[4];
     const Tensor d_out = grads[0].contiguous();
-    const int64_t n = q.size(0);
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
-    Tensor dq = torch::empty_like(q), dk = torch::empty_like(k), dv = torch::empty_like(v);
-    // Per row: D = sum_j dO_ij O_ij, the softmax backward's correction term.
-    const Tensor row_dot = (d_out * out).sum(2, /*keepdim=*/true);  // [N, T, 1]
+    const int64_t n = qs.size(0);
+    const double scale = 1.0 / std::sqrt(static_cast<double>(qs.size(2)));
+    Tensor dq = torch::empty_like(qs), dk = torch::empty_like(k), dv = torch::empty_like(v);
+    const Tensor row_dot = (d_out * out).sum(2, /*keepdim=*/true);  // D [N, T, 1]
     SingleThreadedBlas blas;
     at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         // The probabilities again, from the saved log-sum-exp.
-        Tensor p = torch::mm(q[i], k[i].t()).mul_(scale).sub_(lse[i].unsqueeze(1)).exp_();  // [T, T]
+        Tensor p = torch::mm(qs[i], k[i].t()).sub_(lse[i].unsqueeze(1)).exp_();  // [T, T]
         Tensor dq_i = dq[i], dk_i = dk[i], dv_i = dv[i];
         torch::mm_out(dv_i, p.t(), d_out[i]);
-        Tensor ds = torch::mm(d_out[i], v[i].t()).sub_(row_dot[i]).mul_(p).mul_(scale);  // dS, scaled
-        torch::mm_out(dq_i, ds, k[i]);
-        torch::mm_out(dk_i, ds.t(), q[i]);
+        Tensor ds = torch::mm(d_out[i], v[i].t()).sub_(row_dot[i]).mul_(p);
+        torch::mm_out(dq_i, ds, k[i]).mul_(scale);
+        torch::mm_out(dk_i, ds.t(), qs[i]);
       }
     });
     return {dq, dk, dv};
