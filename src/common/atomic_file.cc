@@ -28,6 +28,14 @@ absl::Status WriteAtomically(const std::string& path, const std::function<void(c
     std::remove(tmp.c_str());
     return absl::InternalError(absl::StrCat(path, ": cannot rename the temporary file into place"));
   }
+  // The rename itself survives a crash only once the directory is on disk.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
   return absl::OkStatus();
 }
 

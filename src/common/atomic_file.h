@@ -1,5 +1,5 @@
 // Files that readers see whole or not at all: written to a temporary file beside the target,
-// fsynced, then renamed over it.
+// fsynced, then renamed over it, and the directory fsynced.
 #ifndef BRAINTUNE_COMMON_ATOMIC_FILE_H_
 #define BRAINTUNE_COMMON_ATOMIC_FILE_H_
 
