@@ -60,6 +60,26 @@ void WriteJob(const testing::TempDir& dir, int participants, int stories, int ta
                                       << "training: " << training << "\n" << more;
 }
 
+// Trains dir/job.yaml on 2 ranks into dir/out and returns the held-out r of result.json:
+// the tuned model's and the untrained one's.
+struct HeldOutR {
+  double tuned = 0, untrained = 0;
+  std::string output;  // of the run, for failure messages
+};
+HeldOutR TrainOnTwoRanks(const testing::TempDir& dir, int timeout_s) {
+  auto r = testing::RunCommand("timeout " + std::to_string(timeout_s) + " " + testing::Mpirun(2) +
+                               testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") +
+                               " --output-dir " + dir.File("out"));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const std::string json = testing::ReadFileOrEmpty(dir.File("out/result.json"));
+  auto number = [&](const std::string& key) {
+    const size_t at = json.find("\"" + key + "\": ");
+    EXPECT_NE(at, std::string::npos) << key << " in " << json << "\n" << r.output;
+    return at == std::string::npos ? 0.0 : std::stod(json.substr(at + key.size() + 4));
+  };
+  return {number("mean_pearson_r"), number("mean_pearson_r_untrained"), r.output};
+}
+
 TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
   testing::TempDir dir;
   // 3 participants: 2 ranks get 2 + 1, uneven; 4 ranks split stories.
@@ -124,8 +144,7 @@ TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
 }
 
 // Rank 0 fails alone, before training (its output directory cannot be made), while rank 1 waits
-// in a collective:
-// the job must end, non-zero, with the reason, instead of hanging.
+// in a collective: the job must end, non-zero, with the reason, instead of hanging.
 TEST(MpiFailureTest, ARankThatFailsEndsTheWholeJob) {
   testing::TempDir dir;
   WriteJob(dir, 2, 2, 4, "fails", "{steps: 2, batch_size: 4}", "output: {dir: /proc/no-such-dir/out}\n");
@@ -153,17 +172,9 @@ TEST(MpiEquivalenceTest, MegDatasetTrains) {
                                          "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 2, ffn: 64, "
                                          "freeze_feature_encoder: false}\n"
                                          "training: {steps: 200, batch_size: 16, lr: 0.001, head_lr: 0.003, log_every: 100}\n";
-  auto r = testing::RunCommand("timeout 300 " + testing::Mpirun(2) + testing::Binary("braintune-train") +
-                               " --spec " + dir.File("job.yaml") + " --output-dir " + dir.File("out"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const HeldOutR r = TrainOnTwoRanks(dir, 300);
   EXPECT_NE(r.output.find("windows of 1600 samples"), std::string::npos) << r.output;  // 1 s at 1.6 kHz
-  const std::string json = testing::ReadFileOrEmpty(dir.File("out/result.json"));
-  auto number = [&](const std::string& key) {
-    const size_t at = json.find("\"" + key + "\": ");
-    EXPECT_NE(at, std::string::npos) << key << " in " << json;
-    return at == std::string::npos ? 0.0 : std::stod(json.substr(at + key.size() + 4));
-  };
-  const double tuned = number("mean_pearson_r"), untrained = number("mean_pearson_r_untrained");
+  const double tuned = r.tuned, untrained = r.untrained;
   std::cout << "MEG held-out r: tuned " << tuned << ", untrained " << untrained << "\n";
   // A random, frozen feature encoder hides the fast MEG envelope (seen: 0.080); trained (a
   // pretrained one already has such features): 0.247 vs -0.004 (2 x 8 targets x 2950 held-out
@@ -194,16 +205,8 @@ TEST_P(TuningTest, BeatsTheUntrainedModel) {
   std::ofstream(dir.File("job.yaml")) << "name: " << v.name << "\ndata: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
                                       << "model: {" << v.model << "}\n"
                                       << "training: {steps: 200, batch_size: 16, log_every: 50, " << v.training << "}\n";
-  auto r = testing::RunCommand("timeout 500 " + testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " +
-                               dir.File("job.yaml") + " --output-dir " + dir.File("out"));
-  ASSERT_EQ(r.exit_code, 0) << r.output;
-  const std::string json = testing::ReadFileOrEmpty(dir.File("out/result.json"));
-  auto number = [&](const std::string& key) {
-    const size_t at = json.find("\"" + key + "\": ");
-    EXPECT_NE(at, std::string::npos) << key << " in " << json;
-    return at == std::string::npos ? 0.0 : std::stod(json.substr(at + key.size() + 4));
-  };
-  const double tuned = number("mean_pearson_r"), untrained = number("mean_pearson_r_untrained");
+  const HeldOutR r = TrainOnTwoRanks(dir, 500);
+  const double tuned = r.tuned, untrained = r.untrained;
   std::cout << v.name << " held-out r: tuned " << tuned << ", untrained " << untrained << "\n";
   EXPECT_GT(tuned, untrained + 0.08) << r.output;
   // The export Python users load: config.json + model.safetensors (adapters merged) + heads.
