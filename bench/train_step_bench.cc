@@ -45,7 +45,6 @@ struct Args {
   std::string profile;     // a Chrome trace of the timed steps (ATen ops), for chrome://tracing
 };
 
-
 }  // namespace
 
 int main(int argc, char** argv) {

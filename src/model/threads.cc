@@ -26,7 +26,7 @@ const OpenBlas& FindOpenBlas() {
 
 void SetCpuThreads(int threads) {
   torch::set_num_threads(threads);
-  if (FindOpenBlas().set != nullptr) FindOpenBlas().set(1);
+  if (const auto set = FindOpenBlas().set) set(1);
 }
 
 SingleThreadedBlas::SingleThreadedBlas() {

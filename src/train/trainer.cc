@@ -95,7 +95,7 @@ class Trainer {
     ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
     ASSIGN_OR_RETURN(first_step_, ResumeStep());
     // Before any work: an output directory that cannot be made fails the job now, not at the end.
-    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(CheckpointDir()));
+    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(OutputDir(spec_, options_)));
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
     RETURN_IF_ERROR(BuildModel());
@@ -609,9 +609,7 @@ class Trainer {
   absl::Status Finish(const std::vector<double>& before, const std::vector<double>& after, double loss,
                       double train_seconds, double elapsed) {
     if (comm_->rank() != 0) return comm_->Barrier();
-    std::string dir = OutputDir(spec_, options_);
-    RETURN_IF_ERROR(CreateOutputDir(dir));
-    dir = fs::absolute(dir).string();
+    const std::string dir = fs::absolute(OutputDir(spec_, options_)).string();  // made in Run()
     v1::JobResult result;
     double sum_after = 0, sum_before = 0;
     int counted = 0;

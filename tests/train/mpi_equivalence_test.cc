@@ -60,24 +60,25 @@ void WriteJob(const testing::TempDir& dir, int participants, int stories, int ta
                                       << "training: " << training << "\n" << more;
 }
 
-// Trains dir/job.yaml on 2 ranks into dir/out and returns the held-out r of result.json:
-// the tuned model's and the untrained one's.
+// Trains dir/job.yaml on 2 ranks into dir/out and returns how it ended and, when it succeeded,
+// the held-out r of result.json: the tuned model's and the untrained one's.
 struct HeldOutR {
-  double tuned = 0, untrained = 0;
+  int exit_code = -1;
   std::string output;  // of the run, for failure messages
+  double tuned = 0, untrained = 0;
 };
 HeldOutR TrainOnTwoRanks(const testing::TempDir& dir, int timeout_s) {
   auto r = testing::RunCommand("timeout " + std::to_string(timeout_s) + " " + testing::Mpirun(2) +
                                testing::Binary("braintune-train") + " --spec " + dir.File("job.yaml") +
                                " --output-dir " + dir.File("out"));
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (r.exit_code != 0) return {r.exit_code, r.output};
   const std::string json = testing::ReadFileOrEmpty(dir.File("out/result.json"));
   auto number = [&](const std::string& key) {
     const size_t at = json.find("\"" + key + "\": ");
     EXPECT_NE(at, std::string::npos) << key << " in " << json << "\n" << r.output;
     return at == std::string::npos ? 0.0 : std::stod(json.substr(at + key.size() + 4));
   };
-  return {number("mean_pearson_r"), number("mean_pearson_r_untrained"), r.output};
+  return {r.exit_code, r.output, number("mean_pearson_r"), number("mean_pearson_r_untrained")};
 }
 
 TEST(MpiEquivalenceTest, OneToFourRanksGiveTheSameParameters) {
@@ -173,13 +174,13 @@ TEST(MpiEquivalenceTest, MegDatasetTrains) {
                                          "freeze_feature_encoder: false}\n"
                                          "training: {steps: 200, batch_size: 16, lr: 0.001, head_lr: 0.003, log_every: 100}\n";
   const HeldOutR r = TrainOnTwoRanks(dir, 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("windows of 1600 samples"), std::string::npos) << r.output;  // 1 s at 1.6 kHz
-  const double tuned = r.tuned, untrained = r.untrained;
-  std::cout << "MEG held-out r: tuned " << tuned << ", untrained " << untrained << "\n";
+  std::cout << "MEG held-out r: tuned " << r.tuned << ", untrained " << r.untrained << "\n";
   // A random, frozen feature encoder hides the fast MEG envelope (seen: 0.080); trained (a
   // pretrained one already has such features): 0.247 vs -0.004 (2 x 8 targets x 2950 held-out
   // samples: chance spread ~0.01).
-  EXPECT_GT(tuned, untrained + 0.1) << r.output;
+  EXPECT_GT(r.tuned, r.untrained + 0.1) << r.output;
 }
 
 // Brain-tuning on the synthetic brain: held-out correlation beats the untrained model's by a
@@ -206,9 +207,9 @@ TEST_P(TuningTest, BeatsTheUntrainedModel) {
                                       << "model: {" << v.model << "}\n"
                                       << "training: {steps: 200, batch_size: 16, log_every: 50, " << v.training << "}\n";
   const HeldOutR r = TrainOnTwoRanks(dir, 500);
-  const double tuned = r.tuned, untrained = r.untrained;
-  std::cout << v.name << " held-out r: tuned " << tuned << ", untrained " << untrained << "\n";
-  EXPECT_GT(tuned, untrained + 0.08) << r.output;
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::cout << v.name << " held-out r: tuned " << r.tuned << ", untrained " << r.untrained << "\n";
+  EXPECT_GT(r.tuned, r.untrained + 0.08) << r.output;
   // The export Python users load: config.json + model.safetensors (adapters merged) + heads.
   for (const char* f : {"hf/config.json", "hf/model.safetensors", "hf/brain_heads.safetensors"}) {
     EXPECT_TRUE(std::ifstream(dir.File(std::string("out/") + f)).good()) << f;
