@@ -27,8 +27,7 @@ int TokenCommand(int argc, char** argv) {
     std::cerr << f.Help();
     return verb == "--help" ? 0 : 2;
   }
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return std::cerr << "braintune-coordinator: " << s.message() << "\n", 2;
-  if (f.help_requested()) return std::cout << f.Help(), 0;
+  f.ParseOrExit(argc, argv, 3, "braintune-coordinator");
   auto tokens = braintune::store::OpenSqliteTokenStore(f.Get("db"));
   if (!tokens.ok()) return std::cerr << "braintune-coordinator: " << tokens.status().message() << "\n", 1;
   if (verb == "create") {
@@ -80,11 +79,7 @@ int main(int argc, char** argv) {
       .Value("tls-key", "", "PEM private key of --tls-cert")
       .Value("policy", "", "scheduling policy YAML: priorities, fair share, quotas, backfill, preemption "
                            "(docs/operations.md); empty: the defaults");
-  if (auto s = f.Parse(argc, argv); !s.ok()) {
-    std::cerr << "braintune-coordinator: " << s.message() << "\n";
-    return 2;
-  }
-  if (f.help_requested()) return std::cout << f.Help(), 0;
+  f.ParseOrExit(argc, argv, 1, "braintune-coordinator");
   o.listen_address = f.Get("listen");
   o.db_path = f.Get("db");
   o.log_dir = f.Get("log-dir");

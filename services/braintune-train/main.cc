@@ -18,15 +18,12 @@ int main(int argc, char** argv) {
       .Value("coordinator", "", "coordinator HOST:PORT for progress reports (empty: none)")
       .Value("output-dir", "", "output directory when the spec sets none")
       .Value("threads", "0", "intra-op threads per rank (0: cores / ranks on this node)");
-  if (auto s = f.Parse(argc, argv); !s.ok()) {
-    std::cerr << "braintune-train: " << s.message() << "\n";
-    return 2;
-  }
-  if (f.help_requested()) return std::cout << f.Help(), 0;
+  f.ParseOrExit(argc, argv, 1, "braintune-train");
   if (f.Get("spec").empty()) {
     std::cerr << "braintune-train: --spec is required\n";
     return 2;
   }
+  // The one parse of the spec in this process: the trainer and the evaluator get it parsed.
   auto spec = braintune::config::LoadJobSpecFile(f.Get("spec"));
   if (!spec.ok()) {
     std::cerr << "braintune-train: " << spec.status().message() << "\n";
@@ -42,10 +39,10 @@ int main(int argc, char** argv) {
     std::cerr << "braintune-train: --threads must be a non-negative integer\n";
     return 2;
   }
-  braintune::train::TrainerOptions o{f.Get("spec"), f.Get("job-id"), f.Get("coordinator"), f.Get("output-dir"),
-                                     static_cast<int>(*threads)};
-  absl::Status s = spec->kind == "evaluate" ? braintune::eval::RunEvaluation(o, comm->get())
-                                             : braintune::train::RunTrainer(o, comm->get());
+  braintune::rank::RankOptions o{f.Get("job-id"), f.Get("coordinator"), f.Get("output-dir"),
+                                 static_cast<int>(*threads)};
+  absl::Status s = spec->spec.kind == "evaluate" ? braintune::eval::RunEvaluation(*spec, o, comm->get())
+                                                  : braintune::train::RunTrainer(*spec, o, comm->get());
   if (absl::IsAborted(s)) {  // stopped on request after checkpointing: 128 + SIGTERM, as if killed
     if ((*comm)->rank() == 0) std::cerr << "braintune-train: " << s.message() << std::endl;
     return 143;

@@ -31,11 +31,7 @@ int main(int argc, char** argv) {
       .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert)")
       .Value("exec-port", "0", "port of this agent's NodeExec service on --address, through which other nodes' "
                                "mpirun start their daemons here (0: any free port)");
-  if (auto s = f.Parse(argc, argv); !s.ok()) {
-    std::cerr << "braintune-worker: " << s.message() << "\n";
-    return 2;
-  }
-  if (f.help_requested()) return std::cout << f.Help(), 0;
+  f.ParseOrExit(argc, argv, 1, "braintune-worker");
   o.coordinator = f.Get("coordinator");
   o.name = f.Get("name");
   o.address = f.Get("address");

@@ -202,36 +202,23 @@ int CmdSubmit(int argc, char** argv) {
   AddCommonFlags(f);
   f.Bool("watch", "keep watching the job until it ends (exit code 0 only if it succeeds)")
       .Value("user", CurrentUser(), "submitting user");
-  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
   if (f.positional().size() != 1) return Fail("submit takes exactly one FILE (see --help)", kUsage);
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   const std::string& file = f.positional()[0];
   // Validate locally first: the user gets the file name and line in the message.
-  absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()));
-  absl::StatusOr<std::string> text = ReadWholeFile(file, "job spec");  // LoadJobSpecFile just read it
-  if (!text.ok()) return Fail(std::string(text.status().message()));
-  absl::StatusOr<std::string> resolved =
-      config::ResolveSpecPaths(*text, fs::absolute(fs::path(file)).parent_path().string());
-  if (!resolved.ok()) return Fail(absl::StrCat(file, ": ", resolved.status().message()));
-  if (!fs::exists(spec->data.path)) {
-    return Fail(absl::StrCat(file, ": data.path: ", spec->data.path, " does not exist"));
+  absl::StatusOr<config::LoadedSpec> loaded = config::LoadJobSpecFile(file);
+  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  if (!fs::exists(loaded->spec.data.path)) {
+    return Fail(absl::StrCat(file, ": data.path: ", loaded->spec.data.path, " does not exist"));
   }
 
+  // The text alone: the coordinator derives everything it schedules by from it.
   Client client(f.Get("coordinator"));
   v1::SubmitJobRequest req;
   req.set_user(f.Get("user"));
-  v1::JobSpec* js = req.mutable_spec();
-  js->set_name(spec->name);
-  js->set_kind(spec->kind);
-  js->set_ranks(spec->resources.ranks);
-  js->set_gpus_per_rank(spec->resources.gpus_per_rank);
-  js->set_priority(spec->resources.priority);
-  js->set_group(spec->resources.group);
-  js->set_preemptible(spec->resources.preemptible);
-  js->set_spec_yaml(*resolved);
-  js->set_source_file(fs::absolute(fs::path(file)).string());
+  req.mutable_spec()->set_spec_yaml(loaded->text);
+  req.mutable_spec()->set_source_file(fs::absolute(fs::path(file)).string());
   v1::SubmitJobResponse resp;
   grpc::Status s = client.stub()->SubmitJob(client.Context().get(), req, &resp);
   if (!s.ok()) return Fail(client.Explain(s));
@@ -251,8 +238,7 @@ int CmdOneJob(int argc, char** argv, const std::string& name, const std::string&
               const std::function<int(Client&, const std::string&, bool)>& run) {
   Flags f(absl::StrCat("braintune ", name, " ID [flags]"), what);
   AddCommonFlags(f);
-  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
   if (f.positional().size() != 1) return Fail(absl::StrCat(name, " takes exactly one job ID (see --help)"), kUsage);
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   Client client(f.Get("coordinator"));
@@ -313,8 +299,7 @@ int CmdLogs(int argc, char** argv) {
           "any machine and after the job ended. -f / --follow keeps printing new output until the job ends.");
   f.Value("coordinator", DefaultCoordinator(), "coordinator HOST:PORT (env BRAINTUNE_COORDINATOR)")
       .Bool("follow", "keep printing new output until the job has ended (also -f)");
-  if (auto s = f.Parse(static_cast<int>(args.size()), args.data(), 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(static_cast<int>(args.size()), args.data(), 2, "braintune: error");
   if (f.positional().size() != 1) return Fail("logs takes exactly one job ID (see --help)", kUsage);
   Client client(f.Get("coordinator"));
   auto ctx = client.Context(0);
@@ -332,8 +317,7 @@ int CmdList(int argc, char** argv) {
   Flags f("braintune list [flags]", "Lists jobs, oldest first.");
   AddCommonFlags(f);
   f.Value("state", "", "only jobs in this state (e.g. RUNNING)").Value("limit", "0", "only the newest N jobs");
-  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   v1::ListJobsRequest req;
   if (!f.Get("state").empty()) {

@@ -132,13 +132,13 @@ int CmdEval(int argc, char** argv) {
   f.Value("ranks", "0", "MPI ranks (participants are split across them); 0: the spec's resources.ranks")
       .Value("output-dir", "braintune-output", "where the outputs go when the spec sets no output.dir")
       .Value("output", "table", "output format: table or json");
-  if (auto s = f.Parse(argc, argv, 2); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
   if (f.positional().size() != 1) return Fail("eval takes exactly one SPEC.yaml (see --help)", kUsage);
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   const std::string& file = f.positional()[0];
-  absl::StatusOr<config::JobSpec> spec = config::LoadJobSpecFile(file);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  absl::StatusOr<config::LoadedSpec> loaded = config::LoadJobSpecFile(file);
+  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  const config::JobSpec* spec = &loaded->spec;
   if (spec->kind != "evaluate") return Fail(absl::StrCat(file, ": kind is '", spec->kind, "', not evaluate"), kUsage);
   auto ranks = f.GetInt("ranks");
   if (!ranks.ok() || *ranks < 0) return Fail("--ranks must be a non-negative integer", kUsage);

@@ -1,5 +1,8 @@
 #include "common/flags.h"
 
+#include <cstdlib>
+#include <iostream>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -94,6 +97,17 @@ std::string Flags::Help() const {
     out += "\n";
   }
   return out;
+}
+
+void Flags::ParseOrExit(int argc, char** argv, int first, const std::string& error_prefix) {
+  if (absl::Status s = Parse(argc, argv, first); !s.ok()) {
+    std::cerr << error_prefix << ": " << s.message() << "\n";
+    std::exit(2);
+  }
+  if (help_requested()) {
+    std::cout << Help();
+    std::exit(0);
+  }
 }
 
 }  // namespace braintune

@@ -26,6 +26,11 @@ class Flags {
   // the flag. `--help` sets help_requested().
   absl::Status Parse(int argc, char** argv, int first = 1);
 
+  // The one entry for a program's (or a CLI command's) flags: parses argv[first..]; on a bad
+  // flag prints "<error_prefix>: <message>" to stderr and exits 2 (usage); on --help prints
+  // Help() to stdout and exits 0. Returns only when the flags parsed and no help was asked for.
+  void ParseOrExit(int argc, char** argv, int first, const std::string& error_prefix);
+
   const std::string& Get(const std::string& name) const;
   absl::StatusOr<int64_t> GetInt(const std::string& name) const;
   absl::StatusOr<double> GetDouble(const std::string& name) const;

@@ -1,6 +1,7 @@
 #include "config/job_spec.h"
 
 #include <algorithm>
+#include <optional>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -9,122 +10,14 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "config/model_sizes.h"
+#include "config/yaml_reader.h"
 #include "yaml-cpp/yaml.h"
 
 namespace braintune::config {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Reads the keys of one YAML mapping into typed fields and remembers which keys it used, so
-// that a misspelt key is an error instead of a silently ignored setting.
-class MapReader {
- public:
-  MapReader(const YAML::Node& node, std::string prefix, const std::string& source)
-      : node_(node), prefix_(std::move(prefix)), source_(source) {}
-
-  absl::Status CheckIsMap() const {
-    if (!node_.IsMap()) return Error(node_, prefix_.empty() ? "<top level>" : prefix_, "must be a mapping");
-    return absl::OkStatus();
-  }
-
-  template <typename T>
-  absl::Status Read(const std::string& key, T* out, bool required = false) {
-    used_.insert(key);
-    YAML::Node value = node_[key];
-    if (!value.IsDefined() || value.IsNull()) {
-      if (required) return Error(node_, Key(key), "is required");
-      return absl::OkStatus();
-    }
-    try {
-      *out = value.as<T>();
-    } catch (const YAML::Exception&) {
-      return Error(value, Key(key), absl::StrCat("expected ", TypeName<T>()));
-    }
-    return absl::OkStatus();
-  }
-
-  template <typename T>
-  absl::Status ReadList(const std::string& key, std::vector<T>* out) {
-    used_.insert(key);
-    YAML::Node value = node_[key];
-    if (!value.IsDefined() || value.IsNull()) return absl::OkStatus();
-    const std::string expected = absl::StrCat("expected a list of ", TypePlural<T>());
-    if (!value.IsSequence()) return Error(value, Key(key), expected);
-    out->clear();
-    for (const auto& item : value) {
-      if (!item.IsScalar()) return Error(item, Key(key), expected);
-      try {
-        out->push_back(item.as<T>());
-      } catch (const YAML::Exception&) {
-        return Error(item, Key(key), expected);
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // A nested mapping; returns an undefined node when absent.
-  YAML::Node Child(const std::string& key) {
-    used_.insert(key);
-    return node_[key];
-  }
-
-  absl::Status CheckNoUnknownKeys() const {
-    for (const auto& kv : node_) {
-      std::string key = kv.first.as<std::string>();
-      if (!used_.count(key)) {
-        return Error(kv.first, Key(key),
-                     absl::StrCat("unknown key (known keys here: ", absl::StrJoin(used_, ", "), ")"));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  template <typename T>
-  absl::Status CheckRange(const std::string& key, T value, T lo, T hi) const {
-    if (value < lo || value > hi) {
-      return Error(node_[key].IsDefined() ? node_[key] : node_, Key(key),
-                   absl::StrCat(value, " is out of range [", lo, ", ", hi, "]"));
-    }
-    return absl::OkStatus();
-  }
-
-  // `at` may be a key the file does not have (a default that fails a check): the error then
-  // points at this section. (Found by the fuzzer: yaml-cpp throws on Mark() of a missing node.)
-  absl::Status Error(const YAML::Node& at, const std::string& key, const std::string& what) const {
-    const YAML::Node& where = at.IsDefined() ? at : node_;
-    int line = where.IsDefined() && where.Mark().line >= 0 ? where.Mark().line + 1 : 0;
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, line > 0 ? absl::StrCat(":", line) : "", ": ", key, ": ", what));
-  }
-
-  const YAML::Node& node() const { return node_; }
-  const std::string& source() const { return source_; }
-
-  std::string Key(const std::string& key) const {
-    return prefix_.empty() ? key : absl::StrCat(prefix_, ".", key);
-  }
-
- private:
-  template <typename T>
-  static const char* TypeName() {
-    if constexpr (std::is_same_v<T, std::string>) return "a string";
-    if constexpr (std::is_same_v<T, bool>) return "true or false";
-    if constexpr (std::is_floating_point_v<T>) return "a number";
-    return "an integer";
-  }
-  template <typename T>
-  static const char* TypePlural() {
-    if constexpr (std::is_same_v<T, std::string>) return "strings";
-    if constexpr (std::is_floating_point_v<T>) return "numbers";
-    return "integers";
-  }
-
-  const YAML::Node node_;  // const: lookups of absent keys must not insert them
-  std::string prefix_;
-  const std::string& source_;
-  std::set<std::string> used_;
-};
 
 bool IsValidName(const std::string& name);
 
@@ -177,16 +70,8 @@ absl::Status CheckOneOf(MapReader& r, const std::string& key, const std::string&
   return r.Error(r.Child(key), r.Key(key), absl::StrCat("'", value, "' is not one of: ", absl::StrJoin(options, ", ")));
 }
 
-struct SizeDefaults {
-  const char* name;
-  int hidden, layers, heads, ffn, conv_channels, pos_groups;
-};
-// The named sizes' architectures (src/model/hf_config.cc NamedConfig holds the rest of each).
-constexpr SizeDefaults kSizes[] = {
-    {"tiny", 64, 2, 4, 128, 32, 4}, {"base", 768, 12, 12, 3072, 512, 16}, {"large", 1024, 24, 16, 4096, 512, 16}};
-
 // Fields left at 0 take the size's value.
-void FillSizeDefaults(const SizeDefaults& d, ModelSpec* s) {
+void FillSizeDefaults(const ModelSize& d, ModelSpec* s) {
   for (auto [field, value] : {std::pair{&s->hidden, d.hidden}, {&s->layers, d.layers}, {&s->heads, d.heads},
                               {&s->ffn, d.ffn}, {&s->conv_channels, d.conv_channels}}) {
     if (*field == 0) *field = value;
@@ -238,10 +123,7 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
   if (!(s->dropout >= 0 && s->dropout < 1)) {
     return r.Error(r.Child("dropout"), r.Key("dropout"), absl::StrCat(s->dropout, " is out of range [0, 1)"));
   }
-  const SizeDefaults* size = nullptr;
-  for (const auto& d : kSizes) {
-    if (s->size == d.name) size = &d;
-  }
+  const ModelSize* size = FindModelSize(s->size);
   if (size == nullptr) {
     return r.Error(r.Child("size"), r.Key("size"), absl::StrCat("'", s->size, "' is not a known size (known: tiny, base, large)"));
   }
@@ -435,31 +317,8 @@ bool IsValidName(const std::string& name) {
   return true;
 }
 
-
-}  // namespace
-
-namespace {
-absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const std::string& source);
-}  // namespace
-
-absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source) {
-  // The coordinator parses what users send: whatever yaml-cpp throws becomes an error, never a crash.
-  try {
-    return ParseJobSpecOrThrow(yaml_text, source);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ":", e.mark.line + 1, ": ", e.msg));
-  }
-}
-
-namespace {
-absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
-  }
+// Validation lives here, so a bad spec is refused at submission, not on the ranks.
+absl::StatusOr<JobSpec> ParseRoot(const YAML::Node& root, const std::string& source) {
   JobSpec spec;
   MapReader top(root, "", source);
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": the job spec must be a YAML mapping"));
@@ -470,7 +329,7 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
   if (!data.IsDefined() || data.IsNull()) return top.Error(root, "data", "is required");
   RETURN_IF_ERROR(ParseSection(top, "data", source, &spec.data, ParseData));
   RETURN_IF_ERROR(ParseSection(top, "model", source, &spec.model, ParseModel));
-  if (spec.model.hidden == 0 && spec.model.pretrained.empty()) FillSizeDefaults(kSizes[0], &spec.model);  // no model section
+  if (spec.model.hidden == 0 && spec.model.pretrained.empty()) FillSizeDefaults(kModelSizes[0], &spec.model);  // no model section
   RETURN_IF_ERROR(ParseSection(top, "training", source, &spec.training, ParseTraining));
   RETURN_IF_ERROR(ParseSection(top, "distributed", source, &spec.distributed, ParseDistributed));
   RETURN_IF_ERROR(ParseSection(top, "output", source, &spec.output,
@@ -500,6 +359,10 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
   if (spec.kind == "train" && evaluation.IsDefined()) {
     return top.Error(evaluation, "evaluation", "is only for kind evaluate");
   }
+  if (spec.training.precision == "bf16" && spec.resources.gpus_per_rank == 0) {
+    return top.Error(root["training"]["precision"], "training.precision",
+                     "bf16 needs a GPU (resources.gpus_per_rank > 0 on a node with CUDA)");
+  }
   if (spec.kind == "evaluate") {
     std::set<int> seen;
     for (int layer : spec.evaluation.layers) {
@@ -521,52 +384,87 @@ absl::StatusOr<JobSpec> ParseJobSpecOrThrow(const std::string& yaml_text, const 
   return spec;
 }
 
-}  // namespace
+// Every path field of the spec: `key` of the top-level mapping `section`, or of every item of
+// its list `list`. Relative paths are relative to the spec file; they are made absolute before
+// the spec travels (CLI -> coordinator -> agent -> ranks). The one table of them.
+struct PathField {
+  const char* section;
+  const char* list;  // nullptr: section.key itself
+  const char* key;
+};
+constexpr PathField kPathFields[] = {
+    {"data", nullptr, "path"},
+    {"output", nullptr, "dir"},
+    {"model", nullptr, "pretrained"},
+    {"evaluation", nullptr, "cache_dir"},
+    {"evaluation", "models", "checkpoint"},
+};
 
-absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "job spec"));
-  ASSIGN_OR_RETURN(JobSpec spec, ParseJobSpec(text, path));
-  fs::path base = fs::absolute(fs::path(path)).parent_path();
-  auto resolve = [&](std::string* p) {
-    if (!p->empty() && fs::path(*p).is_relative()) *p = (base / *p).lexically_normal().string();
-  };
-  resolve(&spec.data.path);
-  resolve(&spec.output.dir);
-  resolve(&spec.evaluation.cache_dir);
-  resolve(&spec.model.pretrained);
-  for (auto& m : spec.evaluation.models) resolve(&m.checkpoint);
-  return spec;
-}
-
-absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text, const std::string& base_dir) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("not valid YAML: ", e.msg));
-  }
-  fs::path base = fs::absolute(fs::path(base_dir));
-  // Makes node[key] absolute when it is a relative path; leaves absent keys absent.
+// Makes every relative path field of `root` absolute against `base`, in place; leaves absent
+// or malformed fields to the parser's errors.
+void ResolvePaths(YAML::Node& root, const fs::path& base) {
   auto resolve = [&](YAML::Node node, const char* key) {
-    const YAML::Node& const_node = node;
+    const YAML::Node& const_node = node;  // const lookups never insert absent keys
     if (!const_node.IsMap()) return;
     const YAML::Node value = const_node[key];
     if (!value.IsDefined() || !value.IsScalar()) return;
-    fs::path p(value.as<std::string>());
+    const fs::path p(value.as<std::string>());
     if (p.is_relative() && !p.empty()) node[key] = (base / p).lexically_normal().string();
   };
   const YAML::Node& const_root = root;
-  for (const auto& [section, key] : {std::pair{"data", "path"}, {"output", "dir"}, {"evaluation", "cache_dir"}, {"model", "pretrained"}}) {
-    if (const_root[section].IsDefined()) resolve(root[section], key);
+  if (!const_root.IsMap()) return;
+  for (const PathField& f : kPathFields) {
+    const YAML::Node section = const_root[f.section];
+    if (!section.IsDefined() || !section.IsMap()) continue;
+    if (f.list == nullptr) {
+      resolve(root[f.section], f.key);
+      continue;
+    }
+    const YAML::Node list = section[f.list];
+    if (!list.IsDefined() || !list.IsSequence()) continue;
+    YAML::Node items = root[f.section][f.list];
+    for (size_t i = 0; i < items.size(); ++i) resolve(items[i], f.key);
   }
-  if (const_root["evaluation"].IsDefined() && const_root["evaluation"].IsMap() &&
-      const_root["evaluation"]["models"].IsDefined() && const_root["evaluation"]["models"].IsSequence()) {
-    YAML::Node models = root["evaluation"]["models"];
-    for (size_t i = 0; i < models.size(); ++i) resolve(models[i], "checkpoint");
-  }
-  YAML::Emitter out;
-  out << root;
-  return std::string(out.c_str()) + "\n";
+}
+
+// Loads, resolves (when `base` is set) and parses; yaml-cpp exceptions become errors.
+absl::StatusOr<LoadedSpec> Load(const std::string& yaml_text, const std::string& source,
+                                const std::optional<fs::path>& base) {
+  ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(yaml_text, source));
+  if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": the job spec must be a YAML mapping"));
+  LoadedSpec loaded;
+  loaded.source = source;
+  RETURN_IF_ERROR(GuardYaml(source, [&]() -> absl::Status {
+    if (base.has_value()) ResolvePaths(root, *base);
+    ASSIGN_OR_RETURN(loaded.spec, ParseRoot(root, source));
+    if (!base.has_value()) {
+      loaded.text = yaml_text;
+      return absl::OkStatus();
+    }
+    YAML::Emitter out;
+    out << root;
+    loaded.text = std::string(out.c_str()) + "\n";
+    return absl::OkStatus();
+  }));
+  return loaded;
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source) {
+  ASSIGN_OR_RETURN(LoadedSpec loaded, Load(yaml_text, source, std::nullopt));
+  return std::move(loaded.spec);
+}
+
+absl::StatusOr<LoadedSpec> ParseJobSpecText(const std::string& yaml_text, const std::string& source,
+                                            const std::string& base_dir) {
+  return Load(yaml_text, source, fs::absolute(fs::path(base_dir)));
+}
+
+absl::StatusOr<LoadedSpec> LoadJobSpecFile(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "job spec"));
+  return ParseJobSpecText(text, path, fs::absolute(fs::path(path)).parent_path().string());
 }
 
 }  // namespace braintune::config
+

@@ -159,19 +159,28 @@ struct JobSpec {
   EvaluationSpec evaluation;  // kind "evaluate" only
 };
 
-// Parses and validates a spec. `source` names the text in error messages (usually the file).
-// Errors are InvalidArgument and read "<source>:<line>: <key>: <what is wrong>".
+// A spec as a process holds it after parsing it once: the typed, validated spec and its
+// canonical text (the file's YAML with every path made absolute), which is what travels to the
+// coordinator, the agents and the ranks, and what a checkpoint remembers.
+struct LoadedSpec {
+  JobSpec spec;
+  std::string text;
+  std::string source;  // where the text came from, for messages (a file name)
+};
+
+// Parses and validates a spec whose paths are already absolute (or meant as given). `source`
+// names the text in error messages (usually the file). Errors are InvalidArgument and read
+// "<source>:<line>: <key>: <what is wrong>".
 absl::StatusOr<JobSpec> ParseJobSpec(const std::string& yaml_text, const std::string& source);
 
-// Reads `path` and parses it; relative paths inside (data.path, output.dir, checkpoints and
-// the cache of an evaluation) are resolved
-// against the directory of `path`.
-absl::StatusOr<JobSpec> LoadJobSpecFile(const std::string& path);
+// Parses and validates `yaml_text`, making its relative paths (data.path, output.dir,
+// model.pretrained, evaluation.cache_dir, evaluation.models[].checkpoint) absolute against
+// `base_dir`, in the typed spec and in the canonical text alike.
+absl::StatusOr<LoadedSpec> ParseJobSpecText(const std::string& yaml_text, const std::string& source,
+                                            const std::string& base_dir);
 
-// Returns `yaml_text` with its paths (as LoadJobSpecFile's) made absolute against `base_dir`, so a
-// spec can travel to a worker. The text must already parse.
-absl::StatusOr<std::string> ResolveSpecPaths(const std::string& yaml_text,
-                                             const std::string& base_dir);
+// Reads `path` and parses it with paths relative to the directory of `path`.
+absl::StatusOr<LoadedSpec> LoadJobSpecFile(const std::string& path);
 
 }  // namespace braintune::config
 

@@ -1,6 +1,6 @@
 // braintune-train with a spec of kind "evaluate": the brain alignment of one or more models
 // (design.md section 3, docs/evaluation.md). One process per MPI rank:
-//   1. Every rank reads the spec and the dataset (audio, word and phoneme timings, stored
+//   1. Every rank has the spec (parsed once, by braintune-train) and reads the dataset (audio, word and phoneme timings, stored
 //      features) and the responses of its own participants (participant i goes to rank
 //      i mod ranks).
 //   2. For each model: the ranks split the stories and extract their features into the cache
@@ -18,14 +18,15 @@
 #define BRAINTUNE_EVAL_EVALUATOR_H_
 
 #include "absl/status/status.h"
+#include "config/job_spec.h"
 #include "dist/communicator.h"
-#include "train/trainer.h"
+#include "rank/rank.h"
 
 namespace braintune::eval {
 
-// Runs the evaluation of options.spec_path on this rank; all ranks call it. With more than
-// one rank a failure ends the whole job (as RunTrainer).
-absl::Status RunEvaluation(const train::TrainerOptions& options, dist::Communicator* comm);
+// Runs the evaluation of `spec` (kind evaluate) on this rank; all ranks call it with the same
+// spec. With more than one rank a failure ends the whole job (rank::RunOnRank).
+absl::Status RunEvaluation(const config::LoadedSpec& spec, const rank::RankOptions& options, dist::Communicator* comm);
 
 }  // namespace braintune::eval
 

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "yaml-cpp/yaml.h"
+#include "common/status_macros.h"
+#include "config/model_sizes.h"
+#include "config/yaml_reader.h"
 
 namespace braintune::model {
 
@@ -59,83 +61,63 @@ absl::Status Wav2Vec2Config::Validate(const std::string& source) const {
 }
 
 absl::StatusOr<Wav2Vec2Config> NamedConfig(const std::string& size) {
-  Wav2Vec2Config c;  // the defaults are wav2vec2-base's
-  if (size == "base") return c;
-  if (size == "large") {
+  const config::ModelSize* named = config::FindModelSize(size);
+  if (named == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("'", size, "' is not a known size (known: ", absl::StrJoin(NamedSizes(), ", "), ")"));
+  }
+  Wav2Vec2Config c;  // the defaults are wav2vec2-base's: kernels, strides, norms
+  c.conv_dim.assign(c.conv_dim.size(), named->conv_channels);
+  c.hidden_size = named->hidden;
+  c.num_hidden_layers = named->layers;
+  c.num_attention_heads = named->heads;
+  c.intermediate_size = named->ffn;
+  c.num_conv_pos_embeddings = named->pos_kernel;
+  c.num_conv_pos_embedding_groups = named->pos_groups;
+  if (named->pre_norm) {
     c.conv_bias = true;
     c.feat_extract_norm = "layer";
-    c.hidden_size = 1024;
-    c.num_hidden_layers = 24;
-    c.num_attention_heads = 16;
-    c.intermediate_size = 4096;
     c.do_stable_layer_norm = true;
-    return c;
   }
-  if (size == "tiny") {
-    c.conv_dim = std::vector<int64_t>(7, 32);
-    c.hidden_size = 64;
-    c.num_hidden_layers = 2;
-    c.num_attention_heads = 4;
-    c.intermediate_size = 128;
-    c.num_conv_pos_embeddings = 32;
-    c.num_conv_pos_embedding_groups = 4;
-    return c;
-  }
-  return absl::NotFoundError(
-      absl::StrCat("'", size, "' is not a known size (known: ", absl::StrJoin(NamedSizes(), ", "), ")"));
+  return c;
 }
 
-std::vector<std::string> NamedSizes() { return {"tiny", "base", "large"}; }
-
-namespace {
-
-template <typename T>
-absl::Status ReadField(const YAML::Node& root, const char* key, T* out, const std::string& source) {
-  const YAML::Node v = root[key];
-  if (!v.IsDefined() || v.IsNull()) return absl::OkStatus();
-  try {
-    *out = v.as<T>();
-  } catch (const YAML::Exception&) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, ": wrong type"));
-  }
-  return absl::OkStatus();
+std::vector<std::string> NamedSizes() {
+  std::vector<std::string> names;
+  for (const auto& s : config::kModelSizes) names.push_back(s.name);
+  return names;
 }
-
-}  // namespace
 
 absl::StatusOr<Wav2Vec2Config> ParseHfConfig(const std::string& json_text, const std::string& source) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(json_text);  // JSON is (for config files) a subset of YAML
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", e.msg));
-  }
+  ASSIGN_OR_RETURN(YAML::Node root, config::LoadYaml(json_text, source, "JSON"));  // JSON is a subset of YAML
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
   Wav2Vec2Config c;
-  // HF's defaults when a field is absent are wav2vec2-base's, as in Wav2Vec2Config here.
-  absl::Status s;
-  s.Update(ReadField(root, "model_type", &c.model_type, source));
-  s.Update(ReadField(root, "conv_dim", &c.conv_dim, source));
-  s.Update(ReadField(root, "conv_kernel", &c.conv_kernel, source));
-  s.Update(ReadField(root, "conv_stride", &c.conv_stride, source));
-  s.Update(ReadField(root, "conv_bias", &c.conv_bias, source));
-  s.Update(ReadField(root, "feat_extract_norm", &c.feat_extract_norm, source));
-  s.Update(ReadField(root, "feat_proj_layer_norm", &c.feat_proj_layer_norm, source));
-  s.Update(ReadField(root, "hidden_size", &c.hidden_size, source));
-  s.Update(ReadField(root, "num_hidden_layers", &c.num_hidden_layers, source));
-  s.Update(ReadField(root, "num_attention_heads", &c.num_attention_heads, source));
-  s.Update(ReadField(root, "intermediate_size", &c.intermediate_size, source));
-  s.Update(ReadField(root, "num_conv_pos_embeddings", &c.num_conv_pos_embeddings, source));
-  s.Update(ReadField(root, "num_conv_pos_embedding_groups", &c.num_conv_pos_embedding_groups, source));
-  s.Update(ReadField(root, "do_stable_layer_norm", &c.do_stable_layer_norm, source));
-  s.Update(ReadField(root, "layer_norm_eps", &c.layer_norm_eps, source));
-  if (!s.ok()) return s;
+  // HF's defaults when a field is absent are wav2vec2-base's, as in Wav2Vec2Config here; fields
+  // braintune does not use are ignored (config.json files carry dozens).
+  config::MapReader r(root, "", source);
   std::string act = "gelu";
-  if (auto st = ReadField(root, "hidden_act", &act, source); !st.ok()) return st;
+  RETURN_IF_ERROR(config::GuardYaml(source, [&]() -> absl::Status {
+    RETURN_IF_ERROR(r.Read("model_type", &c.model_type));
+    RETURN_IF_ERROR(r.Read("conv_dim", &c.conv_dim));
+    RETURN_IF_ERROR(r.Read("conv_kernel", &c.conv_kernel));
+    RETURN_IF_ERROR(r.Read("conv_stride", &c.conv_stride));
+    RETURN_IF_ERROR(r.Read("conv_bias", &c.conv_bias));
+    RETURN_IF_ERROR(r.Read("feat_extract_norm", &c.feat_extract_norm));
+    RETURN_IF_ERROR(r.Read("feat_proj_layer_norm", &c.feat_proj_layer_norm));
+    RETURN_IF_ERROR(r.Read("hidden_size", &c.hidden_size));
+    RETURN_IF_ERROR(r.Read("num_hidden_layers", &c.num_hidden_layers));
+    RETURN_IF_ERROR(r.Read("num_attention_heads", &c.num_attention_heads));
+    RETURN_IF_ERROR(r.Read("intermediate_size", &c.intermediate_size));
+    RETURN_IF_ERROR(r.Read("num_conv_pos_embeddings", &c.num_conv_pos_embeddings));
+    RETURN_IF_ERROR(r.Read("num_conv_pos_embedding_groups", &c.num_conv_pos_embedding_groups));
+    RETURN_IF_ERROR(r.Read("do_stable_layer_norm", &c.do_stable_layer_norm));
+    RETURN_IF_ERROR(r.Read("layer_norm_eps", &c.layer_norm_eps));
+    return r.Read("hidden_act", &act);
+  }));
   if (act != "gelu") {
     return absl::InvalidArgumentError(absl::StrCat(source, ": hidden_act: '", act, "' is not supported (only gelu)"));
   }
-  if (auto st = c.Validate(source); !st.ok()) return st;
+  RETURN_IF_ERROR(c.Validate(source));
   return c;
 }
 

@@ -217,27 +217,4 @@ void CutWindow(const Plan& plan, const data::Story& story, const Window& w, floa
   }
 }
 
-double MeanPearson(const std::vector<float>& pred, const std::vector<float>& actual, int64_t rows, int64_t cols) {
-  if (rows < 2 || cols < 1) return 0;
-  double total = 0;
-  for (int64_t c = 0; c < cols; ++c) {
-    double mp = 0, ma = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      mp += pred[r * cols + c];
-      ma += actual[r * cols + c];
-    }
-    mp /= rows;
-    ma /= rows;
-    double sxy = 0, sxx = 0, syy = 0;
-    for (int64_t r = 0; r < rows; ++r) {
-      double x = pred[r * cols + c] - mp, y = actual[r * cols + c] - ma;
-      sxy += x * y;
-      sxx += x * x;
-      syy += y * y;
-    }
-    if (sxx > 0 && syy > 0) total += sxy / std::sqrt(sxx * syy);
-  }
-  return total / cols;
-}
-
 }  // namespace braintune::train

@@ -1,5 +1,5 @@
 // Torch-free pieces of the trainer's plan: which rank owns which participants, which stimulus
-// windows exist, how audio windows are cut, and Pearson correlation.
+// windows exist and how audio windows are cut.
 #ifndef BRAINTUNE_TRAIN_PLAN_H_
 #define BRAINTUNE_TRAIN_PLAN_H_
 
@@ -94,10 +94,6 @@ int64_t WindowStart(const Plan& plan, const Window& w);
 
 // Copies the audio of window `w` into out[0..plan.window_samples), zero-padded outside the story.
 void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out);
-
-// Mean over targets of the Pearson correlation between predicted and actual columns of two
-// row-major [rows, cols] matrices; constant columns count as r = 0.
-double MeanPearson(const std::vector<float>& predicted, const std::vector<float>& actual, int64_t rows, int64_t cols);
 
 }  // namespace braintune::train
 

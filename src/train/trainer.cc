@@ -25,12 +25,14 @@
 #include "config/job_spec.h"
 #include "data/dataset.h"
 #include "ddp/reducer.h"
+#include "eval/metrics.h"  // the one Pearson r, as the evaluator scores
 #include "model/autocast.h"
 #include "model/brain_model.h"
 #include "train/loader.h"
 #include "train/plan.h"
-#include "train/progress_reporter.h"
-#include "train/rank.h"
+#include "rank/model_from_spec.h"
+#include "rank/progress_reporter.h"
+#include "rank/rank.h"
 #include "train/recipe.h"
 
 namespace braintune::train {
@@ -86,16 +88,19 @@ namespace {
 
 class Trainer {
  public:
-  Trainer(const TrainerOptions& options, dist::Communicator* comm)
-      : options_(options), comm_(comm), reporter_(comm->rank() == 0 ? options.coordinator : "", options.job_id) {}
+  Trainer(const config::LoadedSpec& spec, const rank::RankOptions& options, dist::Communicator* comm)
+      : options_(options),
+        comm_(comm),
+        reporter_(comm->rank() == 0 ? options.coordinator : "", options.job_id),
+        spec_(spec.spec),
+        spec_text_(spec.text),
+        source_(spec.source) {}
 
   absl::Status Run() {
     auto start = Clock::now();
-    ASSIGN_OR_RETURN(spec_, config::LoadJobSpecFile(options_.spec_path));
-    ASSIGN_OR_RETURN(spec_text_, ReadWholeFile(options_.spec_path, "job spec"));
     ASSIGN_OR_RETURN(first_step_, ResumeStep());
     // Before any work: an output directory that cannot be made fails the job now, not at the end.
-    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(OutputDir(spec_, options_)));
+    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(rank::OutputDir(spec_, options_)));
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
     RETURN_IF_ERROR(BuildModel());
@@ -162,7 +167,7 @@ class Trainer {
   // early-stopping state with the best weights, the untrained model's scores, and the spec text
   // it belongs to. A relaunched job continues exactly as if it had not stopped.
 
-  std::string CheckpointDir() const { return OutputDir(spec_, options_) + "/checkpoints"; }
+  std::string CheckpointDir() const { return rank::OutputDir(spec_, options_) + "/checkpoints"; }
   std::string CheckpointPath(int64_t step) const {
     return absl::StrFormat("%s/step-%08d.pt", CheckpointDir(), step);
   }
@@ -348,7 +353,7 @@ class Trainer {
   }
 
   absl::Status BuildModel() {
-    const int threads = ConfigureThreads(options_, *comm_);
+    const int threads = rank::ConfigureThreads(options_, *comm_);
     const config::TrainingSpec& t = spec_.training;
     const bool gpu = spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available();
     if (gpu) {
@@ -357,7 +362,7 @@ class Trainer {
       gpu_comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
     }
     if (t.precision == "bf16" && !gpu) {
-      return absl::InvalidArgumentError(absl::StrCat(options_.spec_path, ": training.precision: bf16 needs a GPU ",
+      return absl::InvalidArgumentError(absl::StrCat(source_, ": training.precision: bf16 needs a GPU ",
                                                      "(resources.gpus_per_rank > 0 on a node with CUDA)"));
     }
     bf16_ = gpu && t.precision != "fp32";
@@ -371,7 +376,7 @@ class Trainer {
         heads[name] = targets;
       }
     }
-    ASSIGN_OR_RETURN(model_, train::BuildModel(spec_, heads, comm_->rank() == 0));
+    ASSIGN_OR_RETURN(model_, rank::BuildModel(spec_, heads, comm_->rank() == 0));
     model_->to(device_);
     params_ = model_->parameters();
     std::set<const void*> head_set;
@@ -526,13 +531,14 @@ class Trainer {
       predicted.insert(predicted.end(), pred.data_ptr<float>(), pred.data_ptr<float>() + pred.numel());
       actual.insert(actual.end(), batch.targets[0].values.begin(), batch.targets[0].values.end());
     }));
-    for (const auto& [si, pa] : by_shard) {
+    for (auto& [si, pa] : by_shard) {
       const OwnedShard& owned = loader_->shards()[si];
       const int64_t rows = static_cast<int64_t>(pa.second.size()) / owned.n_targets;
       if (rows < 2) continue;
       size_t index = std::find(participant_ids_.begin(), participant_ids_.end(), owned.shard.participant) -
                      participant_ids_.begin();
-      sums[index] += MeanPearson(pa.first, pa.second, rows, owned.n_targets);
+      const auto as_matrix = [&](std::vector<float>& v) { return torch::from_blob(v.data(), {rows, owned.n_targets}); };
+      sums[index] += eval::PearsonPerTarget(as_matrix(pa.first), as_matrix(pa.second)).mean().item<double>();
       sums[n + index] += 1;
     }
     RETURN_IF_ERROR(comm_->AllReduceSum(sums.data(), static_cast<int64_t>(sums.size())));
@@ -609,7 +615,7 @@ class Trainer {
   absl::Status Finish(const std::vector<double>& before, const std::vector<double>& after, double loss,
                       double train_seconds, double elapsed) {
     if (comm_->rank() != 0) return comm_->Barrier();
-    const std::string dir = fs::absolute(OutputDir(spec_, options_)).string();  // made in Run()
+    const std::string dir = fs::absolute(rank::OutputDir(spec_, options_)).string();  // made in Run()
     v1::JobResult result;
     double sum_after = 0, sum_before = 0;
     int counted = 0;
@@ -661,10 +667,12 @@ class Trainer {
     return comm_->Barrier();
   }
 
-  const TrainerOptions options_;
+  const rank::RankOptions options_;
   dist::Communicator* const comm_;
-  ProgressReporter reporter_;
-  config::JobSpec spec_;
+  rank::ProgressReporter reporter_;
+  const config::JobSpec spec_;
+  const std::string spec_text_;  // canonical spec text: a checkpoint belongs to exactly this text
+  const std::string source_;     // the spec's file, for messages
   Plan plan_;
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
   std::map<std::string, int64_t> participant_targets_; // participant -> targets
@@ -690,7 +698,6 @@ class Trainer {
   int64_t best_step_ = 0;
   int bad_checks_ = 0;
   std::vector<torch::Tensor> best_params_;
-  std::string spec_text_;   // the spec file as given: a checkpoint belongs to exactly this text
   std::optional<torch::serialize::InputArchive> resume_;  // from ResumeStep to LoadResume
   std::string resume_path_;
   bool stop_requested_ = false;  // some rank got SIGTERM (agreed at the last step)
@@ -698,14 +705,10 @@ class Trainer {
 
 }  // namespace
 
-std::string OutputDir(const config::JobSpec& spec, const TrainerOptions& options) {
-  return !spec.output.dir.empty() ? spec.output.dir : !options.output_dir.empty() ? options.output_dir : "braintune-output";
-}
-
-absl::Status RunTrainer(const TrainerOptions& options, dist::Communicator* comm) {
+absl::Status RunTrainer(const config::LoadedSpec& spec, const rank::RankOptions& options, dist::Communicator* comm) {
   std::signal(SIGTERM, OnSigterm);
-  Trainer trainer(options, comm);
-  return RunOnRank("braintune-train", comm, [&] { return trainer.Run(); });
+  Trainer trainer(spec, options, comm);
+  return rank::RunOnRank("braintune-train", comm, [&] { return trainer.Run(); });
 }
 
 }  // namespace braintune::train

@@ -45,10 +45,11 @@ TEST(JobSpecTest, MinimalSpecGetsDocumentedDefaults) {
 TEST(JobSpecTest, ExampleConfigsLoadAndValidate) {
   for (const char* name : {"quickstart.yaml", "quickstart-eval.yaml"}) {
     std::string path = std::string(BRAINTUNE_SOURCE_DIR) + "/configs/" + name;
-    auto spec = LoadJobSpecFile(path);
-    ASSERT_TRUE(spec.ok()) << path << ": " << spec.status();
-    EXPECT_GE(spec->resources.ranks, 1);
-    EXPECT_EQ(spec->data.path.front(), '/') << "data.path must be resolved against the spec's directory";
+    auto loaded = LoadJobSpecFile(path);
+    ASSERT_TRUE(loaded.ok()) << path << ": " << loaded.status();
+    EXPECT_GE(loaded->spec.resources.ranks, 1);
+    EXPECT_EQ(loaded->spec.data.path.front(), '/') << "data.path must be resolved against the spec's directory";
+    EXPECT_EQ(loaded->source, path);
   }
 }
 
@@ -119,18 +120,25 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {loss: l1}\n", "training.loss: 'l1' is not one of"},
         BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {keep_checkpoints: 0}\n",
                 "training.keep_checkpoints: 0 is out of range"},
+        // NaN and infinities fail every range check.
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {gpu_memory_gb: .nan}\n", "resources.gpu_memory_gb: nan is out of range"},
+        BadSpec{"name: x\ndata: {path: d.h5}\nresources: {restart_backoff_seconds: .nan}\n",
+                "resources.restart_backoff_seconds: nan is out of range"},
+        BadSpec{"name: x\ndata: {path: d.h5, context_seconds: .inf}\n", "data.context_seconds: inf is out of range"},
+        // Refused at submission, not on the ranks.
+        BadSpec{"name: x\ndata: {path: d.h5}\ntraining: {precision: bf16}\n",
+                "training.precision: bf16 needs a GPU"},
         // Found by the fuzzer: the failing key (heads) is a default, absent from the file.
         BadSpec{"name: x\ndata: {path: d.h5}\nmodel:\n  hidden: 65\n",
                 "model.heads: hidden (65) must be divisible by heads (4)"}));
 
 TEST(JobSpecTest, EvaluationDefaultsAndPathsResolveAgainstTheSpec) {
-  auto text = ResolveSpecPaths(
+  auto loaded = ParseJobSpecText(
       "name: x\nkind: evaluate\ndata: {path: d.h5}\n"
       "evaluation:\n  models:\n    - {name: base}\n    - {name: tuned, checkpoint: runs/c.pt}\n  cache_dir: cache\n",
-      "/labs/brains");
-  ASSERT_TRUE(text.ok()) << text.status();
-  auto spec = ParseJobSpec(*text, "resolved");
-  ASSERT_TRUE(spec.ok()) << spec.status();
+      "eval.yaml", "/labs/brains");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const JobSpec* spec = &loaded->spec;
   const EvaluationSpec& e = spec->evaluation;
   ASSERT_EQ(e.models.size(), 2u);
   EXPECT_EQ(e.models[0].checkpoint, "");
@@ -168,14 +176,37 @@ TEST(JobSpecTest, MissingFileIsNotFound) {
   EXPECT_NE(std::string(spec.status().message()).find("/nonexistent/job.yaml"), std::string::npos);
 }
 
-TEST(JobSpecTest, ResolveSpecPathsMakesDataPathAbsoluteAndKeepsTheRest) {
-  auto text = ResolveSpecPaths("name: x\ndata:\n  path: sub/d.h5\ntraining:\n  steps: 7\n", "/labs/brains");
-  ASSERT_TRUE(text.ok()) << text.status();
-  auto spec = ParseJobSpec(*text, "resolved");
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->data.path, "/labs/brains/sub/d.h5");
-  EXPECT_EQ(spec->training.steps, 7);
-  EXPECT_TRUE(spec->output.dir.empty());
+// The typed spec and the canonical text that travels to the coordinator and the ranks come
+// from one table of path fields: both hold the same absolute paths.
+TEST(JobSpecTest, PathsResolveAlikeInTheTypedSpecAndTheCanonicalText) {
+  auto loaded = ParseJobSpecText(
+      "name: x\nkind: evaluate\ndata:\n  path: sub/d.h5\noutput: {dir: out}\nmodel: {pretrained: hf/base}\n"
+      "evaluation:\n  models: [{name: a, checkpoint: runs/a.pt}, {name: b, checkpoint: /abs/b.pt}]\n"
+      "  cache_dir: cache\n",
+      "job.yaml", "/labs/brains");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto reparsed = ParseJobSpec(loaded->text, "canonical");
+  ASSERT_TRUE(reparsed.ok()) << reparsed.status() << "\n" << loaded->text;
+  for (const JobSpec* spec : {&loaded->spec, &*reparsed}) {
+    EXPECT_EQ(spec->data.path, "/labs/brains/sub/d.h5");
+    EXPECT_EQ(spec->output.dir, "/labs/brains/out");
+    EXPECT_EQ(spec->model.pretrained, "/labs/brains/hf/base");
+    EXPECT_EQ(spec->evaluation.cache_dir, "/labs/brains/cache");
+    EXPECT_EQ(spec->evaluation.models[0].checkpoint, "/labs/brains/runs/a.pt");
+    EXPECT_EQ(spec->evaluation.models[1].checkpoint, "/abs/b.pt");
+  }
+  // The rest is kept, and a canonical text is a fixed point.
+  EXPECT_EQ(reparsed->name, "x");
+  auto again = ParseJobSpecText(loaded->text, "canonical", "/elsewhere");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->text, loaded->text);
+}
+
+TEST(JobSpecTest, BadPathFieldsAreLeftToTheParsersErrors) {
+  auto loaded = ParseJobSpecText("name: x\ndata:\n  path: [a, b]\n", "job.yaml", "/labs");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(std::string(loaded.status().message()).find("job.yaml:3: data.path: expected a string"), std::string::npos)
+      << loaded.status();
 }
 
 }  // namespace

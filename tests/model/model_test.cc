@@ -253,7 +253,7 @@ TEST(HfConfigTest, ReadsHubertBaseAndNamesBadFields) {
   EXPECT_FALSE(c->feat_proj_layer_norm);
   Wav2Vec2Model m(*c);
   EXPECT_EQ(Count(m->parameters()), 94'370'944 - 2 * 512);  // no projection LayerNorm
-  EXPECT_THAT(ParseHfConfig(R"({"hidden_size": "wide"})", "c.json").status().message(), HasSubstr("c.json: hidden_size"));
+  EXPECT_THAT(ParseHfConfig(R"({"hidden_size": "wide"})", "c.json").status().message(), HasSubstr("c.json:1: hidden_size: expected an integer"));
   EXPECT_THAT(ParseHfConfig(R"({"hidden_size": 100, "num_attention_heads": 12})", "c.json").status().message(),
               HasSubstr("num_attention_heads"));
   EXPECT_THAT(ParseHfConfig(R"({"hidden_act": "relu"})", "c.json").status().message(), HasSubstr("hidden_act"));

@@ -126,16 +126,6 @@ TEST(PlanTest, UnknownTestStoryAndOverTrimmingAreErrors) {
   EXPECT_NE(std::string(plan.status().message()).find("after trimming"), std::string::npos);
 }
 
-TEST(MeanPearsonTest, PerfectInverseAndConstant) {
-  // Two targets: the first predicted perfectly, the second inversely.
-  std::vector<float> actual = {1, 3, 2, 2, 3, 1};
-  std::vector<float> pred = {2, 0, 4, 1, 6, 2};
-  EXPECT_NEAR(MeanPearson(pred, actual, 3, 2), 0.0, 1e-9);  // (+1 + -1) / 2
-  std::vector<float> same = actual;
-  EXPECT_NEAR(MeanPearson(same, actual, 3, 2), 1.0, 1e-9);
-  std::vector<float> flat(6, 5.0f);
-  EXPECT_EQ(MeanPearson(flat, actual, 3, 2), 0.0);
-}
 
 }  // namespace
 }  // namespace braintune::train

@@ -1,14 +1,14 @@
 // Rank 0's line to the coordinator: progress and the final result of a job. Failures to reach
 // the coordinator are logged, never fatal: training goes on and the next report retries.
-#ifndef BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_
-#define BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_
+#ifndef BRAINTUNE_RANK_PROGRESS_REPORTER_H_
+#define BRAINTUNE_RANK_PROGRESS_REPORTER_H_
 
 #include <memory>
 #include <string>
 
 #include "braintune/v1/job.pb.h"
 
-namespace braintune::train {
+namespace braintune::rank {
 
 class ProgressReporter {
  public:
@@ -25,6 +25,6 @@ class ProgressReporter {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace braintune::train
+}  // namespace braintune::rank
 
-#endif  // BRAINTUNE_TRAIN_PROGRESS_REPORTER_H_
+#endif  // BRAINTUNE_RANK_PROGRESS_REPORTER_H_

@@ -1,4 +1,4 @@
-#include "train/progress_reporter.h"
+#include "rank/progress_reporter.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -8,7 +8,7 @@
 #include "braintune/v1/agent_service.grpc.pb.h"
 #include "common/grpc_client.h"
 
-namespace braintune::train {
+namespace braintune::rank {
 
 struct ProgressReporter::Impl {
   std::string job_id;
@@ -51,4 +51,4 @@ void ProgressReporter::Report(const v1::Progress& progress, const v1::JobResult*
   }
 }
 
-}  // namespace braintune::train
+}  // namespace braintune::rank
