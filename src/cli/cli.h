@@ -1,5 +1,6 @@
 // The `braintune` command line: job commands against a coordinator (submit, status, list,
-// watch, cancel) and local dataset tools (dataset synth, dataset inspect).
+// watch, cancel, logs; cli.cc), a local evaluation (eval; eval_command.cc) and local dataset
+// tools (dataset validate, inspect, synth, import-lebel; dataset_commands.cc).
 #ifndef BRAINTUNE_CLI_CLI_H_
 #define BRAINTUNE_CLI_CLI_H_
 
