@@ -67,6 +67,8 @@ struct HeldJob {
   ExitInfo exit;  // exit.exited also set when the launch itself failed
 };
 
+// Thread model: one thread (RunAgent's) runs it; the NodeExec service it hands the secret to
+// serves on gRPC's threads.
 class Agent {
  public:
   Agent(AgentOptions options, std::shared_ptr<grpc::Channel> channel, NodeExecService* exec, std::string exec_address)

@@ -24,14 +24,14 @@ NodeExecService::NodeExecService(std::string work_dir, int kill_grace_ms)
     : work_dir_(std::move(work_dir)), kill_grace_ms_(kill_grace_ms) {}
 
 void NodeExecService::SetSecret(const std::string& secret) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   secret_ = secret;
 }
 
 grpc::Status NodeExecService::Exec(grpc::ServerContext* ctx, const v1::ExecRequest* req,
                                    grpc::ServerWriter<v1::ExecOutput>* writer) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (secret_.empty() || req->secret() != secret_) {
       return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "NodeExec: wrong or missing agent secret");
     }

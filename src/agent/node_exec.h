@@ -6,13 +6,16 @@
 #define BRAINTUNE_AGENT_NODE_EXEC_H_
 
 #include <atomic>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
 
 namespace braintune::agent {
 
+// Thread model: gRPC calls Exec on many threads at once; SetSecret may come from any thread
+// (mu_ guards the secret).
 class NodeExecService final : public v1::NodeExec::Service {
  public:
   // Outputs are staged in <work_dir>/exec/; `kill_grace_ms` as the agent's.
@@ -25,9 +28,9 @@ class NodeExecService final : public v1::NodeExec::Service {
  private:
   const std::string work_dir_;
   const int kill_grace_ms_;
-  std::mutex mu_;
-  std::string secret_;  // guarded by mu_
-  std::atomic<int64_t> next_{0};
+  absl::Mutex mu_;
+  std::string secret_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> next_{0};  // names the staged outputs
 };
 
 }  // namespace braintune::agent

@@ -17,6 +17,7 @@
 #include "common/flags.h"
 #include "common/status_macros.h"
 #include "data/dataset.h"
+#include "data/synthetic.h"
 #include "data/lebel_import.h"
 
 namespace braintune::cli {
@@ -49,8 +50,7 @@ Value List(const std::vector<std::string>& items) {
 
 // Parses one FILE argument and --output; returns kOk to go on, or the exit code to stop with.
 int ParseFileCommand(Flags& f, int argc, char** argv, const char* what) {
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), -1;
+  f.ParseOrExit(argc, argv, 3, "braintune: error");
   if (f.positional().size() != 1) return Fail(absl::StrCat(what, " takes exactly one FILE (see --help)"), kUsage);
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   return kOk;
@@ -61,7 +61,7 @@ int CmdValidate(int argc, char** argv) {
           "Checks every part of a braintune dataset file (shapes, dtypes, attributes, NaN/Inf, timing, "
           "spaces) and lists every problem with its path inside the file. Exit code 1 if there is any.");
   f.Value("output", "table", "output format: table or json");
-  if (int rc = ParseFileCommand(f, argc, argv, "validate"); rc != kOk) return rc < 0 ? kOk : rc;
+  if (int rc = ParseFileCommand(f, argc, argv, "validate"); rc != kOk) return rc;
   const std::string& file = f.positional()[0];
   std::vector<data::Problem> problems = data::ValidateDataset(file);
   if (f.Get("output") == "json") {
@@ -92,7 +92,7 @@ int CmdInspect(int argc, char** argv) {
           "which optional parts are present. Reads metadata only (fast on large files); use validate for a "
           "full check.");
   f.Value("output", "table", "output format: table or json");
-  if (int rc = ParseFileCommand(f, argc, argv, "inspect"); rc != kOk) return rc < 0 ? kOk : rc;
+  if (int rc = ParseFileCommand(f, argc, argv, "inspect"); rc != kOk) return rc;
   absl::StatusOr<data::DatasetSummary> s = data::SummarizeDataset(f.positional()[0]);
   if (!s.ok()) return Fail(std::string(s.status().message()));
   if (f.Get("output") == "json") {
@@ -161,8 +161,7 @@ int CmdSynth(int argc, char** argv) {
       .Value("sample-rate", absl::StrCat(d.sample_rate), "audio sample rate in Hz")
       .Value("repeats", std::to_string(d.n_repeats), "extra presentations of the test story (0: none)")
       .Value("seed", "0", "random seed");
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 3, "braintune: error");
   if (f.Get("out").empty()) return Fail("--out is required", kUsage);
   d.modality = f.Get("modality");
   if (d.modality != "fmri" && d.modality != "meg") return Fail("--modality must be fmri or meg", kUsage);
@@ -214,8 +213,7 @@ int CmdImportLebel(int argc, char** argv) {
       .Value("stimuli-dir", "", "where <story>.wav files are (default: searched under DIR)")
       .Value("test-story", o.test_story, "the story whose responses may hold repeats")
       .Value("name", o.name, "dataset name");
-  if (auto s = f.Parse(argc, argv, 3); !s.ok()) return Fail(std::string(s.message()), kUsage);
-  if (f.help_requested()) return std::cout << f.Help(), kOk;
+  f.ParseOrExit(argc, argv, 3, "braintune: error");
   if (f.positional().size() != 1) return Fail("import-lebel takes exactly one DIR (see --help)", kUsage);
   if (f.Get("out").empty()) return Fail("--out is required", kUsage);
   o.root = f.positional()[0];

@@ -5,17 +5,21 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <random>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/node_manager.h"
+#include "coordinator/scheduling_driver.h"
 #include "scheduler/scheduling_policy.h"
 #include "store/job_store.h"
 #include "store/token_store.h"
@@ -31,10 +35,15 @@ std::string RandomSecret() {
   return out;
 }
 
+// Thread model: as Coordinator's; the gRPC threads reach the managers through the services,
+// and Poke (any thread) wakes the scheduler thread through poke_mu_.
 class CoordinatorImpl : public Coordinator {
  public:
   explicit CoordinatorImpl(const CoordinatorOptions& options)
-      : options_(options), nodes_(options.node_timeout_ms), policy_(scheduler::MakeMultifactorPolicy(options.policy)) {}
+      : options_(options),
+        nodes_(options.node_timeout_ms),
+        policy_(scheduler::MakeMultifactorPolicy(options.policy)),
+        scheduling_(policy_.get(), &nodes_) {}
 
   ~CoordinatorImpl() override {
     Shutdown();
@@ -43,7 +52,7 @@ class CoordinatorImpl : public Coordinator {
 
   absl::Status Init() {
     ASSIGN_OR_RETURN(store_, store::OpenSqliteJobStore(options_.db_path));
-    ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), policy_.get(), &nodes_));
+    ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), &scheduling_, &nodes_));
     ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.log_dir.empty() ? options_.db_path + ".logs" : options_.log_dir));
     if (options_.auth) {
       ASSIGN_OR_RETURN(tokens_, store::OpenSqliteTokenStore(options_.db_path));
@@ -105,9 +114,11 @@ class CoordinatorImpl : public Coordinator {
   void ScheduleLoop() {
     while (!stopping_.load()) {
       {
-        std::unique_lock<std::mutex> lock(poke_mu_);
-        poke_cv_.wait_for(lock, std::chrono::milliseconds(options_.schedule_interval_ms),
-                          [this] { return poked_ || stopping_.load(); });
+        absl::MutexLock lock(&poke_mu_);
+        const absl::Time deadline = absl::Now() + absl::Milliseconds(options_.schedule_interval_ms);
+        while (!poked_ && !stopping_.load()) {
+          if (poke_cv_.WaitWithDeadline(&poke_mu_, deadline)) break;  // the interval passed
+        }
         poked_ = false;
       }
       if (stopping_.load()) break;
@@ -121,14 +132,15 @@ class CoordinatorImpl : public Coordinator {
   }
 
   void Poke() {
-    std::lock_guard<std::mutex> lock(poke_mu_);
+    absl::MutexLock lock(&poke_mu_);
     poked_ = true;
-    poke_cv_.notify_one();
+    poke_cv_.Signal();
   }
 
   const CoordinatorOptions options_;
   NodeManager nodes_;
   std::unique_ptr<scheduler::SchedulingPolicy> policy_;
+  SchedulingDriver scheduling_;  // after policy_ and nodes_, which it reads
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<LogStore> logs_;
@@ -140,9 +152,9 @@ class CoordinatorImpl : public Coordinator {
   std::thread scheduler_thread_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  std::mutex poke_mu_;
-  std::condition_variable poke_cv_;
-  bool poked_ = false;  // guarded by poke_mu_
+  absl::Mutex poke_mu_;
+  absl::CondVar poke_cv_;
+  bool poked_ ABSL_GUARDED_BY(poke_mu_) = false;
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The coordinator process: wires the job store, node and job managers, the scheduling policy
-// and the gRPC server (with reflection and the standard health service) in one place.
+// and its driver, and the gRPC server (with reflection and the standard health service) in one place.
 #ifndef BRAINTUNE_COORDINATOR_COORDINATOR_H_
 #define BRAINTUNE_COORDINATOR_COORDINATOR_H_
 

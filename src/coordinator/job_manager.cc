@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <map>
 #include <set>
 
@@ -10,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
-#include "config/job_spec.h"
+#include "coordinator/job_spec_proto.h"
 #include "coordinator/job_state.h"
 
 namespace braintune::coordinator {
@@ -23,21 +22,6 @@ int64_t NowMs() {
 
 namespace {
 
-// What the policy needs of a job.
-scheduler::JobDemand DemandOf(const v1::Job& job) {
-  scheduler::JobDemand d;
-  d.id = job.id();
-  d.user = job.user();
-  d.group = job.spec().group();
-  d.priority = job.spec().priority();
-  d.ranks = job.spec().ranks();
-  d.gpus_per_rank = job.spec().gpus_per_rank();
-  d.gpu_memory_mb = job.spec().gpu_memory_mb();
-  d.preemptible = job.spec().preemptible();
-  d.submitted_ms = job.created_ms();
-  return d;
-}
-
 // Ids are "job-<n>", n counting up over the store's lifetime.
 int64_t SeqOf(const std::string& id) {
   int64_t n = 0;
@@ -47,24 +31,27 @@ int64_t SeqOf(const std::string& id) {
 
 }  // namespace
 
-JobManager::JobManager(store::JobStore* store, const scheduler::SchedulingPolicy* policy,
-                       NodeManager* nodes)
-    : store_(store), policy_(policy), nodes_(nodes) {}
+JobManager::JobManager(store::JobStore* store, const SchedulingDriver* scheduling, NodeManager* nodes)
+    : store_(store), scheduling_(scheduling), nodes_(nodes) {}
 
 absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* store,
-                                                               const scheduler::SchedulingPolicy* policy,
+                                                               const SchedulingDriver* scheduling,
                                                                NodeManager* nodes) {
-  std::unique_ptr<JobManager> m(new JobManager(store, policy, nodes));
+  std::unique_ptr<JobManager> m(new JobManager(store, scheduling, nodes));
   ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store->List());
-  for (auto& job : jobs) {
-    m->next_seq_ = std::max(m->next_seq_, SeqOf(job.id()) + 1);
-    m->order_.push_back(job.id());
-    m->versions_[job.id()] = m->next_version_++;
-    // Nodes that ran the unfinished jobs must come back, or those jobs end when they time out.
-    if (HoldsSlots(job.state())) {
-      for (const auto& p : job.placements()) nodes->Expect(p.node(), NowMs());
+  {
+    absl::MutexLock lock(&m->mu_);  // no other thread has the manager yet; taken for the analysis
+    for (auto& job : jobs) {
+      m->next_seq_ = std::max(m->next_seq_, SeqOf(job.id()) + 1);
+      m->order_.push_back(job.id());
+      m->versions_[job.id()] = m->next_version_++;
+      // Nodes that ran the unfinished jobs must come back, or those jobs are requeued when they
+      // time out.
+      if (HoldsSlots(job.state())) {
+        for (const auto& p : job.placements()) nodes->Expect(p.node(), NowMs());
+      }
+      m->jobs_[job.id()] = std::move(job);
     }
-    m->jobs_[job.id()] = std::move(job);
   }
   return m;
 }
@@ -77,7 +64,7 @@ v1::Job* JobManager::FindLocked(const std::string& id) {
 absl::Status JobManager::SaveLocked(v1::Job* job) {
   job->set_updated_ms(NowMs());
   versions_[job->id()] = next_version_++;
-  changed_.notify_all();
+  changed_.SignalAll();
   return store_->Put(*job);
 }
 
@@ -94,24 +81,13 @@ absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const s
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user) {
-  std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
-  ASSIGN_OR_RETURN(config::JobSpec parsed, config::ParseJobSpec(spec.spec_yaml(), source));
+  const std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
   v1::Job job;
-  *job.mutable_spec() = spec;
-  // The YAML is the source of truth; the typed copy is what the scheduler reads.
-  job.mutable_spec()->set_name(parsed.name);
-  job.mutable_spec()->set_kind(parsed.kind);
-  job.mutable_spec()->set_ranks(parsed.resources.ranks);
-  job.mutable_spec()->set_gpus_per_rank(parsed.resources.gpus_per_rank);
-  job.mutable_spec()->set_gpu_memory_mb(static_cast<int64_t>(parsed.resources.gpu_memory_gb * 1024));
-  job.mutable_spec()->set_priority(parsed.resources.priority);
-  job.mutable_spec()->set_group(parsed.resources.group);
-  job.mutable_spec()->set_preemptible(parsed.resources.preemptible);
-  job.mutable_spec()->set_max_restarts(parsed.resources.max_restarts);
-  job.mutable_spec()->set_restart_backoff_sec(parsed.resources.restart_backoff_seconds);
+  // The YAML is the source of truth; the typed copy, derived here alone, is what the scheduler reads.
+  ASSIGN_OR_RETURN(*job.mutable_spec(), JobSpecProtoFromText(spec.spec_yaml(), spec.source_file()));
   job.set_user(user);
-  std::unique_lock<std::mutex> lock(mu_);
-  if (scheduler::Decision d = policy_->CheckFeasible(DemandOf(job), NodesLocked(/*subtract_running=*/false));
+  absl::ReleasableMutexLock lock(&mu_);
+  if (scheduler::Decision d = scheduling_->CheckFeasible(job, jobs_);
       d.kind == scheduler::Decision::Kind::kInfeasible) {
     return absl::FailedPreconditionError(absl::StrCat(source, ": the job can never run on this pool: ", d.reason));
   }
@@ -127,33 +103,33 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.set_queue_position(0);  // the next scheduling pass (within milliseconds) gives the position
   // Stored without the lock, so that concurrent submissions share one commit (store/job_store.h);
   // the job is visible once it is durable.
-  lock.unlock();
+  lock.Release();
   RETURN_IF_ERROR(store_->Put(job));
-  lock.lock();
+  absl::MutexLock relock(&mu_);
   auto pos = order_.end();  // submission order (concurrent commits may finish out of order)
   while (pos != order_.begin() && SeqOf(*(pos - 1)) > seq) --pos;
   order_.insert(pos, job.id());
   versions_[job.id()] = next_version_++;
   jobs_[job.id()] = job;
-  changed_.notify_all();
+  changed_.SignalAll();
   return job;
 }
 
 absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
   return it->second;
 }
 
 bool JobManager::Contains(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return jobs_.count(id) > 0;
 }
 
 std::vector<v1::Job> JobManager::List(const std::vector<v1::JobState>& states, int limit,
                                      const std::string& user) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<v1::Job> out;
   for (const auto& id : order_) {
     const v1::Job& job = jobs_.at(id);
@@ -167,7 +143,7 @@ std::vector<v1::Job> JobManager::List(const std::vector<v1::JobState>& states, i
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   v1::Job* job = FindLocked(id);
   if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
   if (IsTerminal(job->state())) {
@@ -188,101 +164,22 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
 
 absl::StatusOr<v1::Job> JobManager::WaitForChange(const std::string& id, int64_t* version,
                                                   absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
-  changed_.wait_until(lock, deadline, [&] {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
     auto it = versions_.find(id);
-    return it == versions_.end() || it->second > *version;
-  });
+    if (it == versions_.end() || it->second > *version) break;
+    if (changed_.WaitWithDeadline(&mu_, deadline)) break;  // timed out
+  }
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id '", id, "'"));
   *version = versions_[id];
   return it->second;
 }
 
-std::vector<scheduler::Node> JobManager::NodesLocked(bool subtract_running) const {
-  std::map<std::string, scheduler::Node> nodes;
-  for (const auto& n : nodes_->Live()) {
-    nodes[n.name()] = {n.name(), n.cpu_slots(), n.gpus(), n.gpu_memory_mb(), n.cpu_slots(), n.gpus()};
-  }
-  if (subtract_running) {
-    for (const auto& [id, job] : jobs_) {
-      if (!HoldsSlots(job.state())) continue;
-      for (const auto& p : job.placements()) {
-        auto it = nodes.find(p.node());
-        if (it == nodes.end()) continue;
-        it->second.free_slots -= p.slots();
-        it->second.free_gpus -= p.slots() * job.spec().gpus_per_rank();
-      }
-    }
-  }
-  std::vector<scheduler::Node> out;
-  for (auto& [name, n] : nodes) out.push_back(n);
-  return out;
-}
-
-std::vector<int> JobManager::FreeGpusLocked(const std::string& node, int count) const {
-  std::set<int> used;
-  for (const auto& [id, job] : jobs_) {
-    if (!HoldsSlots(job.state())) continue;
-    for (const auto& p : job.placements()) {
-      if (p.node() == node) used.insert(p.gpus().begin(), p.gpus().end());
-    }
-  }
-  std::vector<int> out;
-  for (int g = 0; static_cast<int>(out.size()) < count; ++g) {
-    if (!used.count(g)) out.push_back(g);
-  }
-  return out;
-}
-
-// GPU-seconds (slot-seconds for CPU jobs) of every run of every job, each run decayed by its
-// age at its end with the policy's half-life; computed from the stored events, so it survives
-// restarts.
-scheduler::Usage JobManager::UsageLocked(int64_t now_ms) const {
-  scheduler::Usage usage;
-  const double half_life_ms = policy_->config().usage_half_life_hours * 3.6e6;
-  for (const auto& [id, job] : jobs_) {
-    const double resources = job.spec().gpus_per_rank() > 0 ? job.spec().ranks() * job.spec().gpus_per_rank()
-                                                             : job.spec().ranks();
-    int64_t started = -1;
-    auto add = [&](int64_t end) {
-      const double seconds = (end - started) / 1000.0;
-      const double weight = std::exp2(-(now_ms - end) / half_life_ms);
-      usage.user[job.user()] += resources * seconds * weight;
-      if (!job.spec().group().empty()) usage.group[job.spec().group()] += resources * seconds * weight;
-    };
-    for (const auto& e : job.events()) {
-      if (e.state() == v1::RUNNING && started < 0) {
-        started = e.time_ms();
-      } else if (started >= 0 && e.state() != v1::RUNNING && e.state() != v1::RESTARTING) {
-        add(e.time_ms());
-        started = -1;
-      }
-    }
-    if (started >= 0) add(now_ms);
-  }
-  return usage;
-}
-
 void JobManager::SchedulePass() {
-  std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = NowMs();
-  std::vector<scheduler::JobDemand> queued;
-  std::vector<scheduler::RunningJob> running;
-  for (const auto& id : order_) {
-    const v1::Job& job = jobs_.at(id);
-    if (job.state() == v1::QUEUED) queued.push_back(DemandOf(job));
-    if (!HoldsSlots(job.state()) || job.preempt_requested()) continue;
-    scheduler::RunningJob r{DemandOf(job), {}, job.updated_ms()};
-    for (const auto& p : job.placements()) r.placement.push_back({p.node(), p.slots()});
-    for (const auto& e : job.events()) {
-      if (e.state() == v1::RUNNING || e.state() == v1::SCHEDULED) r.started_ms = e.time_ms();
-    }
-    running.push_back(std::move(r));
-  }
-  if (queued.empty()) return;
-  scheduler::PassResult pass = policy_->Schedule(queued, running, NodesLocked(), UsageLocked(now), now);
+  absl::MutexLock lock(&mu_);
+  const scheduler::PassResult pass = scheduling_->Plan(jobs_, order_, NowMs());
   for (const scheduler::QueuedDecision& qd : pass.jobs) {
     v1::Job& job = jobs_.at(qd.job_id);
     const scheduler::Decision& d = qd.decision;
@@ -290,7 +187,8 @@ void JobManager::SchedulePass() {
       job.clear_placements();
       std::string where;
       for (const auto& a : d.assignments) {
-        std::vector<int> gpus = FreeGpusLocked(a.node, a.slots * job.spec().gpus_per_rank());
+        // Jobs placed earlier in this pass already hold theirs (SCHEDULED).
+        std::vector<int> gpus = scheduling_->FreeGpus(jobs_, a.node, a.slots * job.spec().gpus_per_rank());
         auto* p = job.add_placements();
         p->set_node(a.node);
         p->set_slots(a.slots);
@@ -308,7 +206,7 @@ void JobManager::SchedulePass() {
       job.set_message(reason);
       job.set_queue_position(qd.position);
       versions_[qd.job_id] = next_version_++;  // live information only: not worth a disk write
-      changed_.notify_all();
+      changed_.SignalAll();
     }
   }
   for (const std::string& id : pass.preempt) {
@@ -321,7 +219,7 @@ void JobManager::SchedulePass() {
 }
 
 v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& request) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   v1::HeartbeatResponse response;
   std::set<std::string> reported;
   for (const auto& rt : request.jobs()) {
@@ -358,7 +256,8 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       job->set_exit_code(rt.exit_code());
       if (job->state() == v1::SCHEDULED) (void)TransitionLocked(job, v1::RUNNING, "ranks started");
       if (job->preempt_requested() && !job->cancel_requested()) {
-        // Back to the queue; it starts again from the beginning (checkpoint resume: issue 4).
+        // Back to the queue. The ranks checkpointed when stopped (SIGTERM), so the next launch
+        // resumes from that checkpoint (src/train, tests/integration/faults_test.cc).
         job->set_preempt_requested(false);
         job->clear_placements();
         job->clear_progress();
@@ -415,7 +314,7 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
 }
 
 absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest& request) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   v1::Job* job = FindLocked(request.job_id());
   if (!job) return absl::NotFoundError(absl::StrCat("no job with id '", request.job_id(), "'"));
   if (IsTerminal(job->state())) return true;
@@ -428,7 +327,7 @@ absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest&
 }
 
 void JobManager::HandleLostNodes(const std::vector<std::string>& lost) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [id, job] : jobs_) {
     if (!HoldsSlots(job.state())) continue;
     for (const auto& p : job.placements()) {
@@ -446,8 +345,8 @@ void JobManager::HandleLostNodes(const std::vector<std::string>& lost) {
 }
 
 void JobManager::WakeAll() {
-  std::lock_guard<std::mutex> lock(mu_);
-  changed_.notify_all();
+  absl::MutexLock lock(&mu_);
+  changed_.SignalAll();
 }
 
 }  // namespace braintune::coordinator

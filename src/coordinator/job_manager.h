@@ -1,23 +1,24 @@
-// Jobs: submission, the state machine applied (job_state.h), persistence, scheduling passes,
+// Jobs: submission, the state machine applied (job_state.h), persistence, applying what a
+// scheduling pass decides (the pass's inputs and fair-share usage: scheduling_driver.h),
 // reconciliation with agent heartbeats, progress, and change notification for watchers.
 // Knows nothing of gRPC: the services in grpc_services.cc translate to and from it.
 #ifndef BRAINTUNE_COORDINATOR_JOB_MANAGER_H_
 #define BRAINTUNE_COORDINATOR_JOB_MANAGER_H_
 
-#include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "braintune/v1/agent_service.pb.h"
 #include "braintune/v1/job.pb.h"
 #include "coordinator/node_manager.h"
+#include "coordinator/scheduling_driver.h"
 #include "scheduler/scheduling_policy.h"
 #include "store/job_store.h"
 
@@ -25,12 +26,13 @@ namespace braintune::coordinator {
 
 int64_t NowMs();
 
-// Thread model: every public method is safe to call concurrently; one mutex guards all jobs.
+// Thread model: every public method is safe to call concurrently; one mutex (mu_) guards all
+// jobs, and a store write in Submit is the only one made without it.
 class JobManager {
  public:
-  // Loads every stored job. `store`, `policy` and `nodes` must outlive the manager.
+  // Loads every stored job. `store`, `scheduling` and `nodes` must outlive the manager.
   static absl::StatusOr<std::unique_ptr<JobManager>> Create(store::JobStore* store,
-                                                            const scheduler::SchedulingPolicy* policy,
+                                                            const SchedulingDriver* scheduling,
                                                             NodeManager* nodes);
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
@@ -51,8 +53,8 @@ class JobManager {
   // returns the job and updates `*version`.
   absl::StatusOr<v1::Job> WaitForChange(const std::string& id, int64_t* version, absl::Duration timeout);
 
-  // One pass of the policy (scheduler/scheduling_policy.h) over the queue, the running jobs
-  // and the live nodes: places jobs, records each waiting job's position and reason, and asks
+  // One pass of the policy over the queue, the running jobs and the live nodes (planned by the
+  // SchedulingDriver): places jobs, records each waiting job's position and reason, and asks
   // for the preemptions it names (their ranks are stopped, then the job is requeued).
   void SchedulePass();
 
@@ -63,39 +65,34 @@ class JobManager {
   // Records progress from a job's rank 0; returns whether the job should stop (cancelled).
   absl::StatusOr<bool> ReportProgress(const v1::ReportProgressRequest& request);
 
-  // Fails the jobs placed on nodes that stopped heartbeating.
+  // Requeues the jobs placed on nodes that stopped heartbeating.
   void HandleLostNodes(const std::vector<std::string>& nodes);
 
   // Wakes every watcher (used on shutdown).
   void WakeAll();
 
  private:
-  JobManager(store::JobStore* store, const scheduler::SchedulingPolicy* policy, NodeManager* nodes);
+  JobManager(store::JobStore* store, const SchedulingDriver* scheduling, NodeManager* nodes);
 
-  // REQUIRES: mu_ held. Applies a checked state change, records the event and persists.
-  absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message);
-  // REQUIRES: mu_ held. Persists and notifies watchers.
-  absl::Status SaveLocked(v1::Job* job);
-  // The live nodes, with the slots and GPUs of the jobs placed on them taken from their free
-  // counts unless `subtract_running` is false (totals are enough for feasibility).
-  std::vector<scheduler::Node> NodesLocked(bool subtract_running = true) const;
-  scheduler::Usage UsageLocked(int64_t now_ms) const;
-  // REQUIRES: mu_ held. The `count` lowest GPU indices of `node` no job holding slots has (the
-  // policy has checked that the node has that many free).
-  std::vector<int> FreeGpusLocked(const std::string& node, int count) const;
-  v1::Job* FindLocked(const std::string& id);
+  // Applies a checked state change, records the event and persists.
+  absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Persists and notifies watchers.
+  absl::Status SaveLocked(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Job* FindLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Constant after construction.
   store::JobStore* const store_;
-  const scheduler::SchedulingPolicy* const policy_;
+  const SchedulingDriver* const scheduling_;
   NodeManager* const nodes_;
 
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
-  std::map<std::string, v1::Job> jobs_;       // guarded by mu_
-  std::vector<std::string> order_;            // guarded by mu_; ids in submission order
-  std::map<std::string, int64_t> versions_;   // guarded by mu_
-  int64_t next_version_ = 1;                  // guarded by mu_
-  int64_t next_seq_ = 1;                      // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;  // signalled (with mu_ held) whenever a job's version moves
+  JobTable jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // ids in submission order
+  std::map<std::string, int64_t> versions_ ABSL_GUARDED_BY(mu_);
+  int64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace braintune::coordinator

@@ -3,7 +3,9 @@
 //   1. Submit creates a job in QUEUED.
 //   2. The scheduler moves QUEUED -> SCHEDULED when every rank has a slot (gang allocation).
 //   3. The launching agent reports the ranks started: SCHEDULED -> RUNNING.
-//   4. The agent reports the exit: RUNNING -> SUCCEEDED (exit 0) | FAILED (non-zero, or lost).
+//   4. The agent reports the exit: RUNNING -> SUCCEEDED (exit 0) | FAILED (non-zero with no
+//      restarts left, or the agent no longer holds the ranks). A node that stops heartbeating
+//      sends its jobs back to the queue: SCHEDULED | RUNNING | RESTARTING -> QUEUED.
 //   5. Cancel: QUEUED | SCHEDULED -> CANCELLED at once; RUNNING -> CANCELLED when the agent
 //      reports that the killed ranks are gone.
 //   6. Retries and preemption: RUNNING -> RESTARTING -> RUNNING, RUNNING -> PREEMPTED -> QUEUED.

@@ -63,7 +63,7 @@ absl::Status LogStore::SaveLocked(const std::string& job_id, const State& s) {
 
 absl::StatusOr<LogStore::Ack> LogStore::Append(const std::string& job_id, int attempt, int64_t offset,
                                                std::string_view data, bool last) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(State * s, StateLocked(job_id));
   const auto end = offset + static_cast<int64_t>(data.size());
   if (attempt < s->attempt) return Ack{end, true};  // superseded: nothing more is wanted
@@ -94,7 +94,7 @@ absl::StatusOr<LogStore::Ack> LogStore::Append(const std::string& job_id, int at
 absl::StatusOr<std::string> LogStore::Read(const std::string& job_id, int64_t from, int64_t max_bytes) {
   int64_t size = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ASSIGN_OR_RETURN(State * s, StateLocked(job_id));
     size = s->size;  // only acknowledged bytes: never a piece being written
   }
@@ -105,7 +105,7 @@ absl::StatusOr<std::string> LogStore::Read(const std::string& job_id, int64_t fr
 }
 
 bool LogStore::Complete(const std::string& job_id, int attempt) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   absl::StatusOr<State*> s = StateLocked(job_id);
   return s.ok() && ((*s)->attempt > attempt || ((*s)->attempt == attempt && (*s)->complete));
 }

@@ -15,15 +15,17 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace braintune::coordinator {
 
-// Thread model: every method is safe to call concurrently.
+// Thread model: every method is safe to call concurrently; mu_ guards the states and the files'
+// writes (Read reads the log file without it, only up to the size acknowledged).
 class LogStore {
  public:
   // Creates `dir` if needed.
@@ -55,14 +57,15 @@ class LogStore {
     bool complete = false;
   };
   explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
-  // REQUIRES: mu_ held. Loads (and repairs) the job's state on first use.
-  absl::StatusOr<State*> StateLocked(const std::string& job_id);
-  absl::Status SaveLocked(const std::string& job_id, const State& state);
+  // Loads (and repairs) the job's state on first use.
+  absl::StatusOr<State*> StateLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Replaces the job's .state file.
+  absl::Status SaveLocked(const std::string& job_id, const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Path(const std::string& job_id, const char* ext) const;
 
   const std::string dir_;
-  std::mutex mu_;
-  std::map<std::string, State> states_;  // guarded by mu_
+  absl::Mutex mu_;
+  std::map<std::string, State> states_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace braintune::coordinator

@@ -3,12 +3,12 @@
 namespace braintune::coordinator {
 
 void NodeManager::Register(const v1::NodeInfo& info, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   nodes_[info.name()] = NodeRecord{info, now_ms, false};
 }
 
 void NodeManager::Expect(const std::string& name, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (nodes_.count(name)) return;
   NodeRecord record;
   record.info.set_name(name);
@@ -18,7 +18,7 @@ void NodeManager::Expect(const std::string& name, int64_t now_ms) {
 }
 
 bool NodeManager::Heartbeat(const std::string& name, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = nodes_.find(name);
   if (it == nodes_.end() || it->second.lost || it->second.expected) return false;
   it->second.last_heartbeat_ms = now_ms;
@@ -26,7 +26,7 @@ bool NodeManager::Heartbeat(const std::string& name, int64_t now_ms) {
 }
 
 std::vector<std::string> NodeManager::MarkLost(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> lost;
   for (auto& [name, node] : nodes_) {
     if (!node.lost && now_ms - node.last_heartbeat_ms > heartbeat_timeout_ms_) {
@@ -38,14 +38,14 @@ std::vector<std::string> NodeManager::MarkLost(int64_t now_ms) {
 }
 
 std::vector<NodeRecord> NodeManager::List() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<NodeRecord> out;
   for (const auto& [name, node] : nodes_) out.push_back(node);
   return out;
 }
 
 std::vector<v1::NodeInfo> NodeManager::Live() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<v1::NodeInfo> out;
   for (const auto& [name, node] : nodes_) {
     if (!node.lost && !node.expected) out.push_back(node.info);

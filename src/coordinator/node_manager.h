@@ -5,10 +5,11 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "braintune/v1/node.pb.h"
 
 namespace braintune::coordinator {
@@ -20,7 +21,7 @@ struct NodeRecord {
   bool expected = false;  // known only from stored jobs; its agent has not registered yet
 };
 
-// Thread model: all methods are safe to call concurrently.
+// Thread model: all methods are safe to call concurrently; mu_ guards the nodes.
 class NodeManager {
  public:
   explicit NodeManager(int64_t heartbeat_timeout_ms) : heartbeat_timeout_ms_(heartbeat_timeout_ms) {}
@@ -31,7 +32,7 @@ class NodeManager {
   void Register(const v1::NodeInfo& info, int64_t now_ms);
 
   // A node that stored jobs run on, after a coordinator restart: offers no slots and is marked
-  // lost if its agent does not register within the heartbeat timeout (so its jobs end).
+  // lost if its agent does not register within the heartbeat timeout (so its jobs are requeued).
   void Expect(const std::string& name, int64_t now_ms);
 
   // Records a heartbeat; false when the node is unknown, expected or lost (it must register).
@@ -45,8 +46,8 @@ class NodeManager {
 
  private:
   const int64_t heartbeat_timeout_ms_;
-  mutable std::mutex mu_;
-  std::map<std::string, NodeRecord> nodes_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::map<std::string, NodeRecord> nodes_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace braintune::coordinator

@@ -2,8 +2,9 @@
 // docs/dataset-format.md).
 //
 // ReadDataset, ValidateDataset and SummarizeDataset all run the same walk over the file
-// (Walk* below) with a Checker that either stops at the first problem (reading) or collects
-// every problem (validating), so the reader and the validator cannot disagree on what is valid.
+// (Walk* below) with a Checker (hdf5_checker.h) that either stops at the first problem (reading)
+// or collects every problem (validating), so the reader and the validator cannot disagree on
+// what is valid. This file holds what the format requires; the checker, how to check HDF5.
 #include "data/dataset.h"
 
 #include <hdf5.h>
@@ -18,326 +19,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
+#include "data/hdf5_checker.h"
 #include "data/hdf5_util.h"
 
 namespace braintune::data {
 namespace {
 
+using internal::Array;
+using internal::Checker;
+using internal::Element;
 using internal::Handle;
-
-// The most specific message on HDF5's error stack ("truncated file: eof = ..."), so that a
-// failure inside the library says more than "cannot read".
-std::string Hdf5Reason() {
-  std::string reason;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned n, const H5E_error2_t* error, void* data) -> herr_t {
-        if (n == 0 && error->desc != nullptr) *static_cast<std::string*>(data) = error->desc;
-        return 0;
-      },
-      &reason);
-  return reason.empty() ? "" : " (HDF5: " + reason + ")";
-}
+using internal::OpenHdf5File;
 
 std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
-
-// "[i]", "[i, j]", ... for element `flat` of an array of shape `dims`.
-std::string IndexOf(size_t flat, const std::vector<hsize_t>& dims) {
-  std::vector<size_t> index(dims.size());
-  for (size_t d = dims.size(); d-- > 0;) {
-    index[d] = flat % dims[d];
-    flat /= dims[d];
-  }
-  return absl::StrCat("[", absl::StrJoin(index, ", "), "]");
-}
-
-// Element types the format uses. Floats other than responses/audio/features may be float32
-// or float64 and integers any width, because h5py, MATLAB and numpy defaults differ.
-enum class Element { kFloat32, kFloat, kInteger, kString };
-
-// An open dataset and its shape.
-struct Array {
-  Handle ds;
-  std::vector<hsize_t> dims;
-
-  size_t size() const {
-    size_t n = 1;
-    for (hsize_t d : dims) n *= d;
-    return n;
-  }
-};
-
-// Checks for one open file. Every check that fails reports a Problem naming the object and
-// returns nothing, and the caller skips what depends on that object. With stop_at_first, every
-// check after the first problem fails silently without touching the file, so the walk unwinds
-// at once. Single-threaded, like HDF5.
-class Checker {
- public:
-  Checker(hid_t fid, bool stop_at_first) : fid_(fid), stop_at_first_(stop_at_first) {}
-
-  bool stopped() const { return stop_at_first_ && !problems_.empty(); }
-  std::vector<Problem> TakeProblems() { return std::move(problems_); }
-
-  void Report(const std::string& path, std::string message) {
-    if (!stopped()) problems_.push_back({path, std::move(message)});
-  }
-  // Reports unless `ok`; returns `ok`.
-  bool Expect(bool ok, const std::string& path, const std::string& message) {
-    if (!ok) Report(path, message);
-    return ok;
-  }
-
-  // Whether `path` names an object; false too when the file cannot answer.
-  bool Exists(const std::string& path) const {
-    return !stopped() && H5Lexists(fid_, path.c_str(), H5P_DEFAULT) > 0;
-  }
-
-  std::optional<Handle> OpenGroup(const std::string& path) {
-    return Open(path, H5I_GROUP, "group");
-  }
-
-  // Opens a dataset of the given element type and rank.
-  std::optional<Array> OpenArray(const std::string& path, Element element, int rank) {
-    std::optional<Handle> ds = Open(path, H5I_DATASET, "dataset");
-    if (!ds) return std::nullopt;
-    Handle type = internal::OwnType(H5Dget_type(ds->get()));
-    if (!type.ok()) return Fail(path, "cannot read the datatype" + Hdf5Reason());
-    const H5T_class_t type_class = H5Tget_class(type.get());
-    const std::string got = internal::TypeName(type.get());
-    switch (element) {
-      case Element::kFloat32:
-        if (type_class != H5T_FLOAT || H5Tget_size(type.get()) != 4) {
-          return Fail(path, "expected float32, got " + got);
-        }
-        break;
-      case Element::kFloat:
-        if (type_class != H5T_FLOAT) return Fail(path, "expected float64 (or float32), got " + got);
-        break;
-      case Element::kInteger:
-        if (type_class != H5T_INTEGER) {
-          return Fail(path, "expected int32 (or another integer type), got " + got);
-        }
-        break;
-      case Element::kString:
-        if (type_class != H5T_STRING) return Fail(path, "expected strings, got " + got);
-        break;
-    }
-    Handle space = internal::OwnSpace(H5Dget_space(ds->get()));
-    const int actual_rank = space.ok() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-    if (actual_rank < 0) return Fail(path, "cannot read the dataspace" + Hdf5Reason());
-    if (actual_rank != rank) {
-      return Fail(path, absl::StrCat("expected ", rank, " dimension(s), got ", actual_rank));
-    }
-    Array array{std::move(*ds), std::vector<hsize_t>(rank, 0)};
-    H5Sget_simple_extent_dims(space.get(), array.dims.data(), nullptr);
-    return array;
-  }
-
-  // Reads a whole float array and rejects NaN/Inf, which would poison every later sum.
-  template <typename T>
-  bool ReadFinite(const Array& a, const std::string& path, std::vector<T>* out) {
-    static_assert(std::is_floating_point_v<T>);
-    if (!Read(a, path, std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, out)) {
-      return false;
-    }
-    const auto bad = std::find_if(out->begin(), out->end(), [](T v) { return !std::isfinite(v); });
-    if (bad == out->end()) return true;
-    Report(path, absl::StrCat("non-finite value (", std::isnan(*bad) ? "NaN" : "Inf", ") at ",
-                              IndexOf(bad - out->begin(), a.dims)));
-    out->clear();
-    return false;
-  }
-
-  bool ReadIntegers(const Array& a, const std::string& path, std::vector<int64_t>* out) {
-    return Read(a, path, H5T_NATIVE_INT64, out);
-  }
-
-  // Variable-length (h5py's str) or fixed-length (numpy bytes, MATLAB char) strings.
-  bool ReadStrings(const Array& a, const std::string& path, std::vector<std::string>* out) {
-    if (stopped()) return false;
-    out->clear();
-    const size_t n = a.size();
-    if (n == 0) return true;
-    Handle type = internal::OwnType(H5Dget_type(a.ds.get()));
-    if (H5Tis_variable_str(type.get()) > 0) {
-      Handle mem = internal::OwnType(H5Tcopy(H5T_C_S1));
-      H5Tset_size(mem.get(), H5T_VARIABLE);
-      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-      std::vector<char*> pointers(n, nullptr);
-      if (H5Dread(a.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
-        return Expect(false, path, "cannot read the data" + Hdf5Reason());
-      }
-      for (char* p : pointers) {
-        out->push_back(p != nullptr ? p : "");
-        H5free_memory(p);
-      }
-      return true;
-    }
-    // Reading null-padded also turns space padding into nulls; then cut at the first null.
-    const size_t size = H5Tget_size(type.get());
-    Handle mem = internal::OwnType(H5Tcopy(type.get()));
-    H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
-    std::string buffer(n * size, '\0');
-    if (H5Dread(a.ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()) < 0) {
-      return Expect(false, path, "cannot read the data" + Hdf5Reason());
-    }
-    for (size_t i = 0; i < n; ++i) {
-      const std::string one = buffer.substr(i * size, size);
-      out->push_back(one.substr(0, one.find('\0')));
-    }
-    return true;
-  }
-
-  std::optional<std::string> StringAttr(hid_t obj, const std::string& path,
-                                        const std::string& name) {
-    std::optional<Handle> attr = OpenAttr(obj, path, name);
-    if (!attr) return std::nullopt;
-    Handle type = internal::OwnType(H5Aget_type(attr->get()));
-    if (H5Tget_class(type.get()) != H5T_STRING) {
-      return AttrFail(path, name, "expected a string, got " + internal::TypeName(type.get()));
-    }
-    if (H5Tis_variable_str(type.get()) > 0) {
-      Handle mem = internal::OwnType(H5Tcopy(H5T_C_S1));
-      H5Tset_size(mem.get(), H5T_VARIABLE);
-      H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-      char* value = nullptr;
-      if (H5Aread(attr->get(), mem.get(), &value) < 0) return AttrFail(path, name, "cannot read");
-      std::string result = value != nullptr ? value : "";
-      H5free_memory(value);
-      return result;
-    }
-    const size_t size = H5Tget_size(type.get());
-    Handle mem = internal::OwnType(H5Tcopy(type.get()));
-    H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
-    std::string buffer(size, '\0');
-    if (H5Aread(attr->get(), mem.get(), buffer.data()) < 0) {
-      return AttrFail(path, name, "cannot read");
-    }
-    return buffer.substr(0, buffer.find('\0'));
-  }
-
-  // Integer attribute; a float holding an integral value is accepted because MATLAB writes
-  // doubles by default.
-  std::optional<int64_t> IntAttr(hid_t obj, const std::string& path, const std::string& name) {
-    std::optional<Handle> attr = OpenAttr(obj, path, name);
-    if (!attr) return std::nullopt;
-    Handle type = internal::OwnType(H5Aget_type(attr->get()));
-    const H5T_class_t type_class = H5Tget_class(type.get());
-    if (type_class == H5T_INTEGER) {
-      int64_t value = 0;
-      if (H5Aread(attr->get(), H5T_NATIVE_INT64, &value) < 0) {
-        return AttrFail(path, name, "cannot read");
-      }
-      return value;
-    }
-    if (type_class == H5T_FLOAT) {
-      double value = 0;
-      if (H5Aread(attr->get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-        return AttrFail(path, name, "cannot read");
-      }
-      if (std::isfinite(value) && value == std::round(value) && std::abs(value) < 1e15) {
-        return static_cast<int64_t>(value);
-      }
-      return AttrFail(path, name, absl::StrCat("expected an integer, got ", value));
-    }
-    return AttrFail(path, name, "expected an integer, got " + internal::TypeName(type.get()));
-  }
-
-  // A finite number; with `positive`, also > 0.
-  std::optional<double> NumberAttr(hid_t obj, const std::string& path, const std::string& name,
-                                   bool positive = false) {
-    std::optional<Handle> attr = OpenAttr(obj, path, name);
-    if (!attr) return std::nullopt;
-    Handle type = internal::OwnType(H5Aget_type(attr->get()));
-    const H5T_class_t type_class = H5Tget_class(type.get());
-    if (type_class != H5T_INTEGER && type_class != H5T_FLOAT) {
-      return AttrFail(path, name, "expected a number, got " + internal::TypeName(type.get()));
-    }
-    double value = 0;
-    if (H5Aread(attr->get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-      return AttrFail(path, name, "cannot read");
-    }
-    if (!std::isfinite(value)) return AttrFail(path, name, absl::StrCat("not finite: ", value));
-    if (positive && value <= 0) {
-      return AttrFail(path, name, absl::StrCat("expected > 0, got ", value));
-    }
-    return value;
-  }
-
-  static bool HasAttr(hid_t obj, const std::string& name) {
-    return H5Aexists(obj, name.c_str()) > 0;
-  }
-
-  // Link names under an open group, sorted so that the result never depends on how the file
-  // was written.
-  std::optional<std::vector<std::string>> Children(hid_t group, const std::string& path) {
-    if (stopped()) return std::nullopt;
-    std::vector<std::string> names;
-    if (!internal::ChildNames(group, &names)) {
-      return Fail(path, "cannot list the group" + Hdf5Reason());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  // Reports; converts to an empty optional of any type.
-  std::nullopt_t Fail(const std::string& path, std::string message) {
-    Report(path, std::move(message));
-    return std::nullopt;
-  }
-  std::nullopt_t AttrFail(const std::string& path, const std::string& name,
-                          const std::string& what) {
-    return Fail(path, absl::StrCat("attribute '", name, "': ", what));
-  }
-
-  std::optional<Handle> Open(const std::string& path, H5I_type_t want, const char* want_name) {
-    if (stopped()) return std::nullopt;
-    // Callers open parents first, so H5Lexists cannot fail on a missing intermediate group.
-    if (H5Lexists(fid_, path.c_str(), H5P_DEFAULT) <= 0) {
-      return Fail(path, absl::StrCat("missing ", want_name));
-    }
-    Handle obj = internal::OwnObject(H5Oopen(fid_, path.c_str(), H5P_DEFAULT));
-    if (!obj.ok()) return Fail(path, absl::StrCat("cannot open ", want_name, Hdf5Reason()));
-    const H5I_type_t got = H5Iget_type(obj.get());
-    if (got != want) {
-      const char* got_name = got == H5I_GROUP     ? "group"
-                             : got == H5I_DATASET ? "dataset"
-                                                  : "named datatype";
-      return Fail(path, absl::StrCat("expected a ", want_name, ", got a ", got_name));
-    }
-    return obj;
-  }
-
-  std::optional<Handle> OpenAttr(hid_t obj, const std::string& path, const std::string& name) {
-    if (stopped()) return std::nullopt;
-    if (!HasAttr(obj, name)) return Fail(path, absl::StrCat("missing attribute '", name, "'"));
-    Handle attr = internal::OwnAttr(H5Aopen(obj, name.c_str(), H5P_DEFAULT));
-    if (!attr.ok()) return AttrFail(path, name, "cannot open");
-    // h5py writes scalars, MATLAB 1-element arrays: both are one value.
-    Handle space = internal::OwnSpace(H5Aget_space(attr.get()));
-    const hssize_t n = H5Sget_simple_extent_npoints(space.get());
-    if (n != 1) return AttrFail(path, name, absl::StrCat("expected one value, got ", n));
-    return attr;
-  }
-
-  template <typename T>
-  bool Read(const Array& a, const std::string& path, hid_t mem_type, std::vector<T>* out) {
-    if (stopped()) return false;
-    out->resize(a.size());
-    if (!out->empty() &&
-        H5Dread(a.ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->data()) < 0) {
-      out->clear();
-      return Expect(false, path, "cannot read the data" + Hdf5Reason());
-    }
-    return true;
-  }
-
-  const hid_t fid_;
-  const bool stop_at_first_;
-  std::vector<Problem> problems_;
-};
 
 // What one walk loads and keeps.
 struct WalkOptions {
@@ -629,13 +323,13 @@ std::optional<std::vector<int32_t>> WalkRoi(Checker& c, const Participant& p,
   for (size_t i = 0; i < indices.size(); ++i) {
     const int64_t v = indices[i];
     if (p.n_targets > 0 && !c.Expect(v >= 0 && v < p.n_targets, path,
-                                     absl::StrCat("index ", v, " at [", i, "] is outside [0, ",
+                                     absl::StrCat("the index at [", i, "] is outside [0, ",
                                                   p.n_targets, ") (attribute 'n_targets' of "
                                                   "/participants/", p.id, ")"))) {
       return std::nullopt;
     }
     if (!c.Expect(seen.insert(v).second, path,
-                  absl::StrCat("index ", v, " appears more than once (again at [", i, "])"))) {
+                  absl::StrCat("the index at [", i, "] repeats an earlier one"))) {
       return std::nullopt;
     }
     roi.push_back(static_cast<int32_t>(v));
@@ -741,19 +435,6 @@ void WalkParticipants(Checker& c, const WalkOptions& o, const std::set<std::stri
   }
 }
 
-// Opens a file for reading. The error message lacks the file name, which callers add.
-absl::StatusOr<Handle> OpenFile(const std::string& path) {
-  internal::SilenceHdf5Errors();
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) return absl::NotFoundError("no such file");
-  if (H5Fis_hdf5(path.c_str()) <= 0) return absl::NotFoundError("not an HDF5 file");
-  Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
-  if (!file.ok()) {
-    return absl::DataLossError("cannot open the HDF5 file, truncated or corrupt?" + Hdf5Reason());
-  }
-  return file;
-}
-
 // The walk shared by every entry point; returns the problems found (all, or the first).
 std::vector<Problem> Walk(const std::string& path, hid_t fid, const WalkOptions& options,
                           bool stop_at_first, Dataset* dataset) {
@@ -786,7 +467,7 @@ std::string FormatProblem(const std::string& file, const Problem& problem) {
 }
 
 absl::StatusOr<Dataset> ReadDataset(const std::string& path, const ReadOptions& options) {
-  absl::StatusOr<Handle> file = OpenFile(path);
+  absl::StatusOr<Handle> file = OpenHdf5File(path);
   if (!file.ok()) {
     return absl::Status(file.status().code(), absl::StrCat(path, ": ", file.status().message()));
   }
@@ -805,7 +486,7 @@ absl::StatusOr<Dataset> ReadDataset(const std::string& path, const ReadOptions& 
 }
 
 std::vector<Problem> ValidateDataset(const std::string& path) {
-  absl::StatusOr<Handle> file = OpenFile(path);
+  absl::StatusOr<Handle> file = OpenHdf5File(path);
   if (!file.ok()) return {{"", std::string(file.status().message())}};
   Dataset dataset;
   return Walk(path, file->get(), {ReadOptions{}, /*keep_values=*/false}, /*stop_at_first=*/false,

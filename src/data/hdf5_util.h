@@ -61,6 +61,31 @@ inline Handle OwnPlist(hid_t id) { return Handle(id, H5Pclose); }
 // stderr would only be noise.
 inline void SilenceHdf5Errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
+// A dataset file comes from users, and HDF5 follows external links, virtual datasets and
+// External File List storage to any file the reading process may open (one user's job could
+// read another's files, or /proc/self/environ): braintune reads none of them. These two say why
+// an object is refused, or "" when it is an object of this file.
+//
+// The link at `path` in `file`, checked before it is followed.
+inline std::string LinkOutsideTheFile(hid_t file, const std::string& path) {
+  H5L_info_t link;  // HDF5 1.10's API (Debian 12); 1.12 keeps it under the same name
+  if (path == "/" || H5Lget_info(file, path.c_str(), &link, H5P_DEFAULT) < 0) return "";  // the caller's open fails
+  // Soft links too: one may name a path that goes through an external link.
+  if (link.type == H5L_TYPE_SOFT) return "is a soft link: refused (only objects stored in the file are read)";
+  if (link.type != H5L_TYPE_HARD) return "is an external link (to an object in another file): refused";
+  return "";
+}
+// The storage of an open dataset, checked before it is read.
+inline std::string StorageOutsideTheFile(hid_t dataset) {
+  Handle dcpl(H5Dget_create_plist(dataset), H5Pclose);
+  if (!dcpl.ok()) return "cannot read its storage properties: refused";
+  if (H5Pget_layout(dcpl.get()) == H5D_VIRTUAL) return "is a virtual dataset (its data lives in other files): refused";
+  if (H5Pget_external_count(dcpl.get()) != 0) {
+    return "is stored in external files (HDF5 external storage), not in this file: refused";
+  }
+  return "";
+}
+
 // numpy-like name of an HDF5 type, for "expected float32, got int64" messages.
 inline std::string TypeName(hid_t type) {
   const std::string bits = std::to_string(8 * H5Tget_size(type));

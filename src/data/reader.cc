@@ -31,8 +31,14 @@ struct DatasetReader::Impl {
   absl::StatusOr<hid_t> Dataset(const std::string& inner, int64_t* length) {
     auto it = datasets.find(inner);
     if (it == datasets.end()) {
+      if (const std::string refusal = internal::LinkOutsideTheFile(file.get(), inner); !refusal.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", inner, ": ", refusal));
+      }
       Handle ds = internal::OwnObject(H5Dopen2(file.get(), inner.c_str(), H5P_DEFAULT));
       if (!ds.ok()) return absl::NotFoundError(absl::StrCat(path, ": ", inner, ": no such dataset"));
+      if (const std::string refusal = internal::StorageOutsideTheFile(ds.get()); !refusal.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": ", inner, ": ", refusal));
+      }
       Handle space = internal::OwnSpace(H5Dget_space(ds.get()));
       hsize_t dims[2] = {0, 0};
       H5Sget_simple_extent_dims(space.get(), dims, nullptr);

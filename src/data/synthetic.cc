@@ -17,6 +17,8 @@
 // semantic features), scaled by a per-participant gain, plus Gaussian noise whose level grows
 // with the participant index. The stored noise ceiling is the exact correlation this noise
 // allows; the test story also gets independent noisy repeats.
+#include "data/synthetic.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -28,7 +30,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
-#include "data/dataset.h"
 #include "data/hdf5_util.h"
 #include "data/hdf5_writer.h"
 

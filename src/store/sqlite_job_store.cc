@@ -1,10 +1,10 @@
 #include <sqlite3.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "store/job_store.h"
 #include "store/sqlite_util.h"
@@ -15,6 +15,8 @@ namespace {
 // One connection, guarded by db_mu_. Puts are group-committed: concurrent callers queue their
 // rows and one of them writes every queued row in one transaction (one fsync), so a burst of
 // submissions costs one disk flush, not one each; each caller returns once its row is durable.
+// Thread model: every method is safe to call concurrently; queue_mu_ guards the queue and is
+// released before a commit takes db_mu_, so the two are never held together.
 class SqliteJobStore : public JobStore {
  public:
   SqliteJobStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -25,32 +27,32 @@ class SqliteJobStore : public JobStore {
   absl::Status Put(const v1::Job& job) override {
     Row row{job.id(), job.state(), job.updated_ms(), ""};
     if (!job.SerializeToString(&row.blob)) return absl::InternalError("cannot serialize job " + job.id());
-    std::unique_lock<std::mutex> lock(queue_mu_);
+    absl::MutexLock lock(&queue_mu_);
     queue_.push_back(&row);
     while (!row.done) {
       if (committing_) {
-        committed_.wait(lock);
+        committed_.Wait(&queue_mu_);
         continue;
       }
       // Lead: write every queued row (ours included) in one transaction.
       committing_ = true;
       std::vector<Row*> batch;
       batch.swap(queue_);
-      lock.unlock();
+      queue_mu_.Unlock();
       const absl::Status status = Commit(batch);
-      lock.lock();
+      queue_mu_.Lock();
       for (Row* r : batch) {
         r->status = status;
         r->done = true;
       }
       committing_ = false;
-      committed_.notify_all();
+      committed_.SignalAll();
     }
     return row.status;
   }
 
   absl::StatusOr<v1::Job> Get(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(db_mu_);
+    absl::MutexLock lock(&db_mu_);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs WHERE id = ?1", -1, &stmt, nullptr) != SQLITE_OK) {
       return Error("prepare get");
@@ -68,7 +70,7 @@ class SqliteJobStore : public JobStore {
   }
 
   absl::StatusOr<std::vector<v1::Job>> List() override {
-    std::lock_guard<std::mutex> lock(db_mu_);
+    absl::MutexLock lock(&db_mu_);
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, "SELECT data FROM jobs ORDER BY seq", -1, &stmt, nullptr) != SQLITE_OK) {
       return Error("prepare list");
@@ -94,13 +96,13 @@ class SqliteJobStore : public JobStore {
     int state = 0;
     int64_t updated_ms = 0;
     std::string blob;
-    bool done = false;  // guarded by queue_mu_
-    absl::Status status;
+    bool done = false;    // guarded by queue_mu_ (not expressible as an annotation: a caller's row)
+    absl::Status status;  // set before done
   };
 
   // One transaction for the batch: all rows or none.
-  absl::Status Commit(const std::vector<Row*>& batch) {
-    std::lock_guard<std::mutex> lock(db_mu_);
+  absl::Status Commit(const std::vector<Row*>& batch) ABSL_LOCKS_EXCLUDED(queue_mu_) {
+    absl::MutexLock lock(&db_mu_);
     if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("begin");
     sqlite3_stmt* stmt = nullptr;
     const char* sql =
@@ -124,7 +126,7 @@ class SqliteJobStore : public JobStore {
     return status;
   }
 
-  absl::StatusOr<v1::Job> Decode(sqlite3_stmt* stmt, int column) {
+  absl::StatusOr<v1::Job> Decode(sqlite3_stmt* stmt, int column) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     v1::Job job;
     const void* data = sqlite3_column_blob(stmt, column);
     int size = sqlite3_column_bytes(stmt, column);
@@ -134,17 +136,20 @@ class SqliteJobStore : public JobStore {
     return job;
   }
 
-  absl::Status Error(const std::string& what) {
+  // The connection's last error (sqlite3_errmsg), so db_mu_ must still be held.
+  absl::Status Error(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(db_mu_) {
     return absl::InternalError(absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_)));
   }
 
+  // Constant after construction; the connection is used only with db_mu_ held (Error and
+  // Decode require it).
   sqlite3* const db_;
   const std::string path_;
-  std::mutex db_mu_;  // the connection
-  std::mutex queue_mu_;
-  std::condition_variable committed_;
-  std::vector<Row*> queue_;  // guarded by queue_mu_: rows waiting for the next commit
-  bool committing_ = false;  // guarded by queue_mu_
+  absl::Mutex db_mu_;
+  absl::Mutex queue_mu_;
+  absl::CondVar committed_;  // a commit finished (its rows are done)
+  std::vector<Row*> queue_ ABSL_GUARDED_BY(queue_mu_);  // rows waiting for the next commit
+  bool committing_ ABSL_GUARDED_BY(queue_mu_) = false;
 };
 
 }  // namespace

@@ -5,10 +5,11 @@
 #include <sqlite3.h>
 
 #include <chrono>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "store/sqlite_util.h"
 
@@ -40,6 +41,7 @@ class Statement {
   bool ok_ = false;
 };
 
+// Thread model: every method is safe to call concurrently; mu_ guards the connection.
 class SqliteTokenStore : public TokenStore {
  public:
   SqliteTokenStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
@@ -54,7 +56,7 @@ class SqliteTokenStore : public TokenStore {
     if (RAND_bytes(random, sizeof(random)) != 1) return absl::InternalError("no random bytes from OpenSSL");
     const std::string token = "bt_" + Hex(random, sizeof(random));
     const std::string hash = Sha256Hex(token);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Statement st(db_, "INSERT INTO tokens(hash, id, user, role, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)");
     if (!st.ok()) return Error("prepare issue");
     st.Bind(1, hash);
@@ -67,7 +69,7 @@ class SqliteTokenStore : public TokenStore {
   }
 
   absl::StatusOr<TokenInfo> Lookup(const std::string& token) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Statement st(db_, "SELECT id, user, role, created_ms FROM tokens WHERE hash = ?1");
     if (!st.ok()) return Error("prepare lookup");
     st.Bind(1, Sha256Hex(token));
@@ -78,7 +80,7 @@ class SqliteTokenStore : public TokenStore {
   }
 
   absl::StatusOr<std::vector<TokenInfo>> List() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Statement st(db_, "SELECT id, user, role, created_ms FROM tokens ORDER BY created_ms");
     if (!st.ok()) return Error("prepare list");
     std::vector<TokenInfo> out;
@@ -89,7 +91,7 @@ class SqliteTokenStore : public TokenStore {
   }
 
   absl::Status Revoke(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     Statement st(db_, "DELETE FROM tokens WHERE id = ?1");
     if (!st.ok()) return Error("prepare revoke");
     st.Bind(1, id);
@@ -103,13 +105,15 @@ class SqliteTokenStore : public TokenStore {
     auto text = [&](int c) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(stmt, c))); };
     return TokenInfo{text(0), text(1), text(2), sqlite3_column_int64(stmt, 3)};
   }
-  absl::Status Error(const std::string& what) {
+  // The connection's last error (sqlite3_errmsg), so mu_ must still be held.
+  absl::Status Error(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return absl::InternalError(absl::StrCat(path_, ": ", what, ": ", sqlite3_errmsg(db_)));
   }
 
+  // Constant after construction; the connection is used only with mu_ held (Error requires it).
   sqlite3* const db_;
   const std::string path_;
-  std::mutex mu_;
+  absl::Mutex mu_;
 };
 
 }  // namespace

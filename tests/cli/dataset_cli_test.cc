@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
-#include "data/dataset.h"
+#include "data/synthetic.h"
 #include "testing/process.h"
 
 namespace braintune {

@@ -54,7 +54,7 @@ class JobManagerTest : public ::testing::Test {
     manager_.reset();
     store_.reset();
     store_ = *store::OpenSqliteJobStore(dir_.File("jobs.db"));
-    manager_ = *JobManager::Create(store_.get(), policy_.get(), &nodes_);
+    manager_ = *JobManager::Create(store_.get(), &scheduling_, &nodes_);
   }
   v1::HeartbeatResponse Beat(const std::string& node, std::vector<v1::JobRuntime> jobs) {
     v1::HeartbeatRequest req;
@@ -77,6 +77,7 @@ class JobManagerTest : public ::testing::Test {
   testing::TempDir dir_;
   std::unique_ptr<scheduler::SchedulingPolicy> policy_ = scheduler::MakeMultifactorPolicy({});
   NodeManager nodes_{10000};
+  SchedulingDriver scheduling_{policy_.get(), &nodes_};
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> manager_;
 };
@@ -294,7 +295,7 @@ TEST_F(JobManagerTest, GpuJobsGetDisjointGpusOfTheirNode) {
   EXPECT_EQ(gpus_of(c->id()), (std::vector<int>{0})) << "a's GPUs are free again";
 }
 
-TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsFail) {
+TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsAreRequeued) {
   nodes_.Register(Node("n1", 1), NowMs());
   auto a = manager_->Submit(Spec("a", 1), "ana");
   manager_->SchedulePass();
@@ -304,14 +305,15 @@ TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsFail) {
   manager_.reset();
   store_.reset();
   NodeManager fresh_nodes(10000);
+  SchedulingDriver fresh_scheduling(policy_.get(), &fresh_nodes);
   store_ = *store::OpenSqliteJobStore(dir_.File("jobs.db"));
-  manager_ = *JobManager::Create(store_.get(), policy_.get(), &fresh_nodes);
+  manager_ = *JobManager::Create(store_.get(), &fresh_scheduling, &fresh_nodes);
   EXPECT_FALSE(fresh_nodes.Heartbeat("n1", NowMs())) << "n1's agent must register before heartbeating";
   auto lost = fresh_nodes.MarkLost(NowMs() + 60000);
   ASSERT_EQ(lost, std::vector<std::string>{"n1"});
   manager_->HandleLostNodes(lost);
   EXPECT_EQ(State(a->id()), v1::QUEUED) << "requeued, not lost";
-  manager_.reset();  // before fresh_nodes goes out of scope
+  manager_.reset();  // before fresh_nodes and fresh_scheduling go out of scope
 }
 
 TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentStopsThem) {

@@ -1,4 +1,5 @@
 #include "data/dataset.h"
+#include "data/synthetic.h"
 
 #include <hdf5.h>
 #include <unistd.h>
@@ -459,24 +460,6 @@ TEST(ReadOptionsTest, LoadsOnlyWhatWasAskedFor) {
 
 // ---- Malformed files, written with the HDF5 C API as a foreign tool would. ----
 
-enum class Fault {
-  kNone,
-  kSampleRateInsteadOfTr,
-  kWrongFormat,
-  kInt64Responses,
-  kWrongTargets,
-  kUnknownStory,
-  kNanResponses,
-  kNoRuns,
-  kMissingTr,
-  kLongerThanAudio,
-  kRoiOutOfRange,
-  kRepeatsWrongTimes,
-  kUnsortedWords,
-  kFeatureWithoutTimes,
-  kTrAndRateDisagree,
-};
-
 void Group(hid_t file, const std::string& path) {
   Handle g =
       internal::OwnObject(H5Gcreate2(file, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
@@ -537,22 +520,53 @@ void Int32s(hid_t file, const std::string& path, const std::vector<int32_t>& val
   Array(file, path, H5T_NATIVE_INT32, H5T_STD_I32LE, {values.size()}, values.data());
 }
 
-// A float32 array of the given shape holding 0, 1, 2, ...
-void Counting(hid_t file, const std::string& path, const std::vector<hsize_t>& dims) {
+// An array of the given shape holding 0, 1, 2, ..., float32 unless `file_type` says otherwise
+// (HDF5 converts on writing).
+Handle Counting(hid_t file, const std::string& path, const std::vector<hsize_t>& dims,
+                hid_t file_type = H5T_IEEE_F32LE) {
   size_t n = 1;
   for (hsize_t d : dims) n *= d;
   std::vector<float> values(n);
   for (size_t i = 0; i < n; ++i) values[i] = static_cast<float>(i);
-  Array(file, path, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, dims, values.data());
+  return Array(file, path, H5T_NATIVE_FLOAT, file_type, dims, values.data());
 }
 
-// One story "s1" (10 s of audio at 10 Hz) and one participant "p1" with 3 targets who heard it
-// for 4 TRs of 2 s; `fault` breaks exactly one thing.
-void WriteSmallFile(const std::string& path, Fault fault) {
+constexpr char kResponses[] = "/participants/p1/runs/s1/responses";
+
+Handle Open(hid_t file, const std::string& path) {
+  Handle obj = internal::OwnObject(H5Oopen(file, path.c_str(), H5P_DEFAULT));
+  EXPECT_TRUE(obj.ok()) << path;
+  return obj;
+}
+
+void Delete(hid_t file, const std::string& path) {
+  ASSERT_GE(H5Ldelete(file, path.c_str(), H5P_DEFAULT), 0) << path;
+}
+
+// tr = 2 s, t0 = 0: the timing of p1's run of s1.
+void TimeResponses(hid_t file) {
+  Handle ds = Open(file, kResponses);
+  const double tr = 2, t0 = 0;
+  NumberAttr(ds.get(), "tr", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &tr);
+  NumberAttr(ds.get(), "t0", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &t0);
+}
+
+// Replaces p1's responses to s1 by Counting ones of another shape or type, timed as before.
+void ReplaceResponses(hid_t file, const std::vector<hsize_t>& dims,
+                      hid_t file_type = H5T_IEEE_F32LE) {
+  Delete(file, kResponses);
+  Counting(file, kResponses, dims, file_type);
+  TimeResponses(file);
+}
+
+// A valid file, written with the HDF5 C API as a foreign tool would: one story "s1" (10 s of
+// audio at 10 Hz) and one participant "p1" with 3 targets who heard it for 4 TRs of 2 s
+// (responses 0, 1, 2, ...).
+void WriteSmallFile(const std::string& path) {
   Handle file = internal::OwnFile(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
   ASSERT_TRUE(file.ok());
   const hid_t f = file.get();
-  StringAttr(f, "format", fault == Fault::kWrongFormat ? "braintune-datasat" : "braintune-dataset");
+  StringAttr(f, "format", "braintune-dataset");
   const int64_t version = 1;
   NumberAttr(f, "version", H5T_NATIVE_INT64, H5T_STD_I64LE, &version);
   StringAttr(f, "modality", "fmri");
@@ -566,62 +580,37 @@ void WriteSmallFile(const std::string& path, Fault fault) {
 
   Group(f, "/participants");
   Group(f, "/participants/p1");
-  Handle participant = internal::OwnObject(H5Oopen(f, "/participants/p1", H5P_DEFAULT));
+  Handle participant = Open(f, "/participants/p1");
   StringAttr(participant.get(), "space", "native");
   const int32_t n_targets = 3;  // a 32-bit integer, which is fine
   NumberAttr(participant.get(), "n_targets", H5T_NATIVE_INT32, H5T_STD_I32LE, &n_targets);
   Group(f, "/participants/p1/runs");
-  if (fault == Fault::kNoRuns) return;
+  Group(f, "/participants/p1/runs/s1");
+  Counting(f, kResponses, {4, 3});
+  TimeResponses(f);
+}
 
-  const std::string run =
-      fault == Fault::kUnknownStory ? "/participants/p1/runs/s9" : "/participants/p1/runs/s1";
-  Group(f, run);
-  const hsize_t n_times = fault == Fault::kLongerThanAudio ? 7 : 4;
-  const hsize_t targets = fault == Fault::kWrongTargets ? 2 : 3;
-  std::vector<float> values(n_times * targets);
-  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
-  if (fault == Fault::kNanResponses)
-    values[1 * targets + 2] = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<int64_t> ints(values.begin(), values.end());
-  ds = fault == Fault::kInt64Responses ? Array(f, run + "/responses", H5T_NATIVE_INT64,
-                                               H5T_STD_I64LE, {n_times, targets}, ints.data())
-                                       : Array(f, run + "/responses", H5T_NATIVE_FLOAT,
-                                               H5T_IEEE_F32LE, {n_times, targets}, values.data());
-  const double tr = 2, rate = 0.5, t0 = 0;
-  if (fault == Fault::kSampleRateInsteadOfTr) {
-    NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &rate);
-  } else if (fault != Fault::kMissingTr) {
-    NumberAttr(ds.get(), "tr", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &tr);
-  }
-  NumberAttr(ds.get(), "t0", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &t0);
-  switch (fault) {
-    case Fault::kRoiOutOfRange:
-      Group(f, "/participants/p1/rois");
-      Int32s(f, "/participants/p1/rois/bad", {0, 5});
-      break;
-    case Fault::kRepeatsWrongTimes:
-      Group(f, "/participants/p1/repeats");
-      Counting(f, "/participants/p1/repeats/s1", {2, 5, 3});
-      break;
-    case Fault::kUnsortedWords:
-      Intervals(f, "/stimuli/s1/words", {1.0, 0.5}, {1.2, 0.8}, {"b", "a"});
-      break;
-    case Fault::kFeatureWithoutTimes:
-      Group(f, "/stimuli/s1/features");
-      Counting(f, "/stimuli/s1/features/f", {4, 2});
-      break;
-    case Fault::kTrAndRateDisagree:
-      NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &tr);
-      break;
-    default:
-      break;
-  }
+// One change to an open file. It closes whatever it opens: the tests count open HDF5 objects.
+using Change = void (*)(hid_t file);
+
+void WriteSmallFile(const std::string& path, Change change) {
+  WriteSmallFile(path);
+  Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+  ASSERT_TRUE(file.ok());
+  change(file.get());
 }
 
 TEST(ReadDatasetTest, AcceptsAForeignFile) {
-  for (Fault fault : {Fault::kNone, Fault::kSampleRateInsteadOfTr}) {
+  const Change as_written = [](hid_t) {};
+  const Change sample_rate_instead_of_tr = [](hid_t f) {
+    Handle ds = Open(f, kResponses);
+    ASSERT_GE(H5Adelete(ds.get(), "tr"), 0);
+    const double rate = 0.5;
+    NumberAttr(ds.get(), "sample_rate", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, &rate);
+  };
+  for (Change change : {as_written, sample_rate_instead_of_tr}) {
     const std::string path = TempPath("foreign.h5");
-    WriteSmallFile(path, fault);
+    WriteSmallFile(path, change);
     absl::StatusOr<Dataset> d = ReadDataset(path);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->name, "foreign");  // no name attribute: the file stem
@@ -644,9 +633,33 @@ std::string Joined(const std::string& file, const std::vector<Problem>& problems
   return joined;
 }
 
+// The valid small file with one thing broken, and the problem the reader must name.
+// A dataset whose data HDF5 would read from another file: External File List storage (the
+// reproduction that leaked a node secret 8 bytes at a time through the ROI range check).
+void ExternallyStored(hid_t file, const std::string& path, const char* outside) {
+  Handle dcpl = internal::OwnPlist(H5Pcreate(H5P_DATASET_CREATE));
+  ASSERT_GE(H5Pset_external(dcpl.get(), outside, 0, 8), 0);
+  const hsize_t dims[1] = {2};
+  Handle space = internal::OwnSpace(H5Screate_simple(1, dims, nullptr));
+  Handle ds = internal::OwnObject(
+      H5Dcreate2(file, path.c_str(), H5T_STD_I32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  ASSERT_TRUE(ds.ok()) << path;
+}
+
+// A virtual dataset mapping another file's dataset.
+void VirtualDataset(hid_t file, const std::string& path, const char* other_file) {
+  const hsize_t dims[1] = {2};
+  Handle space = internal::OwnSpace(H5Screate_simple(1, dims, nullptr));
+  Handle dcpl = internal::OwnPlist(H5Pcreate(H5P_DATASET_CREATE));
+  ASSERT_GE(H5Pset_virtual(dcpl.get(), space.get(), other_file, "/data", space.get()), 0);
+  Handle ds = internal::OwnObject(
+      H5Dcreate2(file, path.c_str(), H5T_STD_I32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
+  ASSERT_TRUE(ds.ok()) << path;
+}
+
 struct BadCase {
   const char* label;
-  Fault fault;
+  Change break_one_thing;
   std::string inner_path;
   std::string what;
 };
@@ -656,7 +669,7 @@ class MalformedFileTest : public ::testing::TestWithParam<BadCase> {};
 TEST_P(MalformedFileTest, NamesFilePathAndProblem) {
   const BadCase& c = GetParam();
   const std::string path = TempPath(std::string(c.label) + ".h5");
-  WriteSmallFile(path, c.fault);
+  WriteSmallFile(path, c.break_one_thing);
   const absl::StatusOr<Dataset> d = ReadDataset(path);
   ASSERT_FALSE(d.ok());
   EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument) << d.status();
@@ -672,37 +685,101 @@ TEST_P(MalformedFileTest, NamesFilePathAndProblem) {
 INSTANTIATE_TEST_SUITE_P(
     AllFaults, MalformedFileTest,
     ::testing::Values(
-        BadCase{"wrong_format", Fault::kWrongFormat, "/",
+        BadCase{"wrong_format",
+                [](hid_t f) {
+                  ASSERT_GE(H5Adelete(f, "format"), 0);
+                  StringAttr(f, "format", "braintune-datasat");
+                },
+                "/",
                 "attribute 'format': expected \"braintune-dataset\", got \"braintune-datasat\""},
-        BadCase{"int64_responses", Fault::kInt64Responses, "/participants/p1/runs/s1/responses",
-                "expected float32, got int64"},
-        BadCase{"wrong_targets", Fault::kWrongTargets, "/participants/p1/runs/s1/responses",
-                "expected 3 targets"},
-        BadCase{"unknown_story", Fault::kUnknownStory, "/participants/p1/runs/s9",
-                "story 's9' is not under /stimuli"},
-        BadCase{"nan_responses", Fault::kNanResponses, "/participants/p1/runs/s1/responses",
-                "non-finite value (NaN) at [1, 2]"},
-        BadCase{"no_runs", Fault::kNoRuns, "/participants/p1/runs", "participant has no runs"},
-        BadCase{"missing_tr", Fault::kMissingTr, "/participants/p1/runs/s1/responses",
+        BadCase{"int64_responses", [](hid_t f) { ReplaceResponses(f, {4, 3}, H5T_STD_I64LE); },
+                "/participants/p1/runs/s1/responses", "expected float32, got int64"},
+        BadCase{"wrong_targets", [](hid_t f) { ReplaceResponses(f, {4, 2}); },
+                "/participants/p1/runs/s1/responses", "expected 3 targets"},
+        BadCase{"unknown_story",
+                [](hid_t f) {
+                  ASSERT_GE(H5Lmove(f, "/participants/p1/runs/s1", f, "/participants/p1/runs/s9",
+                                    H5P_DEFAULT, H5P_DEFAULT),
+                            0);
+                },
+                "/participants/p1/runs/s9", "story 's9' is not under /stimuli"},
+        BadCase{"nan_responses",
+                [](hid_t f) {
+                  std::vector<float> values(4 * 3);
+                  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i);
+                  values[1 * 3 + 2] = std::numeric_limits<float>::quiet_NaN();
+                  Handle ds = Open(f, kResponses);
+                  ASSERT_GE(H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                     values.data()),
+                            0);
+                },
+                "/participants/p1/runs/s1/responses", "non-finite value (NaN) at [1, 2]"},
+        BadCase{"no_runs", [](hid_t f) { Delete(f, "/participants/p1/runs/s1"); },
+                "/participants/p1/runs", "participant has no runs"},
+        BadCase{"missing_tr",
+                [](hid_t f) { ASSERT_GE(H5Adelete(Open(f, kResponses).get(), "tr"), 0); },
+                "/participants/p1/runs/s1/responses",
                 "missing attribute 'tr' (or 'sample_rate')"},
-        BadCase{"longer_than_audio", Fault::kLongerThanAudio, "/participants/p1/runs/s1/responses",
-                "responses last until 14.000 s"},
-        BadCase{"roi_out_of_range", Fault::kRoiOutOfRange, "/participants/p1/rois/bad",
-                "index 5 at [1] is outside [0, 3)"},
-        BadCase{"repeats_wrong_times", Fault::kRepeatsWrongTimes, "/participants/p1/repeats/s1",
+        BadCase{"longer_than_audio", [](hid_t f) { ReplaceResponses(f, {7, 3}); },
+                "/participants/p1/runs/s1/responses", "responses last until 14.000 s"},
+        BadCase{"roi_out_of_range",
+                [](hid_t f) {
+                  Group(f, "/participants/p1/rois");
+                  Int32s(f, "/participants/p1/rois/bad", {0, 5});
+                },
+                "/participants/p1/rois/bad", "the index at [1] is outside [0, 3)"},
+        // Data outside the file is never read (issue 17, reproduction 1), whatever it holds.
+        BadCase{"roi_external_storage",
+                [](hid_t f) {
+                  Group(f, "/participants/p1/rois");
+                  ExternallyStored(f, "/participants/p1/rois/leak", "/proc/self/environ");
+                },
+                "/participants/p1/rois/leak", "is stored in external files (HDF5 external storage)"},
+        BadCase{"audio_external_link",
+                [](hid_t f) {
+                  Delete(f, "/stimuli/s1/audio");
+                  ASSERT_GE(H5Lcreate_external("/etc/other.h5", "/audio", f, "/stimuli/s1/audio", H5P_DEFAULT,
+                                               H5P_DEFAULT),
+                            0);
+                },
+                "/stimuli/s1/audio", "is an external link (to an object in another file): refused"},
+        BadCase{"roi_virtual",
+                [](hid_t f) {
+                  Group(f, "/participants/p1/rois");
+                  VirtualDataset(f, "/participants/p1/rois/elsewhere", "/etc/other.h5");
+                },
+                "/participants/p1/rois/elsewhere", "is a virtual dataset (its data lives in other files)"},
+        BadCase{"repeats_wrong_times",
+                [](hid_t f) {
+                  Group(f, "/participants/p1/repeats");
+                  Counting(f, "/participants/p1/repeats/s1", {2, 5, 3});
+                },
+                "/participants/p1/repeats/s1",
                 "expected 4 time points (axis 1, as /participants/p1/runs/s1/responses), got 5"},
-        BadCase{"unsorted_words", Fault::kUnsortedWords, "/stimuli/s1/words",
-                "not sorted by onset: interval 1 starts at 0.5 s"},
-        BadCase{"feature_without_times", Fault::kFeatureWithoutTimes,
+        BadCase{"unsorted_words",
+                [](hid_t f) {
+                  Intervals(f, "/stimuli/s1/words", {1.0, 0.5}, {1.2, 0.8}, {"b", "a"});
+                },
+                "/stimuli/s1/words", "not sorted by onset: interval 1 starts at 0.5 s"},
+        BadCase{"feature_without_times",
+                [](hid_t f) {
+                  Group(f, "/stimuli/s1/features");
+                  Counting(f, "/stimuli/s1/features/f", {4, 2});
+                },
                 "/stimuli/s1/features/f_times", "missing dataset"},
-        BadCase{"tr_and_rate_disagree", Fault::kTrAndRateDisagree,
+        BadCase{"tr_and_rate_disagree",
+                [](hid_t f) {
+                  const double two = 2;
+                  NumberAttr(Open(f, kResponses).get(), "sample_rate", H5T_NATIVE_DOUBLE,
+                             H5T_IEEE_F64LE, &two);
+                },
                 "/participants/p1/runs/s1/responses",
                 "attributes 'tr' (2) and 'sample_rate' (2) disagree"}),
     [](const ::testing::TestParamInfo<BadCase>& info) { return std::string(info.param.label); });
 
 TEST(ReadDatasetTest, ReadsOptionalGroupsBack) {
   const std::string path = TempPath("optional.h5");
-  WriteSmallFile(path, Fault::kNone);
+  WriteSmallFile(path);
   {
     Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     const hid_t f = file.get();
@@ -774,7 +851,7 @@ TEST(ReadDatasetTest, ReadsOptionalGroupsBack) {
 
 TEST(ValidateDatasetTest, ReportsEveryProblemWithItsPath) {
   const std::string path = TempPath("many_problems.h5");
-  WriteSmallFile(path, Fault::kNone);
+  WriteSmallFile(path);
   {
     Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
     const hid_t f = file.get();
@@ -821,7 +898,7 @@ TEST(ValidateDatasetTest, ReportsEveryProblemWithItsPath) {
           IsProblem("/stimuli/s1/features/g_times", "not strictly increasing: times[2] = 1"),
           IsProblem("/stimuli/s2/audio", "non-finite value (Inf) at [3]"),
           IsProblem("/participants/p1/repeats/s1", "expected 4 time points"),
-          IsProblem("/participants/p1/rois/bad", "index 5 at [1] is outside [0, 3)"),
+          IsProblem("/participants/p1/rois/bad", "the index at [1] is outside [0, 3)"),
           IsProblem("/participants/p2", "n_targets is 4 but space 'native' has 3 targets in "
                                         "/participants/p1"),
           IsProblem("/participants/p2/runs/s9", "story 's9' is not under /stimuli"),
@@ -889,7 +966,7 @@ TEST(SummarizeDatasetTest, SummarisesWithoutLoadingValues) {
 
   // A foreign file with none of the optional groups.
   const std::string bare = TempPath("bare.h5");
-  WriteSmallFile(bare, Fault::kNone);
+  WriteSmallFile(bare);
   s = SummarizeDataset(bare);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_EQ(s->stories_with_words, 0);

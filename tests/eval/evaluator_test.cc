@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "braintune/v1/job.pb.h"
-#include "data/dataset.h"
+#include "data/synthetic.h"
 #include "gtest/gtest.h"
 #include "model/brain_model.h"
 #include "testing/process.h"

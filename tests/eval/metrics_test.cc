@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/synthetic.h"
 #include "eval/features.h"
 #include "eval/ridge.h"
 #include "gtest/gtest.h"

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "braintune/v1/job_service.pb.h"
-#include "data/dataset.h"
+#include "data/synthetic.h"
 #include "testing/process.h"
 
 namespace braintune {

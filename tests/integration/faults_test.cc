@@ -27,7 +27,9 @@ using testing::RunCommand;
 class FaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::WriteTinyJob(dir_, {"small", 2, 150, "ranks: 2, restart_backoff_seconds: 1", 20, "job.yaml", ""});
+    testing::WriteTinyJob(dir_, {.steps = 150,
+                                 .resources = "ranks: 2, restart_backoff_seconds: 1",
+                                 .checkpoint_every = 20});
     address_ = "127.0.0.1:" + std::to_string(testing::FreePort());
     StartCoordinator();
     for (const char* node : {"node-a", "node-b"}) StartAgent(node);
@@ -113,9 +115,18 @@ TEST_F(FaultsTest, APreemptedJobCheckpointsOnSigtermAndResumesFromThere) {
   // Both nodes busy with preemptible priority-100 jobs whose output directories are on a disk
   // every node sees (here, the test's), so a job resumes wherever it runs next.
   for (const char* name : {"low-a", "low-b"}) {
-    testing::WriteTinyJob(dir_, {name, 2, 150, "ranks: 2", 1000, std::string(name) + ".yaml", std::string("out-") + name});
+    testing::WriteTinyJob(dir_, {.name = name,
+                                 .steps = 150,
+                                 .resources = "ranks: 2",
+                                 .checkpoint_every = 1000,
+                                 .file = std::string(name) + ".yaml",
+                                 .output_dir = std::string("out-") + name});
   }
-  testing::WriteTinyJob(dir_, {"urgent", 2, 60, "ranks: 2, priority: 900", 1000, "urgent.yaml", ""});
+  testing::WriteTinyJob(dir_, {.name = "urgent",
+                               .steps = 60,
+                               .resources = "ranks: 2, priority: 900",
+                               .checkpoint_every = 1000,
+                               .file = "urgent.yaml"});
   const std::string a = Submit("low-a.yaml"), b = Submit("low-b.yaml");
   WaitFor(a, Training, 60);
   WaitFor(b, Training, 60);

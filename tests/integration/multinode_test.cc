@@ -38,7 +38,10 @@ class MultiNodeTest : public ::testing::Test {
       GTEST_SKIP() << "network namespaces unavailable (needs root and iproute2): " << made.output;
     }
     namespaces_made_ = true;
-    testing::WriteTinyJob(dir_, {"two-nodes", 4, 20, "ranks: 4, max_restarts: 0", 100, "job.yaml", ""});
+    testing::WriteTinyJob(dir_, {.name = "two-nodes",
+                                 .participants = 4,
+                                 .steps = 20,
+                                 .resources = "ranks: 4, max_restarts: 0"});
     coordinator_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", ns_[0], Binary("braintune-coordinator"), "--listen",
                                  "10.77.0.1:50051", "--db", dir_.File("jobs.db")},

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "data/dataset.h"
+#include "data/synthetic.h"
 
 namespace braintune::testing {
 
