@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
 #include "common/files.h"
 #include "yaml-cpp/yaml.h"
@@ -100,12 +101,17 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadSafetensors(const std::
     if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
       return bad(absl::StrCat("data_offsets outside the ", data_size, " bytes of data"));
     }
-    int64_t numel = 1;
+    // Bounded by the data at every factor, so a hostile shape cannot overflow into a small product.
+    uint64_t numel = 1;
     for (int64_t s : shape) {
       if (s < 0) return bad("negative dimension");
-      numel *= s;
+      if (s > 0 && numel > data_size / static_cast<uint64_t>(s)) {
+        return bad(absl::StrCat("shape [", absl::StrJoin(shape, ", "), "] needs more than the ", data_size,
+                                " bytes of data"));
+      }
+      numel *= static_cast<uint64_t>(s);
     }
-    if (static_cast<uint64_t>(numel * d->bytes) != offsets[1] - offsets[0]) {
+    if (numel * d->bytes != offsets[1] - offsets[0]) {
       return bad(absl::StrCat("shape needs ", numel * d->bytes, " bytes of ", dtype, ", data_offsets give ",
                               offsets[1] - offsets[0]));
     }

@@ -170,6 +170,13 @@ TEST(SafetensorsTest, RoundTripsTypesAndNamesWhatIsWrong) {
   bad_header.replace(8, 1, "[");
   std::ofstream(dir.File("json.safetensors"), std::ios::binary) << bad_header;
   EXPECT_FALSE(ReadSafetensors(dir.File("json.safetensors")).ok());
+  // A shape whose product overflows 64 bits to 0 bytes, matching empty data_offsets.
+  const std::string overflow = R"({"x":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})";
+  std::string file(8, '\0');
+  for (int b = 0; b < 8; ++b) file[b] = static_cast<char>((overflow.size() >> (8 * b)) & 0xff);
+  std::ofstream(dir.File("overflow.safetensors"), std::ios::binary) << file << overflow;
+  EXPECT_THAT(ReadSafetensors(dir.File("overflow.safetensors")).status().message(),
+              HasSubstr("overflow.safetensors: tensor 'x': shape [4611686018427387904, 4] needs more than the 0 bytes"));
 }
 
 TEST(LoraTest, FreshAdaptersChangeNothingAndMergedExportsMatch) {
