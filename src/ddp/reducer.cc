@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "dist/work.h"
 
 namespace braintune::ddp {
@@ -56,9 +57,15 @@ GradientReducer::~GradientReducer() {
 }
 
 std::vector<int64_t> GradientReducer::bucket_bytes() const {
+  absl::MutexLock lock(&mu_);
   std::vector<int64_t> out;
   for (const Bucket& b : buckets_) out.push_back(b.flat.numel() * static_cast<int64_t>(sizeof(float)));
   return out;
+}
+
+StepStats GradientReducer::last_stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
 }
 
 absl::Status GradientReducer::BroadcastParameters() {
@@ -67,7 +74,7 @@ absl::Status GradientReducer::BroadcastParameters() {
   std::vector<torch::Tensor> pieces;
   for (const torch::Tensor& p : all_shared_) pieces.push_back(p.detach().reshape(-1));
   torch::Tensor flat = torch::cat(pieces).contiguous();
-  if (absl::Status s = comm_->Broadcast(flat.data_ptr<float>(), flat.numel(), 0); !s.ok()) return s;
+  RETURN_IF_ERROR(comm_->Broadcast(flat.data_ptr<float>(), flat.numel(), 0));
   int64_t offset = 0;
   for (torch::Tensor& p : all_shared_) {
     p.copy_(flat.narrow(0, offset, p.numel()).view(p.sizes()));
@@ -77,7 +84,7 @@ absl::Status GradientReducer::BroadcastParameters() {
 }
 
 void GradientReducer::Prepare(int64_t local_samples, int64_t global_samples, bool sync) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   sync_ = sync;
   weight_ = global_samples > 0 ? static_cast<double>(local_samples) / static_cast<double>(global_samples) : 0.0;
   // Gradients left by the last synchronised step are views into the buckets (the optimizer has
@@ -97,7 +104,7 @@ void GradientReducer::Prepare(int64_t local_samples, int64_t global_samples, boo
 }
 
 void GradientReducer::OnGradient(int index, const torch::Tensor& grad) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!sync_) return;
   if (ready_[index]) {  // a second backward in this step: its gradient would be lost
     second_backward_ = true;
@@ -135,41 +142,45 @@ void GradientReducer::Launch(Bucket& b) {
 
 absl::Status GradientReducer::Finish() {
   torch::NoGradGuard no_grad;
-  std::unique_lock<std::mutex> lock(mu_);
-  for (const torch::Tensor& p : local_) {
-    if (p.grad().defined() && sync_) p.mutable_grad().mul_(weight_);
-  }
-  if (!sync_) return absl::OkStatus();
-  if (second_backward_) {
-    return absl::FailedPreconditionError(
-        "gradient reducer: a parameter got a gradient twice in one synchronised step (backward ran "
-        "twice between Prepare and Finish); use Prepare(..., /*sync=*/false) for all but the last");
-  }
-  // Parameters that got no gradient in this backward (unused, or no samples on this rank)
-  // contribute what they accumulated earlier, or zero.
-  for (size_t i = 0; i < shared_.size(); ++i) {
-    if (ready_[i]) continue;
-    torch::Tensor& slot = views_[i];
-    const torch::Tensor& held = shared_[i].grad();
-    if (held.defined()) {
-      slot.copy_(held).mul_(weight_);
-    } else {
-      slot.zero_();
+  std::vector<std::shared_ptr<dist::Work>> works;  // waited on outside mu_
+  {
+    absl::MutexLock lock(&mu_);
+    for (const torch::Tensor& p : local_) {
+      if (p.grad().defined() && sync_) p.mutable_grad().mul_(weight_);
     }
-    ready_[i] = true;
-    --buckets_[slots_[i].bucket].pending;
+    if (!sync_) return absl::OkStatus();
+    if (second_backward_) {
+      return absl::FailedPreconditionError(
+          "gradient reducer: a parameter got a gradient twice in one synchronised step (backward ran "
+          "twice between Prepare and Finish); use Prepare(..., /*sync=*/false) for all but the last");
+    }
+    // Parameters that got no gradient in this backward (unused, or no samples on this rank)
+    // contribute what they accumulated earlier, or zero.
+    for (size_t i = 0; i < shared_.size(); ++i) {
+      if (ready_[i]) continue;
+      torch::Tensor& slot = views_[i];
+      const torch::Tensor& held = shared_[i].grad();
+      if (held.defined()) {
+        slot.copy_(held).mul_(weight_);
+      } else {
+        slot.zero_();
+      }
+      ready_[i] = true;
+      --buckets_[slots_[i].bucket].pending;
+    }
+    LaunchReadyLocked();
+    if (!buckets_.empty()) stats_.first_started = buckets_[0].work->started_at();
+    for (const Bucket& b : buckets_) works.push_back(b.work);
   }
-  LaunchReadyLocked();
-  lock.unlock();
-  if (!buckets_.empty()) stats_.first_started = buckets_[0].work->started_at();
-  for (Bucket& b : buckets_) {
+  for (const auto& work : works) {
     // The first failure is the job's end (the caller aborts); waiting on the rest would only
     // add a timeout each.
-    if (absl::Status s = b.work->Wait(); !s.ok()) return s;
+    RETURN_IF_ERROR(work->Wait());
   }
   // The averaged gradients stay in the buckets: each .grad becomes a view of its slot (no copy;
   // PyTorch's gradient_as_bucket_view). Prepare() detaches them before the next backward.
   for (size_t i = 0; i < shared_.size(); ++i) shared_[i].mutable_grad() = views_[i];
+  absl::MutexLock lock(&mu_);
   stats_.finished = dist::MonotonicSeconds();
   return absl::OkStatus();
 }
@@ -184,9 +195,9 @@ absl::Status BroadcastOptimizerState(dist::Communicator* comm, torch::optim::Opt
     bytes = out.str();
   }
   int64_t size = static_cast<int64_t>(bytes.size());
-  if (absl::Status s = comm->BroadcastBytes(&size, sizeof(size), 0); !s.ok()) return s;
+  RETURN_IF_ERROR(comm->BroadcastBytes(&size, sizeof(size), 0));
   bytes.resize(size);
-  if (absl::Status s = comm->BroadcastBytes(bytes.data(), size, 0); !s.ok()) return s;
+  RETURN_IF_ERROR(comm->BroadcastBytes(bytes.data(), size, 0));
   if (comm->rank() != 0) {
     torch::serialize::InputArchive archive;
     std::istringstream in(bytes);

@@ -28,10 +28,11 @@
 #include <torch/torch.h>
 
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "dist/communicator.h"
 
 namespace braintune::ddp {
@@ -50,6 +51,8 @@ struct StepStats {
   int launched_during_backward = 0;  // buckets issued from hooks (the rest by Finish)
 };
 
+// Thread model: one thread (the training loop) calls the methods; the gradient hooks may run on
+// the autograd engine's threads during backward, so what they touch is guarded by mu_.
 class GradientReducer {
  public:
   // `shared`: the same list (order, shapes) on every rank. `local`: this rank's own parameters.
@@ -74,7 +77,7 @@ class GradientReducer {
   // the job.
   absl::Status Finish();
 
-  const StepStats& last_stats() const { return stats_; }
+  StepStats last_stats() const;
   // Bytes of each bucket, in launch order (for tests and the benchmark).
   std::vector<int64_t> bucket_bytes() const;
 
@@ -91,23 +94,25 @@ class GradientReducer {
   };
 
   void OnGradient(int index, const torch::Tensor& grad);
-  void LaunchReadyLocked();  // issues complete buckets in order
-  void Launch(Bucket& b);
+  void LaunchReadyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // issues complete buckets in order
+  void Launch(Bucket& b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Constant after construction (the tensors' contents change, not which tensors they are).
   dist::Communicator* const comm_;
   std::vector<torch::Tensor> all_shared_;     // as given, frozen included: broadcast at start
   std::vector<torch::Tensor> shared_, local_;  // those that require a gradient
   std::vector<Slot> slots_;
   std::vector<torch::Tensor> views_;  // each shared parameter's slot, shaped like it
-  std::vector<Bucket> buckets_;
   std::vector<std::pair<int, unsigned>> hooks_;  // (shared index, hook id)
-  std::mutex mu_;  // hooks may run on the autograd engine's device thread
-  bool sync_ = true;
-  bool second_backward_ = false;
-  double weight_ = 1;
-  std::vector<bool> ready_;
-  size_t next_launch_ = 0;
-  StepStats stats_;
+
+  mutable absl::Mutex mu_;
+  std::vector<Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  bool sync_ ABSL_GUARDED_BY(mu_) = true;
+  bool second_backward_ ABSL_GUARDED_BY(mu_) = false;
+  double weight_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<bool> ready_ ABSL_GUARDED_BY(mu_);
+  size_t next_launch_ ABSL_GUARDED_BY(mu_) = 0;
+  StepStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
 // Copies rank 0's optimizer state (momentum buffers, Adam moments, step counts) to every rank,

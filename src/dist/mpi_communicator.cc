@@ -4,17 +4,18 @@
 
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
 #include "dist/communicator.h"
 #include "dist/work.h"
 
@@ -38,6 +39,8 @@ int EnvInt(const char* name, int fallback) {
 // Tag of the timeout reports exchanged on the diagnosis communicator.
 constexpr int kTimeoutTag = 7;
 
+// Thread model: one thread issues the collectives (Communicator's rule) into queue_; the
+// communication thread runs them; a waiting thread may diagnose a timeout.
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator() {
@@ -51,10 +54,10 @@ class MpiCommunicator : public Communicator {
   }
   ~MpiCommunicator() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
+      cv_.SignalAll();
     }
-    cv_.notify_all();
     thread_.join();
     MPI_Comm_free(&diag_comm_);
   }
@@ -111,11 +114,9 @@ class MpiCommunicator : public Communicator {
       work->Finish(absl::InvalidArgumentError(absl::StrCat(work->name(), ": more than 2^31-1 elements")));
       return work;
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back({work, [call = std::move(call), n = static_cast<int>(count)] { return call(n); }});
-    }
-    cv_.notify_all();
+    absl::MutexLock lock(&mu_);
+    queue_.push_back({work, [call = std::move(call), n = static_cast<int>(count)] { return call(n); }});
+    cv_.SignalAll();
     return work;
   }
 
@@ -123,8 +124,8 @@ class MpiCommunicator : public Communicator {
     for (;;) {
       Op op;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        absl::MutexLock lock(&mu_);
+        while (!stop_ && queue_.empty()) cv_.Wait(&mu_);
         if (queue_.empty()) return;  // stopping, nothing left
         op = std::move(queue_.front());
         queue_.pop_front();
@@ -171,14 +172,16 @@ class MpiCommunicator : public Communicator {
                                                             " were waiting in it too)"));
   }
 
+  // Constant after construction.
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   MPI_Comm diag_comm_ = MPI_COMM_NULL;
-  long long timed_out_seq_ = 0;
+
+  long long timed_out_seq_ = 0;  // the waiting thread only
   int64_t next_seq_ = 1;  // issue thread only
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Op> queue_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<Op> queue_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -221,9 +224,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> MakeCommunicator(const std::string
           "device \"cuda\" needs the NCCL backend, and this braintune was built without it (CUDA and "
           "NCCL were not found under /usr/local/cuda at configure time)");
     }
-    auto mpi = MakeMpiCommunicator();
-    if (!mpi.ok()) return mpi.status();
-    return MakeNcclCommunicator(std::move(*mpi));
+    ASSIGN_OR_RETURN(std::unique_ptr<Communicator> mpi, MakeMpiCommunicator());
+    return MakeNcclCommunicator(std::move(mpi));
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown device \"", device, "\" (cpu or cuda)"));
 }
