@@ -10,6 +10,9 @@
 
 namespace braintune::rank {
 
+// Sends progress and the result to the coordinator, best effort.
+// Thread model: not thread-safe; one thread (rank 0's trainer or evaluator) calls Report, which
+// blocks on the RPC (at most 2 s, 10 s with a result).
 class ProgressReporter {
  public:
   // An empty `coordinator` or `job_id` makes every call a no-op (local runs).

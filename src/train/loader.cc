@@ -1,5 +1,6 @@
 #include "train/loader.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -17,10 +18,10 @@ Loader::Loader(const Plan& plan, std::vector<OwnedShard> shards, const LoaderOpt
 
 Loader::~Loader() {
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
+    absl::MutexLock lock(&queue_mu_);
     stop_ = true;
   }
-  queue_cv_.notify_all();
+  queue_cv_.SignalAll();
   if (prefetcher_.joinable()) prefetcher_.join();
 }
 
@@ -37,7 +38,7 @@ absl::StatusOr<std::unique_ptr<Loader>> Loader::Start(const std::string& path, c
 
 absl::Status Loader::ComputeStatistics() {
   constexpr int64_t kChunkRows = 256;  // bounded memory however long the run
-  std::lock_guard<std::mutex> lock(reader_mu_);
+  absl::MutexLock lock(&reader_mu_);
   for (auto& owned : shards_) {
     const int64_t cols = owned.n_targets, n = owned.shard.samples;
     std::vector<double> sum(cols, 0.0), sq(cols, 0.0);
@@ -84,7 +85,7 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
   }
   const int64_t len = plan_.window_samples;
   batch.audio.resize(batch.windows.size() * len);
-  std::lock_guard<std::mutex> lock(reader_mu_);
+  absl::MutexLock lock(&reader_mu_);
   for (size_t i = 0; i < batch.windows.size(); ++i) {
     const Window& w = batch.windows[i];
     RETURN_IF_ERROR(reader_->ReadAudio(plan_.stories[w.story].name, WindowStart(plan_, w), len, &batch.audio[i * len]));
@@ -106,30 +107,32 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
 void Loader::PrefetchLoop(int64_t first_step) {
   for (int64_t step = first_step;; ++step) {
     {
-      std::unique_lock<std::mutex> lock(queue_mu_);
-      queue_cv_.wait(lock, [&] { return stop_ || static_cast<int>(queue_.size()) < options_.prefetch; });
+      absl::MutexLock lock(&queue_mu_);
+      while (!stop_ && static_cast<int>(queue_.size()) >= options_.prefetch) queue_cv_.Wait(&queue_mu_);
       if (stop_) return;
     }
     absl::StatusOr<Batch> batch = Build(GlobalBatch(plan_, options_.seed, options_.batch_size, step), {});
     if (batch.ok()) batch->step = step;
     bool failed = !batch.ok();
     {
-      std::lock_guard<std::mutex> lock(queue_mu_);
+      absl::MutexLock lock(&queue_mu_);
       queue_.push_back(std::move(batch));
     }
-    queue_cv_.notify_all();
+    queue_cv_.SignalAll();
     if (failed) return;  // the consumer sees the error; nothing after it would be valid
   }
 }
 
 absl::StatusOr<Batch> Loader::Next() {
   auto start = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  queue_cv_.wait(lock, [&] { return !queue_.empty(); });
-  absl::StatusOr<Batch> batch = std::move(queue_.front());
-  queue_.pop_front();
-  lock.unlock();
-  queue_cv_.notify_all();
+  absl::StatusOr<Batch> batch;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    while (queue_.empty()) queue_cv_.Wait(&queue_mu_);
+    batch = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  queue_cv_.SignalAll();
   wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return batch;
 }
@@ -139,7 +142,7 @@ absl::StatusOr<Batch> Loader::Read(const std::vector<Window>& windows, const std
 }
 
 int64_t Loader::bytes_read() const {
-  std::lock_guard<std::mutex> lock(reader_mu_);
+  absl::MutexLock lock(&reader_mu_);
   return reader_->bytes_read();
 }
 

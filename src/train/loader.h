@@ -5,17 +5,17 @@
 #ifndef BRAINTUNE_TRAIN_LOADER_H_
 #define BRAINTUNE_TRAIN_LOADER_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "data/reader.h"
 #include "train/plan.h"
 
@@ -48,8 +48,10 @@ struct LoaderOptions {
   int prefetch = 4;  // batches read ahead
 };
 
-// Thread model: Next() and Read() from one consumer thread; one internal prefetch thread.
-// Every HDF5 call is made under one mutex (Debian's HDF5 is not thread-safe).
+// One rank's batches, read ahead of its step loop.
+// Thread model: one consumer thread (the trainer's) calls every method; an internal prefetch
+// thread builds Next's batches. They share the reader under reader_mu_ (every HDF5 call: Debian's
+// HDF5 is not thread-safe) and the queue under queue_mu_; shards_ is final before that thread starts.
 class Loader {
  public:
   // Opens `path`, computes the z-score statistics of every shard in `shards` (streamed in chunks)
@@ -62,38 +64,42 @@ class Loader {
   Loader& operator=(const Loader&) = delete;
 
   // The next step's batch; blocks only when the prefetch thread is behind.
-  absl::StatusOr<Batch> Next();
+  absl::StatusOr<Batch> Next() ABSL_LOCKS_EXCLUDED(queue_mu_);
 
   // Reads `windows` for the shards in `only` (indices; empty = all) synchronously, e.g. for
   // evaluation.
-  absl::StatusOr<Batch> Read(const std::vector<Window>& windows, const std::vector<int>& only = {});
+  absl::StatusOr<Batch> Read(const std::vector<Window>& windows, const std::vector<int>& only = {})
+      ABSL_LOCKS_EXCLUDED(reader_mu_);
 
   const std::vector<OwnedShard>& shards() const { return shards_; }
-  int64_t bytes_read() const;
+  int64_t bytes_read() const ABSL_LOCKS_EXCLUDED(reader_mu_);
   // Seconds Next() spent waiting for the prefetch thread.
   double wait_seconds() const { return wait_seconds_; }
 
  private:
   Loader(const Plan& plan, std::vector<OwnedShard> shards, const LoaderOptions& options,
          std::unique_ptr<data::DatasetReader> reader);
-  absl::Status ComputeStatistics();
-  absl::StatusOr<Batch> Build(const std::vector<Window>& windows, const std::vector<int>& only);
-  void PrefetchLoop(int64_t first_step);
+  absl::Status ComputeStatistics() ABSL_LOCKS_EXCLUDED(reader_mu_);
+  absl::StatusOr<Batch> Build(const std::vector<Window>& windows, const std::vector<int>& only)
+      ABSL_LOCKS_EXCLUDED(reader_mu_);
+  void PrefetchLoop(int64_t first_step) ABSL_LOCKS_EXCLUDED(queue_mu_);
 
+  // Constant after Start.
   const Plan plan_;
   const LoaderOptions options_;
-  std::vector<OwnedShard> shards_;
+  std::vector<OwnedShard> shards_;                 // statistics filled in by Start
   std::vector<std::vector<int>> shards_of_story_;  // story -> owned shard indices
 
-  mutable std::mutex reader_mu_;
-  std::unique_ptr<data::DatasetReader> reader_;  // guarded by reader_mu_
+  mutable absl::Mutex reader_mu_;
+  std::unique_ptr<data::DatasetReader> reader_ ABSL_GUARDED_BY(reader_mu_);
 
-  std::mutex queue_mu_;
-  std::condition_variable queue_cv_;
-  std::deque<absl::StatusOr<Batch>> queue_;  // guarded by queue_mu_
-  bool stop_ = false;                        // guarded by queue_mu_
+  absl::Mutex queue_mu_;
+  absl::CondVar queue_cv_;  // the queue changed, or stop_ was set
+  std::deque<absl::StatusOr<Batch>> queue_ ABSL_GUARDED_BY(queue_mu_);
+  bool stop_ ABSL_GUARDED_BY(queue_mu_) = false;
+
   std::thread prefetcher_;
-  double wait_seconds_ = 0;
+  double wait_seconds_ = 0;  // the consumer thread's
 };
 
 }  // namespace braintune::train

@@ -217,4 +217,34 @@ void CutWindow(const Plan& plan, const data::Story& story, const Window& w, floa
   }
 }
 
+std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>>& assignment, size_t participants) {
+  std::map<std::string, int> stories_of;  // participant -> its shards on all ranks
+  for (const auto& rank : assignment) {
+    for (const Shard& s : rank) stories_of[s.participant] += 1;
+  }
+  std::string out = absl::StrCat("braintune-train: ", assignment.size(), " ranks, ", participants, " participants, ",
+                                 plan.stories.size(), " stories (test: ", plan.test_story_names, "), ",
+                                 plan.train_windows.size(),
+                                 " training windows of ", plan.window_samples, " samples\n");
+  for (size_t r = 0; r < assignment.size(); ++r) {
+    // A participant whose every story is here is listed by name; split ones as name:story.
+    std::map<std::string, std::vector<std::string>> stories;
+    int64_t samples = 0;
+    for (const Shard& s : assignment[r]) {
+      stories[s.participant].push_back(plan.stories[s.story].name);
+      samples += s.train_samples;
+    }
+    std::vector<std::string> names;
+    for (const auto& [pid, list] : stories) {
+      if (static_cast<int>(list.size()) == stories_of[pid]) {
+        names.push_back(pid);
+      } else {
+        for (const auto& story : list) names.push_back(pid + ":" + story);
+      }
+    }
+    absl::StrAppend(&out, "  rank ", r, ": ", absl::StrJoin(names, ", "), " (", samples, " training samples)\n");
+  }
+  return out;
+}
+
 }  // namespace braintune::train

@@ -47,6 +47,12 @@ absl::StatusOr<std::vector<std::vector<Shard>>> AssignShards(const data::Dataset
                                                              const std::vector<std::string>& participants,
                                                              int ranks);
 
+// The table rank 0 prints once shards are assigned, one line each, newline-terminated: the
+// job's size ("braintune-train: <ranks> ranks, <participants> participants, <stories> stories
+// (test: ...), <windows> training windows of <samples> samples"), then each rank's participants
+// (name:story for each story of a participant split across ranks) and training samples.
+std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>>& assignment, size_t participants);
+
 // One stimulus window: the audio that ends with TR `index` of `story`.
 struct Window {
   int story = 0;       // index into Plan::stories

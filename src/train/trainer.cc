@@ -4,22 +4,19 @@
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <chrono>
+#include <cmath>
 #include <csignal>
-#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
-#include <optional>
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
-#include "common/files.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
@@ -28,11 +25,13 @@
 #include "eval/metrics.h"  // the one Pearson r, as the evaluator scores
 #include "model/autocast.h"
 #include "model/brain_model.h"
-#include "train/loader.h"
-#include "train/plan.h"
 #include "rank/model_from_spec.h"
 #include "rank/progress_reporter.h"
 #include "rank/rank.h"
+#include "train/checkpoints.h"
+#include "train/early_stopping.h"
+#include "train/loader.h"
+#include "train/plan.h"
 #include "train/recipe.h"
 
 namespace braintune::train {
@@ -60,32 +59,9 @@ int64_t CountParams(const std::vector<torch::Tensor>& params) {
 std::atomic<bool> g_stop_requested{false};
 void OnSigterm(int) { g_stop_requested.store(true); }
 
-}  // namespace
-
-double LearningRateFactor(const config::TrainingSpec& t, int64_t step) {
-  const int64_t warm = std::llround(t.warmup_fraction * static_cast<double>(t.steps));
-  if (step <= warm) return static_cast<double>(step) / static_cast<double>(warm);
-  if (t.schedule == "constant") return 1.0;
-  return static_cast<double>(t.steps - step + 1) / static_cast<double>(std::max<int64_t>(1, t.steps - warm));
-}
-
-torch::Tensor PairLoss(const config::TrainingSpec& t, const torch::Tensor& pred, const torch::Tensor& actual) {
-  torch::Tensor loss = torch::zeros({}, pred.options().dtype(torch::kFloat));
-  const int64_t rows = pred.size(0);
-  if (t.loss != "pearson") loss = loss + (pred.to(torch::kFloat) - actual).pow(2).mean(1).sum();
-  if (t.loss != "mse" && rows >= 2) {
-    // 1 - r per target over the rows, averaged over targets, counted once per row (pair).
-    torch::Tensor p = pred.to(torch::kFloat) - pred.to(torch::kFloat).mean(0, true);
-    torch::Tensor a = actual - actual.mean(0, true);
-    torch::Tensor r = (p * a).sum(0) / (p.pow(2).sum(0).sqrt() * a.pow(2).sum(0).sqrt() + 1e-8);
-    const double w = t.loss == "pearson" ? 1.0 : t.pearson_weight;
-    loss = loss + (1 - r).mean() * static_cast<double>(rows) * w;
-  }
-  return loss;
-}
-
-namespace {
-
+// One rank's training job: the step loop, evaluation before and after, and the result; it
+// delegates checkpoints (checkpoints.h), early stopping (early_stopping.h), the recipe
+// (recipe.h) and the data (loader.h). Thread model: one thread calls Run, once.
 class Trainer {
  public:
   Trainer(const config::LoadedSpec& spec, const rank::RankOptions& options, dist::Communicator* comm)
@@ -93,19 +69,25 @@ class Trainer {
         comm_(comm),
         reporter_(comm->rank() == 0 ? options.coordinator : "", options.job_id),
         spec_(spec.spec),
-        spec_text_(spec.text),
-        source_(spec.source) {}
+        source_(spec.source),
+        checkpoints_(rank::OutputDir(spec.spec, options), spec.text, spec.spec.training, comm),
+        early_stopping_(spec.spec.training.patience, spec.spec.training.steps, comm->rank() == 0) {}
 
   absl::Status Run() {
     auto start = Clock::now();
-    ASSIGN_OR_RETURN(first_step_, ResumeStep());
+    ASSIGN_OR_RETURN(Checkpoints::Resume resume, checkpoints_.FindResume());
+    first_step_ = resume.first_step;
+    last_step_ = resume.last_step;
+    finished_ = resume.finished;
     // Before any work: an output directory that cannot be made fails the job now, not at the end.
     if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(rank::OutputDir(spec_, options_)));
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
     RETURN_IF_ERROR(BuildModel());
     std::vector<double> r_before, r_after;
-    if (first_step_ > 1) RETURN_IF_ERROR(LoadResume(&r_before));
+    if (first_step_ > 1) {
+      RETURN_IF_ERROR(checkpoints_.Load(model_.get(), device_, optimizer_.get(), &r_before, &early_stopping_));
+    }
     RETURN_IF_ERROR(reducer_->BroadcastParameters());
     RETURN_IF_ERROR(ddp::BroadcastOptimizerState(comm_, *optimizer_));
     if (first_step_ == 1) RETURN_IF_ERROR(Evaluate(&r_before));
@@ -133,7 +115,7 @@ class Trainer {
         // Preempted or stopped: checkpoint where we are, so the next launch loses nothing.
         RETURN_IF_ERROR(SaveCheckpoint(step, r_before));
         RETURN_IF_ERROR(comm_->Barrier());
-        return absl::AbortedError(absl::StrCat("stopped by SIGTERM after step ", step, "; ", CheckpointPath(step),
+        return absl::AbortedError(absl::StrCat("stopped by SIGTERM after step ", step, "; ", checkpoints_.PathOf(step),
                                                " holds it for the next launch"));
       }
       if (t.checkpoint_every > 0 && step % t.checkpoint_every == 0 && step < t.steps && !finished_) {
@@ -145,7 +127,7 @@ class Trainer {
       finished_ = true;
       if (t.checkpoint_every > 0) RETURN_IF_ERROR(SaveCheckpoint(last_step_, r_before));
     }
-    if (!best_params_.empty()) RestoreBest();
+    early_stopping_.RestoreBest(params_);
     Report("evaluating", last_step_, last_loss, Seconds(start), train_seconds);
     RETURN_IF_ERROR(Evaluate(&r_after));
     return Finish(r_before, r_after, last_loss, train_seconds, Seconds(start));
@@ -159,128 +141,8 @@ class Trainer {
     return absl::OkStatus();
   }
 
-  // ---- Checkpoints (training.checkpoint_every, keep_checkpoints) ---------------------------
-  // <output>/checkpoints/step-NNNNNNNN.pt, written atomically by rank 0 (every rank holds the
-  // same parameters and optimizer state): model, optimizer (moments and step counts), the step
-  // reached (the learning-rate schedule and the data order are functions of the step: the loader
-  // starts there; the random generators are re-seeded from seed, step and rank at every step),
-  // early-stopping state with the best weights, the untrained model's scores, and the spec text
-  // it belongs to. A relaunched job continues exactly as if it had not stopped.
-
-  std::string CheckpointDir() const { return rank::OutputDir(spec_, options_) + "/checkpoints"; }
-  std::string CheckpointPath(int64_t step) const {
-    return absl::StrFormat("%s/step-%08d.pt", CheckpointDir(), step);
-  }
-
-  // Step checkpoints in the directory, newest first.
-  std::vector<std::pair<int64_t, std::string>> ListCheckpoints() const {
-    std::vector<std::pair<int64_t, std::string>> out;
-    std::error_code ec;
-    static const std::regex kName(R"(step-(\d{8})\.pt)");
-    for (const auto& e : fs::directory_iterator(CheckpointDir(), ec)) {
-      std::smatch m;
-      const std::string name = e.path().filename().string();
-      if (std::regex_match(name, m, kName)) out.emplace_back(std::stoll(m[1]), e.path().string());
-    }
-    std::sort(out.rbegin(), out.rend());
-    return out;
-  }
-
-  // The step to start from: 1, or one past the newest checkpoint of this spec that every rank
-  // can read (kept loaded in resume_ for LoadResume). An unreadable one is skipped for the one
-  // before it.
-  absl::StatusOr<int64_t> ResumeStep() {
-    double next = 0;
-    for (const auto& [step, path] : ListCheckpoints()) {
-      try {
-        resume_.emplace();
-        resume_->load_from(path);
-        c10::IValue saved_spec, finished;
-        resume_->read("spec", saved_spec);
-        resume_->read("finished", finished);
-        if (saved_spec.toStringRef() != spec_text_) break;  // another job's: start afresh
-        next = finished.toBool() ? static_cast<double>(spec_.training.steps + 1) : static_cast<double>(step + 1);
-        finished_ = finished.toBool();
-        last_step_ = step;
-        resume_path_ = path;
-        break;
-      } catch (const c10::Error& e) {
-        std::cerr << "braintune-train: rank " << comm_->rank() << ": skipping unreadable " << path << ": "
-                  << e.what_without_backtrace() << std::endl;
-      }
-    }
-    // All ranks or none (a rank on a node that does not see the file starts everyone afresh);
-    // they all read the same newest file, so the steps agree when every rank has one.
-    double seen[2] = {next > 0 ? 1.0 : 0.0, next};
-    RETURN_IF_ERROR(comm_->AllReduceSum(seen, 2));
-    const bool everyone = seen[0] == comm_->size();
-    const int64_t first = everyone ? static_cast<int64_t>(seen[1] / comm_->size()) : 1;
-    if (!everyone) {
-      finished_ = false;
-      last_step_ = 0;
-      resume_.reset();
-    }
-    if (comm_->rank() == 0 && first > 1) {
-      std::cout << "braintune-train: resuming from step " << last_step_ << " (" << resume_path_ << ")" << std::endl;
-    }
-    return first;
-  }
-
-  absl::Status LoadResume(std::vector<double>* r_before) {
-    try {
-      torch::serialize::InputArchive model, optimizer;
-      resume_->read("model", model);
-      resume_->read("optimizer", optimizer);
-      model_->load(model);
-      model_->to(device_);
-      optimizer_->load(optimizer);
-      torch::Tensor before, validation;
-      resume_->read("r_before", before);
-      r_before->assign(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
-      resume_->read("validation", validation);  // best loss, its step, checks since
-      best_loss_ = validation[0].item<double>();
-      best_step_ = validation[1].item<int64_t>();
-      bad_checks_ = validation[2].item<int>();
-      if (best_step_ > 0) {
-        best_params_.clear();
-        for (size_t i = 0; i < params_.size(); ++i) {
-          torch::Tensor p;
-          resume_->read(absl::StrCat("best_", i), p);
-          best_params_.push_back(p);
-        }
-      }
-    } catch (const c10::Error& e) {
-      return absl::DataLossError(absl::StrCat(resume_path_, ": cannot resume: ", e.what_without_backtrace()));
-    }
-    resume_.reset();
-    return absl::OkStatus();
-  }
-
   absl::Status SaveCheckpoint(int64_t step, const std::vector<double>& r_before) {
-    if (comm_->rank() != 0) return absl::OkStatus();
-    RETURN_IF_ERROR(CreateOutputDir(CheckpointDir()));
-    RETURN_IF_ERROR(WriteAtomically(CheckpointPath(step), [&](const std::string& tmp) {
-      torch::serialize::OutputArchive out, model, optimizer;
-      model_->save(model);
-      optimizer_->save(optimizer);
-      out.write("model", model);
-      out.write("optimizer", optimizer);
-      out.write("step", c10::IValue(step));
-      out.write("finished", c10::IValue(finished_));
-      out.write("spec", c10::IValue(spec_text_));
-      out.write("rng", c10::IValue(absl::StrCat("re-seeded every step from training.seed ", spec_.training.seed,
-                                                ", the step and the rank")));
-      out.write("r_before", torch::tensor(r_before, torch::kFloat64));
-      out.write("validation", torch::tensor({best_loss_, static_cast<double>(best_step_), static_cast<double>(bad_checks_)},
-                                            torch::kFloat64));
-      for (size_t i = 0; i < best_params_.size(); ++i) out.write(absl::StrCat("best_", i), best_params_[i]);
-      out.save_to(tmp);
-    }));
-    // Keep the newest keep_checkpoints.
-    auto all = ListCheckpoints();
-    std::error_code ec;  // one that cannot be removed stays, costing only disk
-    for (size_t i = spec_.training.keep_checkpoints; i < all.size(); ++i) fs::remove(all[i].second, ec);
-    return absl::OkStatus();
+    return checkpoints_.Save(step, finished_, *model_, *optimizer_, r_before, early_stopping_);
   }
 
   absl::Status Load() {
@@ -301,7 +163,7 @@ class Trainer {
       }
     }
     ASSIGN_OR_RETURN(assignment_, AssignShards(meta, plan_, participant_ids_, comm_->size()));
-    if (comm_->rank() == 0) PrintAssignment();
+    if (comm_->rank() == 0) std::cout << ShardingTable(plan_, assignment_, participant_ids_.size()) << std::flush;
     std::vector<OwnedShard> owned;
     for (const Shard& shard : assignment_[comm_->rank()]) {
       const data::Participant* p = meta.FindParticipant(shard.participant);
@@ -312,39 +174,6 @@ class Trainer {
     lo.batch_size = spec_.training.batch_size;
     ASSIGN_OR_RETURN(loader_, Loader::Start(path, plan_, std::move(owned), lo, first_step_));
     return absl::OkStatus();
-  }
-
-  void PrintAssignment() const {
-    std::cout << "braintune-train: " << comm_->size() << " ranks, " << participant_ids_.size() << " participants, "
-              << plan_.stories.size() << " stories (test: " << plan_.test_story_names << "), "
-              << plan_.train_windows.size() << " training windows of " << plan_.window_samples << " samples\n";
-    for (int r = 0; r < comm_->size(); ++r) {
-      // A participant whose every story is here is listed by name; split ones as name:story.
-      std::map<std::string, std::vector<std::string>> stories;
-      int64_t samples = 0;
-      for (const Shard& s : assignment_[r]) {
-        stories[s.participant].push_back(plan_.stories[s.story].name);
-        samples += s.train_samples;
-      }
-      std::vector<std::string> names;
-      for (const auto& [pid, list] : stories) {
-        if (static_cast<int>(list.size()) == heard_count(pid)) {
-          names.push_back(pid);
-        } else {
-          for (const auto& story : list) names.push_back(pid + ":" + story);
-        }
-      }
-      std::cout << "  rank " << r << ": " << absl::StrJoin(names, ", ") << " (" << samples << " training samples)\n";
-    }
-    std::cout << std::flush;
-  }
-
-  int heard_count(const std::string& pid) const {
-    int n = 0;
-    for (const auto& rank : assignment_) {
-      for (const Shard& s : rank) n += s.participant == pid;
-    }
-    return n;
   }
 
   // The head a shard's predictions come from (training.head: its space's, or its participant's).
@@ -393,18 +222,7 @@ class Trainer {
     comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
     reducer_ = std::make_unique<ddp::GradientReducer>(gpu ? gpu_comm_.get() : comm_, params_,
                                                       std::vector<torch::Tensor>{}, ro);
-    // AdamW with the encoder's and the heads' learning rates as two groups.
-    auto options = [&](double lr) {
-      return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(lr).weight_decay(t.weight_decay));
-    };
-    std::vector<torch::optim::OptimizerParamGroup> groups;
-    if (!encoder.empty()) {
-      groups.emplace_back(encoder, options(t.lr));
-      base_lrs_.push_back(t.lr);
-    }
-    groups.emplace_back(head, options(t.head_lr));
-    base_lrs_.push_back(t.head_lr);
-    optimizer_ = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+    optimizer_ = MakeOptimizer(t, std::move(encoder), std::move(head));
     if (comm_->rank() == 0) {
       const int64_t total = CountParams(params_), trainable = CountParams(trainable_);
       std::cout << absl::StrFormat(
@@ -420,20 +238,12 @@ class Trainer {
     return absl::OkStatus();
   }
 
-  void SetLearningRates(int64_t step) {
-    const double f = LearningRateFactor(spec_.training, step);
-    auto& groups = optimizer_->param_groups();
-    for (size_t g = 0; g < groups.size(); ++g) {
-      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(base_lrs_[g] * f);
-    }
-  }
-
   absl::StatusOr<double> Step(int64_t step) {
     const config::TrainingSpec& t = spec_.training;
     // Dropout masks from (seed, step, rank): a resumed run draws what the uninterrupted one would.
     torch::manual_seed(t.seed * 1000003ull + static_cast<uint64_t>(step) * 7919ull + comm_->rank());
     model_->train();
-    SetLearningRates(step);
+    ScheduleLearningRates(t, step, optimizer_.get());
     // The same global batch on every rank (step 5 of the protocol in trainer.h); the loader
     // has already cut it down to what this rank's shards heard.
     ASSIGN_OR_RETURN(Batch batch, loader_->Next());
@@ -549,8 +359,8 @@ class Trainer {
     return absl::OkStatus();
   }
 
-  // The training loss on the validation windows (the end of every training story), for early
-  // stopping: a new best keeps a copy of the weights; `patience` checks without one end training.
+  // The training loss on the validation windows (the end of every training story), checked by
+  // early stopping, which may end training.
   absl::Status Validate(int64_t step) {
     double sums[2] = {0, 0};  // loss over pairs, pairs
     RETURN_IF_ERROR(ForEachPrediction(plan_.validation_windows, [&](size_t si, const torch::Tensor& pred, const Batch& batch) {
@@ -562,37 +372,8 @@ class Trainer {
     }));
     RETURN_IF_ERROR(comm_->AllReduceSum(sums, 2));
     const double loss = sums[0] / std::max(1.0, sums[1]);
-    const bool better = best_step_ == 0 || loss < best_loss_;
-    if (better) {
-      best_loss_ = loss;
-      best_step_ = step;
-      bad_checks_ = 0;
-      best_params_.clear();
-      for (const auto& p : params_) best_params_.push_back(p.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true));
-    } else {
-      ++bad_checks_;
-    }
-    const int patience = spec_.training.patience;
-    if (comm_->rank() == 0) {
-      std::cout << absl::StrFormat("validation at step %d: loss %.4f%s", step, loss,
-                                   better ? " (best)" : absl::StrFormat(" (best %.4f at step %d)", best_loss_, best_step_))
-                << std::endl;
-    }
-    if (patience > 0 && bad_checks_ >= patience && step < spec_.training.steps) {
-      finished_ = true;
-      if (comm_->rank() == 0) {
-        std::cout << absl::StrFormat("braintune-train: early stopping at step %d: no better validation loss in %d checks; "
-                                     "keeping the weights of step %d",
-                                     step, patience, best_step_)
-                  << std::endl;
-      }
-    }
+    if (early_stopping_.Check(step, loss, params_)) finished_ = true;
     return absl::OkStatus();
-  }
-
-  void RestoreBest() {
-    torch::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) params_[i].copy_(best_params_[i]);
   }
 
   void Report(const std::string& phase, int64_t step, double loss, double elapsed, double train_elapsed = 0,
@@ -645,11 +426,7 @@ class Trainer {
       result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
     }
     result.set_test_story(plan_.test_story_names);
-    RETURN_IF_ERROR(WriteAtomically(result.checkpoint_path(), [&](const std::string& tmp) {
-      torch::serialize::OutputArchive archive;
-      model_->save(archive);
-      archive.save_to(tmp);
-    }));
+    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf) {
@@ -671,8 +448,9 @@ class Trainer {
   dist::Communicator* const comm_;
   rank::ProgressReporter reporter_;
   const config::JobSpec spec_;
-  const std::string spec_text_;  // canonical spec text: a checkpoint belongs to exactly this text
-  const std::string source_;     // the spec's file, for messages
+  const std::string source_;  // the spec's file, for messages
+  Checkpoints checkpoints_;
+  EarlyStopping early_stopping_;
   Plan plan_;
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
   std::map<std::string, int64_t> participant_targets_; // participant -> targets
@@ -687,19 +465,11 @@ class Trainer {
   bool bf16_ = false;                                  // autocast (training.precision)
   std::vector<torch::Tensor> params_;                  // every parameter, frozen ones too
   std::vector<torch::Tensor> trainable_;
-  std::vector<double> base_lrs_;                       // per optimizer group, before the schedule
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t first_step_ = 1;  // > 1 when resuming
   int64_t last_step_ = 0;   // the last step trained (this launch or before)
   bool finished_ = false;   // early stopping ended training (or a resumed checkpoint was final)
-  // Early stopping: the best validation loss, its step (0: none yet), checks since, its weights.
-  double best_loss_ = 0;
-  int64_t best_step_ = 0;
-  int bad_checks_ = 0;
-  std::vector<torch::Tensor> best_params_;
-  std::optional<torch::serialize::InputArchive> resume_;  // from ResumeStep to LoadResume
-  std::string resume_path_;
   bool stop_requested_ = false;  // some rank got SIGTERM (agreed at the last step)
 };
 

@@ -41,5 +41,27 @@ TEST(RecipeTest, LossesPerPair) {
   EXPECT_TRUE(torch::isfinite(pred.grad()).all().item<bool>());
 }
 
+TEST(RecipeTest, OptimizerGroupsFollowTheSchedule) {
+  config::TrainingSpec t;
+  t.steps = 10;
+  t.warmup_fraction = 0.5;
+  t.lr = 0.1;
+  t.head_lr = 0.2;
+  const auto lr_of = [](torch::optim::AdamW& o, size_t g) {
+    return static_cast<torch::optim::AdamWOptions&>(o.param_groups()[g].options()).lr();
+  };
+  auto both = MakeOptimizer(t, {torch::zeros({2}, torch::requires_grad())}, {torch::zeros({3}, torch::requires_grad())});
+  ASSERT_EQ(both->param_groups().size(), 2u);
+  EXPECT_EQ(both->param_groups()[0].params()[0].numel(), 2) << "the encoder's group first";
+  ScheduleLearningRates(t, 1, both.get());
+  EXPECT_DOUBLE_EQ(lr_of(*both, 0), 0.1 * 0.2);
+  EXPECT_DOUBLE_EQ(lr_of(*both, 1), 0.2 * 0.2);
+  // A frozen encoder has no group: the one left is the heads'.
+  auto heads_only = MakeOptimizer(t, {}, {torch::zeros({3}, torch::requires_grad())});
+  ASSERT_EQ(heads_only->param_groups().size(), 1u);
+  ScheduleLearningRates(t, 5, heads_only.get());
+  EXPECT_DOUBLE_EQ(lr_of(*heads_only, 0), 0.2);
+}
+
 }  // namespace
 }  // namespace braintune::train

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "data/dataset.h"
+#include "data/synthetic.h"
 #include "testing/process.h"
 
 namespace braintune::train {

@@ -127,5 +127,24 @@ TEST(PlanTest, UnknownTestStoryAndOverTrimmingAreErrors) {
 }
 
 
+TEST(ShardingTableTest, NamesWholeParticipantsAndSplitOnesByStory) {
+  Plan plan;
+  for (const char* name : {"s1", "s2"}) {
+    StoryTiming story;
+    story.name = name;
+    plan.stories.push_back(story);
+  }
+  plan.test_story_names = "s2";
+  plan.train_windows.resize(7);
+  plan.window_samples = 40;
+  // q's stories are all on rank 0; p's are split across the ranks.
+  const std::vector<std::vector<Shard>> assignment = {{{"p", 0, 10, 7}, {"q", 0, 10, 7}, {"q", 1, 10, 0}},
+                                                      {{"p", 1, 10, 0}}};
+  EXPECT_EQ(ShardingTable(plan, assignment, 2),
+            "braintune-train: 2 ranks, 2 participants, 2 stories (test: s2), 7 training windows of 40 samples\n"
+            "  rank 0: p:s1, q (14 training samples)\n"
+            "  rank 1: p:s2 (0 training samples)\n");
+}
+
 }  // namespace
 }  // namespace braintune::train

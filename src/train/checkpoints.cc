@@ -1,0 +1,151 @@
+#include "train/checkpoints.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/atomic_file.h"
+#include "common/status_macros.h"
+
+namespace braintune::train {
+
+namespace fs = std::filesystem;
+
+Checkpoints::Checkpoints(const std::string& output_dir, std::string spec_text, const config::TrainingSpec& training,
+                         dist::Communicator* comm)
+    : dir_(output_dir + "/checkpoints"), spec_text_(std::move(spec_text)), training_(training), comm_(comm) {}
+
+Checkpoints::~Checkpoints() = default;
+
+std::string Checkpoints::PathOf(int64_t step) const { return absl::StrFormat("%s/step-%08d.pt", dir_, step); }
+
+std::vector<std::pair<int64_t, std::string>> Checkpoints::List() const {
+  std::vector<std::pair<int64_t, std::string>> out;
+  std::error_code ec;
+  static const std::regex kName(R"(step-(\d{8})\.pt)");
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (std::regex_match(name, m, kName)) out.emplace_back(std::stoll(m[1]), e.path().string());
+  }
+  std::sort(out.rbegin(), out.rend());
+  return out;
+}
+
+absl::StatusOr<Checkpoints::Resume> Checkpoints::FindResume() {
+  Resume found;
+  double next = 0;
+  for (const auto& [step, path] : List()) {
+    try {
+      resume_ = std::make_unique<torch::serialize::InputArchive>();
+      resume_->load_from(path);
+      c10::IValue saved_spec, finished;
+      resume_->read("spec", saved_spec);
+      resume_->read("finished", finished);
+      if (saved_spec.toStringRef() != spec_text_) break;  // another job's: start afresh
+      next = finished.toBool() ? static_cast<double>(training_.steps + 1) : static_cast<double>(step + 1);
+      found.finished = finished.toBool();
+      found.last_step = step;
+      resume_path_ = path;
+      break;
+    } catch (const c10::Error& e) {
+      std::cerr << "braintune-train: rank " << comm_->rank() << ": skipping unreadable " << path << ": "
+                << e.what_without_backtrace() << std::endl;
+    }
+  }
+  // All ranks or none (a rank on a node that does not see the file starts everyone afresh);
+  // they all read the same newest file, so the steps agree when every rank has one.
+  double seen[2] = {next > 0 ? 1.0 : 0.0, next};
+  RETURN_IF_ERROR(comm_->AllReduceSum(seen, 2));
+  const bool everyone = seen[0] == comm_->size();
+  if (everyone) {
+    found.first_step = static_cast<int64_t>(seen[1] / comm_->size());
+  } else {
+    found = Resume{};
+    resume_.reset();
+  }
+  if (comm_->rank() == 0 && found.first_step > 1) {
+    std::cout << "braintune-train: resuming from step " << found.last_step << " (" << resume_path_ << ")" << std::endl;
+  }
+  return found;
+}
+
+absl::Status Checkpoints::Load(torch::nn::Module* model, const c10::Device& device, torch::optim::Optimizer* optimizer,
+                               std::vector<double>* r_before, EarlyStopping* early_stopping) {
+  try {
+    torch::serialize::InputArchive model_archive, optimizer_archive;
+    resume_->read("model", model_archive);
+    resume_->read("optimizer", optimizer_archive);
+    model->load(model_archive);
+    model->to(device);
+    optimizer->load(optimizer_archive);
+    torch::Tensor before, validation;
+    resume_->read("r_before", before);
+    r_before->assign(before.data_ptr<double>(), before.data_ptr<double>() + before.numel());
+    resume_->read("validation", validation);  // best loss, its step, checks since
+    EarlyStopping::State state;
+    state.best_loss = validation[0].item<double>();
+    state.best_step = validation[1].item<int64_t>();
+    state.bad_checks = validation[2].item<int>();
+    if (state.best_step > 0) {
+      const size_t n = model->parameters().size();
+      for (size_t i = 0; i < n; ++i) {
+        torch::Tensor p;
+        resume_->read(absl::StrCat("best_", i), p);
+        state.best_params.push_back(p);
+      }
+    }
+    early_stopping->set_state(std::move(state));
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat(resume_path_, ": cannot resume: ", e.what_without_backtrace()));
+  }
+  resume_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Module& model,
+                               const torch::optim::Optimizer& optimizer, const std::vector<double>& r_before,
+                               const EarlyStopping& early_stopping) {
+  if (comm_->rank() != 0) return absl::OkStatus();
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir_, ": cannot create output directory: ", ec.message()));
+  const EarlyStopping::State& best = early_stopping.state();
+  RETURN_IF_ERROR(WriteAtomically(PathOf(step), [&](const std::string& tmp) {
+    torch::serialize::OutputArchive out, model_archive, optimizer_archive;
+    model.save(model_archive);
+    optimizer.save(optimizer_archive);
+    out.write("model", model_archive);
+    out.write("optimizer", optimizer_archive);
+    out.write("step", c10::IValue(step));
+    out.write("finished", c10::IValue(finished));
+    out.write("spec", c10::IValue(spec_text_));
+    out.write("rng", c10::IValue(absl::StrCat("re-seeded every step from training.seed ", training_.seed,
+                                              ", the step and the rank")));
+    out.write("r_before", torch::tensor(r_before, torch::kFloat64));
+    out.write("validation", torch::tensor({best.best_loss, static_cast<double>(best.best_step),
+                                           static_cast<double>(best.bad_checks)},
+                                          torch::kFloat64));
+    for (size_t i = 0; i < best.best_params.size(); ++i) out.write(absl::StrCat("best_", i), best.best_params[i]);
+    out.save_to(tmp);
+  }));
+  // Keep the newest keep_checkpoints; one that cannot be removed stays, costing only disk.
+  const auto all = List();
+  for (size_t i = training_.keep_checkpoints; i < all.size(); ++i) fs::remove(all[i].second, ec);
+  return absl::OkStatus();
+}
+
+absl::Status Checkpoints::SaveModel(const std::string& path, const torch::nn::Module& model) {
+  return WriteAtomically(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive;
+    model.save(archive);
+    archive.save_to(tmp);
+  });
+}
+
+}  // namespace braintune::train

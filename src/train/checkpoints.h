@@ -1,0 +1,92 @@
+// Step checkpoints and exact resume (training.checkpoint_every, keep_checkpoints; docs/model.md):
+// <output>/checkpoints/step-NNNNNNNN.pt, written atomically by rank 0 (every rank holds the same
+// parameters and optimizer state): model, optimizer (moments and step counts), the step reached,
+// whether training had finished, the early-stopping state with the best weights, the untrained
+// model's scores, and the spec text it belongs to. Nothing else is needed to continue exactly:
+// the learning-rate schedule and the data order are functions of the step (the loader starts
+// there), and the random generators are re-seeded from seed, step and rank at every step.
+// Also the final checkpoint.pt (the model alone, what `braintune eval` reads). Torch-free header.
+#ifndef BRAINTUNE_TRAIN_CHECKPOINTS_H_
+#define BRAINTUNE_TRAIN_CHECKPOINTS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "config/job_spec.h"
+#include "dist/communicator.h"
+#include "train/early_stopping.h"
+
+namespace c10 {
+struct Device;
+}  // namespace c10
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+namespace torch::optim {
+class Optimizer;
+}  // namespace torch::optim
+namespace torch::serialize {
+class InputArchive;
+}  // namespace torch::serialize
+
+namespace braintune::train {
+
+// Finds, saves, rotates and restores one job's step checkpoints. Thread model: not thread-safe;
+// the trainer's thread. Every rank makes one; FindResume is collective (all ranks, same point).
+class Checkpoints {
+ public:
+  // `output_dir`: the job's output directory; `spec_text`: the canonical spec text (a checkpoint
+  // resumes only the same text); `training`: the spec's training section.
+  Checkpoints(const std::string& output_dir, std::string spec_text, const config::TrainingSpec& training,
+              dist::Communicator* comm);
+  ~Checkpoints();
+  Checkpoints(const Checkpoints&) = delete;
+  Checkpoints& operator=(const Checkpoints&) = delete;
+
+  struct Resume {
+    int64_t first_step = 1;  // the step to train next; > 1 when resuming
+    int64_t last_step = 0;   // the last step the checkpoint trained
+    bool finished = false;   // the checkpoint is the final one (training had ended)
+  };
+  // Collective. Step 1, or one past the newest checkpoint of this spec that every rank can read
+  // (a rank that sees none starts everyone afresh); an unreadable one is skipped for the one
+  // before it. Rank 0 prints where it resumes from. The checkpoint stays loaded for Load.
+  absl::StatusOr<Resume> FindResume();
+
+  // Restores the model (then moved to `device`), the optimizer, the untrained scores and the
+  // early-stopping state from the checkpoint FindResume found. REQUIRES: its first_step > 1.
+  absl::Status Load(torch::nn::Module* model, const c10::Device& device, torch::optim::Optimizer* optimizer,
+                    std::vector<double>* r_before, EarlyStopping* early_stopping);
+
+  // On rank 0, writes the checkpoint of `step` atomically, then keeps only the newest
+  // keep_checkpoints. A no-op on the other ranks.
+  absl::Status Save(int64_t step, bool finished, const torch::nn::Module& model,
+                    const torch::optim::Optimizer& optimizer, const std::vector<double>& r_before,
+                    const EarlyStopping& early_stopping);
+
+  // Where the checkpoint of `step` is written.
+  std::string PathOf(int64_t step) const;
+
+  // Writes the model alone to `path` atomically (the final checkpoint.pt).
+  static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model);
+
+ private:
+  // Step checkpoints in the directory, newest first.
+  std::vector<std::pair<int64_t, std::string>> List() const;
+
+  const std::string dir_;        // <output>/checkpoints
+  const std::string spec_text_;
+  const config::TrainingSpec training_;
+  dist::Communicator* const comm_;
+  std::unique_ptr<torch::serialize::InputArchive> resume_;  // from FindResume to Load
+  std::string resume_path_;
+};
+
+}  // namespace braintune::train
+
+#endif  // BRAINTUNE_TRAIN_CHECKPOINTS_H_
