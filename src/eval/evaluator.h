@@ -14,6 +14,9 @@
 //   5. Rank 0 summarises (per ROI and participant, mean +- SEM; paired tests between models),
 //      writes evaluation.json, evaluation.h5 and report.html atomically, and reports the
 //      summary to the coordinator.
+// Each step has its own file: participants.h (1), model_features.h (2), fits.h (3),
+// shared_arrays.h and scores.h (4), removal_control.h and data_sweep.h (4), summary.h and
+// outputs.h (5); evaluator.cc wires them in this order.
 #ifndef BRAINTUNE_EVAL_EVALUATOR_H_
 #define BRAINTUNE_EVAL_EVALUATOR_H_
 

@@ -1,0 +1,124 @@
+#include "eval/model_features.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "model/brain_model.h"
+#include "model/hf_config.h"
+#include "rank/model_from_spec.h"
+
+namespace braintune::eval {
+namespace {
+
+// LibTorch's Module::load copies tensors without comparing shapes: check every parameter and
+// buffer of `module` against the archive first, naming the first that is missing or differs.
+absl::Status CheckShapes(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path,
+                         const config::EvalModelSpec& m) {
+  auto fail = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        m.checkpoint, ": evaluation.models (", m.name, "): cannot load the encoder with the spec's model.* sizes: ", what));
+  };
+  for (bool buffers : {false, true}) {
+    for (const auto& item : buffers ? module.named_buffers(false) : module.named_parameters(false)) {
+      torch::Tensor stored;
+      if (!archive.try_read(item.key(), stored, buffers)) return fail(absl::StrCat(path, ".", item.key(), " is missing"));
+      if (stored.sizes() != item.value().sizes()) {
+        return fail(absl::StrCat(path, ".", item.key(), " is ", c10::str(stored.sizes()), " in the checkpoint, ",
+                                 c10::str(item.value().sizes()), " in the model"));
+      }
+    }
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(child.key(), sub)) return fail(absl::StrCat(path, ".", child.key(), " is missing"));
+    RETURN_IF_ERROR(CheckShapes(*child.value(), sub, absl::StrCat(path, ".", child.key()), m));
+  }
+  return absl::OkStatus();
+}
+
+// The feature cache's key of the model: its weights (the checkpoint's, the pretrained ones, or
+// the seed of an untrained model) and its architecture.
+absl::StatusOr<std::string> CacheKey(const config::JobSpec& spec, const config::EvalModelSpec& m,
+                                     const model::Wav2Vec2Config& cfg) {
+  std::string arch = absl::StrCat(model::HfConfigJson(cfg), spec.model.finetune, spec.model.lora.rank,
+                                  absl::StrJoin(spec.model.lora.targets, ","));
+  std::string weights = m.checkpoint;
+  if (weights.empty() && !spec.model.pretrained.empty()) {
+    ASSIGN_OR_RETURN(model::HfCheckpoint hf, model::ReadHfCheckpoint(spec.model.pretrained));
+    weights = hf.weights_path;
+  } else if (weights.empty()) {
+    absl::StrAppend(&arch, ":seed", spec.training.seed);
+  }
+  return ModelKey(weights, arch);
+}
+
+absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& m) {
+  try {
+    torch::serialize::InputArchive archive, encoder;
+    archive.load_from(m.checkpoint);
+    archive.read("encoder", encoder);
+    RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));
+    model->encoder()->load(encoder);  // leaves the parameters on the archive's device (CPU)
+  } catch (const c10::Error& err) {
+    return absl::InvalidArgumentError(absl::StrCat(m.checkpoint, ": evaluation.models (", m.name,
+                                                   "): cannot load the encoder with the spec's model.* sizes: ",
+                                                   err.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const config::JobSpec& spec,
+                                                                     const std::string& source,
+                                                                     const config::EvalModelSpec& m,
+                                                                     const std::map<std::string, int64_t>& spaces,
+                                                                     torch::Device device) {
+  const config::EvaluationSpec& e = spec.evaluation;
+  ASSIGN_OR_RETURN(model::BrainModel model, rank::BuildModel(spec, spaces, /*verbose=*/false));
+  model->eval();
+  const model::Wav2Vec2Config& cfg = model->encoder()->config();
+  ASSIGN_OR_RETURN(std::string key, CacheKey(spec, m, cfg));
+  if (!m.checkpoint.empty()) RETURN_IF_ERROR(LoadEncoder(model, m));
+  model->to(device);
+  std::vector<int> layers = e.layers;  // checked against model.layers by the spec parser
+  if (layers.empty()) {
+    for (int l = 0; l <= cfg.num_hidden_layers; ++l) layers.push_back(l);
+  }
+  for (int l : layers) {
+    if (l > cfg.num_hidden_layers) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": evaluation.layers: ", l, " exceeds the model's ", cfg.num_hidden_layers, " layers"));
+    }
+  }
+  FeatureOptions fo;
+  fo.context_seconds = e.context_seconds;
+  fo.stride_seconds = e.stride_seconds;
+  fo.pooling = e.pooling;
+  fo.batch_size = e.batch_size;
+  fo.cache_dir = e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir;
+  FeatureExtractor extractor(model->encoder(), key, layers, fo);
+  return std::unique_ptr<ModelFeatures>(new ModelFeatures(std::move(layers), std::move(extractor)));
+}
+
+absl::Status ModelFeatures::Prepare(const Participants& participants, int rank, int ranks) {
+  int i = 0;
+  for (const std::string& story : participants.heard) {
+    if (i++ % ranks != rank) continue;
+    RETURN_IF_ERROR(extractor_.Prepare(*participants.dataset.FindStory(story)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LayerFeatures> ModelFeatures::Layer(const Participants& participants, int layer) {
+  LayerFeatures out;
+  for (const OwnedParticipant& o : participants.owned) {
+    for (const data::Run& run : o.meta->runs) {
+      if (out.count(run.story)) continue;
+      ASSIGN_OR_RETURN(out[run.story], extractor_.Get(*participants.dataset.FindStory(run.story), layer));
+    }
+  }
+  return out;
+}
+
+}  // namespace braintune::eval

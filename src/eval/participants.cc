@@ -1,0 +1,191 @@
+#include "eval/participants.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "eval/features.h"
+#include "eval/metrics.h"
+#include "train/plan.h"
+
+namespace braintune::eval {
+namespace {
+
+using Tensor = torch::Tensor;
+
+// The run's responses, z-scored per target over the whole run, trimmed. [rows, targets].
+Tensor Responses(const Participants& j, const data::Run& run) {
+  Tensor y = torch::from_blob(const_cast<float*>(run.responses.data()), {run.n_times, run.n_targets})
+                 .to(torch::kFloat64);
+  const Trim t = j.RunTrim(run);
+  return ZScoreColumns(y).narrow(0, t.begin, t.rows());
+}
+
+// From the test stories' repeats where there are any: when the run is the mean of its
+// repeats (as LeBel's data: equal within 1e-4), the ceiling of the mean of N presentations
+// from the repeats; otherwise the run is one more presentation and the single-presentation
+// ceiling comes from all of them. Which of the two was taken is in the summary's
+// ceiling_source. Else the file's stored ceiling. Over the trimmed rows of the test stories
+// with repeats, each presentation demeaned per story (story means are not signal), stories
+// with as many presentations as the first.
+void SetCeiling(const Participants& j, OwnedParticipant* o) {
+  std::vector<Tensor> stacks;
+  int averaged = 1;
+  for (const data::Run* run : o->test_runs) {
+    auto it = o->meta->repeats.find(run->story);
+    if (it == o->meta->repeats.end() || it->second.n_repeats < 1) continue;
+    const data::Repeats& rep = it->second;
+    Tensor r = torch::from_blob(const_cast<float*>(rep.values.data()), {rep.n_repeats, rep.n_times, rep.n_targets})
+                   .to(torch::kFloat64);
+    Tensor y = torch::from_blob(const_cast<float*>(run->responses.data()), {run->n_times, run->n_targets})
+                   .to(torch::kFloat64);
+    const bool run_is_mean = rep.n_repeats > 1 && torch::allclose(r.mean(0), y, 1e-4, 1e-4);
+    Tensor all = run_is_mean ? r : torch::cat({y.unsqueeze(0), r});
+    if (!stacks.empty() && all.size(0) != stacks[0].size(0)) continue;  // same presentations only
+    if (run_is_mean) averaged = static_cast<int>(rep.n_repeats);
+    const Trim t = j.RunTrim(*run);
+    Tensor rows = all.narrow(1, t.begin, t.rows());
+    stacks.push_back(rows - rows.mean(1, /*keepdim=*/true));
+  }
+  if (!stacks.empty()) {
+    o->ceiling = NoiseCeiling(torch::cat(stacks, 1), averaged);
+    o->ceiling_source = averaged > 1 ? "repeats-mean" : "repeats";
+    o->ceiling_presentations = averaged > 1 ? averaged : stacks[0].size(0);
+  } else if (!o->meta->noise_ceiling.empty()) {
+    o->ceiling = torch::tensor(o->meta->noise_ceiling, torch::kFloat32).to(torch::kFloat64);
+    o->ceiling_source = "stored";
+  }
+}
+
+// The job's participants from the metadata; returns the ones rank `rank` owns.
+absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec& spec, const std::string& source,
+                                                          const data::Dataset& meta, int rank, int ranks,
+                                                          Participants* j) {
+  std::set<std::string> wanted(spec.data.participants.begin(), spec.data.participants.end());
+  for (const std::string& id : wanted) {
+    if (!meta.FindParticipant(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": data.participants: '", id, "' is not in ", spec.data.path));
+    }
+  }
+  std::vector<std::string> mine;
+  for (const auto& p : meta.participants) {
+    if (!wanted.empty() && !wanted.count(p.id)) continue;
+    if (static_cast<int>(j->ids.size()) % ranks == rank) mine.push_back(p.id);
+    j->ids.push_back(p.id);
+    j->offsets.push_back(j->total_targets);
+    j->total_targets += p.n_targets;
+    j->spaces[p.space] = p.n_targets;
+  }
+  if (j->ids.empty()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": no participants"));
+  return mine;
+}
+
+// Test stories: the spec's, or the trainer's rule (train/plan.h), so that evaluating a tuned
+// model holds out what its training held out. Checked here, on every rank, before any work:
+// every participant must have heard a test story (its score) and a training story (its fit).
+absl::Status ChooseTestStories(const config::JobSpec& spec, const std::string& source, const data::Dataset& meta,
+                               Participants* j) {
+  j->test_stories = spec.data.test_stories;
+  if (j->test_stories.empty()) j->test_stories = {train::DefaultTestStory(meta, j->ids)};
+  for (const std::string& s : j->test_stories) {
+    if (!meta.FindStory(s)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": data.test_stories: '", s, "' is not a story of ", spec.data.path));
+    }
+  }
+  for (const std::string& id : j->ids) {
+    bool train = false, test = false;
+    for (const data::Run& run : meta.FindParticipant(id)->runs) (j->IsTest(run.story) ? test : train) = true;
+    if (!test || !train) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.data.path, ": participant ", id, " heard no ", train ? "test" : "training", " story (test stories: ",
+          absl::StrJoin(j->test_stories, ", "), "); choose data.test_stories or data.participants"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The responses of the participants in `mine`, and the ROIs and stories of all of them.
+absl::Status TakeOwned(const config::JobSpec& spec, const std::vector<std::string>& mine, Participants* j) {
+  for (const data::Participant& p : j->dataset.participants) {
+    auto it = std::find(j->ids.begin(), j->ids.end(), p.id);
+    if (it == j->ids.end()) continue;
+    for (const auto& [name, indices] : p.rois) j->rois.insert(name);
+    if (std::find(mine.begin(), mine.end(), p.id) == mine.end()) continue;
+    OwnedParticipant o;
+    o.meta = &p;
+    o.index = static_cast<int>(it - j->ids.begin());
+    std::vector<Tensor> train_y, test_y;
+    for (const data::Run& run : p.runs) {
+      if (j->RunTrim(run).rows() == 0) continue;
+      const bool test = j->IsTest(run.story);
+      (test ? o.test_runs : o.train_runs).push_back(&run);
+      (test ? test_y : train_y).push_back(Responses(*j, run));
+    }
+    if (o.train_runs.empty() || o.test_runs.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          spec.data.path, ": participant ", p.id, " has no ", o.train_runs.empty() ? "training" : "test",
+          " story with samples left after trimming (test stories: ", absl::StrJoin(j->test_stories, ", "), ")"));
+    }
+    o.y_train = torch::cat(train_y);  // moved to the device per fit, not held there
+    o.y_test = torch::cat(test_y);
+    SetCeiling(*j, &o);
+    j->owned.push_back(std::move(o));
+  }
+  for (const data::Story& s : j->dataset.stories) {
+    for (const data::Participant& p : j->dataset.participants) {
+      for (const data::Run& r : p.runs) {
+        if (r.story == s.name && std::count(j->ids.begin(), j->ids.end(), p.id)) j->heard.insert(s.name);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool Participants::IsTest(const std::string& story) const {
+  return std::find(test_stories.begin(), test_stories.end(), story) != test_stories.end();
+}
+
+Trim Participants::RunTrim(const data::Run& run) const { return {trim_start, run.n_times - trim_end}; }
+
+const std::map<std::string, std::vector<int32_t>>& Participants::RoisOf(int p) const {
+  return dataset.FindParticipant(ids[p])->rois;
+}
+
+absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const config::JobSpec& spec,
+                                                                     const std::string& source, int rank, int ranks) {
+  auto j = std::make_unique<Participants>();
+  j->trim_start = spec.data.trim_start;
+  j->trim_end = spec.data.trim_end;
+  data::ReadOptions meta_only;
+  meta_only.load_all_responses = false;
+  meta_only.load_audio = false;
+  meta_only.load_features = false;
+  ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(spec.data.path, meta_only));
+  ASSIGN_OR_RETURN(std::vector<std::string> mine, ListParticipants(spec, source, meta, rank, ranks, j.get()));
+  RETURN_IF_ERROR(ChooseTestStories(spec, source, meta, j.get()));
+  data::ReadOptions ro;
+  ro.load_all_responses = false;
+  ro.load_responses_of = mine;
+  ASSIGN_OR_RETURN(j->dataset, data::ReadDataset(spec.data.path, ro));
+  RETURN_IF_ERROR(TakeOwned(spec, mine, j.get()));
+  // The control's confounds exist for every story (word and phoneme timings or stored
+  // features), before hours of feature extraction.
+  for (const std::string& story : j->heard) {
+    for (const std::string& name : spec.evaluation.confounds) {
+      absl::Status s = StimulusFeature(*j->dataset.FindStory(story), name).status();
+      if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.confounds: ", s.message()));
+    }
+  }
+  return std::unique_ptr<const Participants>(std::move(j));
+}
+
+Tensor ZScoreColumns(const Tensor& x) {
+  Tensor mean = x.mean(0), std = x.std(0, /*unbiased=*/false);
+  return torch::where(std > 0, (x - mean) / std, torch::zeros_like(x));
+}
+
+}  // namespace braintune::eval

@@ -1,0 +1,132 @@
+#include "eval/summary.h"
+
+#include <algorithm>
+#include <map>
+
+#include "eval/metrics.h"
+#include "eval/participants.h"
+#include "eval/scores.h"
+#include "eval/shared_arrays.h"
+
+namespace braintune::eval {
+namespace {
+
+using RoiMeans = std::map<std::string, std::vector<double>>;  // ROI -> participant -> mean
+using RoiScores = google::protobuf::RepeatedPtrField<v1::RoiScore>;
+
+void AddRoiScore(const std::string& roi, const MeanSem& m, RoiScores* out) {
+  v1::RoiScore* s = out->Add();
+  s->set_roi(roi);
+  s->mutable_score()->set_mean(m.mean);
+  s->mutable_score()->set_sem(m.sem);
+  s->mutable_score()->set_n(m.n);
+}
+
+// Mean +- SEM over participants per ROI, "all" first.
+void AddRoiScores(const RoiMeans& means, RoiScores* out) {
+  auto add = [&](const std::string& roi) {
+    AddRoiScore(roi, Summarize(torch::tensor(means.at(roi), torch::kFloat64)), out);
+  };
+  add(kAllTargets);
+  for (const auto& [roi, values] : means) {
+    if (roi != kAllTargets) add(roi);
+  }
+}
+
+void AddLayer(const Scores& scores, const Participants& j, const SharedArrays& shared, const std::string& model,
+              int layer, v1::LayerScores* ls) {
+  const std::string key = LayerArray(model, layer, "r");
+  ls->set_layer(layer);
+  AddRoiScores(scores.RoiMeans(key), ls->mutable_rois());
+  for (size_t p = 0; p < j.ids.size(); ++p) {
+    v1::ParticipantLayerScores* ps = ls->add_participants();
+    ps->set_participant(j.ids[p]);
+    torch::Tensor s = scores.PerTarget(key, static_cast<int>(p));
+    AddRoiScore(kAllTargets, Summarize(s), ps->mutable_rois());
+    for (const auto& [roi, m] : SummarizeRois(s, j.RoisOf(static_cast<int>(p)))) AddRoiScore(roi, m, ps->mutable_rois());
+    ps->set_mean_r(shared.Slice(key, static_cast<int>(p)).mean().item<double>());
+  }
+}
+
+void AddRemoval(const Scores& scores, const std::vector<std::string>& confounds, const EvaluatedModel& m,
+                v1::RemovalScores* rm) {
+  rm->set_layer(m.best_layer);
+  for (const auto& c : confounds) rm->add_confounds(c);
+  RoiMeans before = scores.RoiMeans(LayerArray(m.name, m.best_layer, "r"));
+  RoiMeans after = scores.RoiMeans(RemovalArray(m.name));
+  RoiMeans drop = before;
+  for (auto& [roi, values] : drop) {
+    for (size_t p = 0; p < values.size(); ++p) values[p] -= after[roi][p];
+  }
+  AddRoiScores(before, rm->mutable_before());
+  AddRoiScores(after, rm->mutable_after());
+  AddRoiScores(drop, rm->mutable_drop());
+}
+
+void AddComparison(const Participants& j, const std::string& a_name, const RoiMeans& a, const std::string& b_name,
+                   const RoiMeans& b, v1::EvaluationSummary* s) {
+  for (const auto& [roi, av] : a) {
+    PairedTestResult t = PairedSignFlipTest(av, b.at(roi));
+    v1::PairedTest* pt = s->add_comparisons();
+    pt->set_model_a(a_name);
+    pt->set_model_b(b_name);
+    pt->set_roi(roi);
+    for (size_t p = 0; p < j.ids.size(); ++p) {
+      pt->add_participants(j.ids[p]);
+      pt->add_a(av[p]);
+      pt->add_b(b.at(roi)[p]);
+    }
+    pt->set_mean_difference(t.mean_difference);
+    pt->set_sem_difference(t.sem_difference);
+    pt->set_t(t.t);
+    pt->set_p_value(t.p_value);
+    pt->set_permutations(static_cast<int32_t>(t.permutations));
+    pt->set_n(static_cast<int32_t>(t.n));
+  }
+}
+
+}  // namespace
+
+v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants& participants,
+                                const SharedArrays& shared, const std::vector<EvaluatedModel>& models) {
+  const config::EvaluationSpec& e = spec.evaluation;
+  const Scores scores(participants, shared, e.ceiling_threshold);
+  v1::EvaluationSummary s;
+  s.set_name(spec.name);
+  s.set_dataset(spec.data.path);
+  s.set_modality(participants.dataset.modality);
+  for (const auto& t : participants.test_stories) s.add_test_stories(t);
+  s.set_score(scores.Normalized() ? "normalized" : "r");
+  s.set_ceiling_threshold(e.ceiling_threshold);
+  for (const auto& p : participants.ids) s.add_participants(p);
+  s.set_ceiling_source(scores.CeilingSource());
+  // The ceiling itself, summarised like a score (mean over a ROI's targets per participant).
+  if (scores.Normalized()) AddRoiScores(scores.CeilingRoiMeans(), s.mutable_noise_ceiling());
+  for (const EvaluatedModel& m : models) {
+    v1::ModelScores* ms = s.add_models();
+    ms->set_name(m.name);
+    ms->set_checkpoint(m.checkpoint);
+    ms->set_best_layer(m.best_layer);
+    for (int l : m.layers) AddLayer(scores, participants, shared, m.name, l, ms->add_layers());
+    if (shared.Has(RemovalArray(m.name))) AddRemoval(scores, e.confounds, m, ms->mutable_removal());
+    for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, f, "r")); ++f) {
+      v1::SweepPoint* sp = ms->add_sweep();
+      sp->set_fraction(e.data_fractions[f]);
+      const auto& rows = shared.At(SweepArray(m.name, f, "rows"));
+      sp->set_train_samples(static_cast<int64_t>(*std::min_element(rows.begin(), rows.end())));
+      AddRoiScores(scores.RoiMeans(SweepArray(m.name, f, "r")), sp->mutable_rois());
+    }
+  }
+  auto best_layer_means = [&](const EvaluatedModel& m) {
+    return scores.RoiMeans(LayerArray(m.name, m.best_layer, "r"));
+  };
+  for (size_t j = 1; j < models.size(); ++j) {
+    AddComparison(participants, models[0].name, best_layer_means(models[0]), models[j].name,
+                  best_layer_means(models[j]), &s);
+  }
+  s.set_context_seconds(e.context_seconds);
+  s.set_stride_seconds(e.stride_seconds);
+  return s;
+}
+
+}  // namespace braintune::eval
