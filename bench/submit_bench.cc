@@ -184,10 +184,17 @@ int main(int argc, char** argv) {
     });
     Print("submit + watch + cancel (one cycle)", ops, seconds);
     if (f.IsSet("check")) {
-      grpc::ClientContext ctx;
       braintune::v1::ListJobsRequest req;
-      braintune::v1::ListJobsResponse list;
-      grpc::Status s = stub->ListJobs(&ctx, req, &list);
+      req.set_page_size(1000);
+      braintune::v1::ListJobsResponse list;  // every page's jobs
+      grpc::Status s;
+      do {  // ListJobs pages
+        grpc::ClientContext ctx;
+        braintune::v1::ListJobsResponse page;
+        s = stub->ListJobs(&ctx, req, &page);
+        for (auto& job : *page.mutable_jobs()) *list.add_jobs() = std::move(job);
+        req.set_page_token(page.next_page_token());
+      } while (s.ok() && !req.page_token().empty());
       std::map<std::string, int> listed;
       int64_t not_cancelled = 0;
       for (const auto& job : list.jobs()) {

@@ -22,6 +22,8 @@ int TokenCommand(int argc, char** argv) {
   f.Value("db", "braintune.db", "the coordinator's SQLite database")
       .Value("user", "", "create: who the token stands for")
       .Value("role", "user", "create: user (own jobs), admin (every job) or agent (the cluster token)")
+      .Value("node", "", "create --role agent: the token speaks for this node only (its agent may restart; no other "
+                         "agent can take the node's name)")
       .Value("output", "table", "list: table or json");
   if (verb != "create" && verb != "list" && verb != "revoke") {
     std::cerr << f.Help();
@@ -31,8 +33,13 @@ int TokenCommand(int argc, char** argv) {
   auto tokens = braintune::store::OpenSqliteTokenStore(f.Get("db"));
   if (!tokens.ok()) return std::cerr << "braintune-coordinator: " << tokens.status().message() << "\n", 1;
   if (verb == "create") {
-    if (f.Get("user").empty()) return std::cerr << "braintune-coordinator: token create needs --user\n", 2;
-    auto token = (*tokens)->Issue(f.Get("user"), f.Get("role"));
+    // An agent token bound to a node is labelled "node/NAME" (coordinator/auth.h).
+    const bool node_bound = !f.Get("node").empty();
+    if (node_bound && f.Get("role") != "agent") {
+      return std::cerr << "braintune-coordinator: --node is for --role agent tokens\n", 2;
+    }
+    if (f.Get("user").empty() && !node_bound) return std::cerr << "braintune-coordinator: token create needs --user\n", 2;
+    auto token = (*tokens)->Issue(node_bound ? "node/" + f.Get("node") : f.Get("user"), f.Get("role"));
     if (!token.ok()) return std::cerr << "braintune-coordinator: " << token.status().message() << "\n", 2;
     std::cout << *token << std::endl;
     return 0;
@@ -74,16 +81,22 @@ int main(int argc, char** argv) {
       .Value("log-dir", "", "where the jobs' output shipped by agents is kept (default: DB.logs)")
       .Value("heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms), "agent heartbeat interval")
       .Value("node-timeout-ms", std::to_string(o.node_timeout_ms), "a node without heartbeats this long is lost")
-      .Bool("auth", "require a bearer token on every call (braintune-coordinator token create --help)")
+      .Bool("auth", "require a bearer token on every call (braintune-coordinator token create --help); jobs run as "
+                    "their users' Unix accounts (the policy file maps them)")
+      .Bool("insecure", "allow a non-loopback --listen without --auth (every caller is then an admin)")
       .Value("tls-cert", "", "PEM certificate chain: serve over TLS (with --tls-key)")
       .Value("tls-key", "", "PEM private key of --tls-cert")
       .Value("policy", "", "scheduling policy YAML: priorities, fair share, quotas, backfill, preemption "
-                           "(docs/operations.md); empty: the defaults");
+                           "(docs/operations.md); empty: the defaults")
+      .Value("retain-days", "90", "finished jobs are forgotten, with their logs, this many days after they ended "
+                                  "(checked at start and hourly; fractions allowed); 0 = keep forever")
+      .Value("max-log-mb", "64", "the output kept of each job (braintune logs), then a truncation marker; 0 = no cap");
   f.ParseOrExit(argc, argv, 1, "braintune-coordinator");
   o.listen_address = f.Get("listen");
   o.db_path = f.Get("db");
   o.log_dir = f.Get("log-dir");
   o.auth = f.IsSet("auth");
+  o.insecure = f.IsSet("insecure");
   o.tls_cert = f.Get("tls-cert");
   o.tls_key = f.Get("tls-key");
   auto hb = f.GetInt("heartbeat-interval-ms");
@@ -94,6 +107,19 @@ int main(int argc, char** argv) {
   }
   o.heartbeat_interval_ms = static_cast<int>(*hb);
   o.node_timeout_ms = static_cast<int>(*timeout);
+  auto retain_days = f.GetDouble("retain-days");
+  auto max_log_mb = f.GetInt("max-log-mb");
+  // Written so that NaN fails too.
+  if (!retain_days.ok() || !(*retain_days >= 0 && *retain_days <= 100000)) {
+    std::cerr << "braintune-coordinator: --retain-days must be a number of days from 0 (keep forever) to 100000\n";
+    return 2;
+  }
+  if (!max_log_mb.ok() || *max_log_mb < 0 || *max_log_mb > (int64_t{1} << 30)) {
+    std::cerr << "braintune-coordinator: --max-log-mb must be a whole number of MiB, 0 (no cap) or more\n";
+    return 2;
+  }
+  o.retain_days = *retain_days;
+  o.max_log_bytes = *max_log_mb << 20;
   if (!f.Get("policy").empty()) {
     auto policy = braintune::scheduler::LoadPolicyConfig(f.Get("policy"));
     if (!policy.ok()) {

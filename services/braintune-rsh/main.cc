@@ -4,8 +4,9 @@
 // proto/braintune/v1/agent_service.proto) and relays the output and the exit code.
 //
 // The launching agent sets BRAINTUNE_EXEC_HOSTS ("node=host:port,...": each node's NodeExec
-// endpoint), BRAINTUNE_EXEC_SECRET and, for GPU jobs, BRAINTUNE_EXEC_GPUS in mpirun's
-// environment.
+// endpoint) and BRAINTUNE_TOKEN (the launch's own job credential, which the target agent has the
+// coordinator check) in mpirun's environment. The target agent runs the daemon as the job's
+// Unix account, with the job's GPUs of that node.
 #include <grpcpp/grpcpp.h>
 
 #include <cstdlib>
@@ -48,19 +49,11 @@ int main(int argc, char** argv) {
               << (hosts ? hosts : "unset") << ")\n";
     return 255;
   }
-  // Like ssh: the remote shell runs the words joined by spaces; for a GPU job, with the node's
-  // GPUs of the job as the only visible ones (BRAINTUNE_EXEC_GPUS="node=0,1;node2=2,3").
-  std::vector<std::string> words;
-  if (const std::string gpus = ValueFor("BRAINTUNE_EXEC_GPUS", ';', host); !gpus.empty()) {
-    words.push_back("CUDA_VISIBLE_DEVICES=" + gpus + "; export CUDA_VISIBLE_DEVICES;");
-  }
-  words.insert(words.end(), argv + i + 1, argv + argc);
+  // Like ssh: the remote side runs the words joined by spaces with /bin/sh.
   braintune::v1::ExecRequest req;
-  const char* secret = std::getenv("BRAINTUNE_EXEC_SECRET");
-  req.set_secret(secret ? secret : "");
-  req.add_argv("/bin/sh");
-  req.add_argv("-c");
-  req.add_argv(absl::StrJoin(words, " "));
+  const char* credential = std::getenv("BRAINTUNE_TOKEN");
+  req.set_job_credential(credential ? credential : "");
+  for (int w = i + 1; w < argc; ++w) req.add_argv(argv[w]);
   auto stub = braintune::v1::NodeExec::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   auto reader = stub->Exec(&ctx, req);

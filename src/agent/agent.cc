@@ -1,22 +1,29 @@
 #include "agent/agent.h"
 
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "agent/node_exec.h"
 #include "agent/process_launcher.h"
+#include "agent/run_as.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
+#include "common/status_macros.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
 
 namespace braintune::agent {
@@ -48,6 +55,12 @@ std::string Sibling(const std::string& name) {
 }
 
 void Log(const std::string& msg) { std::cerr << "braintune-worker: " << msg << std::endl; }
+
+// 64 random bits, hex: names this agent process (NodeInfo.instance_id).
+std::string RandomId() {
+  std::random_device rd;
+  return absl::StrFormat("%08x%08x", rd(), rd());
+}
 
 // Most of a job's output sent with one heartbeat.
 constexpr int64_t kLogPieceBytes = 256 << 10;
@@ -117,6 +130,7 @@ class Agent {
     node->set_gpus(options_.gpus);
     node->set_agent_version("0.1.0");
     node->set_exec_address(exec_address_);
+    node->set_instance_id(instance_id_);
     v1::RegisterNodeResponse resp;
     grpc::Status s = stub_->RegisterNode(MakeContext(security_, std::chrono::seconds(5)).get(), req, &resp);
     if (!s.ok()) {
@@ -126,8 +140,6 @@ class Agent {
     }
     warned_unreachable_ = false;
     if (resp.heartbeat_interval_ms() > 0) *interval_ms = resp.heartbeat_interval_ms();
-    exec_secret_ = resp.exec_secret();
-    exec_->SetSecret(exec_secret_);
     Log(absl::StrCat("registered node ", options_.name, " with ", options_.cpu_slots, " CPU slots and ",
                      options_.gpus, " GPUs at ", options_.coordinator, "; NodeExec on ", exec_address_));
     return true;
@@ -192,28 +204,44 @@ class Agent {
     return true;
   }
 
+  // Starts a launch's mpirun as the job's Unix account (run_as.h): its working and output
+  // directory <work>/jobs/<id> is the account's (0700); its spec (<work>/specs, readable by the
+  // account only) and its log (<work>/logs, the agent's only) sit where the job cannot swap them.
   void Launch(const v1::LaunchJob& launch) {
     HeldJob job;
     job.attempt = launch.attempt();
-    fs::path dir = fs::absolute(fs::path(options_.work_dir) / "jobs" / launch.job_id());
+    const fs::path work = fs::absolute(fs::path(options_.work_dir));
+    const std::string& id = launch.job_id();
+    job.log_path = (work / "logs" / (id + ".log")).string();
+    job.output_dir = (work / "jobs" / id).string();
     std::error_code ec;
-    fs::create_directories(dir, ec);
-    job.log_path = (dir / "log.txt").string();
     job.log_start = static_cast<int64_t>(fs::file_size(job.log_path, ec));
     if (ec) job.log_start = 0;
-    job.output_dir = dir.string();
-    fs::path spec_path = dir / "spec.yaml";
-    {
-      std::ofstream out(spec_path);
-      out << launch.spec().spec_yaml();
+    absl::Status started = Start(launch, &job);
+    if (!started.ok()) {
+      Log(absl::StrCat("cannot launch ", id, ": ", started.message()));
+      AppendToLog(job.log_path, absl::StrCat("braintune-worker: launch failed: ", started.message(), "\n"));
+      job.exit = {true, 127, 0};
     }
+    jobs_[id] = std::move(job);
+  }
+
+  absl::Status Start(const v1::LaunchJob& launch, HeldJob* job) {
+    const fs::path work = fs::absolute(fs::path(options_.work_dir));
+    const std::string& id = launch.job_id();
+    RETURN_IF_ERROR(MakeOwnedDirectory((work / "logs").string(), std::nullopt, 0700));
+    ASSIGN_OR_RETURN(std::optional<RunAs> who, ResolveRunAs(launch.account(), launch.multi_user()));
+    RETURN_IF_ERROR(MakeOwnedDirectory((work / "specs").string(), std::nullopt, 0711));
+    RETURN_IF_ERROR(MakeOwnedDirectory((work / "jobs").string(), std::nullopt, 0755));
+    RETURN_IF_ERROR(MakeOwnedDirectory(job->output_dir, who, 0700));
+    const std::string spec_path = (work / "specs" / (id + ".yaml")).string();
+    RETURN_IF_ERROR(WriteSpec(spec_path, launch.spec().spec_yaml(), who));
     int ranks = 0;
-    std::vector<std::string> hosts, endpoints, gpus;  // per node: mpirun's --host, braintune-rsh's
+    std::vector<std::string> hosts, endpoints;  // per node: mpirun's --host, braintune-rsh's
     for (const auto& p : launch.placements()) {
       ranks += p.slots();
       hosts.push_back(absl::StrCat(p.node(), ":", p.slots()));
       endpoints.push_back(absl::StrCat(p.node(), "=", p.exec_address()));
-      gpus.push_back(absl::StrCat(p.node(), "=", absl::StrJoin(p.gpus(), ",")));
     }
     std::vector<std::string> argv = {options_.mpirun, "-np", std::to_string(ranks)};
     if (launch.placements_size() > 1) {
@@ -222,41 +250,53 @@ class Agent {
       argv.insert(argv.end(), {"--host", absl::StrJoin(hosts, ","), "--mca", "plm_rsh_agent", options_.rsh_binary});
     }
     argv.insert(argv.end(), options_.mpirun_args.begin(), options_.mpirun_args.end());
-    argv.insert(argv.end(), {options_.train_binary, "--spec", spec_path.string(), "--job-id", launch.job_id(),
-                             "--coordinator", options_.coordinator, "--output-dir", dir.string()});
-    std::map<std::string, std::string> env = {{"OMPI_ALLOW_RUN_AS_ROOT", "1"},
-                                              {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"},
-                                              {"OMPI_MCA_btl_base_warn_component_unused", "0"}};
-    env["BRAINTUNE_ATTEMPT"] = std::to_string(launch.attempt());
+    argv.insert(argv.end(), {options_.train_binary, "--spec", spec_path, "--job-id", id, "--coordinator",
+                             options_.coordinator, "--output-dir", job->output_dir});
+    std::map<std::string, std::string> env = {{"OMPI_MCA_btl_base_warn_component_unused", "0"}};
+    if (!who && ::geteuid() == 0) {  // a single-user pool's agent running as root runs its jobs as root
+      env.insert({{"OMPI_ALLOW_RUN_AS_ROOT", "1"}, {"OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"}});
+    }
     env["BRAINTUNE_EXEC_HOSTS"] = absl::StrJoin(endpoints, ",");  // for braintune-rsh
-    env["BRAINTUNE_EXEC_SECRET"] = exec_secret_;
+    // OpenMPI's session directory and any scratch file: the job's own, not a /tmp name that
+    // another account may hold.
+    env["TMPDIR"] = job->output_dir;
+    // The launch's own credential, never the agent's token: the ranks report this job's progress
+    // with it, and braintune-rsh starts this job's daemons on its other nodes with it.
+    env["BRAINTUNE_TOKEN"] = launch.job_credential();
+    if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;
     // GPU pinning: the ranks see only the job's GPUs of their node (a rank takes the
-    // local_rank-th). Here for ranks mpirun starts itself; braintune-rsh sets each other
-    // node's from BRAINTUNE_EXEC_GPUS.
+    // local_rank-th). Other nodes' agents pin their daemons' ranks from the coordinator's word.
     if (launch.spec().gpus_per_rank() > 0) {
-      env["BRAINTUNE_EXEC_GPUS"] = absl::StrJoin(gpus, ";");
       for (const auto& p : launch.placements()) {
         if (p.node() == options_.name) env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(p.gpus(), ",");
       }
     }
-    // The ranks report progress with the agent's credentials.
-    if (!security_.token.empty()) env["BRAINTUNE_TOKEN"] = security_.token;
-    if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;
-    {
-      std::ofstream log(job.log_path, std::ios::app);
-      log << "braintune-worker: " << absl::StrJoin(argv, " ") << "\n";
-    }
-    absl::StatusOr<ManagedProcess> p = ManagedProcess::Start(argv, env, job.log_path);
-    if (!p.ok()) {
-      Log(absl::StrCat("cannot launch ", launch.job_id(), ": ", p.status().message()));
-      std::ofstream log(job.log_path, std::ios::app);
-      log << "braintune-worker: launch failed: " << p.status().message() << "\n";
-      job.exit = {true, 127, 0};
-    } else {
-      Log(absl::StrCat("launched ", launch.job_id(), " (", ranks, " ranks, pid ", p->pid(), "), log ", job.log_path));
-      job.process = *std::move(p);
-    }
-    jobs_[launch.job_id()] = std::move(job);
+    AppendToLog(job->log_path,
+                absl::StrCat("braintune-worker: ", who ? absl::StrCat("as ", who->name, ": ") : "", absl::StrJoin(argv, " "), "\n"));
+    ASSIGN_OR_RETURN(ManagedProcess p, ManagedProcess::Start(argv, env, job->log_path, who, job->output_dir));
+    Log(absl::StrCat("launched ", id, " (", ranks, " ranks, pid ", p.pid(), who ? absl::StrCat(", as ", who->name) : "",
+                     "), log ", job->log_path));
+    job->process = std::move(p);
+    return absl::OkStatus();
+  }
+
+  // The spec, readable by the job's account only; the agent's directory, so no symlink of the
+  // job's can redirect the write.
+  static absl::Status WriteSpec(const std::string& path, const std::string& text, const std::optional<RunAs>& who) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::UnavailableError(absl::StrCat(path, ": cannot write the job spec: ", std::strerror(errno)));
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                    (!who || ::fchown(fd, who->uid, who->gid) == 0);
+    ::close(fd);
+    if (!ok) return absl::UnavailableError(absl::StrCat(path, ": cannot write the job spec: ", std::strerror(errno)));
+    return absl::OkStatus();
+  }
+
+  static void AppendToLog(const std::string& path, const std::string& line) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    (void)!::write(fd, line.data(), line.size());
+    ::close(fd);
   }
 
   void ReapAndStop() {
@@ -276,7 +316,7 @@ class Agent {
   std::shared_ptr<grpc::Channel> channel_;
   NodeExecService* const exec_;
   const std::string exec_address_;
-  std::string exec_secret_;
+  const std::string instance_id_ = RandomId();
   std::unique_ptr<v1::AgentService::Stub> stub_;
   std::map<std::string, HeldJob> jobs_;
   bool warned_unreachable_ = false;
@@ -303,7 +343,21 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.coordinator, {options.token, options.tls_ca});
   if (!channel.ok()) return channel.status();
   // The NodeExec server, for other nodes' multi-node launches.
-  NodeExecService exec(fs::absolute(options.work_dir).string(), options.kill_grace_ms);
+  // Whose launch a NodeExec caller's credential is: asked of the coordinator, with this agent's token.
+  std::shared_ptr<v1::AgentService::Stub> authorizer = v1::AgentService::NewStub(*channel);
+  const ClientSecurity security{options.token, options.tls_ca};
+  NodeExecService exec(fs::absolute(options.work_dir).string(), options.kill_grace_ms,
+                       [authorizer, security, node = options.name](const std::string& credential)
+                           -> absl::StatusOr<v1::AuthorizeExecResponse> {
+                         v1::AuthorizeExecRequest req;
+                         req.set_node_name(node);
+                         req.set_job_credential(credential);
+                         v1::AuthorizeExecResponse resp;
+                         grpc::Status s =
+                             authorizer->AuthorizeExec(MakeContext(security, std::chrono::seconds(10)).get(), req, &resp);
+                         if (!s.ok()) return absl::PermissionDeniedError(s.error_message());
+                         return resp;
+                       });
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(absl::StrCat(options.address, ":", options.exec_port), grpc::InsecureServerCredentials(),

@@ -7,10 +7,12 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/run_as.h"
 
 namespace braintune::agent {
 
@@ -24,10 +26,16 @@ struct ExitInfo {
 class ManagedProcess {
  public:
   // Starts argv[0] (searched on PATH) with `extra_env` added, stdin from /dev/null and
-  // stdout+stderr appended to `log_path`, in a new session so the whole tree can be signalled.
+  // stdout+stderr appended to `log_path` (opened here, by the agent: never as the job's
+  // account, never through a symlink), in a new session so the whole tree can be signalled.
+  // With `who`, the process runs as that account (groups, gid, then uid dropped before exec,
+  // umask 027, in `cwd`) with only PATH, LANG, HOME, USER and LOGNAME of the agent's
+  // environment; without, as the agent, with the agent's environment less its BRAINTUNE_TOKEN.
   static absl::StatusOr<ManagedProcess> Start(const std::vector<std::string>& argv,
                                               const std::map<std::string, std::string>& extra_env,
-                                              const std::string& log_path);
+                                              const std::string& log_path,
+                                              const std::optional<RunAs>& who = std::nullopt,
+                                              const std::string& cwd = "");
   // Non-blocking: reaps the process if it has ended.
   ExitInfo Poll();
   // SIGTERM to the group now; SIGKILL to the group when called again after `grace_ms`.

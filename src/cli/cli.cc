@@ -314,9 +314,14 @@ int CmdLogs(int argc, char** argv) {
 }
 
 int CmdList(int argc, char** argv) {
-  Flags f("braintune list [flags]", "Lists jobs, oldest first.");
+  constexpr int kDefaultLimit = 100;
+  Flags f("braintune list [flags]",
+          "Lists jobs, oldest first: the newest 100 (--limit N: the newest N; --all: every job). Finished jobs are "
+          "kept for the coordinator's --retain-days.");
   AddCommonFlags(f);
-  f.Value("state", "", "only jobs in this state (e.g. RUNNING)").Value("limit", "0", "only the newest N jobs");
+  f.Value("state", "", "only jobs in this state (e.g. RUNNING)")
+      .Value("limit", "0", "only the newest N jobs (0: 100)")
+      .Bool("all", "every job (fetched a page at a time)");
   f.ParseOrExit(argc, argv, 2, "braintune: error");
   if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
   v1::ListJobsRequest req;
@@ -329,11 +334,22 @@ int CmdList(int argc, char** argv) {
   }
   absl::StatusOr<int64_t> limit = f.GetInt("limit");
   if (!limit.ok()) return Fail(std::string(limit.status().message()), kUsage);
-  req.set_limit(static_cast<int>(*limit));
+  if (*limit < 0) return Fail(absl::StrCat("--limit: ", *limit, " is negative"), kUsage);
+  if (f.IsSet("all") && *limit > 0) return Fail("--limit and --all: give one", kUsage);
+  const int wanted = f.IsSet("all") ? 0 : (*limit > 0 ? static_cast<int>(*limit) : kDefaultLimit);
+  req.set_limit(wanted);
+  req.set_page_size(wanted > 0 && wanted < 1000 ? wanted : 1000);  // 1000: the most a page holds
+  // The coordinator replies a page at a time (each far below the message limit); all pages
+  // make one list.
   Client client(f.Get("coordinator"));
   v1::ListJobsResponse resp;
-  grpc::Status s = client.stub()->ListJobs(client.Context().get(), req, &resp);
-  if (!s.ok()) return Fail(client.Explain(s));
+  do {
+    v1::ListJobsResponse page;
+    grpc::Status s = client.stub()->ListJobs(client.Context().get(), req, &page);
+    if (!s.ok()) return Fail(client.Explain(s));
+    for (auto& job : *page.mutable_jobs()) *resp.add_jobs() = std::move(job);
+    req.set_page_token(page.next_page_token());
+  } while (!req.page_token().empty());
   if (f.Get("output") == "json") {
     std::cout << ToJson(resp) << "\n";
     return kOk;
@@ -347,6 +363,9 @@ int CmdList(int argc, char** argv) {
                     progress, Ago(job.created_ms()), job.message()});
   }
   std::cout << FormatTable(rows);
+  if (wanted > 0 && resp.jobs_size() == wanted) {
+    std::cerr << "(the newest " << wanted << " jobs; --limit N or --all for more)\n";  // the table stays parseable
+  }
   return kOk;
 }
 

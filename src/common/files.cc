@@ -1,7 +1,15 @@
 #include "common/files.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +35,69 @@ FileRange ReadFileRange(const std::string& path, int64_t from, int64_t max) {
   in.read(out.data.data(), static_cast<std::streamsize>(out.data.size()));
   out.data.resize(static_cast<size_t>(in.gcount()));
   return out;
+}
+
+namespace {
+
+// mkdir -p with 0700 for what it creates; `warn_if_open` only for the directory asked for, not
+// for existing parents (/home is rightly readable).
+absl::Status MakeDirectory(const std::string& dir, const std::string& what, bool warn_if_open) {
+  int made = ::mkdir(dir.c_str(), 0700);
+  if (made != 0 && errno == ENOENT) {  // a parent is missing: make it, then try again
+    const size_t end = dir.find_last_not_of('/');
+    const size_t slash = end == std::string::npos ? std::string::npos : dir.rfind('/', end);
+    if (slash != std::string::npos && slash > 0) {
+      absl::Status parent = MakeDirectory(dir.substr(0, slash), what, /*warn_if_open=*/false);
+      if (!parent.ok()) return parent;
+      made = ::mkdir(dir.c_str(), 0700);
+    }
+  }
+  if (made == 0) return absl::OkStatus();
+  if (errno != EEXIST) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": cannot create the ", what, ": ", std::strerror(errno)));
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": cannot create the ", what, ": not a directory"));
+  }
+  if (warn_if_open) WarnIfOpenToOthers(dir, what);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void WarnIfOpenToOthers(const std::string& dir, const std::string& what) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || (st.st_mode & 077) == 0) return;
+  char mode[8];
+  std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  std::cerr << "braintune: warning: " << dir << " (the " << what << ") is open to other users (mode " << mode
+            << "): its files are private (0600) but their names show; chmod 700 " << dir
+            << " unless that is intended" << std::endl;
+}
+
+absl::Status CreatePrivateDirectory(const std::string& dir, const std::string& what) {
+  return MakeDirectory(dir.empty() ? "." : dir, what, /*warn_if_open=*/true);
+}
+
+absl::Status RestrictToOwner(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO planted under the name must not hang; fchmod on the descriptor
+  // changes exactly the file that was checked.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat(path, ": cannot open to restrict its permissions: ", std::strerror(errno)));
+  }
+  struct stat st {};
+  absl::Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = absl::InternalError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
+  } else if ((st.st_mode & 077) != 0 && ::fchmod(fd, st.st_mode & 07700) != 0) {
+    status = absl::InternalError(
+        absl::StrCat(path, ": cannot make it private to its owner (chmod 600): ", std::strerror(errno)));
+  }
+  ::close(fd);
+  return status;
 }
 
 }  // namespace braintune

@@ -1,12 +1,13 @@
 // Reading files whole or in pieces: the one place for it (job specs, policy files, PEM
 // certificates, resumable checkpoints' specs, job output shipped by agents and served by the
-// coordinator).
+// coordinator), and the owner-only files and directories of the coordinator's state.
 #ifndef BRAINTUNE_COMMON_FILES_H_
 #define BRAINTUNE_COMMON_FILES_H_
 
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace braintune {
@@ -20,6 +21,22 @@ struct FileRange {
   int64_t size = 0;
 };
 FileRange ReadFileRange(const std::string& path, int64_t from, int64_t max);
+
+// Creates the directory `dir` and its missing parents with mode 0700 (a umask only removes
+// bits, so never more). A directory that already exists is the operator's and keeps its mode,
+// but when group or others may access it a warning naming it goes to stderr: the 0600 files in
+// it stay unreadable, yet their names (job ids) show and, if it is writable, can be replaced.
+// InvalidArgument "<dir>: cannot create the <what>: <reason>" when it cannot be made.
+absl::Status CreatePrivateDirectory(const std::string& dir, const std::string& what);
+
+// The warning of CreatePrivateDirectory alone, for a directory braintune does not create (the
+// job database's): nothing when `dir` is missing or private.
+void WarnIfOpenToOthers(const std::string& dir, const std::string& what);
+
+// Takes the group's and others' permissions off the existing file `path` (0644 becomes 0600),
+// so that a file made by an older braintune or under a loose umask is no longer readable by
+// other users. A missing file is OK; otherwise errors name the file.
+absl::Status RestrictToOwner(const std::string& path);
 
 }  // namespace braintune
 

@@ -213,7 +213,9 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   }
   RETURN_IF_ERROR(CheckOneOf(r, "loss", s->loss, {"mse", "pearson", "mse+pearson"}));
   RETURN_IF_ERROR(r.CheckRange("pearson_weight", s->pearson_weight, 0.0, 1000.0));
-  RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 1, 100000));
+  // Each report is an RPC and a coordinator update: every step would load a shared coordinator
+  // for nothing a person can read (the final step is always reported).
+  RETURN_IF_ERROR(r.CheckRange("log_every", s->log_every, 5, 100000));
   RETURN_IF_ERROR(r.CheckRange("validation_every", s->validation_every, int64_t{0}, int64_t{10000000}));
   RETURN_IF_ERROR(r.CheckRange("patience", s->patience, 0, 10000));
   RETURN_IF_ERROR(CheckOneOf(r, "precision", s->precision, {"auto", "fp32", "bf16"}));

@@ -6,16 +6,26 @@
 
 namespace braintune::coordinator {
 
-absl::StatusOr<store::TokenInfo> Authenticator::Lookup(const grpc::ServerContext& ctx) const {
+absl::StatusOr<std::string> Authenticator::Bearer(const grpc::ServerContext& ctx) {
   const auto& metadata = ctx.client_metadata();
   auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
+  if (it == metadata.end()) return absl::NotFoundError("no token");
+  const std::string value(it->second.data(), it->second.size());
+  if (!absl::StartsWith(value, "Bearer ")) return absl::UnauthenticatedError("authorization is not 'Bearer TOKEN'");
+  return value.substr(7);
+}
+
+absl::StatusOr<store::TokenInfo> Authenticator::Lookup(const grpc::ServerContext& ctx) const {
+  absl::StatusOr<std::string> token = Bearer(ctx);
+  if (absl::IsNotFound(token.status())) {
     return absl::UnauthenticatedError(
         "this coordinator requires a token: set BRAINTUNE_TOKEN or ~/.config/braintune/token (ask an admin for one)");
   }
-  const std::string value(it->second.data(), it->second.size());
-  if (!absl::StartsWith(value, "Bearer ")) return absl::UnauthenticatedError("authorization is not 'Bearer TOKEN'");
-  return tokens_->Lookup(value.substr(7));
+  if (!token.ok()) return token.status();
+  if (JobCredentials::LooksLikeOne(*token)) {
+    return absl::PermissionDeniedError("a job's credential serves only that job's progress reports and daemons");
+  }
+  return tokens_->Lookup(*token);
 }
 
 absl::StatusOr<Caller> Authenticator::User(const grpc::ServerContext& ctx) const {
@@ -28,13 +38,26 @@ absl::StatusOr<Caller> Authenticator::User(const grpc::ServerContext& ctx) const
 absl::StatusOr<Caller> Authenticator::Agent(const grpc::ServerContext& ctx) const {
   if (!enabled()) return Caller{"", true, true};
   ASSIGN_OR_RETURN(store::TokenInfo info, Lookup(ctx));
-  if (info.role != "agent") return absl::PermissionDeniedError("the agent API needs the cluster token");
-  return Caller{info.user, false, true};
+  if (info.role != "agent") return absl::PermissionDeniedError("the agent API needs an agent token");
+  // An agent token created with --node NAME is labelled "node/NAME" and speaks for that node only.
+  Caller caller{info.user, false, true, ""};
+  if (absl::StartsWith(info.user, "node/")) caller.node = info.user.substr(5);
+  return caller;
+}
+
+absl::StatusOr<std::optional<JobCredentials::Launch>> Authenticator::Launch(const grpc::ServerContext& ctx) const {
+  absl::StatusOr<std::string> token = Bearer(ctx);
+  if (token.ok() && JobCredentials::LooksLikeOne(*token)) {
+    ASSIGN_OR_RETURN(JobCredentials::Launch launch, credentials_->Verify(*token));
+    return std::optional<JobCredentials::Launch>(launch);
+  }
+  if (!enabled()) return std::optional<JobCredentials::Launch>();
+  return absl::UnauthenticatedError("progress reports need the launch's job credential");
 }
 
 absl::Status Authenticator::CheckOwner(const Caller& caller, const v1::Job& job) {
   if (caller.admin || caller.user == job.user()) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(job.id(), " belongs to another user"));
+  return absl::NotFoundError(absl::StrCat("no job with id '", job.id(), "'"));
 }
 
 }  // namespace braintune::coordinator

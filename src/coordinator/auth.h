@@ -1,15 +1,19 @@
 // Who is calling: the bearer token of a request, checked against the token store
-// (store/token_store.h). With access control off (no --auth) every caller is an anonymous
-// admin, as on a single-user machine.
+// (store/token_store.h) or, for a job's ranks, as a per-launch credential (job_credentials.h).
+// With access control off (no --auth; the coordinator then serves loopback only) every caller
+// of the job and agent APIs is an anonymous admin, as on a single-user machine; launches still
+// hold only their own credentials. docs/operations.md has the whole security model.
 #ifndef BRAINTUNE_COORDINATOR_AUTH_H_
 #define BRAINTUNE_COORDINATOR_AUTH_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "braintune/v1/job.pb.h"
+#include "coordinator/job_credentials.h"
 #include "store/token_store.h"
 
 namespace braintune::coordinator {
@@ -17,27 +21,36 @@ namespace braintune::coordinator {
 struct Caller {
   std::string user;     // empty when access control is off
   bool admin = false;   // sees and cancels every job
-  bool agent = false;   // a worker agent or its ranks (the agent API)
+  bool agent = false;   // a worker agent (the agent API)
+  std::string node;     // an agent whose token is bound to this node name (token create --node)
 };
 
 class Authenticator {
  public:
-  // `tokens` null: access control off.
-  explicit Authenticator(store::TokenStore* tokens) : tokens_(tokens) {}
+  // `tokens` null: access control off. `credentials` outlives this.
+  Authenticator(store::TokenStore* tokens, const JobCredentials* credentials)
+      : tokens_(tokens), credentials_(credentials) {}
   bool enabled() const { return tokens_ != nullptr; }
 
   // The caller of the user API (JobService): Unauthenticated without a valid user or admin
   // token, PermissionDenied for the cluster token.
   absl::StatusOr<Caller> User(const grpc::ServerContext& ctx) const;
-  // The caller of the agent API: PermissionDenied for a user's token.
+  // The caller of the agent API: PermissionDenied for a user's token or a job credential.
   absl::StatusOr<Caller> Agent(const grpc::ServerContext& ctx) const;
+  // The ranks of one launch (ReportProgress): their job credential. Unauthenticated without one
+  // when access control is on; without access control, a caller with no credential is let in.
+  absl::StatusOr<std::optional<JobCredentials::Launch>> Launch(const grpc::ServerContext& ctx) const;
 
-  // PermissionDenied unless `caller` owns `job` or is an admin; names the job, not its owner.
+  // NotFound, exactly as for a job that does not exist, unless `caller` owns `job` or is an
+  // admin: a user learns nothing of other users' jobs, not even which ids exist.
   static absl::Status CheckOwner(const Caller& caller, const v1::Job& job);
 
  private:
+  // The bearer token of the request; NotFound when there is none.
+  static absl::StatusOr<std::string> Bearer(const grpc::ServerContext& ctx);
   absl::StatusOr<store::TokenInfo> Lookup(const grpc::ServerContext& ctx) const;
   store::TokenStore* const tokens_;
+  const JobCredentials* const credentials_;
 };
 
 }  // namespace braintune::coordinator

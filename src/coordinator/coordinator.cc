@@ -5,11 +5,13 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <atomic>
+#include <iostream>
 #include <chrono>
 #include <random>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -17,6 +19,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/job_credentials.h"
 #include "coordinator/job_manager.h"
 #include "coordinator/node_manager.h"
 #include "coordinator/scheduling_driver.h"
@@ -27,12 +30,10 @@
 namespace braintune::coordinator {
 namespace {
 
-// 128 random bits, hex: the secret agents present to each other (agent_service.proto, NodeExec).
-std::string RandomSecret() {
-  std::random_device rd;
-  std::string out;
-  for (int i = 0; i < 4; ++i) absl::StrAppendFormat(&out, "%08x", rd());
-  return out;
+// Whether `address` (HOST:PORT) can only be reached from this machine.
+bool IsLoopback(const std::string& address) {
+  const std::string host = address.substr(0, address.rfind(':'));
+  return absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]" || host == "::1";
 }
 
 // Thread model: as Coordinator's; the gRPC threads reach the managers through the services,
@@ -48,20 +49,33 @@ class CoordinatorImpl : public Coordinator {
   ~CoordinatorImpl() override {
     Shutdown();
     if (scheduler_thread_.joinable()) scheduler_thread_.join();
+    if (jobs_) jobs_->FlushProgress(/*all=*/true);  // the progress held back, now no report can come
   }
 
   absl::Status Init() {
     ASSIGN_OR_RETURN(store_, store::OpenSqliteJobStore(options_.db_path));
     ASSIGN_OR_RETURN(jobs_, JobManager::Create(store_.get(), &scheduling_, &nodes_));
-    ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.log_dir.empty() ? options_.db_path + ".logs" : options_.log_dir));
+    ASSIGN_OR_RETURN(logs_, LogStore::Open(options_.log_dir.empty() ? options_.db_path + ".logs" : options_.log_dir,
+                                           options_.max_log_bytes));
+    Prune();  // before serving: jobs past their retention are never listed
     if (options_.auth) {
       ASSIGN_OR_RETURN(tokens_, store::OpenSqliteTokenStore(options_.db_path));
     }
-    auth_ = std::make_unique<Authenticator>(tokens_.get());
-    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), auth_.get(), &stopping_,
+    // Without access control everyone who can connect is admin: only this machine may (one user).
+    if (!options_.auth && !options_.insecure && !IsLoopback(options_.listen_address)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "refusing to serve ", options_.listen_address, " without --auth: every caller would be an admin and could "
+          "run jobs on every node. Use --auth with tokens (docs/operations.md), a loopback address, or --insecure on a "
+          "network only you can reach"));
+    }
+    ASSIGN_OR_RETURN(JobCredentials job_credentials, JobCredentials::LoadOrCreate(options_.db_path + ".key"));
+    credentials_ = std::make_unique<JobCredentials>(std::move(job_credentials));
+    jobs_->SetLaunchSecurity(credentials_.get(), options_.auth);
+    auth_ = std::make_unique<Authenticator>(tokens_.get(), credentials_.get());
+    job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), auth_.get(), &options_.policy, &stopping_,
                                                     options_.node_timeout_ms, [this] { Poke(); });
     agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(), auth_.get(),
-                                                        options_.heartbeat_interval_ms, RandomSecret(),
+                                                        credentials_.get(), options_.heartbeat_interval_ms,
                                                         [this] { Poke(); });
     ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, ServerCredentials());
     grpc::EnableDefaultHealthCheckService(true);
@@ -125,9 +139,32 @@ class CoordinatorImpl : public Coordinator {
       std::vector<std::string> lost = nodes_.MarkLost(NowMs());
       if (!lost.empty()) jobs_->HandleLostNodes(lost);
       jobs_->SchedulePass();
+      jobs_->FlushProgress();
+      if (NowMs() >= next_prune_ms_) Prune();
       // A burst of submissions shares the next pass instead of queueing one pass each behind
       // the job lock: a pass over 10,000 queued jobs takes milliseconds.
       std::this_thread::sleep_for(std::chrono::milliseconds(options_.min_pass_gap_ms));
+    }
+  }
+
+  // Forgets the finished jobs past options_.retain_days, and their logs. Called by Init, then
+  // by the scheduler thread only.
+  void Prune() {
+    next_prune_ms_ = NowMs() + options_.prune_interval_ms;
+    if (options_.retain_days <= 0) return;
+    const int64_t cutoff = NowMs() - static_cast<int64_t>(options_.retain_days * 24 * 3600 * 1000);
+    absl::StatusOr<std::vector<std::string>> pruned = jobs_->PruneFinished(cutoff);
+    if (!pruned.ok()) {
+      std::cerr << "braintune-coordinator: pruning old jobs: " << pruned.status().message() << std::endl;
+      return;
+    }
+    for (const std::string& id : *pruned) {
+      // A log left behind costs disk only: its job is gone from every listing.
+      if (absl::Status s = logs_->Delete(id); !s.ok()) std::cerr << "braintune-coordinator: " << s.message() << std::endl;
+    }
+    if (!pruned->empty()) {
+      std::cerr << "braintune-coordinator: pruned " << pruned->size() << " jobs finished more than "
+                << options_.retain_days << " days ago" << std::endl;
     }
   }
 
@@ -145,11 +182,13 @@ class CoordinatorImpl : public Coordinator {
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<store::TokenStore> tokens_;  // null without access control
+  std::unique_ptr<JobCredentials> credentials_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread scheduler_thread_;
+  int64_t next_prune_ms_ = 0;  // used by Init, then by the scheduler thread only
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   absl::Mutex poke_mu_;

@@ -3,6 +3,7 @@
 #ifndef BRAINTUNE_COORDINATOR_COORDINATOR_H_
 #define BRAINTUNE_COORDINATOR_COORDINATOR_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,9 @@ struct CoordinatorOptions {
   // Access control: every call needs a bearer token from the token store in db_path
   // (`braintune-coordinator token create`); off, every caller may do everything.
   bool auth = false;
+  // Serve a non-loopback address without --auth (everyone who can connect is admin). Off, such
+  // a coordinator refuses to start.
+  bool insecure = false;
   // TLS: the server's certificate chain and private key (PEM files); empty: plaintext.
   std::string tls_cert;
   std::string tls_key;
@@ -34,6 +38,14 @@ struct CoordinatorOptions {
   int min_pass_gap_ms = 50;
   // Priorities, fair share, quotas, backfill, preemption (docs/operations.md).
   scheduler::PolicyConfig policy;
+  // Finished jobs (SUCCEEDED, FAILED, CANCELLED) last changed more than this long ago are
+  // forgotten with their logs, at start and every prune_interval_ms; fractions of a day are
+  // allowed; 0 keeps every job forever.
+  double retain_days = 90;
+  int64_t prune_interval_ms = 3600 * 1000;
+  // The output kept of each job (`braintune logs`): past it, one truncation marker line and
+  // nothing more; 0: no cap.
+  int64_t max_log_bytes = int64_t{64} << 20;
 };
 
 // Thread model: Start spawns the server threads and one scheduler thread; Shutdown may be

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordinator/admission.h"
 #include "coordinator/job_state.h"
 #include "coordinator/request_validation.h"
 
@@ -31,7 +32,9 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* ctx, const v1::Submi
   if (!caller.ok()) return ToGrpc(caller.status());
   // With access control the job is the token holder's, whatever the request says.
   std::string user = auth_->enabled() ? caller->user : req->user().empty() ? "anonymous" : req->user();
-  absl::StatusOr<v1::Job> job = jobs_->Submit(req->spec(), user);
+  absl::StatusOr<v1::Job> job = jobs_->Submit(req->spec(), user, [&](const v1::JobSpec& spec) {
+    return AdmitJob(spec, *caller, auth_->enabled(), *policy_);
+  });
   if (!job.ok()) return ToGrpc(job.status());
   poke_();  // the scheduler thread places it; a burst of submissions shares one pass
   *resp->mutable_job() = *std::move(job);
@@ -50,12 +53,9 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJo
                                       v1::ListJobsResponse* resp) {
   absl::StatusOr<Caller> caller = Admit(*ctx, Validate(*req));
   if (!caller.ok()) return ToGrpc(caller.status());
-  std::vector<v1::JobState> states;
-  for (int s : req->states()) states.push_back(static_cast<v1::JobState>(s));
-  for (auto& job : jobs_->List(states, req->limit(), caller->admin ? "" : caller->user)) {
-    job.clear_events();  // lists stay small; GetJob has the history
-    *resp->add_jobs() = std::move(job);
-  }
+  absl::StatusOr<v1::ListJobsResponse> page = jobs_->List(*req, caller->admin ? "" : caller->user);
+  if (!page.ok()) return ToGrpc(page.status());
+  *resp = *std::move(page);
   return grpc::Status::OK;
 }
 
@@ -117,23 +117,37 @@ grpc::Status JobServiceImpl::StreamLogs(grpc::ServerContext* ctx, const v1::Stre
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator is shutting down");
 }
 
+absl::StatusOr<Caller> AgentServiceImpl::AgentFor(const grpc::ServerContext& ctx, const std::string& node) const {
+  ASSIGN_OR_RETURN(Caller caller, auth_->Agent(ctx));
+  if (!caller.node.empty() && caller.node != node) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("this agent token is bound to node '", caller.node, "', not '", node, "'"));
+  }
+  return caller;
+}
+
 grpc::Status AgentServiceImpl::RegisterNode(grpc::ServerContext* ctx, const v1::RegisterNodeRequest* req,
                                             v1::RegisterNodeResponse* resp) {
-  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
   const v1::NodeInfo& node = req->node();
-  nodes_->Register(node, NowMs());
+  absl::StatusOr<Caller> caller = AgentFor(*ctx, node.name());
+  if (!caller.ok()) return ToGrpc(caller.status());
+  // A node's own token may restart its agent; a shared agent token may not take a live name.
+  bool restarted = false;
+  const bool may_replace = !auth_->enabled() || caller->node == node.name();
+  if (absl::Status s = nodes_->Register(node, NowMs(), may_replace, &restarted); !s.ok()) return ToGrpc(s);
+  // The restarted agent holds none of the old instance's ranks: its jobs go back to the queue.
+  if (restarted) jobs_->HandleLostNodes({node.name()});
   resp->set_node_name(node.name());
   resp->set_heartbeat_interval_ms(heartbeat_interval_ms_);
-  resp->set_exec_secret(exec_secret_);
   poke_();
   return grpc::Status::OK;
 }
 
 grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
                                          v1::HeartbeatResponse* resp) {
-  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  if (auto caller = AgentFor(*ctx, req->node_name()); !caller.ok()) return ToGrpc(caller.status());
   if (!nodes_->Heartbeat(req->node_name(), NowMs())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("node ", req->node_name(), " is not registered; register again"));
@@ -164,12 +178,44 @@ grpc::Status AgentServiceImpl::Heartbeat(grpc::ServerContext* ctx, const v1::Hea
 
 grpc::Status AgentServiceImpl::ReportProgress(grpc::ServerContext* ctx, const v1::ReportProgressRequest* req,
                                               v1::ReportProgressResponse* resp) {
-  if (auto caller = auth_->Agent(*ctx); !caller.ok()) return ToGrpc(caller.status());
+  absl::StatusOr<std::optional<JobCredentials::Launch>> launch = auth_->Launch(*ctx);
+  if (!launch.ok()) return ToGrpc(launch.status());
   if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
-  absl::StatusOr<bool> cancel = jobs_->ReportProgress(*req);
+  v1::ReportProgressRequest report = *req;
+  if (launch->has_value()) {
+    // The credential says which launch reports, whatever the request claims.
+    if ((*launch)->job_id != req->job_id()) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                          absl::StrCat("this credential reports for ", (*launch)->job_id, " only"));
+    }
+    report.set_attempt((*launch)->attempt);
+  }
+  absl::StatusOr<bool> cancel = jobs_->ReportProgress(report);
   if (!cancel.ok()) return ToGrpc(cancel.status());
   resp->set_cancel_requested(*cancel);
   return grpc::Status::OK;
+}
+
+grpc::Status AgentServiceImpl::AuthorizeExec(grpc::ServerContext* ctx, const v1::AuthorizeExecRequest* req,
+                                             v1::AuthorizeExecResponse* resp) {
+  if (absl::Status v = Validate(*req); !v.ok()) return ToGrpc(v);
+  if (auto caller = AgentFor(*ctx, req->node_name()); !caller.ok()) return ToGrpc(caller.status());
+  const grpc::Status denied(grpc::StatusCode::PERMISSION_DENIED,
+                            "NodeExec: not the credential of a running job placed on this node");
+  absl::StatusOr<JobCredentials::Launch> launch = credentials_->Verify(req->job_credential());
+  if (!launch.ok()) return denied;
+  absl::StatusOr<v1::Job> job = jobs_->Get(launch->job_id);
+  if (!job.ok() || job->attempt() != launch->attempt || !HoldsSlots(job->state())) return denied;
+  for (const v1::Placement& p : job->placements()) {
+    if (p.node() != req->node_name()) continue;
+    resp->set_job_id(job->id());
+    resp->set_attempt(job->attempt());
+    resp->set_account(job->account());
+    resp->set_multi_user(auth_->enabled());
+    *resp->mutable_gpus() = p.gpus();
+    return grpc::Status::OK;
+  }
+  return denied;
 }
 
 }  // namespace braintune::coordinator

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -52,6 +53,10 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* 
       }
       m->jobs_[job.id()] = std::move(job);
     }
+    // List pages by sequence number (the page token): order_ must be sorted by it, and the
+    // store's order is that of first commits, which concurrent submissions may swap.
+    std::stable_sort(m->order_.begin(), m->order_.end(),
+                     [](const std::string& a, const std::string& b) { return SeqOf(a) < SeqOf(b); });
   }
   return m;
 }
@@ -65,6 +70,8 @@ absl::Status JobManager::SaveLocked(v1::Job* job) {
   job->set_updated_ms(NowMs());
   versions_[job->id()] = next_version_++;
   changed_.SignalAll();
+  saved_ms_[job->id()] = job->updated_ms();
+  unsaved_progress_.erase(job->id());  // the whole job, its latest progress included, is written
   return store_->Put(*job);
 }
 
@@ -80,11 +87,19 @@ absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const s
   return SaveLocked(job);
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user) {
+void JobManager::SetLaunchSecurity(const JobCredentials* credentials, bool multi_user) {
+  credentials_ = credentials;
+  multi_user_ = multi_user;
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& user, const Admit& admit) {
   const std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
   v1::Job job;
   // The YAML is the source of truth; the typed copy, derived here alone, is what the scheduler reads.
   ASSIGN_OR_RETURN(*job.mutable_spec(), JobSpecProtoFromText(spec.spec_yaml(), spec.source_file()));
+  if (admit) {
+    ASSIGN_OR_RETURN(*job.mutable_account(), admit(job.spec()));
+  }
   job.set_user(user);
   absl::ReleasableMutexLock lock(&mu_);
   if (scheduler::Decision d = scheduling_->CheckFeasible(job, jobs_);
@@ -127,19 +142,72 @@ bool JobManager::Contains(const std::string& id) const {
   return jobs_.count(id) > 0;
 }
 
-std::vector<v1::Job> JobManager::List(const std::vector<v1::JobState>& states, int limit,
-                                     const std::string& user) const {
-  absl::MutexLock lock(&mu_);
-  std::vector<v1::Job> out;
-  for (const auto& id : order_) {
-    const v1::Job& job = jobs_.at(id);
-    if (!user.empty() && job.user() != user) continue;
-    if (states.empty() || std::find(states.begin(), states.end(), job.state()) != states.end()) {
-      out.push_back(job);
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request,
+                                                      const std::string& user) const {
+  constexpr int kDefaultPageSize = 100, kMaxPageSize = 1000;
+  // Far below gRPC's 4 MiB message limit, whatever the jobs hold (a spec is up to 1 MiB).
+  constexpr size_t kMaxPageBytes = 2 << 20;
+  if (request.page_size() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size: ", request.page_size(), ", at least 0"));
+  }
+  const int page_size = request.page_size() == 0 ? kDefaultPageSize : std::min(request.page_size(), kMaxPageSize);
+  // The token is "<seq of the last job listed>:<jobs still due under limit, 0: no limit>": the
+  // next page starts after that job, so jobs submitted or pruned meanwhile shift nothing.
+  int64_t after_seq = 0, remaining = std::max(0, request.limit());
+  if (!request.page_token().empty()) {
+    const std::vector<std::string> parts = absl::StrSplit(request.page_token(), ':');
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &after_seq) || !absl::SimpleAtoi(parts[1], &remaining) ||
+        after_seq < 0 || remaining < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("page_token: '", request.page_token(), "' is not a next_page_token of this coordinator"));
     }
   }
-  if (limit > 0 && static_cast<int>(out.size()) > limit) out.erase(out.begin(), out.end() - limit);
-  return out;
+  const std::set<int> states(request.states().begin(), request.states().end());
+  auto matches = [&](const v1::Job& job) {
+    return (user.empty() || job.user() == user) && (states.empty() || states.count(job.state()) > 0);
+  };
+  absl::MutexLock lock(&mu_);
+  auto it = order_.begin();
+  if (!request.page_token().empty()) {
+    it = std::upper_bound(order_.begin(), order_.end(), after_seq,
+                          [](int64_t seq, const std::string& id) { return seq < SeqOf(id); });
+  } else if (remaining > 0) {
+    // The first page of the newest `limit`: start at the oldest of them.
+    int64_t found = 0;
+    for (auto back = order_.end(); back != order_.begin() && found < remaining;) {
+      --back;
+      if (matches(jobs_.at(*back))) {
+        ++found;
+        it = back;
+      }
+    }
+  }
+  const bool bounded = remaining > 0;
+  v1::ListJobsResponse response;
+  size_t bytes = 0;
+  int64_t last_seq = 0;
+  for (; it != order_.end(); ++it) {
+    const v1::Job& job = jobs_.at(*it);
+    if (!matches(job)) continue;
+    if (bounded && remaining == 0) break;
+    if (response.jobs_size() >= page_size) {
+      response.set_next_page_token(absl::StrCat(last_seq, ":", remaining));
+      break;
+    }
+    v1::Job listed = job;
+    listed.clear_events();  // GetJob has the history
+    if (!request.include_spec()) listed.mutable_spec()->clear_spec_yaml();
+    const size_t size = listed.ByteSizeLong();
+    if (response.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
+      response.set_next_page_token(absl::StrCat(last_seq, ":", remaining));
+      break;
+    }
+    bytes += size;
+    last_seq = SeqOf(job.id());
+    if (bounded) --remaining;
+    *response.add_jobs() = std::move(listed);
+  }
+  return response;
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
@@ -293,15 +361,24 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
   // Launch what was placed here and the agent does not hold yet; notice what the agent lost.
   std::map<std::string, std::string> exec_addresses;  // node -> NodeExec endpoint, for launches
   for (const v1::NodeInfo& n : nodes_->Live()) exec_addresses[n.name()] = n.exec_address();
+  // A reply stays far below gRPC's 4 MiB message limit however many large specs wait: past
+  // kLaunchBytesPerReply the other launches come with the next heartbeats.
+  constexpr size_t kLaunchBytesPerReply = 2 << 20;
+  size_t launch_bytes = 0;
   for (auto& [id, job] : jobs_) {
     if (job.placements_size() == 0 || job.placements(0).node() != request.node_name()) continue;
     if (reported.count(id)) continue;
     const bool restart_due = job.state() == v1::RESTARTING && NowMs() >= job.restart_at_ms();
-    if (restart_due) job.set_attempt(job.attempt() + 1);  // persisted with the move to RUNNING
     if (job.state() == v1::SCHEDULED || restart_due) {
+      if (response.launch_size() > 0 && launch_bytes + job.spec().ByteSizeLong() > kLaunchBytesPerReply) continue;
+      launch_bytes += job.spec().ByteSizeLong();
+      if (restart_due) job.set_attempt(job.attempt() + 1);  // persisted with the move to RUNNING
       v1::LaunchJob* launch = response.add_launch();
       launch->set_job_id(id);
       launch->set_attempt(job.attempt());
+      launch->set_account(job.account());
+      launch->set_multi_user(multi_user_);
+      if (credentials_ != nullptr) launch->set_job_credential(credentials_->Issue(id, job.attempt()));
       *launch->mutable_spec() = job.spec();
       *launch->mutable_placements() = job.placements();
       for (v1::Placement& p : *launch->mutable_placements()) p.set_exec_address(exec_addresses[p.node()]);
@@ -322,8 +399,57 @@ absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest&
   if (request.attempt() > 0 && request.attempt() < job->attempt()) return true;
   *job->mutable_progress() = request.progress();
   if (request.has_result()) *job->mutable_result() = request.result();
-  RETURN_IF_ERROR(SaveLocked(job));
+  // Ranks may report every few steps: one store commit (an fsync) per report per job would
+  // make the store the pool's bottleneck. What a restarted coordinator must not lose (the
+  // result, the end) is written at once; live numbers at most once a second.
+  const int64_t now = NowMs();
+  if (request.has_result() || request.progress().phase() == "done" ||
+      now - saved_ms_[job->id()] >= kProgressWriteIntervalMs) {
+    RETURN_IF_ERROR(SaveLocked(job));
+  } else {
+    job->set_updated_ms(now);
+    versions_[job->id()] = next_version_++;
+    changed_.SignalAll();
+    unsaved_progress_.insert(job->id());
+  }
   return job->cancel_requested();
+}
+
+void JobManager::FlushProgress(bool all) {
+  absl::MutexLock lock(&mu_);
+  const int64_t now = NowMs();
+  const std::vector<std::string> unsaved(unsaved_progress_.begin(), unsaved_progress_.end());
+  for (const std::string& id : unsaved) {
+    v1::Job* job = FindLocked(id);
+    if (job == nullptr) {
+      unsaved_progress_.erase(id);
+      continue;
+    }
+    // On failure the job stays unsaved and the next flush tries again.
+    if (all || now - saved_ms_[id] >= kProgressWriteIntervalMs) (void)SaveLocked(job);
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> JobManager::PruneFinished(int64_t finished_before_ms) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> pruned;
+  for (const auto& [id, job] : jobs_) {
+    if (IsTerminal(job.state()) && job.updated_ms() < finished_before_ms) pruned.push_back(id);
+  }
+  if (pruned.empty()) return pruned;
+  // The store first: if it fails, nothing is forgotten and the next prune tries again.
+  RETURN_IF_ERROR(store_->Delete(pruned));
+  const std::set<std::string> gone(pruned.begin(), pruned.end());
+  order_.erase(std::remove_if(order_.begin(), order_.end(), [&](const std::string& id) { return gone.count(id) > 0; }),
+               order_.end());
+  for (const std::string& id : pruned) {
+    jobs_.erase(id);
+    versions_.erase(id);
+    saved_ms_.erase(id);
+    unsaved_progress_.erase(id);
+  }
+  changed_.SignalAll();  // watchers of a pruned job get NotFound
+  return pruned;
 }
 
 void JobManager::HandleLostNodes(const std::vector<std::string>& lost) {

@@ -6,8 +6,10 @@
 #define BRAINTUNE_COORDINATOR_JOB_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,9 @@
 #include "absl/time/time.h"
 #include "braintune/v1/agent_service.pb.h"
 #include "braintune/v1/job.pb.h"
+#include "braintune/v1/job_service.pb.h"
 #include "coordinator/node_manager.h"
+#include "coordinator/job_credentials.h"
 #include "coordinator/scheduling_driver.h"
 #include "scheduler/scheduling_policy.h"
 #include "store/job_store.h"
@@ -37,14 +41,25 @@ class JobManager {
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Validates the spec (its YAML must parse as a JobSpec) and stores a new QUEUED job. A job
-  // that can never fit the registered pool, or its quotas, is FailedPrecondition with why.
-  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user);
+  // What each launch carries for its ranks (docs/operations.md): its own credential, and
+  // whether the agent must refuse to run it as root. Set once, before serving.
+  void SetLaunchSecurity(const JobCredentials* credentials, bool multi_user);
+
+  // Decides, from the parsed spec, whether its user may submit it and the Unix account it runs
+  // as (admission.h); an error refuses the submission.
+  using Admit = std::function<absl::StatusOr<std::string>(const v1::JobSpec& spec)>;
+
+  // Validates the spec (its YAML must parse as a JobSpec; the typed fields are derived from it
+  // here), asks `admit` (when set) and stores a new QUEUED job. A job that can never fit the
+  // registered pool, or its quotas, is FailedPrecondition with why.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& user, const Admit& admit = nullptr);
   absl::StatusOr<v1::Job> Get(const std::string& id) const;
   bool Contains(const std::string& id) const;  // without copying the job
-  // Oldest first; `states` empty means all; `limit` <= 0 means no limit (the newest are kept);
-  // `user` non-empty: only that user's jobs.
-  std::vector<v1::Job> List(const std::vector<v1::JobState>& states, int limit, const std::string& user = "") const;
+  // One page of the jobs that `request` asks for (job_service.proto: states, limit, paging,
+  // include_spec), oldest first, without their events; `user` non-empty: only that user's jobs.
+  // A page holds at most 1000 jobs and about 2 MiB (at least one job). A page_token this
+  // manager did not give, or a negative page_size, is InvalidArgument.
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, const std::string& user = "") const;
   // QUEUED/SCHEDULED jobs end at once; running ones are killed by their agent and end CANCELLED
   // when it reports the ranks gone. Cancelling a finished job is FailedPrecondition.
   absl::StatusOr<v1::Job> Cancel(const std::string& id);
@@ -63,7 +78,20 @@ class JobManager {
   v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& request);
 
   // Records progress from a job's rank 0; returns whether the job should stop (cancelled).
+  // Watchers see each report at once; the store gets at most one write per job per
+  // kProgressWriteIntervalMs (the latest report), except a result or phase "done", written at
+  // once. A report held back is written by the job's next report or save, or FlushProgress.
   absl::StatusOr<bool> ReportProgress(const v1::ReportProgressRequest& request);
+  static constexpr int64_t kProgressWriteIntervalMs = 1000;
+
+  // Writes the progress held back by ReportProgress: of the jobs last written at least
+  // kProgressWriteIntervalMs ago, or of every job with `all` (shutdown). Called periodically.
+  void FlushProgress(bool all = false);
+
+  // Forgets the finished jobs (SUCCEEDED, FAILED, CANCELLED) last changed before
+  // `finished_before_ms`: from the store, then from memory (Get says NotFound, watchers wake).
+  // Returns their ids, for the caller to delete their logs.
+  absl::StatusOr<std::vector<std::string>> PruneFinished(int64_t finished_before_ms);
 
   // Requeues the jobs placed on nodes that stopped heartbeating.
   void HandleLostNodes(const std::vector<std::string>& nodes);
@@ -81,7 +109,9 @@ class JobManager {
   absl::Status SaveLocked(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Job* FindLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Constant after construction.
+  // Constant after construction (and SetLaunchSecurity).
+  const JobCredentials* credentials_ = nullptr;
+  bool multi_user_ = false;
   store::JobStore* const store_;
   const SchedulingDriver* const scheduling_;
   NodeManager* const nodes_;
@@ -91,6 +121,10 @@ class JobManager {
   JobTable jobs_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> order_ ABSL_GUARDED_BY(mu_);  // ids in submission order
   std::map<std::string, int64_t> versions_ ABSL_GUARDED_BY(mu_);
+  // Progress batching: when each job was last written to the store, and the jobs whose
+  // progress in memory is newer than the store's.
+  std::map<std::string, int64_t> saved_ms_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> unsaved_progress_ ABSL_GUARDED_BY(mu_);
   int64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };

@@ -9,6 +9,8 @@
 // (attempt, bytes of it held, log size, complete), replaced atomically after each append. A
 // log longer than its state says (a crash between the two writes) is cut back on load: those
 // bytes were never acknowledged and will be sent again.
+// A job's log is capped (Open's max_bytes): past the cap one marker line is written, and later
+// pieces are acknowledged as usual (the agent must not resend them forever) but not stored.
 #ifndef BRAINTUNE_COORDINATOR_LOG_STORE_H_
 #define BRAINTUNE_COORDINATOR_LOG_STORE_H_
 
@@ -28,8 +30,11 @@ namespace braintune::coordinator {
 // writes (Read reads the log file without it, only up to the size acknowledged).
 class LogStore {
  public:
-  // Creates `dir` if needed.
-  static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir);
+  static constexpr int64_t kDefaultMaxBytes = int64_t{64} << 20;
+  // Creates `dir` (0700) if needed; the files in it are 0600. Each job keeps at most
+  // `max_bytes` of output (0: no cap), then the line "[braintune: log truncated at N MiB]".
+  static absl::StatusOr<std::unique_ptr<LogStore>> Open(const std::string& dir,
+                                                        int64_t max_bytes = kDefaultMaxBytes);
 
   struct Ack {
     int64_t offset = 0;     // bytes of the attempt's output held
@@ -49,6 +54,9 @@ class LogStore {
   // Whether attempt `attempt`'s output has all arrived (an older attempt: true).
   bool Complete(const std::string& job_id, int attempt);
 
+  // Removes the job's log and state files (a pruned job); a job with no log is OK.
+  absl::Status Delete(const std::string& job_id);
+
  private:
   struct State {
     int attempt = 0;
@@ -56,14 +64,17 @@ class LogStore {
     int64_t size = 0;           // of the whole log
     bool complete = false;
   };
-  explicit LogStore(std::string dir) : dir_(std::move(dir)) {}
+  LogStore(std::string dir, int64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {}
   // Loads (and repairs) the job's state on first use.
   absl::StatusOr<State*> StateLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends `bytes` to the job's .log file (created 0600).
+  absl::Status AppendLocked(const std::string& job_id, std::string_view bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Replaces the job's .state file.
   absl::Status SaveLocked(const std::string& job_id, const State& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Path(const std::string& job_id, const char* ext) const;
 
   const std::string dir_;
+  const int64_t max_bytes_;  // per job; 0: no cap
   absl::Mutex mu_;
   std::map<std::string, State> states_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,10 +1,24 @@
 #include "coordinator/node_manager.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace braintune::coordinator {
 
-void NodeManager::Register(const v1::NodeInfo& info, int64_t now_ms) {
+absl::Status NodeManager::Register(const v1::NodeInfo& info, int64_t now_ms, bool may_replace, bool* restarted) {
   absl::MutexLock lock(&mu_);
+  *restarted = false;
+  auto it = nodes_.find(info.name());
+  if (it != nodes_.end() && !it->second.lost && !it->second.expected &&
+      it->second.info.instance_id() != info.instance_id()) {
+    if (!may_replace) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node ", info.name(), " is registered by a live agent; another agent cannot take its name (an agent token "
+          "bound to the node, `token create --role agent --node ", info.name(), "`, may restart it)"));
+    }
+    *restarted = true;
+  }
   nodes_[info.name()] = NodeRecord{info, now_ms, false};
+  return absl::OkStatus();
 }
 
 void NodeManager::Expect(const std::string& name, int64_t now_ms) {

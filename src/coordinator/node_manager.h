@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "braintune/v1/node.pb.h"
 
@@ -28,8 +29,12 @@ class NodeManager {
   NodeManager(const NodeManager&) = delete;
   NodeManager& operator=(const NodeManager&) = delete;
 
-  // Adds or replaces the node (an agent that restarts registers again under its name).
-  void Register(const v1::NodeInfo& info, int64_t now_ms);
+  // Adds the node, or replaces it when its agent registers again (a coordinator restart, or a
+  // node that was lost). A registration from another agent instance under the name of a live
+  // node is a takeover: refused (AlreadyExists) unless `may_replace` (the caller's token is bound
+  // to this node, or access control is off), and then a restart of the node's agent: `*restarted`
+  // is set, and the old instance's jobs must be requeued.
+  absl::Status Register(const v1::NodeInfo& info, int64_t now_ms, bool may_replace, bool* restarted);
 
   // A node that stored jobs run on, after a coordinator restart: offers no slots and is marked
   // lost if its agent does not register within the heartbeat timeout (so its jobs are requeued).

@@ -76,6 +76,7 @@ absl::Status Validate(const v1::RegisterNodeRequest& r) {
   RETURN_IF_ERROR(Name("node.name", n.name()));
   RETURN_IF_ERROR(Length("node.address", n.address(), 255));
   RETURN_IF_ERROR(Length("node.exec_address", n.exec_address(), 255));
+  RETURN_IF_ERROR(Length("node.instance_id", n.instance_id(), 64));
   RETURN_IF_ERROR(Range("node.cpu_slots", n.cpu_slots(), 0, 4096));
   RETURN_IF_ERROR(Range("node.gpus", n.gpus(), 0, 64));
   RETURN_IF_ERROR(Range<int64_t>("node.gpu_memory_mb", n.gpu_memory_mb(), 0, int64_t{1} << 30));
@@ -97,6 +98,11 @@ absl::Status Validate(const v1::HeartbeatRequest& r) {
     RETURN_IF_ERROR(Length(at + ".log_data", r.jobs(i).log_data(), kMaxLogPieceBytes));
   }
   return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::AuthorizeExecRequest& r) {
+  RETURN_IF_ERROR(Name("node_name", r.node_name()));
+  return Length("job_credential", r.job_credential(), 256);
 }
 
 absl::Status Validate(const v1::ReportProgressRequest& r) {

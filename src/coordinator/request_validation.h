@@ -26,6 +26,7 @@ absl::Status Validate(const v1::StreamLogsRequest& r);
 absl::Status Validate(const v1::RegisterNodeRequest& r);
 absl::Status Validate(const v1::HeartbeatRequest& r);
 absl::Status Validate(const v1::ReportProgressRequest& r);
+absl::Status Validate(const v1::AuthorizeExecRequest& r);
 
 }  // namespace braintune::coordinator
 

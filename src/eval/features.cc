@@ -1,7 +1,5 @@
 #include "eval/features.h"
 
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/atomic_file.h"
+#include "common/files.h"
 #include "common/status_macros.h"
 
 namespace braintune::eval {
@@ -35,6 +35,16 @@ class Fnv {
  private:
   uint64_t h_ = 14695981039346656037ull;
 };
+
+// Every use of the cache starts here: with no directory (no evaluation.cache_dir and no
+// per-user default) nothing may be read or written, least of all under a shared path.
+absl::Status CheckCacheDir(const std::string& cache_dir) {
+  if (!cache_dir.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      "evaluation.cache_dir is not set and neither XDG_CACHE_HOME nor HOME is, so there is no per-user default "
+      "($XDG_CACHE_HOME/braintune/features, else $HOME/.cache/braintune/features): set evaluation.cache_dir to a "
+      "directory of your own");
+}
 
 }  // namespace
 
@@ -67,6 +77,7 @@ std::optional<StoryFeatures> FeatureExtractor::ReadCached(const data::Story& sto
 }
 
 absl::Status FeatureExtractor::Prepare(const data::Story& story) {
+  RETURN_IF_ERROR(CheckCacheDir(options_.cache_dir));
   for (int layer : layers_) {
     if (!ReadCached(story, layer)) {
       ++misses_;
@@ -80,6 +91,7 @@ absl::Status FeatureExtractor::Prepare(const data::Story& story) {
 absl::StatusOr<StoryFeatures> FeatureExtractor::Get(const data::Story& story, int layer) {
   const auto it = std::find(layers_.begin(), layers_.end(), layer);
   if (it == layers_.end()) return absl::InternalError(absl::StrCat("layer ", layer, " was not requested"));
+  RETURN_IF_ERROR(CheckCacheDir(options_.cache_dir));
   if (std::optional<StoryFeatures> cached = ReadCached(story, layer)) return *cached;
   ++misses_;  // another rank prepared it into a cache this rank cannot see (not a shared disk)
   ASSIGN_OR_RETURN(std::vector<StoryFeatures> all, Compute(story));
@@ -125,27 +137,22 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
     }
   }
   torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);
-  std::error_code ec;
-  fs::create_directories(options_.cache_dir, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat(options_.cache_dir, ": evaluation.cache_dir: cannot create it: ", ec.message()));
+  if (!cache_dir_made_) {  // private (0700) where it makes it; once, so a warning shows once
+    RETURN_IF_ERROR(CreatePrivateDirectory(options_.cache_dir, "feature cache (evaluation.cache_dir)"));
+    cache_dir_made_ = true;
+  }
   std::vector<StoryFeatures> out;
   for (size_t l = 0; l < layers_.size(); ++l) {
     StoryFeatures f{times, torch::cat(chunks[l]).contiguous()};
     out.push_back(f);
-    // Atomically: ranks and concurrent evaluations share the directory. The evaluation reads
-    // layers back one at a time, so a cache that cannot be written is an error.
-    const std::string path = CachePath(story, layers_[l]);
-    const std::string tmp = absl::StrCat(path, ".tmp", ::getpid());
-    try {
+    // Atomically, through an unpredictable temporary name (a symlink planted in the directory
+    // cannot redirect the write): ranks and concurrent evaluations share the directory. The
+    // evaluation reads layers back one at a time, so a cache that cannot be written is an error.
+    const absl::Status written = WriteAtomically(CachePath(story, layers_[l]), [&](const std::string& tmp) {
       torch::save(std::vector<torch::Tensor>{f.times, f.values}, tmp);
-    } catch (const c10::Error& e) {
-      std::remove(tmp.c_str());
-      return absl::InvalidArgumentError(absl::StrCat(tmp, ": evaluation.cache_dir: cannot write features: ",
-                                                     e.what_without_backtrace()));
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      return absl::InvalidArgumentError(absl::StrCat(path, ": evaluation.cache_dir: cannot rename into place"));
+    });
+    if (!written.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("evaluation.cache_dir: cannot write features: ", written.message()));
     }
   }
   return out;
@@ -167,10 +174,12 @@ absl::StatusOr<std::string> ModelKey(const std::string& checkpoint, const std::s
 }
 
 std::string DefaultCacheDir() {
+  // Relative values are ignored, as the XDG base directory specification asks.
   const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg) return absl::StrCat(xdg, "/braintune/features");
+  if (xdg && xdg[0] == '/') return absl::StrCat(xdg, "/braintune/features");
   const char* home = std::getenv("HOME");
-  return absl::StrCat(home && *home ? home : "/tmp", "/.cache/braintune/features");
+  if (home && home[0] == '/') return absl::StrCat(home, "/.cache/braintune/features");
+  return "";  // never a shared path such as /tmp: FeatureExtractor says to set evaluation.cache_dir
 }
 
 absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name) {

@@ -31,7 +31,7 @@ struct FeatureOptions {
   double stride_seconds = 0.1;
   std::string pooling = "last";  // "last" or "mean"
   int batch_size = 32;           // windows per forward pass
-  std::string cache_dir;         // required
+  std::string cache_dir;         // required; "" makes Prepare and Get fail, asking for one
 };
 
 // One story's features at one layer.
@@ -71,13 +71,16 @@ class FeatureExtractor {
   FeatureOptions options_;
   int hits_ = 0;
   int misses_ = 0;
+  bool cache_dir_made_ = false;  // CreatePrivateDirectory ran (Compute)
 };
 
 // A short hex key for a model's weights: a hash of the checkpoint file's bytes and `config`
 // (a description of the architecture), or of `config` alone when `checkpoint` is empty.
 absl::StatusOr<std::string> ModelKey(const std::string& checkpoint, const std::string& config);
 
-// The default cache: $XDG_CACHE_HOME/braintune/features, else ~/.cache/braintune/features.
+// The default cache, per user: $XDG_CACHE_HOME/braintune/features, else
+// $HOME/.cache/braintune/features (each only when absolute), else "" (never a shared path such
+// as /tmp, where another user could plant or read files). Created 0700 where it is missing.
 std::string DefaultCacheDir();
 
 // Low-level features of a story for the removal control, one column per name, as values at

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -108,6 +109,21 @@ struct PolicyConfig {
   std::map<std::string, int> user_max_gpus;    // absent: default_user_max_gpus
   std::map<std::string, int> group_max_gpus;   // absent: no limit
   int default_user_max_gpus = 0;               // 0: no limit
+  // Who may ask for what (enforced at submission when the coordinator authenticates users;
+  // admins are exempt). A job's resources.priority may not exceed the highest of its user's
+  // max_priority, its group's and default_max_priority.
+  int default_max_priority = 100;
+  std::map<std::string, int> user_max_priority;
+  std::map<std::string, int> group_max_priority;
+  // resources.preemptible: false needs allow_nonpreemptible on the user or the job's group.
+  std::set<std::string> nonpreemptible_users;
+  std::set<std::string> nonpreemptible_groups;
+  // The groups a user may charge a job to (resources.group); absent: none.
+  std::map<std::string, std::vector<std::string>> user_groups;
+  // The Unix account each user's jobs run as (users.<name>.account); with
+  // accounts_same_as_users, a user without one runs as the account of the same name.
+  std::map<std::string, std::string> user_accounts;
+  bool accounts_same_as_users = false;
 };
 
 // Reads the operator's policy file (docs/operations.md); errors name the file, line and key.

@@ -27,6 +27,10 @@ class JobStore {
 
   // Every job, in the order they were first put.
   virtual absl::StatusOr<std::vector<v1::Job>> List() = 0;
+
+  // Removes the jobs with these ids (ids not stored are ignored) in one transaction: all or
+  // none are gone when it returns.
+  virtual absl::Status Delete(const std::vector<std::string>& ids) = 0;
 };
 
 // Opens (creating if needed) an SQLite database at `path` in WAL mode with full sync.

@@ -90,6 +90,25 @@ class SqliteJobStore : public JobStore {
     return jobs;
   }
 
+  absl::Status Delete(const std::vector<std::string>& ids) override {
+    absl::MutexLock lock(&db_mu_);
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) return Error("begin");
+    sqlite3_stmt* stmt = nullptr;
+    absl::Status status;
+    if (sqlite3_prepare_v2(db_, "DELETE FROM jobs WHERE id = ?1", -1, &stmt, nullptr) != SQLITE_OK) {
+      status = Error("prepare delete");
+    }
+    for (size_t i = 0; status.ok() && i < ids.size(); ++i) {
+      sqlite3_reset(stmt);
+      sqlite3_bind_text(stmt, 1, ids[i].c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(stmt) != SQLITE_DONE) status = Error("delete job " + ids[i]);
+    }
+    sqlite3_finalize(stmt);
+    if (status.ok() && sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) status = Error("commit");
+    if (!status.ok()) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return status;
+  }
+
  private:
   struct Row {
     std::string id;

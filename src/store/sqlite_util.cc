@@ -1,10 +1,42 @@
 #include "store/sqlite_util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace braintune::store::internal {
+namespace {
+
+// Job specs, results and token hashes are for the coordinator only, whatever the umask: a new
+// database file is created 0600 before SQLite opens it, and SQLite gives its -wal, -shm and
+// -journal files the database file's mode; an existing one (made by an older braintune) is
+// tightened, with those files.
+absl::Status MakePrivate(const std::string& path, const std::string& what) {
+  const size_t slash = path.rfind('/');
+  WarnIfOpenToOthers(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash),
+                     "directory of the " + what);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+    return absl::OkStatus();
+  }
+  // Anything else (a missing directory) is SQLite's to report, as it always was.
+  if (errno != EEXIST) return absl::OkStatus();
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    if (absl::Status s = RestrictToOwner(path + suffix); !s.ok()) {
+      return absl::UnavailableError(absl::StrCat("cannot open ", what, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, const std::string& schema, const std::string& what) {
+  if (absl::Status s = MakePrivate(path, what); !s.ok()) return s;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {

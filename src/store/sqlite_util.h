@@ -11,7 +11,9 @@
 namespace braintune::store::internal {
 
 // Opens (creating if needed) the database at `path` in WAL mode with full sync and runs
-// `schema` (CREATE TABLE IF NOT EXISTS ...). `what` names the database in errors.
+// `schema` (CREATE TABLE IF NOT EXISTS ...). `what` names the database in errors. The database
+// and its -wal and -shm files are private to their owner (0600) whatever the umask; an older,
+// looser one is tightened. Its directory must exist (a warning when others may enter it).
 absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, const std::string& schema, const std::string& what);
 
 }  // namespace braintune::store::internal

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
 
@@ -16,9 +18,30 @@ namespace braintune::train {
 
 namespace fs = std::filesystem;
 
-Checkpoints::Checkpoints(const std::string& output_dir, std::string spec_text, const config::TrainingSpec& training,
-                         dist::Communicator* comm)
-    : dir_(output_dir + "/checkpoints"), spec_text_(std::move(spec_text)), training_(training), comm_(comm) {}
+namespace {
+
+// The first line where two spec texts differ, both sides, for the refusal: "line 7: `a` then,
+// `b` now" (long lines cut).
+std::string FirstDifference(const std::string& then, const std::string& now) {
+  const std::vector<std::string> a = absl::StrSplit(then, '\n'), b = absl::StrSplit(now, '\n');
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  auto line = [](const std::vector<std::string>& lines, size_t i) {
+    if (i >= lines.size()) return std::string("(end of text)");
+    return absl::StrCat("`", lines[i].size() > 100 ? lines[i].substr(0, 100) + "..." : lines[i], "`");
+  };
+  return absl::StrCat("line ", i + 1, ": ", line(a, i), " then, ", line(b, i), " now");
+}
+
+}  // namespace
+
+Checkpoints::Checkpoints(const std::string& output_dir, std::string spec_text, std::string dataset_path,
+                         const config::TrainingSpec& training, dist::Communicator* comm)
+    : dir_(output_dir + "/checkpoints"),
+      spec_text_(std::move(spec_text)),
+      dataset_path_(std::move(dataset_path)),
+      training_(training),
+      comm_(comm) {}
 
 Checkpoints::~Checkpoints() = default;
 
@@ -37,17 +60,48 @@ std::vector<std::pair<int64_t, std::string>> Checkpoints::List() const {
   return out;
 }
 
+std::string Checkpoints::WhyNotResume(const std::string& path) const {
+  std::vector<std::string> reasons;
+  c10::IValue saved_spec;
+  resume_->read("spec", saved_spec);
+  if (saved_spec.toStringRef() != spec_text_) {
+    reasons.push_back(absl::StrCat("was trained with another job spec (",
+                                   FirstDifference(saved_spec.toStringRef(), spec_text_), ")"));
+  }
+  c10::IValue saved_path, size, mtime, sha256;
+  std::string then;
+  if (resume_->try_read("dataset_path", saved_path) && resume_->try_read("dataset_size", size) &&
+      resume_->try_read("dataset_mtime_ns", mtime) && resume_->try_read("dataset_sha256", sha256)) {
+    data::DatasetFingerprint saved{saved_path.toStringRef(), size.toInt(), mtime.toInt(), sha256.toStringRef()};
+    if (!dataset_.ok() || !saved.SameFileAs(*dataset_)) then = saved.ToString();
+  } else {
+    then = "a dataset it does not record (written by an older braintune, before checkpoints recorded one)";
+  }
+  if (!then.empty()) {
+    reasons.push_back(absl::StrCat("was trained on ", then, "; the dataset now is ",
+                                   dataset_.ok() ? dataset_->ToString()
+                                                 : absl::StrCat("unreadable (", dataset_.status().message(), ")")));
+  }
+  if (reasons.empty()) return "";
+  return absl::StrCat(path, " ", absl::StrJoin(reasons, ", and "), ": refusing to resume; delete the checkpoints ",
+                      "directory ", dir_, " (or set a new output.dir) to start afresh");
+}
+
 absl::StatusOr<Checkpoints::Resume> Checkpoints::FindResume() {
+  // What this launch trains on, taken now, before the loader's thread reads HDF5.
+  if (comm_->rank() == 0) dataset_ = data::FingerprintDataset(dataset_path_);
   Resume found;
   double next = 0;
+  std::string refusal;  // rank 0's reason not to resume, or ""
   for (const auto& [step, path] : List()) {
     try {
       resume_ = std::make_unique<torch::serialize::InputArchive>();
       resume_->load_from(path);
-      c10::IValue saved_spec, finished;
-      resume_->read("spec", saved_spec);
+      c10::IValue finished;
       resume_->read("finished", finished);
-      if (saved_spec.toStringRef() != spec_text_) break;  // another job's: start afresh
+      // Rank 0 wrote it, from the dataset it saw; the others' verdict would be the same or,
+      // with per-node copies of the dataset, about a file rank 0 never read.
+      if (comm_->rank() == 0) refusal = WhyNotResume(path);
       next = finished.toBool() ? static_cast<double>(training_.steps + 1) : static_cast<double>(step + 1);
       found.finished = finished.toBool();
       found.last_step = step;
@@ -60,8 +114,16 @@ absl::StatusOr<Checkpoints::Resume> Checkpoints::FindResume() {
   }
   // All ranks or none (a rank on a node that does not see the file starts everyone afresh);
   // they all read the same newest file, so the steps agree when every rank has one.
-  double seen[2] = {next > 0 ? 1.0 : 0.0, next};
-  RETURN_IF_ERROR(comm_->AllReduceSum(seen, 2));
+  double seen[3] = {next > 0 ? 1.0 : 0.0, next, static_cast<double>(refusal.size())};
+  RETURN_IF_ERROR(comm_->AllReduceSum(seen, 3));
+  if (seen[2] > 0) {
+    // Refused (even when some rank saw no checkpoint: starting afresh would overwrite it). Every
+    // rank ends with rank 0's reason, so that whichever rank reports first names it.
+    refusal.resize(static_cast<size_t>(seen[2]));
+    RETURN_IF_ERROR(comm_->BroadcastBytes(refusal.data(), static_cast<int64_t>(refusal.size()), 0));
+    resume_.reset();
+    return absl::FailedPreconditionError(refusal);
+  }
   const bool everyone = seen[0] == comm_->size();
   if (everyone) {
     found.first_step = static_cast<int64_t>(seen[1] / comm_->size());
@@ -112,6 +174,10 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
                                const torch::optim::Optimizer& optimizer, const std::vector<double>& r_before,
                                const EarlyStopping& early_stopping) {
   if (comm_->rank() != 0) return absl::OkStatus();
+  if (!dataset_.ok()) {
+    return absl::Status(dataset_.status().code(), absl::StrCat("cannot record the dataset in ", PathOf(step), ": ",
+                                                               dataset_.status().message()));
+  }
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return absl::InternalError(absl::StrCat(dir_, ": cannot create output directory: ", ec.message()));
@@ -125,6 +191,10 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
     out.write("step", c10::IValue(step));
     out.write("finished", c10::IValue(finished));
     out.write("spec", c10::IValue(spec_text_));
+    out.write("dataset_path", c10::IValue(dataset_->path));
+    out.write("dataset_size", c10::IValue(dataset_->size_bytes));
+    out.write("dataset_mtime_ns", c10::IValue(dataset_->mtime_ns));
+    out.write("dataset_sha256", c10::IValue(dataset_->sha256));
     out.write("rng", c10::IValue(absl::StrCat("re-seeded every step from training.seed ", training_.seed,
                                               ", the step and the rank")));
     out.write("r_before", torch::tensor(r_before, torch::kFloat64));

@@ -70,7 +70,7 @@ class Trainer {
         reporter_(comm->rank() == 0 ? options.coordinator : "", options.job_id),
         spec_(spec.spec),
         source_(spec.source),
-        checkpoints_(rank::OutputDir(spec.spec, options), spec.text, spec.spec.training, comm),
+        checkpoints_(rank::OutputDir(spec.spec, options), spec.text, spec.spec.data.path, spec.spec.training, comm),
         early_stopping_(spec.spec.training.patience, spec.spec.training.steps, comm->rank() == 0) {}
 
   absl::Status Run() {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -73,6 +74,25 @@ class JobManagerTest : public ::testing::Test {
     return rt;
   }
   v1::JobState State(const std::string& id) { return manager_->Get(id)->state(); }
+  // The node's agent registers (as with access control off: it may replace a live one).
+  void Register(const v1::NodeInfo& node) {
+    bool restarted = false;
+    ASSERT_TRUE(nodes_.Register(node, NowMs(), /*may_replace=*/true, &restarted).ok());
+  }
+  // Every job, page after page, as `braintune list --all` gets them.
+  std::vector<v1::Job> All(v1::ListJobsRequest request = {}, int* pages = nullptr) {
+    std::vector<v1::Job> jobs;
+    do {
+      absl::StatusOr<v1::ListJobsResponse> page = manager_->List(request);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      EXPECT_LT(page->ByteSizeLong(), 4u << 20) << "a page must fit gRPC's default message limit";
+      if (pages != nullptr) ++*pages;
+      jobs.insert(jobs.end(), page->jobs().begin(), page->jobs().end());
+      request.set_page_token(page->next_page_token());
+    } while (!request.page_token().empty());
+    return jobs;
+  }
 
   testing::TempDir dir_;
   std::unique_ptr<scheduler::SchedulingPolicy> policy_ = scheduler::MakeMultifactorPolicy({});
@@ -89,11 +109,21 @@ TEST_F(JobManagerTest, InvalidSpecIsRejectedAndNotStored) {
   auto job = manager_->Submit(spec, "ana");
   ASSERT_FALSE(job.ok());
   EXPECT_NE(std::string(job.status().message()).find("job.yaml"), std::string::npos);
-  EXPECT_TRUE(manager_->List({}, 0).empty());
+  EXPECT_TRUE(All().empty());
+}
+
+TEST_F(JobManagerTest, ProgressReportsEveryStepAreRefusedAtSubmission) {
+  v1::JobSpec spec;
+  spec.set_spec_yaml("name: x\ndata: {path: /d.h5}\ntraining: {log_every: 1}\n");
+  auto job = manager_->Submit(spec, "ana");
+  ASSERT_FALSE(job.ok());
+  EXPECT_NE(std::string(job.status().message()).find("log_every"), std::string::npos) << job.status();
+  spec.set_spec_yaml("name: x\ndata: {path: /d.h5}\ntraining: {log_every: 5}\n");
+  EXPECT_TRUE(manager_->Submit(spec, "ana").ok());
 }
 
 TEST_F(JobManagerTest, FifoGangSchedulingLaunchAndSuccess) {
-  nodes_.Register(Node("n1", 2), NowMs());
+  Register(Node("n1", 2));
   auto a = manager_->Submit(Spec("a", 2), "ana");
   auto b = manager_->Submit(Spec("b", 1), "bo");
   ASSERT_TRUE(a.ok() && b.ok());
@@ -119,7 +149,7 @@ TEST_F(JobManagerTest, FifoGangSchedulingLaunchAndSuccess) {
 }
 
 TEST_F(JobManagerTest, NonZeroExitWithoutRestartsFailsWithTheLog) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1, 100, ", max_restarts: 0"), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
@@ -132,7 +162,7 @@ TEST_F(JobManagerTest, NonZeroExitWithoutRestartsFailsWithTheLog) {
 }
 
 TEST_F(JobManagerTest, CancelQueuedEndsAtOnceCancelRunningKillsFirst) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1), "ana");
   auto b = manager_->Submit(Spec("b", 1), "ana");
   manager_->SchedulePass();
@@ -168,14 +198,14 @@ TEST_F(JobManagerTest, WatchersSeeChanges) {
 }
 
 TEST_F(JobManagerTest, RestartKeepsEveryJobAndItsStateAndNewIdsDoNotCollide) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1), "ana");
   auto b = manager_->Submit(Spec("b", 1), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
   ASSERT_TRUE(manager_->Cancel(b->id()).ok());
   Open();  // a new manager over the same database, as after a coordinator restart
-  auto jobs = manager_->List({}, 0);
+  auto jobs = All();
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].state(), v1::RUNNING);
   EXPECT_EQ(jobs[1].state(), v1::CANCELLED);
@@ -190,20 +220,20 @@ TEST_F(JobManagerTest, RestartKeepsEveryJobAndItsStateAndNewIdsDoNotCollide) {
 }
 
 TEST_F(JobManagerTest, AJobTooBigForThePoolIsRejectedAtSubmission) {
-  nodes_.Register(Node("n1", 2), NowMs());
+  Register(Node("n1", 2));
   auto big = manager_->Submit(Spec("big", 8), "ana");
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(std::string(big.status().message()).find("can never run on this pool: needs 8 slots but the pool has 2"),
             std::string::npos)
       << big.status();
-  EXPECT_TRUE(manager_->List({}, 0).empty());
+  EXPECT_TRUE(All().empty());
 }
 
 TEST_F(JobManagerTest, AJobTooBigForThePoolAsItIsDoesNotHoldUpTheQueue) {
   auto big = manager_->Submit(Spec("big", 8), "ana");  // no nodes yet: not judged
   ASSERT_TRUE(big.ok()) << big.status();
-  nodes_.Register(Node("n1", 2), NowMs());
+  Register(Node("n1", 2));
   auto small = manager_->Submit(Spec("small", 1), "bo");
   manager_->SchedulePass();
   EXPECT_EQ(State(big->id()), v1::QUEUED);
@@ -213,7 +243,7 @@ TEST_F(JobManagerTest, AJobTooBigForThePoolAsItIsDoesNotHoldUpTheQueue) {
 }
 
 TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
-  nodes_.Register(Node("n1", 2), NowMs());
+  Register(Node("n1", 2));
   auto low = manager_->Submit(Spec("low", 2, 10), "ana");
   manager_->SchedulePass();
   Beat("n1", {});
@@ -265,7 +295,7 @@ TEST_F(JobManagerTest, PriorityOrderAndPreemptionRequeueTheLowerJob) {
 TEST_F(JobManagerTest, GpuJobsGetDisjointGpusOfTheirNode) {
   v1::NodeInfo n1 = Node("n1", 4);
   n1.set_gpus(4);
-  nodes_.Register(n1, NowMs());
+  Register(n1);
   auto gpu_job = [](const std::string& name, int ranks, int gpus_per_rank) {
     v1::JobSpec spec;
     spec.set_spec_yaml("name: " + name + "\nresources: {ranks: " + std::to_string(ranks) +
@@ -296,7 +326,7 @@ TEST_F(JobManagerTest, GpuJobsGetDisjointGpusOfTheirNode) {
 }
 
 TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsAreRequeued) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
@@ -317,7 +347,7 @@ TEST_F(JobManagerTest, AfterARestartJobsOfANodeThatNeverReturnsAreRequeued) {
 }
 
 TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentStopsThem) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1), "ana");
   manager_->SchedulePass();
   Beat("n1", {Runtime(a->id())});
@@ -328,7 +358,7 @@ TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentSto
   EXPECT_EQ(State(a->id()), v1::QUEUED);
   EXPECT_NE(manager_->Get(a->id())->message().find("n1 stopped heartbeating; requeued"), std::string::npos);
   EXPECT_FALSE(nodes_.Heartbeat("n1", NowMs())) << "a lost node must register again";
-  nodes_.Register(Node("n2", 1), NowMs());
+  Register(Node("n2", 1));
   manager_->SchedulePass();
   ASSERT_EQ(State(a->id()), v1::SCHEDULED);
   EXPECT_EQ(manager_->Get(a->id())->placements(0).node(), "n2");
@@ -336,7 +366,7 @@ TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentSto
   ASSERT_EQ(launch.launch_size(), 1);
   EXPECT_EQ(launch.launch(0).attempt(), 2);
   // n1 comes back (a network partition healed) still running the old launch: stopped, forgotten.
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto back = Beat("n1", {on_n1});
   ASSERT_EQ(back.kill_job_ids_size(), 1);
   EXPECT_EQ(back.forget_job_ids_size(), 1);
@@ -352,7 +382,7 @@ TEST_F(JobManagerTest, ALostNodesJobsAreRequeuedElsewhereAndItsReturningAgentSto
 }
 
 TEST_F(JobManagerTest, FailedRanksRestartWithBackoffThenTheJobFails) {
-  nodes_.Register(Node("n1", 1), NowMs());
+  Register(Node("n1", 1));
   auto a = manager_->Submit(Spec("a", 1, 100, ", max_restarts: 2, restart_backoff_seconds: 0.2"), "ana");
   manager_->SchedulePass();
   Beat("n1", {});
@@ -377,6 +407,173 @@ TEST_F(JobManagerTest, FailedRanksRestartWithBackoffThenTheJobFails) {
   v1::Job failed = *manager_->Get(a->id());
   EXPECT_EQ(failed.state(), v1::FAILED);
   EXPECT_NE(failed.message().find("after 2 restarts"), std::string::npos) << failed.message();
+}
+
+// The real store, counting its writes.
+class CountingJobStore : public store::JobStore {
+ public:
+  explicit CountingJobStore(std::unique_ptr<store::JobStore> inner) : inner_(std::move(inner)) {}
+  absl::Status Put(const v1::Job& job) override {
+    ++puts;
+    return inner_->Put(job);
+  }
+  absl::StatusOr<v1::Job> Get(const std::string& id) override { return inner_->Get(id); }
+  absl::StatusOr<std::vector<v1::Job>> List() override { return inner_->List(); }
+  absl::Status Delete(const std::vector<std::string>& ids) override { return inner_->Delete(ids); }
+  std::atomic<int> puts{0};
+
+ private:
+  std::unique_ptr<store::JobStore> inner_;
+};
+
+TEST_F(JobManagerTest, TenThousandJobsAreListedInPagesUnderTheMessageLimit) {
+  // Stored directly (group-committed by many threads, as concurrent submissions are), each with
+  // 2 KiB of spec text: 20 MB of specs in all, five times gRPC's message limit.
+  const std::string yaml = "name: big\ndata: {path: /d.h5}\n# " + std::string(2048, 'x') + "\n";
+  constexpr int kJobs = 10000, kThreads = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t + 1; i <= kJobs; i += kThreads) {
+        v1::Job job;
+        job.set_id(absl::StrCat("job-", i));
+        job.set_user(i % 2 ? "ana" : "bo");
+        job.set_state(i % 3 ? v1::SUCCEEDED : v1::QUEUED);
+        job.mutable_spec()->set_name("big");
+        job.mutable_spec()->set_spec_yaml(yaml);
+        job.add_events()->set_message("submitted");
+        ASSERT_TRUE(store_->Put(job).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  Open();
+
+  int pages = 0;
+  std::vector<v1::Job> jobs = All({}, &pages);
+  ASSERT_EQ(jobs.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(pages, kJobs / 100) << "pages of 100 by default";
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_EQ(jobs[i].id(), absl::StrCat("job-", i + 1)) << "oldest first, each once";
+    EXPECT_TRUE(jobs[i].spec().spec_yaml().empty()) << "no spec text unless asked";
+    EXPECT_EQ(jobs[i].events_size(), 0);
+    EXPECT_EQ(jobs[i].spec().name(), "big");
+  }
+
+  // With the spec text, pages of up to 1000 are cut by size instead.
+  v1::ListJobsRequest full;
+  full.set_page_size(5000);  // taken as 1000
+  full.set_include_spec(true);
+  pages = 0;
+  jobs = All(full, &pages);
+  ASSERT_EQ(jobs.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(jobs[0].spec().spec_yaml(), yaml);
+  EXPECT_GE(pages, 10);
+
+  // The newest 250 of bo's jobs, oldest first, across pages of 100; a job submitted while
+  // paging does not shift the pages (nor join this list).
+  v1::ListJobsRequest newest;
+  newest.set_limit(250);
+  absl::StatusOr<v1::ListJobsResponse> first = manager_->List(newest, "bo");
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->jobs_size(), 100);
+  ASSERT_FALSE(first->next_page_token().empty());
+  ASSERT_TRUE(manager_->Submit(Spec("late", 1), "bo").ok());
+  std::vector<std::string> ids;
+  for (const auto& j : first->jobs()) ids.push_back(j.id());
+  newest.set_page_token(first->next_page_token());
+  do {
+    absl::StatusOr<v1::ListJobsResponse> page = manager_->List(newest, "bo");
+    ASSERT_TRUE(page.ok());
+    for (const auto& j : page->jobs()) ids.push_back(j.id());
+    newest.set_page_token(page->next_page_token());
+  } while (!newest.page_token().empty());
+  ASSERT_EQ(ids.size(), 250u);
+  for (int k = 0; k < 250; ++k) ASSERT_EQ(ids[k], absl::StrCat("job-", kJobs - 498 + 2 * k));
+
+  v1::ListJobsRequest queued;
+  queued.add_states(v1::QUEUED);
+  EXPECT_EQ(All(queued).size(), static_cast<size_t>(kJobs / 3 + 1)) << "every third, and the late one";
+
+  v1::ListJobsRequest forged;
+  forged.set_page_token("../../etc");
+  EXPECT_EQ(manager_->List(forged).status().code(), absl::StatusCode::kInvalidArgument);
+  forged.clear_page_token();
+  forged.set_page_size(-1);
+  EXPECT_EQ(manager_->List(forged).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobManagerTest, PruningForgetsOnlyFinishedJobsOlderThanTheCutoff) {
+  Register(Node("n1", 1));
+  auto running = manager_->Submit(Spec("running", 1), "ana");
+  auto queued = manager_->Submit(Spec("queued", 1), "ana");
+  auto cancelled = manager_->Submit(Spec("cancelled", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(running->id())});
+  ASSERT_EQ(State(running->id()), v1::RUNNING);
+  ASSERT_TRUE(manager_->Cancel(cancelled->id()).ok());
+
+  auto none = manager_->PruneFinished(NowMs() - 3600 * 1000);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "finished within the last hour: kept";
+
+  int64_t version = 0;
+  ASSERT_TRUE(manager_->WaitForChange(cancelled->id(), &version, absl::Milliseconds(1)).ok());
+  auto pruned = manager_->PruneFinished(NowMs() + 1);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, std::vector<std::string>{cancelled->id()});
+  EXPECT_EQ(manager_->Get(cancelled->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(manager_->WaitForChange(cancelled->id(), &version, absl::Seconds(5)).status().code(),
+            absl::StatusCode::kNotFound)
+      << "a watcher of a pruned job is told at once";
+  std::vector<v1::Job> left = All();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].state(), v1::RUNNING);
+  EXPECT_EQ(left[1].state(), v1::QUEUED);
+  Open();  // gone from the store too
+  EXPECT_FALSE(manager_->Contains(cancelled->id()));
+  EXPECT_EQ(All().size(), 2u);
+}
+
+TEST_F(JobManagerTest, AProgressBurstCostsAHandfulOfStoreWritesAndTheEndIsWrittenAtOnce) {
+  manager_.reset();
+  CountingJobStore counting(std::move(store_));
+  manager_ = *JobManager::Create(&counting, &scheduling_, &nodes_);
+  Register(Node("n1", 1));
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  ASSERT_EQ(State(a->id()), v1::RUNNING);
+
+  const int before = counting.puts.load();
+  v1::ReportProgressRequest report;
+  report.set_job_id(a->id());
+  report.set_attempt(1);
+  report.mutable_progress()->set_phase("training");
+  report.mutable_progress()->set_total_steps(1000);
+  const auto start = std::chrono::steady_clock::now();
+  for (int step = 1; step <= 1000; ++step) {
+    report.mutable_progress()->set_step(step);
+    ASSERT_TRUE(manager_->ReportProgress(report).ok());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LE(counting.puts.load() - before, 2 + static_cast<int>(seconds)) << "at most one write per second";
+  EXPECT_EQ(manager_->Get(a->id())->progress().step(), 1000) << "the latest report is what everyone sees";
+
+  // The report held back reaches the store with the periodic flush, once a second has passed.
+  manager_->FlushProgress();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  manager_->FlushProgress();
+  EXPECT_EQ(counting.Get(a->id())->progress().step(), 1000);
+
+  // The end (phase done, a result) is written at once: a restarted coordinator has it.
+  const int flushed = counting.puts.load();
+  report.mutable_progress()->set_phase("done");
+  report.mutable_result()->set_mean_pearson_r(0.5);
+  ASSERT_TRUE(manager_->ReportProgress(report).ok());
+  EXPECT_EQ(counting.puts.load(), flushed + 1);
+  EXPECT_EQ(counting.Get(a->id())->result().mean_pearson_r(), 0.5);
+  manager_.reset();  // before `counting`
 }
 
 }  // namespace

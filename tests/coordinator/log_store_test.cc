@@ -3,7 +3,11 @@
 // and the state write is repaired).
 #include "coordinator/log_store.h"
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "gtest/gtest.h"
 #include "testing/process.h"
@@ -62,6 +66,88 @@ TEST(LogStoreTest, RestartKeepsWhatWasAcknowledgedAndCutsWhatWasNot) {
   EXPECT_EQ(ack.offset, 26);
   EXPECT_TRUE(ack.complete);
   EXPECT_EQ(ReadAll(*logs, "job-1"), "acknowledged\nhalf a piece\n");
+}
+
+TEST(LogStoreTest, PastTheCapPiecesAreAcknowledgedButOnlyOneMarkerIsStored) {
+  testing::TempDir dir;
+  const int64_t cap = 1 << 20;
+  const std::string line(1023, 'x');  // 1 KiB lines
+  {
+    auto logs = *LogStore::Open(dir.File("logs"), cap);
+    int64_t offset = 0;
+    for (int i = 0; i < 100; ++i) {  // ~3 MiB, in pieces of 256 KiB, the most agents send
+      std::string piece;
+      for (int j = 0; j < 256; ++j) piece += line + "\n";
+      auto ack = logs->Append("job-1", 1, offset, piece, false);
+      ASSERT_TRUE(ack.ok()) << ack.status();
+      offset += static_cast<int64_t>(piece.size());
+      ASSERT_EQ(ack->offset, offset) << "every piece is acknowledged, stored or not";
+      if (offset > 3 * cap) break;
+    }
+    EXPECT_TRUE(logs->Append("job-1", 1, offset, "", true)->complete);
+  }
+  const std::string marker = "[braintune: log truncated at 1 MiB]\n";
+  // After a restart the log is still known to be truncated: nothing more, no second marker.
+  auto logs = *LogStore::Open(dir.File("logs"), cap);
+  ASSERT_TRUE(logs->Append("job-1", 2, 0, "second launch\n", true).ok());
+  const std::string held = ReadAll(*logs, "job-1");
+  EXPECT_EQ(held.size(), static_cast<size_t>(cap) + marker.size());
+  EXPECT_EQ(held.substr(held.size() - marker.size()), marker);
+  EXPECT_EQ(held.find("[braintune"), held.size() - marker.size()) << "one marker";
+  EXPECT_EQ(std::filesystem::file_size(dir.File("logs/job-1.log")), held.size());
+}
+
+TEST(LogStoreTest, DeleteRemovesTheFilesAndTheJobStartsEmpty) {
+  testing::TempDir dir;
+  auto logs = *LogStore::Open(dir.File("logs"));
+  ASSERT_TRUE(logs->Append("job-1", 1, 0, "output\n", true).ok());
+  ASSERT_TRUE(logs->Delete("job-1").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.File("logs/job-1.log")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("logs/job-1.state")));
+  EXPECT_EQ(*logs->Read("job-1", 0, 100), "");
+  EXPECT_TRUE(logs->Delete("job-2").ok()) << "a job without output";
+  EXPECT_FALSE(logs->Delete("../jobs.db").ok());
+}
+
+unsigned ModeOf(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 01000000;  // 01000000: missing
+}
+
+// Another local user must not read job output on disk, which `braintune logs` refuses them
+// (issue 17, reproduction 8): the directories are 0700 and the files 0600 under umask 022.
+TEST(LogStoreTest, LogsArePrivateFilesInPrivateDirectoriesUnderUmask022) {
+  testing::TempDir dir;
+  const mode_t old = ::umask(022);
+  auto logs = LogStore::Open(dir.File("state/jobs.db.logs"));
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  ASSERT_TRUE((*logs)->Append("job-1", 1, 0, "a private line\n", true).ok());
+  ::umask(old);
+  EXPECT_EQ(ModeOf(dir.File("state")), 0700u);
+  EXPECT_EQ(ModeOf(dir.File("state/jobs.db.logs")), 0700u);
+  EXPECT_EQ(ModeOf(dir.File("state/jobs.db.logs/job-1.log")), 0600u);
+  EXPECT_EQ(ModeOf(dir.File("state/jobs.db.logs/job-1.state")), 0600u);
+}
+
+TEST(LogStoreTest, LogsAnOlderVersionLeftReadableAreTightenedOnOpen) {
+  testing::TempDir dir;
+  { ASSERT_TRUE((*LogStore::Open(dir.File("logs")))->Append("job-1", 1, 0, "old output\n", true).ok()); }
+  ::chmod(dir.File("logs/job-1.log").c_str(), 0644);
+  ::chmod(dir.File("logs/job-1.state").c_str(), 0644);
+  ASSERT_TRUE(LogStore::Open(dir.File("logs")).ok());
+  EXPECT_EQ(ModeOf(dir.File("logs/job-1.log")), 0600u);
+  EXPECT_EQ(ModeOf(dir.File("logs/job-1.state")), 0600u);
+}
+
+TEST(LogStoreTest, ASymlinkInPlaceOfALogIsNeverWrittenThrough) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("victim")) << "precious";
+  auto logs = *LogStore::Open(dir.File("logs"));
+  std::filesystem::create_symlink(dir.File("victim"), dir.File("logs/job-1.log"));
+  EXPECT_FALSE(logs->Append("job-1", 1, 0, "output\n", true).ok());
+  std::stringstream victim;
+  victim << std::ifstream(dir.File("victim")).rdbuf();
+  EXPECT_EQ(victim.str(), "precious");
 }
 
 }  // namespace

@@ -38,5 +38,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Validate<braintune::v1::RegisterNodeRequest>(bytes);
   Validate<braintune::v1::HeartbeatRequest>(bytes);
   Validate<braintune::v1::ReportProgressRequest>(bytes);
+  Validate<braintune::v1::AuthorizeExecRequest>(bytes);
   return 0;
 }

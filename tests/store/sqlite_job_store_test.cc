@@ -38,6 +38,20 @@ TEST(SqliteJobStoreTest, PutGetListInSubmissionOrder) {
   EXPECT_EQ((*store)->Get("job-9").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(SqliteJobStoreTest, DeletedJobsAreGoneAfterAReopenAndTheOthersStay) {
+  testing::TempDir dir;
+  {
+    auto store = *OpenSqliteJobStore(dir.File("jobs.db"));
+    for (const char* id : {"job-1", "job-2", "job-3"}) ASSERT_TRUE(store->Put(MakeJob(id, v1::SUCCEEDED)).ok());
+    ASSERT_TRUE(store->Delete({"job-1", "job-3", "job-9"}).ok()) << "an id never stored is ignored";
+    EXPECT_EQ(store->Get("job-1").status().code(), absl::StatusCode::kNotFound);
+  }
+  auto reopened = *OpenSqliteJobStore(dir.File("jobs.db"));
+  auto jobs = *reopened->List();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].id(), "job-2");
+}
+
 TEST(SqliteJobStoreTest, ConcurrentPutsAreAllDurableAndSeparate) {
   // Group commit: many threads at once share transactions; every row lands, none is mixed up.
   testing::TempDir dir;

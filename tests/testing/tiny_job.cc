@@ -20,7 +20,7 @@ void WriteTinyJob(const TempDir& dir, const TinyJob& job) {
   std::ofstream(dir.File(job.file)) << "name: " << job.name << "\nresources: {" << job.resources << "}\n"
                                       << "data: {path: brain.h5}\n"
                                       << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                                      << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 2, "
+                                      << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 5, "
                                       << "checkpoint_every: " << job.checkpoint_every << "}\n"
                                       << (job.output_dir.empty() ? "" : "output: {dir: " + job.output_dir + "}\n");
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "data/fingerprint.h"
 #include "data/synthetic.h"
 #include "model/brain_model.h"
 #include "testing/process.h"
@@ -142,6 +143,64 @@ TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
   const auto a = LoadParams(dir.File("whole/checkpoint.pt"), /*lora=*/true);
   const auto b = LoadParams(dir.File("cut/checkpoint.pt"), /*lora=*/true);
   EXPECT_LT(MaxAbsDiff(a, b), 1e-6) << resumed.output;
+}
+
+// A relaunch resumes only a checkpoint of the same spec text and the same dataset file. Once the
+// dataset at data.path is regenerated (another seed: same objects, shapes and size) or the spec
+// changed, the job fails naming both sides, instead of "resuming from step 20" with the old
+// run's numbers; the checkpoints stay. Unchanged, it resumes.
+TEST(MpiResumeTest, ARegeneratedDatasetOrAnotherSpecIsNotResumed) {
+  testing::TempDir dir;
+  WriteJob(dir, 2, 3, 6, "stale", "{steps: 20, batch_size: 6, log_every: 10, checkpoint_every: 10}");
+  auto train = [&] {
+    return testing::RunCommand("timeout 300 " + testing::Mpirun(2) + testing::Binary("braintune-train") +
+                               " --spec " + dir.File("job.yaml") + " --output-dir " + dir.File("out"));
+  };
+  auto first = train();
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  const std::string checkpoint = dir.File("out/checkpoints/step-00000020.pt");
+  ASSERT_TRUE(std::ifstream(checkpoint).good()) << first.output;
+  const std::string refusal = "refusing to resume; delete the checkpoints directory " + dir.File("out/checkpoints") +
+                              " (or set a new output.dir) to start afresh";
+
+  auto same = train();
+  ASSERT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_NE(same.output.find("resuming from step 20 (" + checkpoint + ")"), std::string::npos) << same.output;
+
+  const std::string spec = testing::ReadFileOrEmpty(dir.File("job.yaml"));
+  ASSERT_EQ(spec.rfind("name: stale\n", 0), 0u) << spec;
+  std::ofstream(dir.File("job.yaml")) << "name: renamed\n" << spec.substr(spec.find('\n') + 1);
+  auto renamed = train();
+  EXPECT_NE(renamed.exit_code, 0) << renamed.output;
+  EXPECT_NE(renamed.exit_code, 124) << "hung:\n" << renamed.output;
+  EXPECT_NE(renamed.output.find(checkpoint + " was trained with another job spec (line 1: `name: stale` then, "
+                                "`name: renamed` now): " + refusal),
+            std::string::npos)
+      << renamed.output;
+  std::ofstream(dir.File("job.yaml")) << spec;
+
+  auto before = data::FingerprintDataset(dir.File("d.h5"));
+  data::SynthOptions synth;
+  synth.participants = 2;
+  synth.stories = 3;
+  synth.story_seconds = 30;
+  synth.targets = 6;
+  synth.seed = 7;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("d.h5"), synth).ok());
+  auto after = data::FingerprintDataset(dir.File("d.h5"));
+  ASSERT_TRUE(before.ok() && after.ok()) << before.status() << after.status();
+  auto regenerated = train();
+  EXPECT_NE(regenerated.exit_code, 0) << regenerated.output;
+  EXPECT_NE(regenerated.exit_code, 124) << "hung:\n" << regenerated.output;
+  EXPECT_NE(regenerated.output.find(checkpoint + " was trained on " + before->ToString() + "; the dataset now is " +
+                                    after->ToString() + ": " + refusal),
+            std::string::npos)
+      << regenerated.output;
+  for (const auto* r : {&renamed, &regenerated}) {
+    EXPECT_EQ(r->output.find("resuming from step"), std::string::npos) << r->output;
+    EXPECT_EQ(r->output.find("step 10/20"), std::string::npos) << "trained afresh over the checkpoints:\n" << r->output;
+  }
+  EXPECT_TRUE(std::ifstream(checkpoint).good()) << "a refused checkpoint is kept";
 }
 
 // Rank 0 fails alone, before training (its output directory cannot be made), while rank 1 waits
