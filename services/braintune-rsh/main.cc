@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "braintune/v1/agent_service.grpc.pb.h"
+#include "common/grpc_client.h"
 
 namespace {
 
@@ -54,7 +55,14 @@ int main(int argc, char** argv) {
   const char* credential = std::getenv("BRAINTUNE_TOKEN");
   req.set_job_credential(credential ? credential : "");
   for (int w = i + 1; w < argc; ++w) req.add_argv(argv[w]);
-  auto stub = braintune::v1::NodeExec::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  // TLS when the pool uses it (the launching agent passes its CA down as BRAINTUNE_TLS_CA).
+  const char* ca = std::getenv("BRAINTUNE_TLS_CA");
+  auto channel = braintune::MakeChannel(endpoint, {"", ca ? ca : ""});
+  if (!channel.ok()) {
+    std::cerr << "braintune-rsh: " << channel.status().message() << "\n";
+    return 255;
+  }
+  auto stub = braintune::v1::NodeExec::NewStub(*channel);
   grpc::ClientContext ctx;
   auto reader = stub->Exec(&ctx, req);
   braintune::v1::ExecOutput out;

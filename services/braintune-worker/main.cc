@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
       .Value("kill-grace-ms", std::to_string(o.kill_grace_ms), "SIGTERM to SIGKILL delay when stopping a job")
       .Value("token-file", "", "file holding the cluster token (braintune-coordinator token create --role agent); "
                                "needed when the coordinator runs with --auth")
-      .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert)")
+      .Value("tls-ca", "", "PEM CA certificate of the coordinator's TLS certificate (coordinator with --tls-cert); "
+                           "it also verifies the other nodes' NodeExec endpoints")
+      .Value("tls-cert", "", "this node's PEM certificate for its NodeExec endpoint (required with --tls-ca)")
+      .Value("tls-key", "", "the PEM private key of --tls-cert")
       .Value("exec-port", "0", "port of this agent's NodeExec service on --address, through which other nodes' "
                                "mpirun start their daemons here (0: any free port)");
   f.ParseOrExit(argc, argv, 1, "braintune-worker");
@@ -39,6 +42,8 @@ int main(int argc, char** argv) {
   o.train_binary = f.Get("train-binary");
   o.mpirun = f.Get("mpirun");
   o.tls_ca = f.Get("tls-ca");
+  o.tls_cert = f.Get("tls-cert");
+  o.tls_key = f.Get("tls-key");
   auto gpus = f.GetInt("gpus");
   if (!gpus.ok() || *gpus < -1 || *gpus > 64) {
     std::cerr << "braintune-worker: --gpus must be -1 (detect) or 0..64\n";

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -64,6 +65,8 @@ std::string RandomId() {
 
 // Most of a job's output sent with one heartbeat.
 constexpr int64_t kLogPieceBytes = 256 << 10;
+// Most output of all jobs sent with one heartbeat (the rest comes with the next).
+constexpr int64_t kLogBytesPerHeartbeat = 2 << 20;
 
 // A job this agent holds: running, or exited and not yet both recorded by the coordinator and
 // shipped to it in full.
@@ -148,6 +151,8 @@ class Agent {
   bool HeartbeatOnce() {
     v1::HeartbeatRequest req;
     req.set_node_name(options_.name);
+    // However many jobs ship output, the request stays far below gRPC's 4 MiB limit.
+    int64_t log_budget = kLogBytesPerHeartbeat;
     for (auto& [id, job] : jobs_) {
       v1::JobRuntime* rt = req.add_jobs();
       rt->set_job_id(id);
@@ -161,7 +166,9 @@ class Agent {
       if (!job.log_done) {
         // Read the exit first: a piece read after it is the output's last when it reaches the end.
         const bool exited = job.exit.exited;
-        FileRange piece = ReadFileRange(job.log_path, job.log_start + job.log_acked, kLogPieceBytes);
+        FileRange piece =
+            ReadFileRange(job.log_path, job.log_start + job.log_acked, std::min(kLogPieceBytes, log_budget));
+        log_budget -= static_cast<int64_t>(piece.data.size());
         rt->set_log_offset(job.log_acked);
         rt->set_log_complete(exited && job.log_start + job.log_acked + static_cast<int64_t>(piece.data.size()) >= piece.size);
         rt->set_log_data(std::move(piece.data));
@@ -360,8 +367,14 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
                        });
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(options.address, ":", options.exec_port), grpc::InsecureServerCredentials(),
-                           &port);
+  if (!options.tls_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "the coordinator uses TLS (--tls-ca), so NodeExec must too: give this node's --tls-cert and --tls-key");
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> exec_credentials =
+      MakeServerCredentials(options.tls_cert, options.tls_key);
+  if (!exec_credentials.ok()) return exec_credentials.status();
+  builder.AddListeningPort(absl::StrCat(options.address, ":", options.exec_port), *exec_credentials, &port);
   builder.RegisterService(&exec);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {

@@ -27,6 +27,10 @@ struct AgentOptions {
   int kill_grace_ms = 5000;     // SIGTERM, then SIGKILL after this long
   std::string token;            // the cluster token (role agent) when the coordinator requires tokens
   std::string tls_ca;           // CA of the coordinator's TLS certificate; empty: plaintext
+  // This node's certificate and key (PEM) for its NodeExec endpoint: required when the
+  // coordinator uses TLS (tls_ca set), so daemons' credentials never cross the network in clear.
+  std::string tls_cert;
+  std::string tls_key;
   // The NodeExec endpoint other nodes' mpirun reach through braintune-rsh: address:exec_port
   // (0: any free port).
   int exec_port = 0;

@@ -97,7 +97,7 @@ grpc::Status NodeExecService::Exec(grpc::ServerContext* ctx, const v1::ExecReque
   }
   absl::StatusOr<v1::AuthorizeExecResponse> job = authorize_(req->job_credential());
   if (!job.ok()) {
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, absl::StrCat("NodeExec: ", job.status().message()));
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(job.status().message()));
   }
   if (req->argv_size() == 0 || req->argv_size() > 4096) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "argv: 1 to 4096 arguments");

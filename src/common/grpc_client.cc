@@ -1,5 +1,7 @@
 #include "common/grpc_client.h"
 
+#include "common/status_macros.h"
+
 #include <cstdlib>
 #include <fstream>
 
@@ -53,6 +55,22 @@ std::unique_ptr<grpc::ClientContext> MakeContext(const ClientSecurity& security,
   if (!security.token.empty()) ctx->AddMetadata("authorization", "Bearer " + security.token);
   if (timeout.count() > 0) ctx->set_deadline(std::chrono::system_clock::now() + timeout);
   return ctx;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const std::string& cert_path,
+                                                                                const std::string& key_path) {
+  if (cert_path.empty() && key_path.empty()) return grpc::InsecureServerCredentials();
+  auto read = [](const std::string& path, const char* flag) -> absl::StatusOr<std::string> {
+    absl::StatusOr<std::string> pem = ReadWholeFile(path, flag);
+    if (path.empty() || !pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
+    return pem;
+  };
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.cert_chain, read(cert_path, "--tls-cert"));
+  ASSIGN_OR_RETURN(pair.private_key, read(key_path, "--tls-key"));
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back(pair);
+  return grpc::SslServerCredentials(ssl);
 }
 
 }  // namespace braintune

@@ -33,6 +33,11 @@ std::unique_ptr<grpc::ClientContext> MakeContext(const ClientSecurity& security,
 // The first line of a file (a token file), without surrounding whitespace.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);
 
+// A server's credentials: TLS from PEM files (`cert_path`, `key_path`), or plaintext when both
+// are empty. Errors name the flag (--tls-cert, --tls-key) and the file.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const std::string& cert_path,
+                                                                                const std::string& key_path);
+
 }  // namespace braintune
 
 #endif  // BRAINTUNE_COMMON_GRPC_CLIENT_H_

@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/files.h"
+#include "common/grpc_client.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
 #include "coordinator/job_credentials.h"
@@ -77,7 +78,8 @@ class CoordinatorImpl : public Coordinator {
     agent_service_ = std::make_unique<AgentServiceImpl>(jobs_.get(), &nodes_, logs_.get(), auth_.get(),
                                                         credentials_.get(), options_.heartbeat_interval_ms,
                                                         [this] { Poke(); });
-    ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, ServerCredentials());
+    ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                     MakeServerCredentials(options_.tls_cert, options_.tls_key));
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
@@ -96,21 +98,6 @@ class CoordinatorImpl : public Coordinator {
   }
 
   int port() const override { return port_; }
-
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials() const {
-    if (options_.tls_cert.empty() && options_.tls_key.empty()) return grpc::InsecureServerCredentials();
-    auto read = [](const std::string& path, const char* flag) -> absl::StatusOr<std::string> {
-      absl::StatusOr<std::string> pem = ReadWholeFile(path, flag);
-      if (path.empty() || !pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read"));
-      return pem;
-    };
-    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-    ASSIGN_OR_RETURN(pair.cert_chain, read(options_.tls_cert, "--tls-cert"));
-    ASSIGN_OR_RETURN(pair.private_key, read(options_.tls_key, "--tls-key"));
-    grpc::SslServerCredentialsOptions ssl;
-    ssl.pem_key_cert_pairs.push_back(pair);
-    return grpc::SslServerCredentials(ssl);
-  }
 
   void Wait() override { server_->Wait(); }
 

@@ -152,7 +152,8 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
       torch::save(std::vector<torch::Tensor>{f.times, f.values}, tmp);
     });
     if (!written.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("evaluation.cache_dir: cannot write features: ", written.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation.cache_dir: cannot write features: ", written.message()));
     }
   }
   return out;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -146,6 +148,37 @@ TEST_F(JobManagerTest, FifoGangSchedulingLaunchAndSuccess) {
   ASSERT_EQ(resp.forget_job_ids_size(), 1);
   manager_->SchedulePass();
   EXPECT_EQ(State(b->id()), v1::SCHEDULED) << "slots freed by a go to b";
+}
+
+// Issue 17, reproduction 5: five specs of nearly 1 MiB each once made every heartbeat reply
+// exceed gRPC's 4 MiB limit, and the node's other jobs never started. Replies now carry at
+// most a few MiB of launches; the rest come with the next heartbeats.
+TEST_F(JobManagerTest, LargeSpecsNeverOverflowAHeartbeatReply) {
+  Register(Node("n1", 8));
+  const std::string padding = "# " + std::string(900 << 10, 'x') + "\n";
+  std::set<std::string> ids;
+  for (int i = 0; i < 6; ++i) {
+    v1::JobSpec big = Spec("big" + std::to_string(i), 1);
+    big.set_spec_yaml(big.spec_yaml() + padding);
+    auto job = manager_->Submit(big, "ana");
+    ASSERT_TRUE(job.ok()) << job.status();
+    ids.insert(job->id());
+  }
+  auto small = manager_->Submit(Spec("small", 1), "bo");
+  ASSERT_TRUE(small.ok());
+  ids.insert(small->id());
+  manager_->SchedulePass();
+  std::set<std::string> launched;
+  std::vector<v1::JobRuntime> held;
+  for (int beat = 0; beat < 10 && launched.size() < ids.size(); ++beat) {
+    v1::HeartbeatResponse reply = Beat("n1", held);
+    EXPECT_LT(reply.ByteSizeLong(), 3u << 20) << "heartbeat " << beat;
+    for (const auto& l : reply.launch()) {
+      launched.insert(l.job_id());
+      held.push_back(Runtime(l.job_id()));
+    }
+  }
+  EXPECT_EQ(launched, ids) << "every job, the small one included, was launched";
 }
 
 TEST_F(JobManagerTest, NonZeroExitWithoutRestartsFailsWithTheLog) {

@@ -77,7 +77,8 @@ class AccessTest : public ::testing::Test {
     worker_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{Binary("braintune-worker"), "--coordinator", address_, "--name", "node-a", "--slots",
                                  "1", "--work-dir", dir_.File("work"), "--token-file", dir_.File("node-a.token"),
-                                 "--tls-ca", dir_.File("cert.pem")},
+                                 "--tls-ca", dir_.File("cert.pem"), "--tls-cert", dir_.File("cert.pem"),
+                           "--tls-key", dir_.File("key.pem")},
         dir_.File("worker.log"));
     for (int i = 0; i < 100 && As("root", "list").exit_code != 0; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -155,7 +156,8 @@ TEST_F(AccessTest, TokensDecideWhoSeesAndChangesWhat) {
   EXPECT_NE(agent_as_user.exit_code, 0);
   EXPECT_NE(agent_as_user.output.find("cluster token is for worker agents"), std::string::npos) << agent_as_user.output;
   BackgroundProcess rogue({Binary("braintune-worker"), "--coordinator", address_, "--name", "rogue", "--work-dir",
-                           dir_.File("rogue"), "--token-file", dir_.File("bob.token"), "--tls-ca", dir_.File("cert.pem")},
+                           dir_.File("rogue"), "--token-file", dir_.File("bob.token"), "--tls-ca", dir_.File("cert.pem"), "--tls-cert", dir_.File("cert.pem"),
+                           "--tls-key", dir_.File("key.pem")},
                           dir_.File("rogue.log"));
   std::string rogue_log;
   for (int i = 0; i < 50 && rogue_log.find("agent token") == std::string::npos; ++i) {
@@ -267,7 +269,8 @@ TEST_F(AccessTest, JobsRunAsTheirUsersAndHoldOnlyTheirOwnCredential) {
 
   // Another agent cannot take the live node's name, even with an agent token.
   BackgroundProcess fake({Binary("braintune-worker"), "--coordinator", address_, "--name", "node-a", "--work-dir",
-                          dir_.File("fake"), "--token-file", dir_.File("pool.token"), "--tls-ca", dir_.File("cert.pem")},
+                          dir_.File("fake"), "--token-file", dir_.File("pool.token"), "--tls-ca", dir_.File("cert.pem"), "--tls-cert", dir_.File("cert.pem"),
+                           "--tls-key", dir_.File("key.pem")},
                          dir_.File("fake.log"));
   std::string fake_log;
   for (int i = 0; i < 50 && fake_log.find("live agent") == std::string::npos; ++i) {

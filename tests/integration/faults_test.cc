@@ -115,8 +115,9 @@ TEST_F(FaultsTest, APreemptedJobCheckpointsOnSigtermAndResumesFromThere) {
   // Both nodes busy with preemptible priority-100 jobs whose output directories are on a disk
   // every node sees (here, the test's), so a job resumes wherever it runs next.
   for (const char* name : {"low-a", "low-b"}) {
+    // Long enough (about 15 s here) that the urgent job's preemption reaches it mid-run.
     testing::WriteTinyJob(dir_, {.name = name,
-                                 .steps = 150,
+                                 .steps = 600,
                                  .resources = "ranks: 2",
                                  .checkpoint_every = 1000,
                                  .file = std::string(name) + ".yaml",

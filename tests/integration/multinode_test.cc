@@ -38,13 +38,22 @@ class MultiNodeTest : public ::testing::Test {
       GTEST_SKIP() << "network namespaces unavailable (needs root and iproute2): " << made.output;
     }
     namespaces_made_ = true;
+    // TLS throughout: the coordinator, and each node's NodeExec endpoint (one lab CA; this
+    // test's certificate names both nodes' addresses).
+    auto cert = RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=braintune-test "
+                           "-addext subjectAltName=IP:10.77.0.1,IP:10.77.0.2 -keyout " + dir_.File("key.pem") +
+                           " -out " + dir_.File("cert.pem") + " 2>&1");
+    ASSERT_EQ(cert.exit_code, 0) << cert.output;
+    const std::string tls = " --tls-ca " + dir_.File("cert.pem") + " --tls-cert " + dir_.File("cert.pem") +
+                            " --tls-key " + dir_.File("key.pem");
     testing::WriteTinyJob(dir_, {.name = "two-nodes",
                                  .participants = 4,
                                  .steps = 20,
                                  .resources = "ranks: 4, max_restarts: 0"});
     coordinator_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{"/usr/sbin/ip", "netns", "exec", ns_[0], Binary("braintune-coordinator"), "--listen",
-                                 "10.77.0.1:50051", "--insecure", "--db", dir_.File("jobs.db")},
+                                 "10.77.0.1:50051", "--insecure", "--db", dir_.File("jobs.db"), "--tls-cert",
+                                 dir_.File("cert.pem"), "--tls-key", dir_.File("key.pem")},
         dir_.File("coordinator.log"));
     for (int n = 0; n < 2; ++n) {
       const std::string name = n == 0 ? "node-a" : "node-b";
@@ -54,7 +63,7 @@ class MultiNodeTest : public ::testing::Test {
                                    "hostname " + name + " && exec env OMPI_MCA_oob_tcp_if_include=10.77.0.0/24 "
                                    "OMPI_MCA_btl_tcp_if_include=10.77.0.0/24 " + Binary("braintune-worker") +
                                    " --coordinator 10.77.0.1:50051 --name " + name + " --address 10.77.0." +
-                                   std::to_string(n + 1) + " --slots 2 --work-dir " + dir_.File("work-" + name)},
+                                   std::to_string(n + 1) + " --slots 2 --work-dir " + dir_.File("work-" + name) + tls},
           dir_.File(name + ".log"));
     }
     for (int i = 0; i < 100 && !(Registered("node-a") && Registered("node-b")); ++i) {
@@ -74,7 +83,8 @@ class MultiNodeTest : public ::testing::Test {
   }
 
   testing::CommandResult Cli(const std::string& args) {
-    return RunCommand("ip netns exec " + ns_[0] + " " + Binary("braintune") + " " + args +
+    return RunCommand("ip netns exec " + ns_[0] + " env BRAINTUNE_TLS_CA=" + dir_.File("cert.pem") + " " +
+                      Binary("braintune") + " " + args +
                       " --coordinator 10.77.0.1:50051 2>&1");
   }
 
@@ -93,20 +103,25 @@ TEST_F(MultiNodeTest, AJobSpansTwoNodesThroughTheirAgents) {
   // node-b's daemon was started by node-b's agent for node-a's mpirun.
   const std::string b_log = testing::ReadFileOrEmpty(dir_.File("node-b.log"));
   // node-b's agent started the daemon for the job's credential (and nothing else).
-  EXPECT_NE(b_log.find("braintune-worker: daemon for job-1: orted"), std::string::npos) << b_log;
+  EXPECT_NE(b_log.find("braintune-worker: daemon for job-1:  orted -mca ess"), std::string::npos) << b_log;
   auto logs = Cli("logs job-1");
   EXPECT_NE(logs.output.find("--host node-a:2,node-b:2 --mca plm_rsh_agent"), std::string::npos) << logs.output;
   EXPECT_NE(logs.output.find("rank 3: sub-04"), std::string::npos) << logs.output;
 
-  // NodeExec serves only holders of the agents' secret.
+  // NodeExec serves only a running job's credential, and only OpenMPI's daemon, over TLS.
   const size_t at = b_log.find("NodeExec on ");
   ASSERT_NE(at, std::string::npos) << b_log;
   const std::string endpoint = b_log.substr(at + 12, b_log.find('\n', at) - at - 12);
-  auto intruder = RunCommand("ip netns exec " + ns_[0] + " env BRAINTUNE_EXEC_HOSTS=node-b=" + endpoint +
-                             " BRAINTUNE_EXEC_SECRET=guess " + Binary("braintune-rsh") + " node-b touch " +
+  const std::string rsh = "ip netns exec " + ns_[0] + " env BRAINTUNE_EXEC_HOSTS=node-b=" + endpoint +
+                          " BRAINTUNE_TLS_CA=" + dir_.File("cert.pem") + " ";
+  auto intruder = RunCommand(rsh + "BRAINTUNE_TOKEN=job.job-1.1.00ff " + Binary("braintune-rsh") + " node-b touch " +
                              dir_.File("owned") + " 2>&1");
   EXPECT_NE(intruder.exit_code, 0);
-  EXPECT_NE(intruder.output.find("wrong or missing agent secret"), std::string::npos) << intruder.output;
+  EXPECT_NE(intruder.output.find("not the credential of a running job placed on this node"), std::string::npos)
+      << intruder.output;
+  auto plaintext = RunCommand("ip netns exec " + ns_[0] + " env BRAINTUNE_EXEC_HOSTS=node-b=" + endpoint +
+                              " BRAINTUNE_TOKEN=x " + Binary("braintune-rsh") + " node-b orted 2>&1");
+  EXPECT_NE(plaintext.exit_code, 0) << "NodeExec speaks TLS only: " << plaintext.output;
   EXPECT_FALSE(std::ifstream(dir_.File("owned")).good());
 }
 
