@@ -40,8 +40,12 @@ class AccessTest : public ::testing::Test {
         ASSERT_EQ(made.exit_code, 0) << made.output;
       }
     }
-    // The dataset is readable by the job accounts, as a lab's shared data would be.
+    // The dataset is readable by the job accounts, as a lab's shared data would be, and so is
+    // the trainer (a copy: the build tree may sit in a directory only root can enter).
     ::chmod(dir_.path().c_str(), 0755);
+    std::filesystem::create_directories(dir_.File("bin"));
+    std::filesystem::copy_file(Binary("braintune-train"), dir_.File("bin/braintune-train"));
+    ::chmod(dir_.File("bin").c_str(), 0755);
     // The policy maps braintune users to Unix accounts and says what each may ask for.
     std::ofstream(dir_.File("policy.yaml"))
         << "default_max_priority: 100\n"
@@ -76,7 +80,7 @@ class AccessTest : public ::testing::Test {
         dir_.File("coordinator.log"));
     worker_ = std::make_unique<BackgroundProcess>(
         std::vector<std::string>{Binary("braintune-worker"), "--coordinator", address_, "--name", "node-a", "--slots",
-                                 "1", "--work-dir", dir_.File("work"), "--token-file", dir_.File("node-a.token"),
+                                 "1", "--work-dir", dir_.File("work"), "--train-binary", dir_.File("bin/braintune-train"), "--token-file", dir_.File("node-a.token"),
                                  "--tls-ca", dir_.File("cert.pem"), "--tls-cert", dir_.File("cert.pem"),
                            "--tls-key", dir_.File("key.pem")},
         dir_.File("worker.log"));
