@@ -25,7 +25,7 @@ struct AgentOptions {
   std::vector<std::string> mpirun_args = {"--bind-to", "none", "--oversubscribe",
                                           "--mca", "btl_vader_single_copy_mechanism", "none"};
   int kill_grace_ms = 5000;     // SIGTERM, then SIGKILL after this long
-  std::string token;            // the cluster token (role agent) when the coordinator requires tokens
+  std::string token;            // its agent token (role agent; best bound to this node) when the coordinator requires tokens
   std::string tls_ca;           // CA of the coordinator's TLS certificate; empty: plaintext
   // This node's certificate and key (PEM) for its NodeExec endpoint: required when the
   // coordinator uses TLS (tls_ca set), so daemons' credentials never cross the network in clear.

@@ -84,7 +84,7 @@ struct TrainingSpec {
   std::string loss = "mse";   // "mse", "pearson" (1 - r per target), or "mse+pearson"
   double pearson_weight = 1.0;  // weight of the Pearson term in "mse+pearson"; [0, 1000]
   uint64_t seed = 0;          // batches and initialisation; same seed, same run
-  int log_every = 10;         // steps between progress reports; 1..100000
+  int log_every = 10;         // steps between progress reports; 5..100000 (no flooding a shared coordinator)
   int eval_batch_size = 32;   // windows per forward pass during evaluation; 1..65536
   // Steps between validation-loss checks (data.validation_fraction); 0: none. 0..10,000,000
   int64_t validation_every = 50;

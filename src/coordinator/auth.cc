@@ -29,14 +29,14 @@ absl::StatusOr<store::TokenInfo> Authenticator::Lookup(const grpc::ServerContext
 }
 
 absl::StatusOr<Caller> Authenticator::User(const grpc::ServerContext& ctx) const {
-  if (!enabled()) return Caller{"", true, false};
+  if (!enabled()) return Caller{"", true, false, ""};
   ASSIGN_OR_RETURN(store::TokenInfo info, Lookup(ctx));
   if (info.role == "agent") return absl::PermissionDeniedError("the cluster token is for worker agents, not the job API");
-  return Caller{info.user, info.role == "admin", false};
+  return Caller{info.user, info.role == "admin", false, ""};
 }
 
 absl::StatusOr<Caller> Authenticator::Agent(const grpc::ServerContext& ctx) const {
-  if (!enabled()) return Caller{"", true, true};
+  if (!enabled()) return Caller{"", true, true, ""};
   ASSIGN_OR_RETURN(store::TokenInfo info, Lookup(ctx));
   if (info.role != "agent") return absl::PermissionDeniedError("the agent API needs an agent token");
   // An agent token created with --node NAME is labelled "node/NAME" and speaks for that node only.

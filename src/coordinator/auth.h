@@ -33,7 +33,7 @@ class Authenticator {
   bool enabled() const { return tokens_ != nullptr; }
 
   // The caller of the user API (JobService): Unauthenticated without a valid user or admin
-  // token, PermissionDenied for the cluster token.
+  // token, PermissionDenied for an agent token or a job credential.
   absl::StatusOr<Caller> User(const grpc::ServerContext& ctx) const;
   // The caller of the agent API: PermissionDenied for a user's token or a job credential.
   absl::StatusOr<Caller> Agent(const grpc::ServerContext& ctx) const;

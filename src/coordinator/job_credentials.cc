@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,16 +23,6 @@ namespace braintune::coordinator {
 namespace {
 
 constexpr size_t kKeyBytes = 32;
-
-std::string Hex(const unsigned char* data, size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -61,7 +52,7 @@ std::string JobCredentials::Mac(const std::string& job_id, int attempt) const {
   unsigned int n = 0;
   HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(message.data()),
        message.size(), mac, &n);
-  return Hex(mac, n);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), n));
 }
 
 std::string JobCredentials::Issue(const std::string& job_id, int attempt) const {

@@ -12,7 +12,7 @@ namespace braintune::rank {
 
 struct ProgressReporter::Impl {
   std::string job_id;
-  ClientSecurity security;  // the cluster token and CA the worker agent passed down
+  ClientSecurity security;  // the launch's job credential and the CA the worker agent passed down
   int attempt = 0;          // the launch these ranks belong to (set by the agent)
   std::unique_ptr<v1::AgentService::Stub> stub;
   bool warned = false;

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -22,9 +23,7 @@ int64_t NowMs() {
 }
 
 std::string Hex(const unsigned char* data, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&out, "%02x", data[i]);
-  return out;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(data), n));
 }
 
 // A prepared statement finalized on scope exit.

@@ -1,8 +1,9 @@
-// Bearer tokens for the coordinator's APIs (docs/operations.md, "Access control"). An admin
+// Bearer tokens for the coordinator's APIs (docs/operations.md, "Security model"). An admin
 // issues them on the coordinator's host (`braintune-coordinator token create`); only their
 // SHA-256 is stored, in the coordinator's database, so the database leaks no usable token.
-// Roles: "user" (their own jobs), "admin" (every job), "agent" (the cluster token of worker
-// agents and the ranks they start; the agent API only).
+// Roles: "user" (their own jobs), "admin" (every job), "agent" (worker agents; the agent API
+// only; an agent token bound to a node is labelled "node/NAME"). Ranks never hold these: they
+// get per-launch job credentials (coordinator/job_credentials.h).
 #ifndef BRAINTUNE_STORE_TOKEN_STORE_H_
 #define BRAINTUNE_STORE_TOKEN_STORE_H_
 

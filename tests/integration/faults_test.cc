@@ -149,11 +149,17 @@ TEST_F(FaultsTest, APreemptedJobCheckpointsOnSigtermAndResumesFromThere) {
   v1::Job done = WaitFor(preempted.id(), Succeeded, 180);
   EXPECT_EQ(done.attempt(), 2);
   auto logs = Cli("logs " + preempted.id());
-  const size_t stopped = logs.output.find("stopped by SIGTERM after step ");
-  ASSERT_NE(stopped, std::string::npos) << logs.output;
-  const int at = std::atoi(logs.output.c_str() + stopped + 30);
-  EXPECT_NE(logs.output.find("resuming from step " + std::to_string(at) + " "), std::string::npos)
-      << "the second launch continues exactly where the first stopped (step " << at << "):\n" << logs.output;
+  // The second launch continues from a step only the SIGTERM checkpoint can hold (step
+  // checkpoints come every 1000 steps, the job has 600).
+  const size_t resumed = logs.output.find("resuming from step ");
+  ASSERT_NE(resumed, std::string::npos) << logs.output;
+  const int at = std::atoi(logs.output.c_str() + resumed + 19);
+  EXPECT_GT(at, 0) << logs.output;
+  EXPECT_LT(at, 600) << logs.output;
+  // The first launch's rank 0 says where it stopped; mpirun, stopping too, may drop that line.
+  if (const size_t stopped = logs.output.find("stopped by SIGTERM after step "); stopped != std::string::npos) {
+    EXPECT_EQ(std::atoi(logs.output.c_str() + stopped + 30), at) << logs.output;
+  }
 }
 
 TEST_F(FaultsTest, ACoordinatorKilledWhileJobsRunAndWaitLosesAndRepeatsNothing) {
@@ -199,6 +205,23 @@ TEST_F(FaultsTest, AKilledAgentsJobRunsAgainOnTheOtherNode) {
   const size_t last_start = log.rfind("registered node " + lost);
   EXPECT_NE(last_start, std::string::npos) << log;
   EXPECT_EQ(RunCommand("pgrep -f '[b]raintune-train.*--job-id " + id + " '").exit_code, 1) << "no rank left behind";
+}
+
+// Issue 17, reproduction 6: an agent restarted within the node timeout used to fail its jobs
+// ("no longer holds the job"); the new instance's registration now requeues them.
+TEST_F(FaultsTest, ARestartedAgentsJobsAreRequeuedNotFailed) {
+  const std::string id = Submit();
+  v1::Job running = WaitFor(id, Training, 60);
+  ASSERT_EQ(running.placements_size(), 1);
+  const std::string node = running.placements(0).node();
+  agents_[node]->Signal(SIGKILL);
+  agents_[node]->Wait(5000);
+  StartAgent(node);  // at once: well within the 2 s node timeout
+  v1::Job again = WaitFor(id, [](const v1::Job& j) { return j.attempt() == 2; }, 30);
+  EXPECT_TRUE(WentThrough(again, v1::QUEUED)) << again.message();
+  v1::Job done = WaitFor(id, Succeeded, 120);
+  EXPECT_FALSE(WentThrough(done, v1::FAILED));
+  EXPECT_EQ(done.restarts(), 0) << "a restarted agent is not the job's failure";
 }
 
 }  // namespace
