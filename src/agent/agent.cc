@@ -22,6 +22,7 @@
 #include "agent/node_exec.h"
 #include "agent/process_launcher.h"
 #include "agent/run_as.h"
+#include "common/atomic_file.h"
 #include "common/files.h"
 #include "common/grpc_client.h"
 #include "common/status_macros.h"
@@ -290,12 +291,11 @@ class Agent {
   // The spec, readable by the job's account only; the agent's directory, so no symlink of the
   // job's can redirect the write.
   static absl::Status WriteSpec(const std::string& path, const std::string& text, const std::optional<RunAs>& who) {
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return absl::UnavailableError(absl::StrCat(path, ": cannot write the job spec: ", std::strerror(errno)));
-    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                    (!who || ::fchown(fd, who->uid, who->gid) == 0);
-    ::close(fd);
-    if (!ok) return absl::UnavailableError(absl::StrCat(path, ": cannot write the job spec: ", std::strerror(errno)));
+    RETURN_IF_ERROR(WriteFileAtomically(path, text, 0600));
+    if (who && ::lchown(path.c_str(), who->uid, who->gid) != 0) {
+      return absl::UnavailableError(absl::StrCat(path, ": cannot give the job spec to '", who->name, "': ",
+                                                 std::strerror(errno)));
+    }
     return absl::OkStatus();
   }
 

@@ -107,9 +107,7 @@ class Evaluator {
   absl::Status Finish() {
     if (comm_->rank() != 0) return comm_->Barrier();
     const std::string dir = fs::absolute(rank::OutputDir(spec_, options_)).string();
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
+    RETURN_IF_ERROR(rank::CreateOutputDir(dir));
     v1::EvaluationSummary summary = Summarise(spec_, *participants_, *shared_, models_);
     summary.set_feature_cache_hits(cache_hits_);
     summary.set_feature_cache_misses(cache_misses_);

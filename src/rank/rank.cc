@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -13,6 +14,13 @@ namespace braintune::rank {
 
 std::string OutputDir(const config::JobSpec& spec, const RankOptions& options) {
   return !spec.output.dir.empty() ? spec.output.dir : !options.output_dir.empty() ? options.output_dir : "braintune-output";
+}
+
+absl::Status CreateOutputDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
+  return absl::OkStatus();
 }
 
 int ConfigureThreads(const RankOptions& options, const dist::Communicator& comm) {

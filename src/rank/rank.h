@@ -25,6 +25,10 @@ struct RankOptions {
 // job directory), else ./braintune-output.
 std::string OutputDir(const config::JobSpec& spec, const RankOptions& options);
 
+// Makes `dir` and its missing parents; InternalError "<dir>: cannot create output directory: ..."
+// otherwise. The trainer, its checkpoints and the evaluator call it before they write.
+absl::Status CreateOutputDir(const std::string& dir);
+
 // Sets LibTorch's intra-op threads (options.threads, or this node's cores / ranks on this
 // node), BLAS on one thread (model/threads.h), and flushes denormals; returns the thread count.
 int ConfigureThreads(const RankOptions& options, const dist::Communicator& comm);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
+#include "rank/rank.h"
 
 namespace braintune::train {
 
@@ -178,9 +179,7 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
     return absl::Status(dataset_.status().code(), absl::StrCat("cannot record the dataset in ", PathOf(step), ": ",
                                                                dataset_.status().message()));
   }
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) return absl::InternalError(absl::StrCat(dir_, ": cannot create output directory: ", ec.message()));
+  RETURN_IF_ERROR(rank::CreateOutputDir(dir_));
   const EarlyStopping::State& best = early_stopping.state();
   RETURN_IF_ERROR(WriteAtomically(PathOf(step), [&](const std::string& tmp) {
     torch::serialize::OutputArchive out, model_archive, optimizer_archive;
@@ -206,6 +205,7 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
   }));
   // Keep the newest keep_checkpoints; one that cannot be removed stays, costing only disk.
   const auto all = List();
+  std::error_code ec;
   for (size_t i = training_.keep_checkpoints; i < all.size(); ++i) fs::remove(all[i].second, ec);
   return absl::OkStatus();
 }

@@ -80,7 +80,7 @@ class Trainer {
     last_step_ = resume.last_step;
     finished_ = resume.finished;
     // Before any work: an output directory that cannot be made fails the job now, not at the end.
-    if (comm_->rank() == 0) RETURN_IF_ERROR(CreateOutputDir(rank::OutputDir(spec_, options_)));
+    if (comm_->rank() == 0) RETURN_IF_ERROR(rank::CreateOutputDir(rank::OutputDir(spec_, options_)));
     RETURN_IF_ERROR(Load());
     Report("loading", first_step_ - 1, 0, Seconds(start));
     RETURN_IF_ERROR(BuildModel());
@@ -134,13 +134,6 @@ class Trainer {
   }
 
  private:
-  static absl::Status CreateOutputDir(const std::string& dir) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create output directory: ", ec.message()));
-    return absl::OkStatus();
-  }
-
   absl::Status SaveCheckpoint(int64_t step, const std::vector<double>& r_before) {
     return checkpoints_.Save(step, finished_, *model_, *optimizer_, r_before, early_stopping_);
   }

@@ -61,6 +61,19 @@ TEST(RequestValidationTest, AgentsRequestsAreBounded) {
   reg.mutable_node()->set_gpus(0);
   reg.mutable_node()->set_cpu_slots(0);
   ExpectInvalid(reg, "node: node node-a offers no slots");
+  reg.mutable_node()->set_cpu_slots(8);
+  reg.mutable_node()->set_instance_id(std::string(65, 'f'));
+  ExpectInvalid(reg, "node.instance_id");
+
+  v1::AuthorizeExecRequest exec;
+  exec.set_node_name("node-a");
+  exec.set_job_credential("job.job-1.1.00ff");
+  EXPECT_TRUE(Validate(exec).ok());
+  exec.set_job_credential(std::string(257, 'x'));
+  ExpectInvalid(exec, "job_credential");
+  exec.set_job_credential("x");
+  exec.set_node_name("../etc");
+  EXPECT_FALSE(Validate(exec).ok()) << "node names are names, not paths";
 
   v1::HeartbeatRequest beat;
   beat.set_node_name("node-a");
