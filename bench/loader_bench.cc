@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   auto ds = braintune::data::ReadDataset(path, meta);
   if (!ds.ok()) return std::cerr << ds.status() << "\n", 1;
   braintune::config::DataSpec spec;
-  auto plan = braintune::train::MakePlan(*ds, spec);
+  auto plan = braintune::train::MakePlan(*ds, spec, braintune::model::NoContract());
   if (!plan.ok()) return std::cerr << plan.status() << "\n", 1;
   std::vector<std::string> ids;
   for (const auto& p : ds->participants) ids.push_back(p.id);

@@ -54,6 +54,7 @@ absl::Status ParseData(MapReader& r, DataSpec* s) {
   RETURN_IF_ERROR(r.Read("trim_start", &s->trim_start));
   RETURN_IF_ERROR(r.Read("trim_end", &s->trim_end));
   RETURN_IF_ERROR(r.Read("validation_fraction", &s->validation_fraction));
+  RETURN_IF_ERROR(r.Read("resample", &s->resample));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("validation_fraction", s->validation_fraction, 0.0, 0.5));
   if (s->path.empty()) return r.Error(r.Child("path"), r.Key("path"), "must not be empty");

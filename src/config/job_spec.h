@@ -36,6 +36,9 @@ struct DataSpec {
   // Share of every training story's windows, at its end, held out for the validation loss
   // (early stopping); [0, 0.5]. 0: no validation.
   double validation_fraction = 0.1;
+  // Stories recorded at another rate than the model hears (its input contract,
+  // docs/model.md) are resampled to it; false makes that an error instead.
+  bool resample = true;
 };
 
 // LoRA adapters (model.finetune: lora).

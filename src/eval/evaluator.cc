@@ -69,6 +69,7 @@ class Evaluator {
     const config::EvaluationSpec& e = spec_.evaluation;
     ASSIGN_OR_RETURN(std::unique_ptr<ModelFeatures> features,
                      ModelFeatures::Create(spec_, source_, m, participants_->spaces, device));
+    if (comm_->rank() == 0) std::cout << features->InputLines(m.name, *participants_) << std::flush;
 
     // 2. The ranks split the stories into the cache, then every rank reads what it needs.
     Report(absl::StrCat("features ", m.name));

@@ -1,5 +1,6 @@
 #include "eval/features.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/files.h"
 #include "common/status_macros.h"
+#include "data/resample.h"
 
 namespace braintune::eval {
 namespace {
@@ -19,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Part of every cache key: bump it when the features computed for the same settings change.
-constexpr char kCacheVersion[] = "features-v3";
+constexpr char kCacheVersion[] = "features-v4";  // v4: input contracts (resampling, normalisation)
 
 // FNV-1a, 64 bit: a content hash for cache keys (not for security).
 class Fnv {
@@ -60,6 +62,7 @@ std::string FeatureExtractor::CachePath(const data::Story& story, int layer) con
   key.Add(kCacheVersion).Add(model_key_).Add(story.name).Add(story.audio.data(), story.audio.size() * sizeof(float));
   key.Add(&story.sample_rate, sizeof(double)).Add(&options_.context_seconds, sizeof(double));
   key.Add(&options_.stride_seconds, sizeof(double)).Add(options_.pooling).Add(&layer, sizeof(int));
+  key.Add(model::PreprocessorConfigJson(options_.input));
   return absl::StrCat(options_.cache_dir, "/", story.name, ".layer", layer, ".", key.Hex(), ".pt");
 }
 
@@ -76,8 +79,16 @@ std::optional<StoryFeatures> FeatureExtractor::ReadCached(const data::Story& sto
   return StoryFeatures{saved[0], saved[1]};
 }
 
-absl::Status FeatureExtractor::Prepare(const data::Story& story) {
+absl::Status FeatureExtractor::CheckUsable(const data::Story& story) const {
   RETURN_IF_ERROR(CheckCacheDir(options_.cache_dir));
+  // Before the cache: features cached under data.resample: true are not an answer when it is false.
+  return model::HeardRate(options_.input, story.sample_rate, options_.resample,
+                          absl::StrCat("/stimuli/", story.name, "/audio"))
+      .status();
+}
+
+absl::Status FeatureExtractor::Prepare(const data::Story& story) {
+  RETURN_IF_ERROR(CheckUsable(story));
   for (int layer : layers_) {
     if (!ReadCached(story, layer)) {
       ++misses_;
@@ -91,7 +102,7 @@ absl::Status FeatureExtractor::Prepare(const data::Story& story) {
 absl::StatusOr<StoryFeatures> FeatureExtractor::Get(const data::Story& story, int layer) {
   const auto it = std::find(layers_.begin(), layers_.end(), layer);
   if (it == layers_.end()) return absl::InternalError(absl::StrCat("layer ", layer, " was not requested"));
-  RETURN_IF_ERROR(CheckCacheDir(options_.cache_dir));
+  RETURN_IF_ERROR(CheckUsable(story));
   if (std::optional<StoryFeatures> cached = ReadCached(story, layer)) return *cached;
   ++misses_;  // another rank prepared it into a cache this rank cannot see (not a shared disk)
   ASSIGN_OR_RETURN(std::vector<StoryFeatures> all, Compute(story));
@@ -99,7 +110,16 @@ absl::StatusOr<StoryFeatures> FeatureExtractor::Get(const data::Story& story, in
 }
 
 absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data::Story& story) {
-  const double rate = story.sample_rate;
+  if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
+  // The story as the model hears it: at its rate (resampled once here; the features are then
+  // cached), every window prepared as its contract says.
+  const std::string where = absl::StrCat("/stimuli/", story.name, "/audio");
+  ASSIGN_OR_RETURN(const double rate, model::HeardRate(options_.input, story.sample_rate, options_.resample, where));
+  std::vector<float> resampled;
+  if (rate != story.sample_rate) {
+    ASSIGN_OR_RETURN(resampled, data::Resample(story.audio, story.sample_rate, rate, where));
+  }
+  const std::vector<float>& heard = rate != story.sample_rate ? resampled : story.audio;
   const int64_t window = std::llround(options_.context_seconds * rate);
   const int64_t stride = std::llround(options_.stride_seconds * rate);
   const int64_t encoder_stride = encoder_->config().Stride();
@@ -108,33 +128,48 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
         "story %s: a %g s window (%d samples at %g Hz) is too short for the encoder (at least %d samples)", story.name,
         options_.context_seconds, window, rate, 2 * encoder_stride));
   }
-  if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
-  const int64_t n = static_cast<int64_t>(story.audio.size()) / stride;  // windows ending at (k+1) * stride
+  const int64_t samples = static_cast<int64_t>(heard.size());
+  const int64_t n = samples / stride;  // windows ending at (k+1) * stride
   if (n == 0) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "story %s: its audio (%g s) is shorter than one evaluation.stride_seconds (%g s)", story.name,
-        static_cast<double>(story.audio.size()) / rate, options_.stride_seconds));
+        static_cast<double>(samples) / rate, options_.stride_seconds));
   }
   const int64_t newest_frames = std::max<int64_t>(1, stride / encoder_stride);
-  torch::Tensor audio = torch::from_blob(const_cast<float*>(story.audio.data()),
-                                         {static_cast<int64_t>(story.audio.size())});
+  const torch::Device device = encoder_->parameters()[0].device();
   std::vector<std::vector<torch::Tensor>> chunks(layers_.size());
+  // The pooled features of hidden states h [count, frames, hidden], one row per window.
+  auto pool = [&](const torch::Tensor& h) {
+    const int64_t frames = options_.pooling == "mean" ? h.size(1) : std::min(newest_frames, h.size(1));
+    return h.narrow(1, h.size(1) - frames, frames).mean(1).cpu();
+  };
   torch::NoGradGuard no_grad;
   for (int64_t begin = 0; begin < n; begin += options_.batch_size) {
     const int64_t count = std::min<int64_t>(options_.batch_size, n - begin);
     torch::Tensor batch = torch::zeros({count, window});
+    std::vector<int64_t> alone;  // padded windows that a contract with an attention mask encodes alone
     for (int64_t i = 0; i < count; ++i) {
       const int64_t end = (begin + i + 1) * stride, start = end - window;
       const int64_t from = std::max<int64_t>(0, start);
-      batch[i].narrow(0, from - start, end - from).copy_(audio.narrow(0, from, end - from));
+      float* row = batch[i].data_ptr<float>();
+      std::copy(heard.begin() + from, heard.begin() + end, row + (from - start));
+      model::PrepareWindow(options_.input, row, window, from - start, window);
+      if (options_.input.return_attention_mask && from > start && encoder_->config().Frames(end - from) >= 1) {
+        alone.push_back(i);
+      }
     }
     // On the encoder's device (a GPU rank's); features come back to the CPU for the cache.
-    std::vector<torch::Tensor> hidden = encoder_->Layers(batch.to(encoder_->parameters()[0].device()));
-    for (size_t l = 0; l < layers_.size(); ++l) {
-      const torch::Tensor& h = hidden.at(layers_[l]);  // [count, frames, hidden]
-      const int64_t frames = options_.pooling == "mean" ? h.size(1) : std::min(newest_frames, h.size(1));
-      chunks[l].push_back(h.narrow(1, h.size(1) - frames, frames).mean(1).cpu());
+    std::vector<torch::Tensor> hidden = encoder_->Layers(batch.to(device));
+    std::vector<torch::Tensor> pooled;
+    for (size_t l = 0; l < layers_.size(); ++l) pooled.push_back(pool(hidden.at(layers_[l])));
+    // Where the contract asks for an attention mask, a padded window is encoded alone at its
+    // unpadded length: what the mask gives (no padded frame attended to or pooled).
+    for (int64_t i : alone) {
+      const int64_t end = (begin + i + 1) * stride, from = std::max<int64_t>(0, end - window);
+      std::vector<torch::Tensor> own = encoder_->Layers(batch[i].narrow(0, window - (end - from), end - from).unsqueeze(0).to(device));
+      for (size_t l = 0; l < layers_.size(); ++l) pooled[l][i].copy_(pool(own.at(layers_[l]))[0]);
     }
+    for (size_t l = 0; l < layers_.size(); ++l) chunks[l].push_back(pooled[l]);
   }
   torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);
   if (!cache_dir_made_) {  // private (0700) where it makes it; once, so a warning shows once

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "data/dataset.h"
 #include "model/brain_model.h"
+#include "model/input_contract.h"
 
 namespace braintune::eval {
 
@@ -32,6 +33,10 @@ struct FeatureOptions {
   std::string pooling = "last";  // "last" or "mean"
   int batch_size = 32;           // windows per forward pass
   std::string cache_dir;         // required; "" makes Prepare and Get fail, asking for one
+  // What the model expects to hear: stories at another rate are resampled (when `resample`;
+  // else an error), every window prepared as the contract says (model/input_contract.h).
+  model::InputContract input;
+  bool resample = true;          // data.resample
 };
 
 // One story's features at one layer.
@@ -61,6 +66,8 @@ class FeatureExtractor {
   int cache_misses() const { return misses_; }  // stories computed
 
  private:
+  // The cache directory is set and the story's rate can be heard (model::HeardRate).
+  absl::Status CheckUsable(const data::Story& story) const;
   std::string CachePath(const data::Story& story, int layer) const;
   std::optional<StoryFeatures> ReadCached(const data::Story& story, int layer) const;
   absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story);

@@ -2,9 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 #include "model/brain_model.h"
 #include "model/hf_config.h"
+#include "model/input_contract.h"
 #include "rank/model_from_spec.h"
 
 namespace braintune::eval {
@@ -52,10 +54,20 @@ absl::StatusOr<std::string> CacheKey(const config::JobSpec& spec, const config::
   return ModelKey(weights, arch);
 }
 
-absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& m) {
+absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& m, const model::InputContract& input) {
   try {
     torch::serialize::InputArchive archive, encoder;
     archive.load_from(m.checkpoint);
+    // The contract it was tuned under must be the one the spec gives now: features of input
+    // prepared otherwise would not be the tuned model's.
+    c10::IValue contract;
+    const std::string now = model::PreprocessorConfigJson(input);
+    if (archive.try_read("input_contract", contract) && contract.toStringRef() != now) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          m.checkpoint, ": evaluation.models (", m.name, "): tuned on input prepared under another contract than the ",
+          "spec's model gives now (", input.Describe(), "); tuned under: ",
+          absl::StrReplaceAll(contract.toStringRef(), {{"\n", " "}})));
+    }
     archive.read("encoder", encoder);
     RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));
     model->encoder()->load(encoder);  // leaves the parameters on the archive's device (CPU)
@@ -79,7 +91,8 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
   model->eval();
   const model::Wav2Vec2Config& cfg = model->encoder()->config();
   ASSIGN_OR_RETURN(std::string key, CacheKey(spec, m, cfg));
-  if (!m.checkpoint.empty()) RETURN_IF_ERROR(LoadEncoder(model, m));
+  ASSIGN_OR_RETURN(model::InputContract input, rank::InputContractOf(spec.model));
+  if (!m.checkpoint.empty()) RETURN_IF_ERROR(LoadEncoder(model, m, input));
   model->to(device);
   std::vector<int> layers = e.layers;  // checked against model.layers by the spec parser
   if (layers.empty()) {
@@ -97,8 +110,24 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
   fo.pooling = e.pooling;
   fo.batch_size = e.batch_size;
   fo.cache_dir = e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir;
+  fo.input = input;
+  fo.resample = spec.data.resample;
   FeatureExtractor extractor(model->encoder(), key, layers, fo);
-  return std::unique_ptr<ModelFeatures>(new ModelFeatures(std::move(layers), std::move(extractor)));
+  return std::unique_ptr<ModelFeatures>(
+      new ModelFeatures(std::move(layers), std::move(extractor), std::move(input), spec.data.resample));
+}
+
+std::string ModelFeatures::InputLines(const std::string& model, const Participants& participants) const {
+  std::string out = absl::StrCat("braintune-eval: ", model, ": the model hears ", input_.Describe(), "\n");
+  for (const std::string& name : participants.heard) {
+    const data::Story& story = *participants.dataset.FindStory(name);
+    absl::StatusOr<double> rate = model::HeardRate(input_, story.sample_rate, resample_, name);
+    if (rate.ok() && *rate != story.sample_rate) {
+      absl::StrAppend(&out, "braintune-eval: ", model, ": resampling ", name, " from ", story.sample_rate, " Hz to ",
+                      *rate, " Hz (libsoxr, high quality; the dataset keeps its recording)\n");
+    }
+  }
+  return out;
 }
 
 absl::Status ModelFeatures::Prepare(const Participants& participants, int rank, int ranks) {

@@ -35,6 +35,9 @@ class ModelFeatures {
                                                                torch::Device device);
 
   const std::vector<int>& layers() const { return layers_; }
+  // What the model hears, and the stories of `participants` it hears resampled: lines for rank
+  // 0 to print, each "braintune-eval: <model>: ...".
+  std::string InputLines(const std::string& model, const Participants& participants) const;
   // Puts the features of this rank's share of the stories heard (every ranks-th, from the
   // rank-th) into the cache; the caller waits for every rank before calling Layer.
   absl::Status Prepare(const Participants& participants, int rank, int ranks);
@@ -44,11 +47,13 @@ class ModelFeatures {
   int cache_misses() const { return extractor_.cache_misses(); }
 
  private:
-  ModelFeatures(std::vector<int> layers, FeatureExtractor extractor)
-      : layers_(std::move(layers)), extractor_(std::move(extractor)) {}
+  ModelFeatures(std::vector<int> layers, FeatureExtractor extractor, model::InputContract input, bool resample)
+      : layers_(std::move(layers)), extractor_(std::move(extractor)), input_(std::move(input)), resample_(resample) {}
 
   const std::vector<int> layers_;
   FeatureExtractor extractor_;
+  const model::InputContract input_;
+  const bool resample_;
 };
 
 }  // namespace braintune::eval

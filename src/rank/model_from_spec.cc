@@ -29,6 +29,12 @@ absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& s
   return c;
 }
 
+absl::StatusOr<model::InputContract> InputContractOf(const config::ModelSpec& spec) {
+  if (spec.pretrained.empty()) return model::NoContract();
+  ASSIGN_OR_RETURN(model::Wav2Vec2Config c, EncoderConfigOf(spec));
+  return model::ReadInputContract(spec.pretrained, c);
+}
+
 absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const std::map<std::string, int64_t>& heads,
                                              bool verbose) {
   ASSIGN_OR_RETURN(model::Wav2Vec2Config config, EncoderConfigOf(spec.model));

@@ -8,11 +8,13 @@
 #include <regex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/atomic_file.h"
 #include "common/status_macros.h"
+#include "model/input_contract.h"
 #include "rank/rank.h"
 
 namespace braintune::train {
@@ -82,6 +84,14 @@ std::string Checkpoints::WhyNotResume(const std::string& path) const {
     reasons.push_back(absl::StrCat("was trained on ", then, "; the dataset now is ",
                                    dataset_.ok() ? dataset_->ToString()
                                                  : absl::StrCat("unreadable (", dataset_.status().message(), ")")));
+  }
+  c10::IValue saved_contract;
+  const std::string before = resume_->try_read("input_contract", saved_contract) ? saved_contract.toStringRef()
+                                                                                 : model::PreprocessorConfigJson(model::NoContract());
+  if (before != input_contract_) {
+    reasons.push_back(absl::StrCat("was trained on input prepared under another contract (then: ",
+                                   absl::StrReplaceAll(before, {{"\n", " "}}), "; now: ",
+                                   absl::StrReplaceAll(input_contract_, {{"\n", " "}}), ")"));
   }
   if (reasons.empty()) return "";
   return absl::StrCat(path, " ", absl::StrJoin(reasons, ", and "), ": refusing to resume; delete the checkpoints ",
@@ -190,6 +200,7 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
     out.write("step", c10::IValue(step));
     out.write("finished", c10::IValue(finished));
     out.write("spec", c10::IValue(spec_text_));
+    out.write("input_contract", c10::IValue(input_contract_));
     out.write("dataset_path", c10::IValue(dataset_->path));
     out.write("dataset_size", c10::IValue(dataset_->size_bytes));
     out.write("dataset_mtime_ns", c10::IValue(dataset_->mtime_ns));
@@ -210,10 +221,12 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
   return absl::OkStatus();
 }
 
-absl::Status Checkpoints::SaveModel(const std::string& path, const torch::nn::Module& model) {
+absl::Status Checkpoints::SaveModel(const std::string& path, const torch::nn::Module& model,
+                                   const std::string& input_contract) {
   return WriteAtomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
+    archive.write("input_contract", c10::IValue(input_contract));
     archive.save_to(tmp);
   });
 }

@@ -85,8 +85,15 @@ class Checkpoints {
   // Where the checkpoint of `step` is written.
   std::string PathOf(int64_t step) const;
 
-  // Writes the model alone to `path` atomically (the final checkpoint.pt).
-  static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model);
+  // The model's input contract (model::PreprocessorConfigJson of the declared contract): Save
+  // records it, and FindResume refuses a checkpoint trained on another (or on none, before
+  // braintune applied contracts, when this one normalises or fixes a rate). Set before FindResume.
+  void set_input_contract(std::string json) { input_contract_ = std::move(json); }
+
+  // Writes the model alone to `path` atomically (the final checkpoint.pt), with its input
+  // contract under "input_contract" (what `braintune eval` checks).
+  static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model,
+                                const std::string& input_contract);
 
  private:
   // Step checkpoints in the directory, newest first.
@@ -97,6 +104,7 @@ class Checkpoints {
   const std::string dir_;        // <output>/checkpoints
   const std::string spec_text_;
   const std::string dataset_path_;
+  std::string input_contract_;
   const config::TrainingSpec training_;
   dist::Communicator* const comm_;
   std::unique_ptr<torch::serialize::InputArchive> resume_;  // from FindResume to Load

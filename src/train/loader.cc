@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "data/resample.h"
 
 namespace braintune::train {
 
@@ -88,7 +89,16 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
   absl::MutexLock lock(&reader_mu_);
   for (size_t i = 0; i < batch.windows.size(); ++i) {
     const Window& w = batch.windows[i];
-    RETURN_IF_ERROR(reader_->ReadAudio(plan_.stories[w.story].name, WindowStart(plan_, w), len, &batch.audio[i * len]));
+    float* out = &batch.audio[i * len];
+    if (NeedsResampling(plan_, w.story)) {
+      ASSIGN_OR_RETURN(const std::vector<float>* audio, ResampledAudio(w.story));
+      CutWindow(plan_, *audio, w, out);
+    } else {  // straight from the file: memory holds only the batch
+      RETURN_IF_ERROR(reader_->ReadAudio(plan_.stories[w.story].name, WindowStart(plan_, w), len, out));
+      const WindowSpan span = ValidSpan(plan_, w);
+      model::PrepareWindow(plan_.input, out, len, span.begin, span.end);
+    }
+    batch.spans.push_back(ValidSpan(plan_, w));
   }
   for (auto& t : batch.targets) {
     const OwnedShard& owned = shards_[t.shard];
@@ -102,6 +112,17 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
     }
   }
   return batch;
+}
+
+absl::StatusOr<const std::vector<float>*> Loader::ResampledAudio(int story) {
+  auto it = resampled_.find(story);
+  if (it != resampled_.end()) return &it->second;
+  const StoryTiming& t = plan_.stories[story];
+  std::vector<float> recorded(static_cast<size_t>(t.recorded_samples));
+  RETURN_IF_ERROR(reader_->ReadAudio(t.name, 0, t.recorded_samples, recorded.data()));
+  ASSIGN_OR_RETURN(std::vector<float> heard, data::Resample(recorded, t.recorded_rate, plan_.sample_rate,
+                                                            absl::StrCat("/stimuli/", t.name, "/audio")));
+  return &resampled_.emplace(story, std::move(heard)).first->second;
 }
 
 void Loader::PrefetchLoop(int64_t first_step) {

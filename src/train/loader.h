@@ -32,7 +32,8 @@ struct OwnedShard {
 struct Batch {
   int64_t step = 0;
   std::vector<Window> windows;  // the windows some owned shard heard, in batch order
-  std::vector<float> audio;     // [windows.size(), plan.window_samples]
+  std::vector<float> audio;     // [windows.size(), plan.window_samples], prepared as plan.input says
+  std::vector<WindowSpan> spans;  // [windows.size()]: each window's samples inside its story
   struct Targets {
     int shard = 0;                // index into Loader::shards()
     std::vector<int64_t> rows;    // into windows
@@ -83,6 +84,9 @@ class Loader {
   absl::StatusOr<Batch> Build(const std::vector<Window>& windows, const std::vector<int>& only)
       ABSL_LOCKS_EXCLUDED(reader_mu_);
   void PrefetchLoop(int64_t first_step) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // The whole audio of plan story `story` at the plan's rate: read and resampled the first time,
+  // then kept (the map's nodes do not move).
+  absl::StatusOr<const std::vector<float>*> ResampledAudio(int story) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
 
   // Constant after Start.
   const Plan plan_;
@@ -92,6 +96,9 @@ class Loader {
 
   mutable absl::Mutex reader_mu_;
   std::unique_ptr<data::DatasetReader> reader_ ABSL_GUARDED_BY(reader_mu_);
+  // Stories heard at another rate than recorded, resampled once (memory: their length at the
+  // model's rate; 58 MB per hour of 16 kHz audio).
+  std::map<int, std::vector<float>> resampled_ ABSL_GUARDED_BY(reader_mu_);
 
   absl::Mutex queue_mu_;
   absl::CondVar queue_cv_;  // the queue changed, or stop_ was set

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "data/resample.h"
 
 namespace braintune::train {
 
@@ -138,8 +139,10 @@ std::string DefaultTestStory(const data::Dataset& ds, const std::vector<std::str
   return last;
 }
 
-absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec) {
+absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec,
+                              const model::InputContract& input) {
   Plan plan;
+  plan.input = input;
   std::set<std::string> wanted(spec.participants.begin(), spec.participants.end());
   for (const auto& id : spec.participants) {
     if (!ds.FindParticipant(id)) {
@@ -178,11 +181,17 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
   double window_seconds = 0;
   for (auto& [name, t] : timing) {
     const data::Story* story = ds.FindStory(name);
-    if (plan.sample_rate == 0) plan.sample_rate = story->sample_rate;
-    if (std::abs(story->sample_rate - plan.sample_rate) > 1e-6) {
-      return absl::InvalidArgumentError(absl::StrCat(ds.path, ": /stimuli/", name,
-                                                     "/audio: sample_rate differs between stories"));
+    const std::string where = absl::StrCat(ds.path, ": /stimuli/", name, "/audio");
+    ASSIGN_OR_RETURN(const double heard, model::HeardRate(input, story->sample_rate, spec.resample, where));
+    if (plan.sample_rate == 0) plan.sample_rate = heard;
+    if (std::abs(heard - plan.sample_rate) > 1e-6) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": sample_rate ", story->sample_rate, " Hz differs from other stories' ", plan.sample_rate,
+          " Hz, and the model (", input.source, ") has no rate of its own to resample them all to"));
     }
+    t.recorded_rate = story->sample_rate;
+    t.recorded_samples = story->n_samples;
+    t.audio_samples = data::ResampledLength(story->n_samples, story->sample_rate, plan.sample_rate);
     window_seconds = std::max(window_seconds, spec.context_seconds > 0 ? spec.context_seconds
                                                : ds.modality == "meg" ? kMegContextSeconds
                                                                       : spec.context_trs * t.tr);
@@ -208,13 +217,43 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
   return plan;
 }
 
-void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out) {
+WindowSpan ValidSpan(const Plan& plan, const Window& w) {
   const int64_t start = WindowStart(plan, w);
-  const int64_t n = static_cast<int64_t>(story.audio.size());
+  const int64_t n = plan.stories[w.story].audio_samples;
+  WindowSpan span;
+  span.begin = std::clamp<int64_t>(-start, 0, plan.window_samples);
+  span.end = std::clamp<int64_t>(n - start, span.begin, plan.window_samples);
+  return span;
+}
+
+void CutWindow(const Plan& plan, const std::vector<float>& audio, const Window& w, float* out) {
+  const int64_t start = WindowStart(plan, w);
+  const int64_t n = static_cast<int64_t>(audio.size());
   for (int64_t k = 0; k < plan.window_samples; ++k) {
     int64_t src = start + k;
-    out[k] = (src >= 0 && src < n) ? story.audio[src] : 0.0f;
+    out[k] = (src >= 0 && src < n) ? audio[src] : 0.0f;
   }
+  const WindowSpan span = ValidSpan(plan, w);
+  model::PrepareWindow(plan.input, out, plan.window_samples, span.begin, span.end);
+}
+
+bool NeedsResampling(const Plan& plan, int s) {
+  return std::abs(plan.stories[s].recorded_rate - plan.sample_rate) > 1e-6;
+}
+
+std::string InputTable(const Plan& plan) {
+  std::string out = absl::StrCat("braintune-train: the model hears ", plan.input.Describe(), "\n");
+  if (plan.input.sampling_rate <= 0) {
+    absl::StrAppend(&out, "braintune-train: no fixed rate: audio is used at the dataset's ", plan.sample_rate, " Hz\n");
+  }
+  for (size_t s = 0; s < plan.stories.size(); ++s) {
+    const StoryTiming& t = plan.stories[s];
+    if (NeedsResampling(plan, static_cast<int>(s))) {
+      absl::StrAppend(&out, "braintune-train: resampling ", t.name, " from ", t.recorded_rate, " Hz to ",
+                      plan.sample_rate, " Hz (libsoxr, high quality; the dataset keeps its recording)\n");
+    }
+  }
+  return out;
 }
 
 std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>>& assignment, size_t participants) {

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "config/job_spec.h"
 #include "data/dataset.h"
+#include "model/input_contract.h"
 
 namespace braintune::train {
 
@@ -66,6 +67,9 @@ struct StoryTiming {
   double tr = 0;
   double t0 = 0;
   bool test = false;
+  double recorded_rate = 0;  // Hz of /stimuli/<story>/audio in the dataset
+  int64_t recorded_samples = 0;  // its length there
+  int64_t audio_samples = 0; // its length at Plan::sample_rate (after resampling, if any)
 };
 
 struct Plan {
@@ -75,12 +79,20 @@ struct Plan {
   std::vector<Window> validation_windows;  // the last data.validation_fraction of each training story
   std::string test_story_names;       // comma separated
   int64_t window_samples = 0;         // audio samples per window
-  double sample_rate = 0;
+  double sample_rate = 0;             // the rate the model hears (model::HeardRate)
+  model::InputContract input;         // how windows are prepared for the model
 };
 
-// Builds the plan from a dataset whose metadata is loaded (responses not needed). Errors name
-// the file and the story when participants disagree on a story's timing or a story is unknown.
-absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSpec& spec);
+// Builds the plan from a dataset whose metadata is loaded (responses not needed), for a model
+// with the input contract `input`: windows are cut at the rate it hears (stories recorded at
+// another rate are resampled when data.resample allows; model::HeardRate). Errors name the file
+// and the story when participants disagree on a story's timing, a story is unknown, or stories
+// a model without a fixed rate hears differ in rate.
+absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSpec& spec,
+                              const model::InputContract& input);
+
+// Lines rank 0 prints about what the model hears: the contract, and each story resampled.
+std::string InputTable(const Plan& plan);
 
 // The global batch of `step` (1-based): consecutive windows of a stream of epochs, each epoch a
 // permutation of plan.train_windows drawn from `seed` and the epoch number. Any step can be
@@ -98,8 +110,19 @@ int StoryIndex(const Plan& plan, const std::string& name);
 // First audio sample of window `w` (may be negative: windows reach before the story).
 int64_t WindowStart(const Plan& plan, const Window& w);
 
-// Copies the audio of window `w` into out[0..plan.window_samples), zero-padded outside the story.
-void CutWindow(const Plan& plan, const data::Story& story, const Window& w, float* out);
+// The part of window `w` inside its story's audio: [begin, end) within [0, plan.window_samples).
+// Samples outside it are padding.
+struct WindowSpan {
+  int64_t begin = 0, end = 0;
+  bool padded(int64_t window_samples) const { return begin > 0 || end < window_samples; }
+};
+// Whether story `s` is heard at another rate than it was recorded at.
+bool NeedsResampling(const Plan& plan, int s);
+WindowSpan ValidSpan(const Plan& plan, const Window& w);
+
+// Copies the audio of window `w` (the story's audio at plan.sample_rate) into
+// out[0..plan.window_samples), prepared as plan.input says (model::PrepareWindow).
+void CutWindow(const Plan& plan, const std::vector<float>& audio, const Window& w, float* out);
 
 }  // namespace braintune::train
 

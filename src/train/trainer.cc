@@ -75,6 +75,8 @@ class Trainer {
 
   absl::Status Run() {
     auto start = Clock::now();
+    ASSIGN_OR_RETURN(input_, rank::InputContractOf(spec_.model));
+    checkpoints_.set_input_contract(model::PreprocessorConfigJson(input_));
     ASSIGN_OR_RETURN(Checkpoints::Resume resume, checkpoints_.FindResume());
     first_step_ = resume.first_step;
     last_step_ = resume.last_step;
@@ -144,7 +146,8 @@ class Trainer {
     meta_only.load_all_responses = false;
     meta_only.load_audio = false;
     ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(path, meta_only));
-    ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data));
+    ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data, input_));
+    if (comm_->rank() == 0) std::cout << InputTable(plan_) << std::flush;
     std::set<std::string> wanted(spec_.data.participants.begin(), spec_.data.participants.end());
     for (const auto& p : meta.participants) {
       if (!wanted.empty() && !wanted.count(p.id)) continue;
@@ -256,8 +259,7 @@ class Trainer {
       torch::Tensor loss;
       {
         model::Bf16Autocast autocast(bf16_);
-        torch::Tensor audio = View(batch.audio, n, plan_.window_samples).narrow(0, lo, hi - lo).to(device_);
-        torch::Tensor pooled = model_->Embed(audio);
+        torch::Tensor pooled = Embed(batch, lo, hi);
         loss = torch::zeros({}, torch::TensorOptions().device(device_));
         for (auto& tg : batch.targets) {
           const OwnedShard& owned = loader_->shards()[tg.shard];
@@ -294,6 +296,32 @@ class Trainer {
     return sums[0];
   }
 
+  // The pooled encoder output of windows [lo, hi) of `batch`. Where the input contract asks for
+  // an attention mask, a padded window is encoded alone at its unpadded length: what the mask
+  // gives (no padded frame is attended to or pooled), without one in the encoder.
+  torch::Tensor Embed(Batch& batch, int64_t lo, int64_t hi) {
+    const int64_t len = plan_.window_samples, n = static_cast<int64_t>(batch.windows.size());
+    torch::Tensor audio = View(batch.audio, n, len).narrow(0, lo, hi - lo);
+    if (!plan_.input.return_attention_mask) return model_->Embed(audio.to(device_));
+    std::vector<int64_t> whole, alone;
+    for (int64_t i = lo; i < hi; ++i) {
+      const WindowSpan& span = batch.spans[i];
+      const bool usable = model_->encoder()->config().Frames(span.end - span.begin) >= 1;
+      (span.padded(len) && usable ? alone : whole).push_back(i - lo);
+    }
+    if (alone.empty()) return model_->Embed(audio.to(device_));
+    std::vector<torch::Tensor> rows(hi - lo);
+    if (!whole.empty()) {
+      torch::Tensor pooled = model_->Embed(audio.index_select(0, torch::tensor(whole, torch::kLong)).to(device_));
+      for (size_t k = 0; k < whole.size(); ++k) rows[whole[k]] = pooled[k];
+    }
+    for (int64_t i : alone) {
+      const WindowSpan& span = batch.spans[lo + i];
+      rows[i] = model_->Embed(audio[i].narrow(0, span.begin, span.end - span.begin).unsqueeze(0).to(device_))[0];
+    }
+    return torch::stack(rows);
+  }
+
   // Runs `fn(owned shard index, predictions [rows, targets] on the CPU, batch)` over `windows` of
   // every owned shard, in eval mode, eval_batch_size windows at a time.
   absl::Status ForEachPrediction(const std::vector<Window>& windows,
@@ -314,7 +342,7 @@ class Trainer {
         torch::Tensor pred;
         {
           model::Bf16Autocast autocast(bf16_);
-          pred = model_->Head(HeadOf(owned), model_->Embed(View(batch.audio, rows, plan_.window_samples).to(device_)));
+          pred = model_->Head(HeadOf(owned), Embed(batch, 0, rows));
         }
         fn(si, pred.to(torch::kFloat).cpu().contiguous(), batch);
       }
@@ -419,13 +447,18 @@ class Trainer {
       result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
     }
     result.set_test_story(plan_.test_story_names);
-    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_));
+    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_)));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf) {
       // For Python users: transformers' Wav2Vec2Model/HubertModel.from_pretrained(<dir>/hf), adapters
       // merged; the heads and pooling in brain_heads.safetensors beside it.
       RETURN_IF_ERROR(model::ExportHf(model_->encoder(), dir + "/hf", model_->HeadStateDict(), "brain_heads.safetensors"));
+      // The contract it was tuned under, with the rate it heard (a model from scratch: the
+      // dataset's), so loading the export as model.pretrained feeds it the same input.
+      model::InputContract heard = plan_.input;
+      heard.sampling_rate = plan_.sample_rate;
+      RETURN_IF_ERROR(WriteFileAtomically(dir + "/hf/preprocessor_config.json", model::PreprocessorConfigJson(heard)));
     }
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
@@ -442,6 +475,7 @@ class Trainer {
   rank::ProgressReporter reporter_;
   const config::JobSpec spec_;
   const std::string source_;  // the spec's file, for messages
+  model::InputContract input_;  // what the model expects to hear (declared; plan_.input once loaded)
   Checkpoints checkpoints_;
   EarlyStopping early_stopping_;
   Plan plan_;

@@ -4,7 +4,9 @@
 
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -102,6 +104,73 @@ TEST_F(FeatureExtractorTest, TheCacheIsPrivateAndWrittenAtomically) {
   auto features = again.Get(story_, 1);
   ASSERT_TRUE(features.ok()) << features.status();
   EXPECT_EQ(features->values.size(0), 4);  // one vector every 0.25 s of 1 s
+}
+
+// A 6 s sound made at `rate`: two partials sweeping from 300 Hz to 3 kHz under a slow
+// envelope, the same sound at any rate above 7 kHz (no energy near either Nyquist).
+data::Story Sweep(const std::string& name, double rate) {
+  data::Story s;
+  s.name = name;
+  s.sample_rate = rate;
+  s.n_samples = static_cast<int64_t>(6 * rate);
+  for (int64_t i = 0; i < s.n_samples; ++i) {
+    const double t = i / rate, phase = 2 * M_PI * (300 * t + 225 * t * t);  // 300 Hz + 450 Hz/s
+    s.audio.push_back(static_cast<float>((0.6 + 0.4 * std::sin(2 * M_PI * 0.7 * t)) *
+                                         (0.3 * std::sin(phase) + 0.1 * std::sin(2 * phase + 1))));
+  }
+  return s;
+}
+
+// Pearson r of two feature matrices, each column's mean over time removed first (a constant
+// offset per dimension would otherwise make any two feature sets look alike).
+double CenteredCorrelation(torch::Tensor a, torch::Tensor b) {
+  a = a - a.mean(0, true);
+  b = b - b.mean(0, true);
+  return ((a * b).sum() / (a.norm() * b.norm())).item<double>();
+}
+
+// Issue 23: a 16 kHz model's features of a sound recorded at 22.05 kHz correlate above 0.99
+// with its features of the same sound made at 16 kHz; fed as recorded (what braintune did before
+// input contracts), they do not. With resampling off, the mismatch is an error.
+TEST_F(FeatureExtractorTest, AStoryRecordedAt22kHzIsHeardAsAt16kHz) {
+  FeatureOptions o;
+  o.context_seconds = 1;
+  o.stride_seconds = 0.1;
+  o.pooling = "mean";
+  o.cache_dir = dir_.File("cache");
+  o.input = model::NoContract();
+  o.input.sampling_rate = 16000;
+  o.input.do_normalize = true;
+  o.input.source = "a 16 kHz model";
+  const data::Story at16 = Sweep("at16", 16000), at22 = Sweep("at22", 22050);
+  FeatureExtractor sixteen(encoder_, "key", {1}, o);
+  auto reference = sixteen.Get(at16, 1);
+  auto resampled = sixteen.Get(at22, 1);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  ASSERT_TRUE(resampled.ok()) << resampled.status();
+  ASSERT_EQ(reference->values.sizes(), resampled->values.sizes());
+  EXPECT_TRUE(torch::allclose(reference->times, resampled->times));
+
+  FeatureOptions raw = o;  // no rate of its own: the 22.05 kHz samples go in as they are
+  raw.input.sampling_rate = 0;
+  FeatureExtractor as_recorded(encoder_, "key", {1}, raw);
+  auto unresampled = as_recorded.Get(at22, 1);
+  ASSERT_TRUE(unresampled.ok()) << unresampled.status();
+  ASSERT_EQ(reference->values.sizes(), unresampled->values.sizes());
+
+  const double r_resampled = CenteredCorrelation(reference->values, resampled->values);
+  const double r_raw = CenteredCorrelation(reference->values, unresampled->values);
+  std::cout << "features vs the 16 kHz sound's: resampled r " << r_resampled << ", as recorded r " << r_raw << "\n";
+  EXPECT_GT(r_resampled, 0.99);
+  EXPECT_LT(r_raw, 0.99);
+
+  FeatureOptions off = o;
+  off.resample = false;
+  FeatureExtractor refusing(encoder_, "key", {1}, off);
+  auto refused = refusing.Get(at22, 1);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("recorded at 22050 Hz, but the model hears 16000 Hz"), std::string::npos)
+      << refused.status();
 }
 
 }  // namespace

@@ -231,7 +231,8 @@ TEST_F(AccessTest, JobsRunAsTheirUsersAndHoldOnlyTheirOwnCredential) {
   std::string environ_of_rank, status_of_rank;
   for (int i = 0; i < 300 && environ_of_rank.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto pid = RunCommand("pgrep -f 'braintune-train.*--job-id job-3' | head -1");
+    // A rank of this test's job (its own copy of the trainer), not mpirun nor another test's ranks.
+    auto pid = RunCommand("pgrep -f '^" + dir_.File("bin/braintune-train") + " --spec .* --job-id job-3 ' | head -1");
     const std::string p = pid.output.substr(0, pid.output.find('\n'));
     if (!p.empty()) {
       environ_of_rank = testing::ReadFileOrEmpty("/proc/" + p + "/environ");

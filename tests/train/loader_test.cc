@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <set>
 
 #include "data/dataset.h"
@@ -28,7 +29,7 @@ class LoaderTest : public ::testing::Test {
     spec_.context_trs = 3;
     spec_.trim_start = 2;
     spec_.trim_end = 1;
-    auto plan = MakePlan(dataset_, spec_);
+    auto plan = MakePlan(dataset_, spec_, model::NoContract());
     ASSERT_TRUE(plan.ok()) << plan.status();
     plan_ = *plan;
     for (const auto& p : dataset_.participants) ids_.push_back(p.id);
@@ -122,7 +123,7 @@ TEST_F(LoaderTest, AudioAndZScoredTargetsMatchTheFullyLoadedData) {
   ASSERT_TRUE(batch.ok()) << batch.status();
   ASSERT_EQ(batch->windows.size(), 1u);
   std::vector<float> expected(plan_.window_samples);
-  CutWindow(plan_, *dataset_.FindStory(plan_.stories[w.story].name), w, expected.data());
+  CutWindow(plan_, dataset_.FindStory(plan_.stories[w.story].name)->audio, w, expected.data());
   EXPECT_EQ(batch->audio, expected);
   ASSERT_EQ(batch->targets.size(), 3u) << "every participant heard the story";
   for (const auto& t : batch->targets) {
@@ -149,6 +150,114 @@ TEST_F(LoaderTest, MissingFileIsAClearError) {
   auto loader = Loader::Start(dir_.File("nope.h5"), plan_, {}, {}, 1);
   ASSERT_FALSE(loader.ok());
   EXPECT_NE(std::string(loader.status().message()).find("nope.h5"), std::string::npos);
+}
+
+// The samples of a text file, one per line (the Python reference's output).
+std::vector<double> ReadNumbers(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<double> out;
+  for (double v; in >> v;) out.push_back(v);
+  return out;
+}
+
+// A sine's frequency (rising zero crossings, interpolated) and amplitude (from its RMS).
+struct Tone {
+  double hz = 0, amplitude = 0;
+};
+template <typename T>
+Tone Measure(const std::vector<T>& x, double rate) {
+  std::vector<double> crossings;
+  double sq = 0;
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    sq += static_cast<double>(x[i]) * x[i];
+    if (x[i] < 0 && x[i + 1] >= 0) crossings.push_back(i + x[i] / (static_cast<double>(x[i]) - x[i + 1]));
+  }
+  Tone t;
+  if (crossings.size() > 1) t.hz = (crossings.size() - 1) * rate / (crossings.back() - crossings.front());
+  t.amplitude = std::sqrt(2 * sq / static_cast<double>(x.size() - 1));
+  return t;
+}
+
+// Issue 23: a 1 kHz tone recorded at 44.1 kHz and at 22.05 kHz reaches a 16 kHz model as the
+// same 16 kHz tone through the trainer's loader: frequency and amplitude within 1%, and every
+// sample within 1% of the amplitude of an independent resampling (SciPy's resample_poly).
+TEST(LoaderResamplingTest, ToneRecordedAt44And22kHzReachesA16kHzModelAsThe16kHzTone) {
+  testing::TempDir dir;
+  const std::string path = dir.File("tones.h5");
+  auto made = testing::RunCommand(std::string("/usr/bin/python3 ") + BRAINTUNE_SOURCE_DIR +
+                                  "/tests/reference/input_contract_reference.py tones " + path + " " + dir.path());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  data::ReadOptions meta;
+  meta.load_all_responses = false;
+  meta.load_audio = false;
+  auto ds = data::ReadDataset(path, meta);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  config::DataSpec spec;
+  spec.context_trs = 1;
+  spec.trim_start = 0;
+  spec.trim_end = 0;
+  spec.validation_fraction = 0;
+  spec.test_stories = {"tone22"};
+  model::InputContract sixteen = model::NoContract();
+  sixteen.sampling_rate = 16000;
+  sixteen.source = "a 16 kHz model";
+  auto plan = MakePlan(*ds, spec, sixteen);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->sample_rate, 16000);
+  EXPECT_EQ(plan->window_samples, 32000);  // one TR of 2 s at the model's rate
+  const std::string table = InputTable(*plan);
+  EXPECT_NE(table.find("resampling tone44 from 44100 Hz to 16000 Hz"), std::string::npos) << table;
+  EXPECT_NE(table.find("resampling tone22 from 22050 Hz to 16000 Hz"), std::string::npos) << table;
+
+  auto shards = AssignShards(*ds, *plan, {"p"}, 1);
+  ASSERT_TRUE(shards.ok()) << shards.status();
+  std::vector<OwnedShard> owned;
+  for (const Shard& s : (*shards)[0]) owned.push_back({s, "native", 3, {}, {}});
+  auto loader = Loader::Start(path, *plan, owned, {}, 1);
+  ASSERT_TRUE(loader.ok()) << loader.status();
+  for (const std::string story : {"tone44", "tone22"}) {
+    SCOPED_TRACE(story);
+    const Window w{StoryIndex(*plan, story), 2};  // TR 2: 4 s .. 6 s
+    auto batch = (*loader)->Read({w});
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->audio.size(), 32000u);
+    const std::vector<double> scipy = ReadNumbers(dir.File(story + ".txt"));
+    ASSERT_EQ(scipy.size(), 160000u);
+    const std::vector<double> expected(scipy.begin() + 64000, scipy.begin() + 96000);
+    double worst = 0;
+    for (size_t k = 0; k < expected.size(); ++k) worst = std::max(worst, std::abs(batch->audio[k] - expected[k]));
+    EXPECT_LT(worst, 0.005) << "1% of the amplitude";
+    const Tone heard = Measure(batch->audio, 16000), reference = Measure(expected, 16000);
+    EXPECT_NEAR(heard.hz, 1000, 10);
+    EXPECT_NEAR(heard.amplitude, 0.5, 0.005);
+    EXPECT_NEAR(heard.hz, reference.hz, 0.01 * reference.hz);
+    EXPECT_NEAR(heard.amplitude, reference.amplitude, 0.01 * reference.amplitude);
+  }
+  // Without resampling, the 22.05 kHz tone would be heard at 1000 * 16000 / 22050 = 726 Hz:
+  // never silently. data.resample: false makes the mismatch an error naming both rates.
+  spec.resample = false;
+  auto refused = MakePlan(*ds, spec, sixteen);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("tone22/audio: recorded at 22050 Hz, but the model hears 16000 Hz"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("data.resample"), std::string::npos) << refused.status();
+}
+
+// Stories at different rates for a model without a rate of its own: an error, not a guess.
+TEST(LoaderResamplingTest, StoriesAtTwoRatesNeedAModelRate) {
+  testing::TempDir dir;
+  const std::string path = dir.File("tones.h5");
+  auto made = testing::RunCommand(std::string("/usr/bin/python3 ") + BRAINTUNE_SOURCE_DIR +
+                                  "/tests/reference/input_contract_reference.py tones " + path + " " + dir.path());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  auto ds = data::ReadDataset(path);
+  ASSERT_TRUE(ds.ok()) << ds.status();
+  config::DataSpec spec;
+  spec.trim_start = 0;
+  spec.trim_end = 0;
+  auto plan = MakePlan(*ds, spec, model::NoContract());
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("has no rate of its own"), std::string::npos) << plan.status();
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "data/fingerprint.h"
 #include "data/synthetic.h"
 #include "model/brain_model.h"
+#include "model/input_contract.h"
 #include "testing/process.h"
 
 namespace braintune::train {
@@ -273,6 +274,64 @@ TEST_P(TuningTest, BeatsTheUntrainedModel) {
   for (const char* f : {"hf/config.json", "hf/model.safetensors", "hf/brain_heads.safetensors"}) {
     EXPECT_TRUE(std::ifstream(dir.File(std::string("out/") + f)).good()) << f;
   }
+  // ... and the contract it was tuned under: trained from scratch, the dataset's 1.6 kHz, as is.
+  auto contract = model::ParsePreprocessorConfig(testing::ReadFileOrEmpty(dir.File("out/hf/preprocessor_config.json")),
+                                                 "hf/preprocessor_config.json");
+  ASSERT_TRUE(contract.ok()) << contract.status();
+  EXPECT_EQ(contract->sampling_rate, 1600);
+  EXPECT_FALSE(contract->do_normalize);
+}
+
+// Issue 23: a pretrained model's preprocessor_config.json reaches the job. Its stories, recorded
+// at 1.6 kHz, are resampled to the model's 800 Hz and normalised, and the job says so; the export
+// carries the contract on (loaded again as model.pretrained, it is the same); a checkpoint
+// trained under it is not evaluated under another; with data.resample: false the job fails
+// naming both rates.
+TEST(InputContractJobTest, APretrainedModelHearsItsOwnRate) {
+  testing::TempDir dir;
+  data::SynthOptions synth;
+  synth.participants = 2;
+  synth.stories = 3;
+  synth.story_seconds = 60;
+  synth.targets = 4;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), synth).ok());
+  torch::manual_seed(1);
+  model::Wav2Vec2Model pretrained(SmallConfig());
+  ASSERT_TRUE(model::ExportHf(pretrained, dir.File("pre")).ok());
+  std::ofstream(dir.File("pre/preprocessor_config.json")) << R"({"sampling_rate": 800, "do_normalize": true})";
+  std::ofstream(dir.File("job.yaml")) << "name: contract\ndata: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
+                                         "model: {pretrained: pre}\n"
+                                         "training: {steps: 10, batch_size: 8, log_every: 5}\n";
+  const HeldOutR r = TrainOnTwoRanks(dir, 300);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("the model hears 800 Hz, normalised per window"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("resampling s"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" from 1600 Hz to 800 Hz"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("windows of 8000 samples"), std::string::npos) << r.output;  // 5 TRs of 2 s at 800 Hz
+  auto exported = model::ParsePreprocessorConfig(testing::ReadFileOrEmpty(dir.File("out/hf/preprocessor_config.json")),
+                                                 "out/hf/preprocessor_config.json");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  auto declared = model::ReadInputContract(dir.File("pre"), SmallConfig());
+  ASSERT_TRUE(declared.ok()) << declared.status();
+  EXPECT_TRUE(exported->SameAs(*declared)) << "export and reload keep the contract";
+
+  std::ofstream(dir.File("off.yaml")) << "name: contract\ndata: {path: brain.h5, trim_start: 5, trim_end: 2, resample: false}\n"
+                                         "model: {pretrained: pre}\n"
+                                         "training: {steps: 10, batch_size: 8, log_every: 5}\n";
+  auto off = testing::RunCommand(testing::Binary("braintune-train") + " --spec " + dir.File("off.yaml") +
+                                 " --output-dir " + dir.File("off"));
+  EXPECT_NE(off.exit_code, 0) << off.output;
+  EXPECT_NE(off.output.find("recorded at 1600 Hz, but the model hears 800 Hz"), std::string::npos) << off.output;
+
+  // The tuned checkpoint under another contract (the model's file edited since): refused.
+  std::ofstream(dir.File("pre/preprocessor_config.json")) << R"({"sampling_rate": 800, "do_normalize": false})";
+  std::ofstream(dir.File("eval.yaml")) << "name: contract\nkind: evaluate\ndata: {path: brain.h5}\n"
+                                          "model: {pretrained: pre}\noutput: {dir: eval}\n"
+                                          "evaluation: {models: [{name: tuned, checkpoint: " << dir.File("out/checkpoint.pt") << "}], "
+                                          "cache_dir: cache}\n";
+  auto eval = testing::RunCommand(testing::Binary("braintune-train") + " --spec " + dir.File("eval.yaml"));
+  EXPECT_NE(eval.exit_code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("tuned on input prepared under another contract"), std::string::npos) << eval.output;
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -39,6 +39,7 @@ data::Dataset TwoStories() {
     s.name = name;
     s.sample_rate = 10;
     s.audio.resize(200);
+    s.n_samples = 200;
     std::iota(s.audio.begin(), s.audio.end(), 0.0f);
     ds.stories.push_back(s);
   }
@@ -63,7 +64,7 @@ TEST(PlanTest, TrimsAndHoldsOutTheLastStoryByDefault) {
   spec.context_trs = 2;
   spec.trim_start = 2;
   spec.trim_end = 1;
-  auto plan = MakePlan(TwoStories(), spec);
+  auto plan = MakePlan(TwoStories(), spec, model::NoContract());
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->test_story_names, "s2");
   EXPECT_EQ(plan->train_windows.size(), 7u);  // TRs 2..8 of s1
@@ -77,13 +78,13 @@ TEST(PlanTest, WindowEndsWithItsTrAndIsZeroPaddedBeforeTheStory) {
   spec.trim_start = 0;
   spec.trim_end = 0;
   data::Dataset ds = TwoStories();
-  auto plan = MakePlan(ds, spec);
+  auto plan = MakePlan(ds, spec, model::NoContract());
   ASSERT_TRUE(plan.ok());
   std::vector<float> w(plan->window_samples);
-  CutWindow(*plan, ds.stories[0], {0, 0}, w.data());  // TR 0 covers 0..2 s: samples 0..19
+  CutWindow(*plan, ds.stories[0].audio, {0, 0}, w.data());  // TR 0 covers 0..2 s: samples 0..19
   for (int k = 0; k < 20; ++k) EXPECT_EQ(w[k], 0.0f);
   for (int k = 20; k < 40; ++k) EXPECT_EQ(w[k], static_cast<float>(k - 20));
-  CutWindow(*plan, ds.stories[0], {0, 3}, w.data());  // TR 3 ends at 8 s: samples 40..79
+  CutWindow(*plan, ds.stories[0].audio, {0, 3}, w.data());  // TR 3 ends at 8 s: samples 40..79
   EXPECT_EQ(w[0], 40.0f);
   EXPECT_EQ(w[39], 79.0f);
 }
@@ -97,17 +98,17 @@ TEST(PlanTest, WindowLengthFollowsModalityOrContextSeconds) {
   data::Dataset meg = TwoStories();
   meg.modality = "meg";
   for (auto& run : meg.participants[0].runs) run.tr = 0.01;
-  auto plan = MakePlan(meg, spec);
+  auto plan = MakePlan(meg, spec, model::NoContract());
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->window_samples, 10);  // 1 s at 10 Hz
   std::vector<float> w(plan->window_samples);
-  CutWindow(*plan, meg.stories[0], {0, 9}, w.data());  // sample 9 ends at 0.1 s
+  CutWindow(*plan, meg.stories[0].audio, {0, 9}, w.data());  // sample 9 ends at 0.1 s
   EXPECT_EQ(w[9], 0.0f);  // the sound starts at 0 s: everything before is padding
   spec.context_seconds = 3;
-  plan = MakePlan(meg, spec);
+  plan = MakePlan(meg, spec, model::NoContract());
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->window_samples, 30);
-  plan = MakePlan(TwoStories(), spec);  // fMRI too
+  plan = MakePlan(TwoStories(), spec, model::NoContract());  // fMRI too
   ASSERT_TRUE(plan.ok());
   EXPECT_EQ(plan->window_samples, 30);
 }
@@ -115,13 +116,13 @@ TEST(PlanTest, WindowLengthFollowsModalityOrContextSeconds) {
 TEST(PlanTest, UnknownTestStoryAndOverTrimmingAreErrors) {
   config::DataSpec spec;
   spec.test_stories = {"nope"};
-  auto plan = MakePlan(TwoStories(), spec);
+  auto plan = MakePlan(TwoStories(), spec, model::NoContract());
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(std::string(plan.status().message()).find("data.test_stories: 'nope'"), std::string::npos);
   config::DataSpec trimmed;
   trimmed.trim_start = 8;
   trimmed.trim_end = 5;
-  plan = MakePlan(TwoStories(), trimmed);
+  plan = MakePlan(TwoStories(), trimmed, model::NoContract());
   ASSERT_FALSE(plan.ok());
   EXPECT_NE(std::string(plan.status().message()).find("after trimming"), std::string::npos);
 }
