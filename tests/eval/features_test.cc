@@ -173,5 +173,43 @@ TEST_F(FeatureExtractorTest, AStoryRecordedAt22kHzIsHeardAsAt16kHz) {
       << refused.status();
 }
 
+// A contract with an attention mask (the LayerNorm-feature-extractor models): a window that
+// reaches before the story is encoded at its unpadded length, so its features are those of its
+// audio alone, normalised over that audio; without a mask its padding is heard as silence.
+TEST_F(FeatureExtractorTest, PaddedWindowsUnderAnAttentionMaskAreEncodedUnpadded) {
+  const data::Story story = Sweep("sweep", 16000);
+  FeatureOptions o;
+  o.context_seconds = 1;
+  o.stride_seconds = 0.25;
+  o.pooling = "mean";
+  o.cache_dir = dir_.File("cache");
+  o.input = model::NoContract();
+  o.input.sampling_rate = 16000;
+  o.input.do_normalize = true;
+  o.input.return_attention_mask = true;
+  FeatureExtractor masked(encoder_, "masked", {1}, o);
+  auto features = masked.Get(story, 1);
+  ASSERT_TRUE(features.ok()) << features.status();
+  // Window 1 ends at 0.5 s: half a second of audio, then (before it) half a second of padding.
+  std::vector<float> alone(story.audio.begin(), story.audio.begin() + 8000);
+  model::PrepareWindow(o.input, alone.data(), 8000, 0, 8000);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor expected =
+      encoder_->Layers(torch::from_blob(alone.data(), {1, 8000}).clone()).at(1).mean(1)[0];
+  EXPECT_TRUE(torch::allclose(features->values[1], expected, 1e-4, 1e-5));
+  // Window 5 (1.5 s) lies inside the story: the batch's ordinary path.
+  std::vector<float> full(story.audio.begin() + 8000, story.audio.begin() + 24000);
+  model::PrepareWindow(o.input, full.data(), 16000, 0, 16000);
+  EXPECT_TRUE(torch::allclose(features->values[5],
+                              encoder_->Layers(torch::from_blob(full.data(), {1, 16000}).clone()).at(1).mean(1)[0],
+                              1e-4, 1e-5));
+  o.input.return_attention_mask = false;  // no mask: the padded window differs
+  FeatureExtractor unmasked(encoder_, "unmasked", {1}, o);
+  auto silent = unmasked.Get(story, 1);
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  EXPECT_FALSE(torch::allclose(silent->values[1], expected, 1e-3, 1e-3));
+  EXPECT_TRUE(torch::allclose(silent->values[5], features->values[5], 1e-4, 1e-5));
+}
+
 }  // namespace
 }  // namespace braintune::eval

@@ -298,13 +298,18 @@ TEST(InputContractJobTest, APretrainedModelHearsItsOwnRate) {
   torch::manual_seed(1);
   model::Wav2Vec2Model pretrained(SmallConfig());
   ASSERT_TRUE(model::ExportHf(pretrained, dir.File("pre")).ok());
-  std::ofstream(dir.File("pre/preprocessor_config.json")) << R"({"sampling_rate": 800, "do_normalize": true})";
-  std::ofstream(dir.File("job.yaml")) << "name: contract\ndata: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
+  // With an attention mask: the windows of the first TRs (trim_start: 0) reach before their
+  // story and are encoded unpadded (trainer.cc, Embed).
+  std::ofstream(dir.File("pre/preprocessor_config.json"))
+      << R"({"sampling_rate": 800, "do_normalize": true, "return_attention_mask": true})";
+  std::ofstream(dir.File("job.yaml")) << "name: contract\ndata: {path: brain.h5, trim_start: 0, trim_end: 2}\n"
                                          "model: {pretrained: pre}\n"
                                          "training: {steps: 10, batch_size: 8, log_every: 5}\n";
   const HeldOutR r = TrainOnTwoRanks(dir, 300);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("the model hears 800 Hz, normalised per window"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("the model hears 800 Hz, normalised per window, padding 0, padded windows masked"),
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("resampling s"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find(" from 1600 Hz to 800 Hz"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("windows of 8000 samples"), std::string::npos) << r.output;  // 5 TRs of 2 s at 800 Hz
