@@ -62,6 +62,20 @@ class FeatureExtractorTest : public ::testing::Test {
     story_.n_samples = 16000;
   }
 
+  // Features of 1 s windows, mean-pooled, for a model that hears 16 kHz, normalised.
+  FeatureOptions SixteenKhz(double stride_seconds) {
+    FeatureOptions o;
+    o.context_seconds = 1;
+    o.stride_seconds = stride_seconds;
+    o.pooling = "mean";
+    o.cache_dir = dir_.File("cache");
+    o.input = model::NoContract();
+    o.input.sampling_rate = 16000;
+    o.input.do_normalize = true;
+    o.input.source = "a 16 kHz model";
+    return o;
+  }
+
   FeatureExtractor Extractor(const std::string& cache_dir) {
     FeatureOptions o;
     o.context_seconds = 0.5;
@@ -133,15 +147,7 @@ double CenteredCorrelation(torch::Tensor a, torch::Tensor b) {
 // with its features of the same sound made at 16 kHz; fed as recorded (what braintune did before
 // input contracts), they do not. With resampling off, the mismatch is an error.
 TEST_F(FeatureExtractorTest, AStoryRecordedAt22kHzIsHeardAsAt16kHz) {
-  FeatureOptions o;
-  o.context_seconds = 1;
-  o.stride_seconds = 0.1;
-  o.pooling = "mean";
-  o.cache_dir = dir_.File("cache");
-  o.input = model::NoContract();
-  o.input.sampling_rate = 16000;
-  o.input.do_normalize = true;
-  o.input.source = "a 16 kHz model";
+  FeatureOptions o = SixteenKhz(0.1);
   const data::Story at16 = Sweep("at16", 16000), at22 = Sweep("at22", 22050);
   FeatureExtractor sixteen(encoder_, "key", {1}, o);
   auto reference = sixteen.Get(at16, 1);
@@ -178,14 +184,7 @@ TEST_F(FeatureExtractorTest, AStoryRecordedAt22kHzIsHeardAsAt16kHz) {
 // audio alone, normalised over that audio; without a mask its padding is heard as silence.
 TEST_F(FeatureExtractorTest, PaddedWindowsUnderAnAttentionMaskAreEncodedUnpadded) {
   const data::Story story = Sweep("sweep", 16000);
-  FeatureOptions o;
-  o.context_seconds = 1;
-  o.stride_seconds = 0.25;
-  o.pooling = "mean";
-  o.cache_dir = dir_.File("cache");
-  o.input = model::NoContract();
-  o.input.sampling_rate = 16000;
-  o.input.do_normalize = true;
+  FeatureOptions o = SixteenKhz(0.25);
   o.input.return_attention_mask = true;
   FeatureExtractor masked(encoder_, "masked", {1}, o);
   auto features = masked.Get(story, 1);

@@ -178,15 +178,21 @@ Tone Measure(const std::vector<T>& x, double rate) {
   return t;
 }
 
+// The Python reference's dataset of 1 kHz tones at 44.1 and 22.05 kHz, with SciPy's 16 kHz
+// versions beside it (tests/reference/input_contract_reference.py).
+void WriteTones(const testing::TempDir& dir, const std::string& path) {
+  auto made = testing::RunCommand(std::string("/usr/bin/python3 ") + BRAINTUNE_SOURCE_DIR +
+                                  "/tests/reference/input_contract_reference.py tones " + path + " " + dir.path());
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+}
+
 // Issue 23: a 1 kHz tone recorded at 44.1 kHz and at 22.05 kHz reaches a 16 kHz model as the
 // same 16 kHz tone through the trainer's loader: frequency and amplitude within 1%, and every
 // sample within 1% of the amplitude of an independent resampling (SciPy's resample_poly).
 TEST(LoaderResamplingTest, ToneRecordedAt44And22kHzReachesA16kHzModelAsThe16kHzTone) {
   testing::TempDir dir;
   const std::string path = dir.File("tones.h5");
-  auto made = testing::RunCommand(std::string("/usr/bin/python3 ") + BRAINTUNE_SOURCE_DIR +
-                                  "/tests/reference/input_contract_reference.py tones " + path + " " + dir.path());
-  ASSERT_EQ(made.exit_code, 0) << made.output;
+  ASSERT_NO_FATAL_FAILURE(WriteTones(dir, path));
   data::ReadOptions meta;
   meta.load_all_responses = false;
   meta.load_audio = false;
@@ -247,9 +253,7 @@ TEST(LoaderResamplingTest, ToneRecordedAt44And22kHzReachesA16kHzModelAsThe16kHzT
 TEST(LoaderResamplingTest, StoriesAtTwoRatesNeedAModelRate) {
   testing::TempDir dir;
   const std::string path = dir.File("tones.h5");
-  auto made = testing::RunCommand(std::string("/usr/bin/python3 ") + BRAINTUNE_SOURCE_DIR +
-                                  "/tests/reference/input_contract_reference.py tones " + path + " " + dir.path());
-  ASSERT_EQ(made.exit_code, 0) << made.output;
+  ASSERT_NO_FATAL_FAILURE(WriteTones(dir, path));
   auto ds = data::ReadDataset(path);
   ASSERT_TRUE(ds.ok()) << ds.status();
   config::DataSpec spec;
