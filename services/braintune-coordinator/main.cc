@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   braintune::Flags f("braintune-coordinator [flags]",
                      "Serves the braintune job API over gRPC, stores jobs in SQLite and schedules them onto "
                      "registered worker agents. `braintune-coordinator token --help`: access tokens.");
+  f.FromEnvironment("BRAINTUNE_COORDINATOR_");
   f.Value("listen", o.listen_address, "HOST:PORT to serve on (port 0 = any free port)")
       .Value("db", o.db_path, "SQLite job database (created if missing)")
       .Value("log-dir", "", "where the jobs' output shipped by agents is kept (default: DB.logs)")

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   braintune::agent::AgentOptions o;
   braintune::Flags f("braintune-worker [flags]",
                      "Registers this node's slots with the coordinator and runs the jobs placed here with mpirun.");
+  f.FromEnvironment("BRAINTUNE_WORKER_");
   f.Value("coordinator", o.coordinator, "coordinator HOST:PORT")
       .Value("name", "", "node name (default: host name)")
       .Value("address", o.address, "address other nodes use to reach this one")

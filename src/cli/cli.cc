@@ -18,8 +18,11 @@
 #include "common/files.h"
 #include "common/flags.h"
 #include "common/grpc_client.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
+#include "google/protobuf/struct.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "cli/cli_util.h"
 #include "cli/dataset_commands.h"
 #include "cli/eval_command.h"
@@ -209,8 +212,11 @@ int CmdSubmit(int argc, char** argv) {
   // Validate locally first: the user gets the file name and line in the message.
   absl::StatusOr<config::LoadedSpec> loaded = config::LoadJobSpecFile(file);
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  // The workers read the dataset, not this machine (a laptop, or a container's view of shared
+  // storage at another path): a path missing here is a warning; the job fails if they lack it too.
   if (!fs::exists(loaded->spec.data.path)) {
-    return Fail(absl::StrCat(file, ": data.path: ", loaded->spec.data.path, " does not exist"));
+    std::cerr << "braintune: warning: " << file << ": data.path: " << loaded->spec.data.path
+              << " does not exist on this machine; the job fails unless the workers see it there\n";
   }
 
   // The text alone: the coordinator derives everything it schedules by from it.
@@ -378,6 +384,7 @@ constexpr char kTopHelp[] =
     "  watch ID           follow a job live until it ends\n"
     "  cancel ID          cancel a job\n"
     "  logs ID [-f]       print a job's output (-f: follow it until the job ends)\n"
+    "  health             exit 0 only when the coordinator serves (gRPC health check)\n"
     "Evaluation (runs here):\n"
     "  eval SPEC          brain alignment of the models of a spec of kind evaluate (HTML report)\n"
     "Datasets (local tools):\n"
@@ -388,6 +395,41 @@ constexpr char kTopHelp[] =
     "Every command takes --help. Job commands take --coordinator HOST:PORT and --output json.\n";
 
 }  // namespace
+
+int CmdHealth(int argc, char** argv) {
+  Flags f("braintune health [flags]",
+          "Asks the coordinator's gRPC health service (grpc.health.v1) whether it serves; exits 0 only when it "
+          "answers SERVING, 1 otherwise: for container health checks and Kubernetes probes. Needs no token; "
+          "TLS as every command (BRAINTUNE_TLS_CA).");
+  AddCommonFlags(f);
+  f.Value("timeout-ms", "3000", "how long to wait for the answer");
+  f.ParseOrExit(argc, argv, 2, "braintune health");
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+  auto timeout = f.GetInt("timeout-ms");
+  if (!timeout.ok() || *timeout < 1 || *timeout > 600000) return Fail("--timeout-ms must be 1..600000", kUsage);
+  const std::string address = f.Get("coordinator");
+  const ClientSecurity security = ClientSecurity::FromEnvironment();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(address, security);
+  if (!channel.ok()) return Fail(std::string(channel.status().message()), kUsage);
+  auto stub = grpc::health::v1::Health::NewStub(*channel);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  auto context = MakeContext(security, std::chrono::milliseconds(*timeout));
+  const grpc::Status s = stub->Check(context.get(), request, &response);
+  const std::string state = s.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status())
+                                   : "UNREACHABLE";
+  const bool serving = s.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+  if (f.Get("output") == "json") {
+    google::protobuf::Struct out;
+    (*out.mutable_fields())["coordinator"].set_string_value(address);
+    (*out.mutable_fields())["status"].set_string_value(state);
+    if (!s.ok()) (*out.mutable_fields())["error"].set_string_value(s.error_message());
+    std::cout << ToJson(out, /*one_line=*/true) << "\n";
+  } else {
+    std::cout << address << ": " << state << (s.ok() ? "" : absl::StrCat(" (", s.error_message(), ")")) << "\n";
+  }
+  return serving ? kOk : kFailed;
+}
 
 int RunCli(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
@@ -403,6 +445,7 @@ int RunCli(int argc, char** argv) {
   if (cmd == "cancel") return CmdCancel(argc, argv);
   if (cmd == "logs") return CmdLogs(argc, argv);
   if (cmd == "eval") return CmdEval(argc, argv);
+  if (cmd == "health") return CmdHealth(argc, argv);
   if (cmd == "dataset") {
     return RunDatasetCommand(argc, argv);
   }

@@ -1,5 +1,6 @@
 #include "common/flags.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <iostream>
 
@@ -23,7 +24,37 @@ Flags& Flags::Bool(const std::string& name, const std::string& help) {
   return *this;
 }
 
+Flags& Flags::FromEnvironment(std::string prefix) {
+  env_prefix_ = std::move(prefix);
+  return *this;
+}
+
+std::string Flags::EnvName(const std::string& name) const {
+  if (env_prefix_.empty()) return "";
+  std::string out = env_prefix_;
+  for (char c : name) out += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
 absl::Status Flags::Parse(int argc, char** argv, int first) {
+  if (!env_prefix_.empty()) {
+    for (const auto& [name, spec] : specs_) {
+      const char* v = std::getenv(EnvName(name).c_str());
+      if (v == nullptr) continue;
+      std::string value = v;
+      if (spec.is_bool) {
+        if (value == "1" || value == "true") {
+          value = "true";
+        } else if (value == "0" || value == "false" || value.empty()) {
+          value = "false";
+        } else {
+          return absl::InvalidArgumentError(
+              absl::StrCat("environment variable ", EnvName(name), ": '", value, "' is not true, false, 1 or 0"));
+        }
+      }
+      values_[name] = value;  // the command line, parsed next, overrides it
+    }
+  }
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -94,6 +125,7 @@ std::string Flags::Help() const {
     if (left.size() < 28) left.resize(28, ' ');
     absl::StrAppend(&out, left, " ", s.help);
     if (!s.is_bool && !s.default_value.empty()) absl::StrAppend(&out, " (default: ", s.default_value, ")");
+    if (!env_prefix_.empty()) absl::StrAppend(&out, " [$", EnvName(name), "]");
     out += "\n";
   }
   return out;

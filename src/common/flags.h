@@ -1,6 +1,7 @@
 // A small command-line parser for the braintune programs: positional arguments plus
 // --name value / --name=value / boolean --name flags, each declared with a help line, and
-// --help generated from the declarations.
+// --help generated from the declarations. A server's flags may also come from the environment
+// (FromEnvironment: containers are configured that way); the command line wins.
 #ifndef BRAINTUNE_COMMON_FLAGS_H_
 #define BRAINTUNE_COMMON_FLAGS_H_
 
@@ -21,6 +22,12 @@ class Flags {
   Flags& Value(const std::string& name, const std::string& default_value, const std::string& help);
   // Declares a boolean flag (present = true).
   Flags& Bool(const std::string& name, const std::string& help);
+  // Every flag not given on the command line is read from the environment variable
+  // <prefix><NAME>, the name upper-cased with '-' as '_' (BRAINTUNE_WORKER_TOKEN_FILE for
+  // --token-file), when set; a boolean takes "true"/"1" or "false"/"0". --help lists the names.
+  Flags& FromEnvironment(std::string prefix);
+  // The environment variable of flag `name` ("" without FromEnvironment).
+  std::string EnvName(const std::string& name) const;
 
   // Parses argv[first..]; unknown flags and missing values are InvalidArgument errors naming
   // the flag. `--help` sets help_requested().
@@ -45,7 +52,7 @@ class Flags {
     std::string help;
     bool is_bool = false;
   };
-  std::string usage_, description_;
+  std::string usage_, description_, env_prefix_;
   std::map<std::string, Spec> specs_;
   std::vector<std::string> order_;
   std::map<std::string, std::string> values_;

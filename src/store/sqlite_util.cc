@@ -53,6 +53,28 @@ absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, const std::string
     sqlite3_close(db);
     return absl::UnavailableError(absl::StrCat(path, ": cannot initialise ", what, ": ", msg));
   }
+  // The file's schema version (docs/deploy.md, "Upgrading"): stamped on a new file; a newer
+  // one is refused, never rewritten by an older coordinator.
+  sqlite3_stmt* stmt = nullptr;
+  int version = -1;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+    version = sqlite3_column_int(stmt, 0);
+  }
+  sqlite3_finalize(stmt);
+  if (version > kSchemaVersion || version < 0) {
+    sqlite3_close(db);
+    return absl::FailedPreconditionError(absl::StrCat(
+        path, ": the ", what, " has schema version ", version, ", written by a newer braintune (this one reads up to ",
+        kSchemaVersion, "): run that version, or restore the backup taken before the upgrade"));
+  }
+  if (version < kSchemaVersion) {
+    const std::string stamp = absl::StrCat("PRAGMA user_version = ", kSchemaVersion);
+    if (sqlite3_exec(db, stamp.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+      std::string msg = sqlite3_errmsg(db);
+      sqlite3_close(db);
+      return absl::UnavailableError(absl::StrCat(path, ": cannot stamp the ", what, "'s schema version: ", msg));
+    }
+  }
   return db;
 }
 

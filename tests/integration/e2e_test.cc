@@ -1,15 +1,11 @@
 // End to end, every part real and in its own process: braintune-coordinator and braintune-worker
 // on loopback, the braintune CLI, mpirun and braintune-train ranks, an HDF5 dataset, SQLite.
 #include <google/protobuf/util/json_util.h>
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -222,33 +218,21 @@ TEST_F(EndToEndTest, TrainEvaluateCancelAndRestart) {
 
 // grpc.health.v1.Health/Check, called with raw bytes so the test needs no generated health code:
 // an empty HealthCheckRequest asks about the whole server; SERVING is field 1 = 1 (bytes 08 01).
-TEST_F(EndToEndTest, StandardHealthServiceSaysServing) {
-  auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::ByteBuffer request, response;
-  grpc::Slice empty("");
-  request = grpc::ByteBuffer(&empty, 1);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> lock(mu);
-                   status = s;
-                   done = true;
-                   cv.notify_one();
-                 });
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return done; });
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  std::vector<grpc::Slice> slices;
-  ASSERT_TRUE(response.Dump(&slices).ok());
-  std::string bytes;
-  for (const auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "expected SERVING";
+// `braintune health` asks the standard gRPC health service (grpc.health.v1), as container
+// health checks and Kubernetes probes do: exit 0 with SERVING on a live coordinator, 1 on a
+// stopped one.
+TEST_F(EndToEndTest, HealthCommandSaysServingAndFailsOnAStoppedCoordinator) {
+  auto live = Cli("health");
+  EXPECT_EQ(live.exit_code, 0) << live.output;
+  EXPECT_NE(live.output.find(address_ + ": SERVING"), std::string::npos) << live.output;
+  auto json = Cli("health --output json");
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_NE(json.output.find("\"status\":\"SERVING\""), std::string::npos) << json.output;
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(5000);
+  auto stopped = Cli("health --timeout-ms 1000");
+  EXPECT_EQ(stopped.exit_code, 1) << stopped.output;
+  EXPECT_NE(stopped.output.find("UNREACHABLE"), std::string::npos) << stopped.output;
 }
 
 TEST_F(EndToEndTest, CliErrorsAreClearAndNonZero) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "store/job_store.h"
+#include "store/sqlite_util.h"
 #include "testing/process.h"
 
 namespace braintune::store {
@@ -101,4 +102,27 @@ TEST(SqliteJobStoreTest, UnopenablePathIsAClearError) {
 }
 
 }  // namespace
+// Upgrades and downgrades (docs/deploy.md): the file carries its schema version, and a
+// coordinator older than the file refuses it rather than rewriting it.
+TEST(SqliteJobStoreTest, ADatabaseOfANewerSchemaIsRefusedNotRewritten) {
+  testing::TempDir dir;
+  const std::string path = dir.File("jobs.db");
+  ASSERT_TRUE(OpenSqliteJobStore(path).ok());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), internal::kSchemaVersion) << "stamped when created";
+  sqlite3_finalize(stmt);
+  const std::string newer = "PRAGMA user_version = " + std::to_string(internal::kSchemaVersion + 1);
+  ASSERT_EQ(sqlite3_exec(db, newer.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto refused = OpenSqliteJobStore(path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("written by a newer braintune"), std::string::npos) << refused.status();
+  EXPECT_NE(refused.status().message().find(path), std::string::npos) << refused.status();
+}
+
 }  // namespace braintune::store
