@@ -55,9 +55,12 @@ int main(int argc, char** argv) {
   const char* credential = std::getenv("BRAINTUNE_TOKEN");
   req.set_job_credential(credential ? credential : "");
   for (int w = i + 1; w < argc; ++w) req.add_argv(argv[w]);
-  // TLS when the pool uses it (the launching agent passes its CA down as BRAINTUNE_TLS_CA).
+  // TLS when the pool uses it (the launching agent passes its CA down as BRAINTUNE_TLS_CA, and
+  // the name the agents' certificate carries, when it is not their address, as
+  // BRAINTUNE_EXEC_TLS_SERVER_NAME).
   const char* ca = std::getenv("BRAINTUNE_TLS_CA");
-  auto channel = braintune::MakeChannel(endpoint, {"", ca ? ca : ""});
+  const char* name = std::getenv("BRAINTUNE_EXEC_TLS_SERVER_NAME");
+  auto channel = braintune::MakeChannel(endpoint, {"", ca ? ca : "", name ? name : ""});
   if (!channel.ok()) {
     std::cerr << "braintune-rsh: " << channel.status().message() << "\n";
     return 255;

@@ -33,6 +33,8 @@ int main(int argc, char** argv) {
                            "it also verifies the other nodes' NodeExec endpoints")
       .Value("tls-cert", "", "this node's PEM certificate for its NodeExec endpoint (required with --tls-ca)")
       .Value("tls-key", "", "the PEM private key of --tls-cert")
+      .Value("exec-tls-server-name", "", "the name other nodes expect in this pool's NodeExec certificates, when "
+                                         "it is not the node's --address (e.g. one certificate for every pod)")
       .Value("exec-port", "0", "port of this agent's NodeExec service on --address, through which other nodes' "
                                "mpirun start their daemons here (0: any free port)");
   f.ParseOrExit(argc, argv, 1, "braintune-worker");
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
   o.tls_ca = f.Get("tls-ca");
   o.tls_cert = f.Get("tls-cert");
   o.tls_key = f.Get("tls-key");
+  o.exec_tls_server_name = f.Get("exec-tls-server-name");
   auto gpus = f.GetInt("gpus");
   if (!gpus.ok() || *gpus < -1 || *gpus > 64) {
     std::cerr << "braintune-worker: --gpus must be -1 (detect) or 0..64\n";

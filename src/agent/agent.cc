@@ -272,6 +272,7 @@ class Agent {
     // with it, and braintune-rsh starts this job's daemons on its other nodes with it.
     env["BRAINTUNE_TOKEN"] = launch.job_credential();
     if (!security_.tls_ca.empty()) env["BRAINTUNE_TLS_CA"] = security_.tls_ca;
+    if (!options_.exec_tls_server_name.empty()) env["BRAINTUNE_EXEC_TLS_SERVER_NAME"] = options_.exec_tls_server_name;
     // GPU pinning: the ranks see only the job's GPUs of their node (a rank takes the
     // local_rank-th). Other nodes' agents pin their daemons' ranks from the coordinator's word.
     if (launch.spec().gpus_per_rank() > 0) {
@@ -346,6 +347,7 @@ absl::Status RunAgent(const AgentOptions& options_in, const std::atomic<bool>& s
   std::error_code ec;
   fs::create_directories(options.work_dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("--work-dir ", options.work_dir, ": ", ec.message()));
+  if (::geteuid() == 0) RETURN_IF_ERROR(SecureWorkDirectory(options.work_dir));
   if (!options.tls_ca.empty()) options.tls_ca = fs::absolute(options.tls_ca).string();  // the ranks run elsewhere
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(options.coordinator, {options.token, options.tls_ca});
   if (!channel.ok()) return channel.status();

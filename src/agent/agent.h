@@ -31,6 +31,9 @@ struct AgentOptions {
   // coordinator uses TLS (tls_ca set), so daemons' credentials never cross the network in clear.
   std::string tls_cert;
   std::string tls_key;
+  // The name in the agents' NodeExec certificate when it is not their --address (pods at
+  // changing IPs sharing one certificate); given to braintune-rsh. Empty: the address.
+  std::string exec_tls_server_name;
   // The NodeExec endpoint other nodes' mpirun reach through braintune-rsh: address:exec_port
   // (0: any free port).
   int exec_port = 0;

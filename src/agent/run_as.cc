@@ -1,15 +1,19 @@
 #include "agent/run_as.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace braintune::agent {
 
@@ -54,15 +58,52 @@ absl::Status MakeOwnedDirectory(const std::string& dir, const std::optional<RunA
   if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
     return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot create: ", std::strerror(errno)));
   }
-  struct stat st;
-  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  // Through one handle opened without following a symlink: what is checked is what is changed.
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrCat(dir, ": not a directory (a symlink?): refused"));
   }
-  if (who.has_value() && ::lchown(dir.c_str(), who->uid, who->gid) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot give it to '", who->name, "': ", std::strerror(errno)));
+  absl::Status status = absl::OkStatus();
+  if (who.has_value() && ::fchown(fd, who->uid, who->gid) != 0) {
+    status = absl::PermissionDeniedError(absl::StrCat(dir, ": cannot give it to '", who->name, "': ", std::strerror(errno)));
+  } else if (::fchmod(fd, mode) != 0) {
+    status = absl::PermissionDeniedError(absl::StrCat(dir, ": cannot set its mode: ", std::strerror(errno)));
   }
-  if (::chmod(dir.c_str(), mode) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(dir, ": cannot set its mode: ", std::strerror(errno)));
+  ::close(fd);
+  return status;
+}
+
+absl::Status SecureWorkDirectory(const std::string& work_dir) {
+  char resolved[PATH_MAX];
+  if (::realpath(work_dir.c_str(), resolved) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--work-dir ", work_dir, ": ", std::strerror(errno)));
+  }
+  const std::filesystem::path dir(resolved);
+  struct stat st;
+  if (::lstat(resolved, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("--work-dir ", resolved,
+                                                      ": must be a directory owned by root (the agent runs as root)"));
+  }
+  if ((st.st_mode & 022) != 0) {
+    if (::chmod(resolved, (st.st_mode & 07777) & ~022) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("--work-dir ", resolved, ": cannot tighten its mode: ",
+                                                        std::strerror(errno)));
+    }
+    std::cerr << "braintune-worker: --work-dir " << resolved << " was writable by others; now "
+              << absl::StrFormat("%04o", (st.st_mode & 07777) & ~022) << "\n";
+  }
+  for (std::filesystem::path p = dir.parent_path();; p = p.parent_path()) {
+    if (::lstat(p.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("--work-dir ", resolved, ": cannot inspect ", p.string()));
+    }
+    const bool others_may_write = (st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0;
+    if (st.st_uid != 0 || others_may_write) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--work-dir %s: %s (owner uid %d, mode %04o) is not root's alone: a job could swap the agent's directory; "
+          "make it root's and not writable by others",
+          resolved, p.string(), st.st_uid, st.st_mode & 07777));
+    }
+    if (p == p.parent_path()) break;
   }
   return absl::OkStatus();
 }

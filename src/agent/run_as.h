@@ -34,6 +34,13 @@ absl::StatusOr<std::optional<RunAs>> ResolveRunAs(const std::string& account, bo
 // by this process) with `mode`. Fails if an existing `dir` is a symlink or not a directory.
 absl::Status MakeOwnedDirectory(const std::string& dir, const std::optional<RunAs>& who, mode_t mode);
 
+// For an agent running as root (it starts jobs as other accounts, who must not reach its own
+// files): the work directory must be root's and every directory above it root's and not
+// writable by others (unless sticky, as /tmp), or a job could rename a directory the agent
+// then writes into as root. A root-owned work directory writable by others (a Kubernetes
+// emptyDir is 0777) is tightened to 0755. Errors name the directory and its mode.
+absl::Status SecureWorkDirectory(const std::string& work_dir);
+
 }  // namespace braintune::agent
 
 #endif  // BRAINTUNE_AGENT_RUN_AS_H_

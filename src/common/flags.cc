@@ -24,6 +24,18 @@ Flags& Flags::Bool(const std::string& name, const std::string& help) {
   return *this;
 }
 
+namespace {
+
+// A boolean's value as Get and IsSet hold it: "true" or "false"; the same words and 1/0 alike
+// on the command line (--auth=0) and in the environment. `where` names it in the error.
+absl::StatusOr<std::string> BoolValue(const std::string& value, const std::string& where) {
+  if (value == "1" || value == "true") return std::string("true");
+  if (value == "0" || value == "false") return std::string("false");
+  return absl::InvalidArgumentError(absl::StrCat(where, ": '", value, "' is not true, false, 1 or 0"));
+}
+
+}  // namespace
+
 Flags& Flags::FromEnvironment(std::string prefix) {
   env_prefix_ = std::move(prefix);
   return *this;
@@ -40,17 +52,12 @@ absl::Status Flags::Parse(int argc, char** argv, int first) {
   if (!env_prefix_.empty()) {
     for (const auto& [name, spec] : specs_) {
       const char* v = std::getenv(EnvName(name).c_str());
-      if (v == nullptr) continue;
+      if (v == nullptr || *v == '\0') continue;  // empty is unset: never an empty path or address
       std::string value = v;
       if (spec.is_bool) {
-        if (value == "1" || value == "true") {
-          value = "true";
-        } else if (value == "0" || value == "false" || value.empty()) {
-          value = "false";
-        } else {
-          return absl::InvalidArgumentError(
-              absl::StrCat("environment variable ", EnvName(name), ": '", value, "' is not true, false, 1 or 0"));
-        }
+        absl::StatusOr<std::string> b = BoolValue(value, absl::StrCat("environment variable ", EnvName(name)));
+        if (!b.ok()) return b.status();
+        value = *b;
       }
       values_[name] = value;  // the command line, parsed next, overrides it
     }
@@ -77,7 +84,9 @@ absl::Status Flags::Parse(int argc, char** argv, int first) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, " (see --help)"));
     }
     if (it->second.is_bool) {
-      values_[name] = has_value ? value : "true";
+      absl::StatusOr<std::string> b = has_value ? BoolValue(value, "--" + name) : std::string("true");
+      if (!b.ok()) return b.status();
+      values_[name] = *b;
       continue;
     }
     if (!has_value) {

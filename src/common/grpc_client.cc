@@ -38,6 +38,7 @@ ClientSecurity ClientSecurity::FromEnvironment() {
     if (t.ok()) s.token = *t;  // an unreadable file shows up as UNAUTHENTICATED with its reason
   }
   s.tls_ca = env("BRAINTUNE_TLS_CA");
+  s.tls_server_name = env("BRAINTUNE_TLS_SERVER_NAME");
   return s;
 }
 
@@ -47,7 +48,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& ad
   if (!pem.ok()) return pem.status();
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = *std::move(pem);
-  return grpc::CreateChannel(address, grpc::SslCredentials(options));
+  grpc::ChannelArguments args;
+  if (!security.tls_server_name.empty()) args.SetSslTargetNameOverride(security.tls_server_name);
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
 }
 
 std::unique_ptr<grpc::ClientContext> MakeContext(const ClientSecurity& security, std::chrono::milliseconds timeout) {

@@ -17,9 +17,12 @@ namespace braintune {
 struct ClientSecurity {
   std::string token;   // bearer token; empty: none
   std::string tls_ca;  // PEM file of the CA that signed the coordinator's certificate; empty: plaintext
+  // The name the server's certificate must carry, when it is not the address's host (a probe
+  // dialling localhost, pods at changing IPs sharing one certificate); empty: the host.
+  std::string tls_server_name;
 
   // From the environment: BRAINTUNE_TOKEN, else the file named by BRAINTUNE_TOKEN_FILE, else
-  // ~/.config/braintune/token if it exists; BRAINTUNE_TLS_CA.
+  // ~/.config/braintune/token if it exists; BRAINTUNE_TLS_CA; BRAINTUNE_TLS_SERVER_NAME.
   static ClientSecurity FromEnvironment();
 };
 

@@ -60,13 +60,17 @@ absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& 
     archive.load_from(m.checkpoint);
     // The contract it was tuned under must be the one the spec gives now: features of input
     // prepared otherwise would not be the tuned model's.
+    // A checkpoint without one predates contracts: its input was prepared under none (as
+    // Checkpoints::FindResume reads it too).
     c10::IValue contract;
     const std::string now = model::PreprocessorConfigJson(input);
-    if (archive.try_read("input_contract", contract) && contract.toStringRef() != now) {
+    const std::string then = archive.try_read("input_contract", contract)
+                                 ? contract.toStringRef()
+                                 : model::PreprocessorConfigJson(model::NoContract());
+    if (then != now) {
       return absl::FailedPreconditionError(absl::StrCat(
           m.checkpoint, ": evaluation.models (", m.name, "): tuned on input prepared under another contract than the ",
-          "spec's model gives now (", input.Describe(), "); tuned under: ",
-          absl::StrReplaceAll(contract.toStringRef(), {{"\n", " "}})));
+          "spec's model gives now (", input.Describe(), "); tuned under: ", absl::StrReplaceAll(then, {{"\n", " "}})));
     }
     archive.read("encoder", encoder);
     RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));

@@ -45,35 +45,33 @@ absl::StatusOr<sqlite3*> OpenDatabase(const std::string& path, const std::string
     return absl::UnavailableError(absl::StrCat(path, ": cannot open ", what, ": ", msg));
   }
   sqlite3_busy_timeout(db, 5000);
-  const std::string sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; " + schema;
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat(path, ": cannot initialise ", what, ": ", msg));
-  }
-  // The file's schema version (docs/deploy.md, "Upgrading"): stamped on a new file; a newer
-  // one is refused, never rewritten by an older coordinator.
+  // The file's schema version (docs/deploy.md, "Upgrading"), read before anything is written:
+  // a newer file is refused untouched, never rewritten by an older coordinator.
   sqlite3_stmt* stmt = nullptr;
   int version = -1;
   if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
     version = sqlite3_column_int(stmt, 0);
   }
   sqlite3_finalize(stmt);
-  if (version > kSchemaVersion || version < 0) {
+  if (version < 0) {
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat(path, ": cannot read the ", what, "'s schema version: ", msg));
+  }
+  if (version > kSchemaVersion) {
     sqlite3_close(db);
     return absl::FailedPreconditionError(absl::StrCat(
         path, ": the ", what, " has schema version ", version, ", written by a newer braintune (this one reads up to ",
         kSchemaVersion, "): run that version, or restore the backup taken before the upgrade"));
   }
-  if (version < kSchemaVersion) {
-    const std::string stamp = absl::StrCat("PRAGMA user_version = ", kSchemaVersion);
-    if (sqlite3_exec(db, stamp.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
-      std::string msg = sqlite3_errmsg(db);
-      sqlite3_close(db);
-      return absl::UnavailableError(absl::StrCat(path, ": cannot stamp the ", what, "'s schema version: ", msg));
-    }
+  const std::string sql = absl::StrCat("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; ", schema,
+                                       "; PRAGMA user_version = ", kSchemaVersion, ";");
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat(path, ": cannot initialise ", what, ": ", msg));
   }
   return db;
 }

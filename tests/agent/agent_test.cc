@@ -65,5 +65,30 @@ TEST(RunAsTest, JobDirectoriesAreRealAndTheAccounts) {
   }
 }
 
+// An agent running as root keeps its work directory out of the jobs' reach (review of issue 18:
+// a Kubernetes emptyDir is 0777, and a job could have renamed the directory the agent writes in).
+TEST(RunAsTest, ARootAgentsWorkDirectoryIsRootsAlone) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root (CI runs as root)";
+  testing::TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  const std::string open = dir.File("open"), work = dir.File("open/work");
+  std::filesystem::create_directories(work);
+  ::chmod(open.c_str(), 0777);
+  absl::Status refused = SecureWorkDirectory(work);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find(open + " (owner uid 0, mode 0777) is not root's alone"), std::string::npos)
+      << refused;
+  ::chmod(open.c_str(), 01777);  // sticky, as /tmp: others cannot rename root's entries
+  ::chmod(work.c_str(), 0777);   // the work directory itself, root's: tightened
+  ASSERT_TRUE(SecureWorkDirectory(work).ok());
+  struct stat st;
+  ASSERT_EQ(::lstat(work.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  auto nobody = ResolveRunAs("nobody", true);
+  ASSERT_TRUE(nobody.ok() && nobody->has_value());
+  ASSERT_EQ(::chown(work.c_str(), (*nobody)->uid, (*nobody)->gid), 0);
+  EXPECT_FALSE(SecureWorkDirectory(work).ok()) << "a work directory another account owns";
+}
+
 }  // namespace
 }  // namespace braintune::agent

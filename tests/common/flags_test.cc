@@ -43,6 +43,18 @@ TEST(FlagsTest, ServersReadUnsetFlagsFromTheEnvironment) {
   ::unsetenv("BT_TEST_AUTH");
 }
 
+TEST(FlagsTest, EmptyVariablesAreUnsetAndBooleansReadAlikeEverywhere) {
+  ::setenv("BT_TEST_TOKEN_FILE", "", 1);
+  Flags f = WorkerLike();
+  ASSERT_TRUE(ParseArgs(f, {"--auth=0"}).ok());
+  ::unsetenv("BT_TEST_TOKEN_FILE");
+  EXPECT_EQ(f.Get("token-file"), "") << "the default, not an empty override";
+  EXPECT_FALSE(f.IsSet("token-file"));
+  EXPECT_FALSE(f.IsSet("auth")) << "--auth=0 is false, as BT_TEST_AUTH=0 is";
+  Flags g = WorkerLike();
+  EXPECT_FALSE(ParseArgs(g, {"--auth=maybe"}).ok());
+}
+
 TEST(FlagsTest, ABadBooleanInTheEnvironmentIsAnErrorNamingIt) {
   ::setenv("BT_TEST_AUTH", "yes please", 1);
   Flags f = WorkerLike();

@@ -45,7 +45,8 @@ known_env = {"coordinator": env_of(coordinator_help), "worker": env_of(worker_he
 if not known_env["coordinator"] or not known_env["worker"]:
     sys.exit("the programs list no environment variables in --help: FromEnvironment missing?")
 # Variables the programs read besides their flags' (common/grpc_client.h, cli.cc).
-client_env = {"BRAINTUNE_COORDINATOR", "BRAINTUNE_TLS_CA", "BRAINTUNE_TOKEN", "BRAINTUNE_TOKEN_FILE"}
+client_env = {"BRAINTUNE_COORDINATOR", "BRAINTUNE_TLS_CA", "BRAINTUNE_TLS_SERVER_NAME", "BRAINTUNE_TOKEN",
+              "BRAINTUNE_TOKEN_FILE"}
 health_flags = flags_of(health_help)
 
 # --- the Dockerfile: stages, ports, volumes, environment, health check.
@@ -161,6 +162,16 @@ for name, service in services.items():
         if coordinator_port not in ports:
             problem(where, f"does not publish the coordinator's port {coordinator_port}")
 
+# The Compose schema itself, by Debian's docker-compose (with .env.example's settings).
+for files in (["compose.yaml"], ["compose.yaml", "compose.tls.yaml"]):
+    args = ["docker-compose", "--env-file", ".env.example"] + [a for f in files for a in ("-f", f)] + ["config", "-q"]
+    try:
+        r = subprocess.run(args, cwd=compose_dir, capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit("check_manifests: needs docker-compose (scripts/install-deps)")
+    if r.returncode != 0:
+        problem(f"deploy/compose ({' + '.join(files)})", f"docker-compose config: {r.stderr.strip()}")
+
 # --- Kubernetes.
 k8s_dir = os.path.join(src, "deploy/k8s")
 kustomization = yaml.safe_load(open(os.path.join(k8s_dir, "kustomization.yaml")))
@@ -224,8 +235,9 @@ for d in documents:
                         if key not in generated.get(v["secret"]["secretName"], []):
                             problem(where, f"{name}={value}: the secret has no key {key}")
         check_paths(where, env, mounts)
-        if state_volume not in mounts:
-            problem(where, f"nothing mounted at {state_volume} (the image's state)")
+        state = env.get("BRAINTUNE_WORKER_WORK_DIR", state_volume) if program == "worker" else state_volume
+        if state not in mounts:
+            problem(where, f"nothing mounted at {state} (the program's state)")
         ports = {str(p["containerPort"]) for p in c.get("ports", [])}
         if program == "coordinator":
             if coordinator_port not in ports or coordinator_port not in service_ports.get("braintune-coordinator", set()):

@@ -28,15 +28,18 @@ chmod 755 "$work"
 tag=test-$$
 base=localhost/braintune-base:bookworm
 account=bt-img-alice
+made_account=0
+prefix=img$$  # this run's node names: the processes it starts are told apart by them
 containers=()
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  pkill -f "^braintune-(worker|coordinator)$" 2>/dev/null || true
+  pkill -f "^braintune-worker --name $prefix-" 2>/dev/null || true
+  [ -n "${port:-}" ] && pkill -f "^braintune-coordinator --listen 127.0.0.1:$port\$" 2>/dev/null || true
   sleep 1
   for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
   buildah rmi "localhost/braintune-coordinator:$tag" "localhost/braintune-worker:$tag" >/dev/null 2>&1 || true
-  userdel "$account" 2>/dev/null || true
+  [ "$made_account" = 1 ] && userdel "$account" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -127,7 +130,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 mkdir -p "$work/state" "$work/datasets" "$work/outputs" "$work/secrets" "$work/node-a" "$work/node-b"
 chown 10001:10001 "$work/state"
 chmod 1777 "$work/outputs"  # every job account writes its own output directory here
-useradd --no-create-home --shell /usr/sbin/nologin "$account" 2>/dev/null || true
+if ! id "$account" >/dev/null 2>&1; then
+  useradd --no-create-home --shell /usr/sbin/nologin "$account"
+  made_account=1
+fi
 cat >"$work/state/policy.yaml" <<POLICY
 users:
   alice: {account: $account}
@@ -135,18 +141,19 @@ POLICY
 chown 10001:10001 "$work/state/policy.yaml"
 token() {  # the coordinator image's own tool, on its volume
   buildah run --isolation chroot --user braintune -v "$work/state:/var/lib/braintune" "$coord" -- \
-    braintune-coordinator token create --db /var/lib/braintune/jobs.db "$@" 2>/dev/null | head -1
+    braintune-coordinator token create --db /var/lib/braintune/jobs.db "$@" 2>>"$work/token.log" | head -1
 }
 alice_token=$(token --user alice --role user)
-token --node node-a --role agent >"$work/secrets/node-a.token"
-token --node node-b --role agent >"$work/secrets/node-b.token"
+token --node "$prefix-node-a" --role agent >"$work/secrets/node-a.token"
+token --node "$prefix-node-b" --role agent >"$work/secrets/node-b.token"
 chmod 600 "$work/secrets/"*.token
-[ -n "$alice_token" ] || fail "no token from braintune-coordinator token create"
+[ -n "$alice_token" ] && [ -s "$work/secrets/node-b.token" ] ||
+  { cat "$work/token.log"; fail "no token from braintune-coordinator token create"; }
 
 start_coordinator() {
   buildah run --isolation chroot --network host --user braintune -v "$work/state:/var/lib/braintune" "$coord" -- \
-    env BRAINTUNE_COORDINATOR_LISTEN="127.0.0.1:$port" BRAINTUNE_COORDINATOR_POLICY=/var/lib/braintune/policy.yaml \
-    braintune-coordinator >>"$work/coordinator.log" 2>&1 &
+    env BRAINTUNE_COORDINATOR_POLICY=/var/lib/braintune/policy.yaml \
+    braintune-coordinator --listen "127.0.0.1:$port" >>"$work/coordinator.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
     "$bin/braintune" health --coordinator "127.0.0.1:$port" >/dev/null 2>&1 && return 0
@@ -156,7 +163,7 @@ start_coordinator() {
   fail "the coordinator container never served"
 }
 start_coordinator
-uid=$(ps -o uid= -p "$(pgrep -f "^braintune-coordinator$" | head -1)" | tr -d ' ')
+uid=$(ps -o uid= -p "$(pgrep -f "^braintune-coordinator --listen 127.0.0.1:$port\$" | head -1)" | tr -d ' ')
 [ "$uid" = 10001 ] || fail "the coordinator runs as uid '$uid', not its image's user (10001)"
 for node in node-a node-b; do
   w=$(buildah from -q "localhost/braintune-worker:$tag")
@@ -164,8 +171,8 @@ for node in node-a node-b; do
   buildah run --isolation chroot --network host \
     -v "$work/$node:/var/lib/braintune" -v "$work/datasets:/data:ro" -v "$work/outputs:/outputs" \
     -v /etc/passwd:/etc/passwd:ro -v /etc/group:/etc/group:ro -v "$work/secrets:/run/secrets:ro" "$w" -- \
-    env BRAINTUNE_WORKER_COORDINATOR="127.0.0.1:$port" BRAINTUNE_WORKER_NAME="$node" BRAINTUNE_WORKER_SLOTS=2 \
-    BRAINTUNE_WORKER_TOKEN_FILE="/run/secrets/$node.token" braintune-worker >"$work/$node.log" 2>&1 &
+    env BRAINTUNE_WORKER_COORDINATOR="127.0.0.1:$port" BRAINTUNE_WORKER_SLOTS=2 \
+    BRAINTUNE_WORKER_TOKEN_FILE="/run/secrets/$node.token" braintune-worker --name "$prefix-$node" >"$work/$node.log" 2>&1 &
   pids+=($!)
 done
 export BRAINTUNE_TOKEN=$alice_token BRAINTUNE_COORDINATOR="127.0.0.1:$port"
@@ -188,8 +195,8 @@ say "job $job succeeded as $account, outputs on the shared volume ($(elapsed))"
 # The coordinator stopped: its health check fails; started again: it still lists the job.
 buildah run --isolation chroot --network host "$coord" -- braintune health --coordinator "127.0.0.1:$port" >/dev/null ||
   fail "braintune health fails on a live coordinator"
-pkill -TERM -f "^braintune-coordinator$"
-for _ in $(seq 1 50); do pgrep -f "^braintune-coordinator$" >/dev/null || break; sleep 0.2; done
+pkill -TERM -f "^braintune-coordinator --listen 127.0.0.1:$port\$"
+for _ in $(seq 1 50); do pgrep -f "^braintune-coordinator --listen 127.0.0.1:$port\$" >/dev/null || break; sleep 0.2; done
 if buildah run --isolation chroot --network host "$coord" -- braintune health --coordinator "127.0.0.1:$port" --timeout-ms 1000 >/dev/null 2>&1; then
   fail "braintune health passes on a stopped coordinator"
 fi

@@ -235,6 +235,34 @@ TEST_F(EndToEndTest, HealthCommandSaysServingAndFailsOnAStoppedCoordinator) {
   EXPECT_NE(stopped.output.find("UNREACHABLE"), std::string::npos) << stopped.output;
 }
 
+// Over TLS, a client that dials another name than its certificate's (a probe inside the pod
+// dials localhost; the certificate names the Service) checks the certificate's name through
+// BRAINTUNE_TLS_SERVER_NAME; without it the name does not match and nothing is trusted.
+TEST(TlsServerNameTest, AProbeDiallingLocalhostChecksTheCertificatesName) {
+  testing::TempDir dir;
+  auto cert = RunCommand("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=braintune-coordinator "
+                         "-addext subjectAltName=DNS:braintune-coordinator -keyout " + dir.File("key.pem") +
+                         " -out " + dir.File("cert.pem") + " 2>&1");
+  ASSERT_EQ(cert.exit_code, 0) << cert.output;
+  const std::string address = "127.0.0.1:" + std::to_string(testing::FreePort());
+  BackgroundProcess coordinator({Binary("braintune-coordinator"), "--listen", address, "--db", dir.File("jobs.db"),
+                                 "--tls-cert", dir.File("cert.pem"), "--tls-key", dir.File("key.pem")},
+                                dir.File("coordinator.log"));
+  const std::string health = Binary("braintune") + " health --timeout-ms 2000 --coordinator " + address;
+  const std::string ca = "BRAINTUNE_TLS_CA=" + dir.File("cert.pem") + " ";
+  testing::CommandResult named;
+  for (int i = 0; i < 50; ++i) {
+    named = RunCommand(ca + "BRAINTUNE_TLS_SERVER_NAME=braintune-coordinator " + health);
+    if (named.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(named.exit_code, 0) << named.output << testing::ReadFileOrEmpty(dir.File("coordinator.log"));
+  auto unnamed = RunCommand(ca + health);
+  EXPECT_EQ(unnamed.exit_code, 1) << "127.0.0.1 is not a name of the certificate: " << unnamed.output;
+  auto wrong = RunCommand(ca + "BRAINTUNE_TLS_SERVER_NAME=someone-else " + health);
+  EXPECT_EQ(wrong.exit_code, 1) << wrong.output;
+}
+
 TEST_F(EndToEndTest, CliErrorsAreClearAndNonZero) {
   auto unreachable = RunCommand(Binary("braintune") + " list --coordinator 127.0.0.1:1");
   EXPECT_EQ(unreachable.exit_code, 1);
