@@ -139,7 +139,9 @@ TEST(InputContractTest, NormalisationIsHuggingFacesPerWindowWithPaddingLeftOut) 
     EXPECT_LT(worst, 1e-4);
     EXPECT_NEAR(sum / (end - begin), 0, 1e-4);
     EXPECT_NEAR(sq / (end - begin), 1, 1e-3);
-    if (begin > 0) EXPECT_EQ(ours[0], 0.5f) << "padding takes padding_value";
+    if (begin > 0) {
+      EXPECT_EQ(ours[0], 0.5f) << "padding takes padding_value";
+    }
 
     c.do_normalize = false;  // off: the audio as recorded, padding still padding_value
     ours = window;
