@@ -154,9 +154,7 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
       float* row = batch[i].data_ptr<float>();
       std::copy(heard.begin() + from, heard.begin() + end, row + (from - start));
       model::PrepareWindow(options_.input, row, window, from - start, window);
-      if (options_.input.return_attention_mask && from > start && encoder_->config().Frames(end - from) >= 1) {
-        alone.push_back(i);
-      }
+      if (model::EncodedAlone(options_.input, encoder_->config(), end - from, from > start)) alone.push_back(i);
     }
     // On the encoder's device (a GPU rank's); features come back to the CPU for the cache.
     std::vector<torch::Tensor> hidden = encoder_->Layers(batch.to(device));

@@ -64,9 +64,8 @@ absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& 
     // Checkpoints::FindResume reads it too).
     c10::IValue contract;
     const std::string now = model::PreprocessorConfigJson(input);
-    const std::string then = archive.try_read("input_contract", contract)
-                                 ? contract.toStringRef()
-                                 : model::PreprocessorConfigJson(model::NoContract());
+    const std::string then =
+        model::RecordedContractJson(archive.try_read(model::kContractKey, contract) ? &contract.toStringRef() : nullptr);
     if (then != now) {
       return absl::FailedPreconditionError(absl::StrCat(
           m.checkpoint, ": evaluation.models (", m.name, "): tuned on input prepared under another contract than the ",
@@ -122,16 +121,11 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
 }
 
 std::string ModelFeatures::InputLines(const std::string& model, const Participants& participants) const {
-  std::string out = absl::StrCat("braintune-eval: ", model, ": the model hears ", input_.Describe(), "\n");
+  std::vector<std::pair<std::string, double>> stories;
   for (const std::string& name : participants.heard) {
-    const data::Story& story = *participants.dataset.FindStory(name);
-    absl::StatusOr<double> rate = model::HeardRate(input_, story.sample_rate, resample_, name);
-    if (rate.ok() && *rate != story.sample_rate) {
-      absl::StrAppend(&out, "braintune-eval: ", model, ": resampling ", name, " from ", story.sample_rate, " Hz to ",
-                      *rate, " Hz (libsoxr, high quality; the dataset keeps its recording)\n");
-    }
+    stories.emplace_back(name, participants.dataset.FindStory(name)->sample_rate);
   }
-  return out;
+  return model::InputLines(absl::StrCat("braintune-eval: ", model), input_, stories, resample_);
 }
 
 absl::Status ModelFeatures::Prepare(const Participants& participants, int rank, int ranks) {

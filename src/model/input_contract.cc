@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "config/yaml_reader.h"
@@ -111,6 +113,33 @@ absl::StatusOr<double> HeardRate(const InputContract& c, double recorded_hz, boo
         "); data.resample is false, so braintune will not resample it: set data.resample: true (the default)"));
   }
   return c.sampling_rate;
+}
+
+std::string InputLines(const std::string& prefix, const InputContract& c,
+                       const std::vector<std::pair<std::string, double>>& stories, bool resample) {
+  std::string out = absl::StrCat(prefix, ": the model hears ", c.Describe(), "\n");
+  if (c.sampling_rate <= 0) {
+    std::set<double> rates;
+    for (const auto& story : stories) rates.insert(story.second);
+    absl::StrAppend(&out, prefix, ": no fixed rate: audio is used at the dataset's ", absl::StrJoin(rates, ", "),
+                    " Hz\n");
+  }
+  for (const auto& [name, recorded] : stories) {
+    absl::StatusOr<double> rate = HeardRate(c, recorded, resample, name);
+    if (rate.ok() && *rate != recorded) {
+      absl::StrAppend(&out, prefix, ": resampling ", name, " from ", recorded, " Hz to ", *rate,
+                      " Hz (libsoxr, high quality; the dataset keeps its recording)\n");
+    }
+  }
+  return out;
+}
+
+bool EncodedAlone(const InputContract& c, const Wav2Vec2Config& config, int64_t valid_samples, bool padded) {
+  return c.return_attention_mask && padded && config.Frames(valid_samples) >= 1;
+}
+
+std::string RecordedContractJson(const std::string* recorded) {
+  return recorded != nullptr ? *recorded : PreprocessorConfigJson(NoContract());
 }
 
 void PrepareWindow(const InputContract& c, float* window, int64_t n, int64_t valid_begin, int64_t valid_end) {

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "model/hf_config.h"
@@ -56,6 +58,23 @@ absl::StatusOr<InputContract> ReadInputContract(const std::string& dir, const Wa
 // one when the contract has none. When they differ and `resample` is false (data.resample), an
 // error naming `where`, both rates and the setting.
 absl::StatusOr<double> HeardRate(const InputContract& c, double recorded_hz, bool resample, const std::string& where);
+
+// The lines a job prints at start, each "<prefix>: ...": what the model hears, the recorded
+// rates it hears stories at when it has no rate of its own, and each of `stories` (name,
+// recorded Hz) it hears resampled.
+std::string InputLines(const std::string& prefix, const InputContract& c,
+                       const std::vector<std::pair<std::string, double>>& stories, bool resample);
+
+// Whether a window is encoded alone at its unpadded length (`valid_samples`): where the contract
+// asks for an attention mask, a padded window long enough for one encoder frame is, which is
+// what the mask gives without a mask inside the encoder (the trainer's and the evaluator's rule).
+bool EncodedAlone(const InputContract& c, const Wav2Vec2Config& config, int64_t valid_samples, bool padded);
+
+// The key under which checkpoints record the contract (PreprocessorConfigJson).
+inline constexpr char kContractKey[] = "input_contract";
+// What a checkpoint's record says: `*recorded`, or, with none (written before braintune applied
+// contracts), the JSON of NoContract(): its input was prepared under none.
+std::string RecordedContractJson(const std::string* recorded);
 
 // Prepares one input window of n samples in place, as the contract says: samples outside
 // [valid_begin, valid_end) are padding (set to padding_value); with do_normalize the samples

@@ -86,8 +86,8 @@ std::string Checkpoints::WhyNotResume(const std::string& path) const {
                                                  : absl::StrCat("unreadable (", dataset_.status().message(), ")")));
   }
   c10::IValue saved_contract;
-  const std::string before = resume_->try_read("input_contract", saved_contract) ? saved_contract.toStringRef()
-                                                                                 : model::PreprocessorConfigJson(model::NoContract());
+  const std::string before = model::RecordedContractJson(
+      resume_->try_read(model::kContractKey, saved_contract) ? &saved_contract.toStringRef() : nullptr);
   if (before != input_contract_) {
     reasons.push_back(absl::StrCat("was trained on input prepared under another contract (then: ",
                                    absl::StrReplaceAll(before, {{"\n", " "}}), "; now: ",
@@ -200,7 +200,7 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
     out.write("step", c10::IValue(step));
     out.write("finished", c10::IValue(finished));
     out.write("spec", c10::IValue(spec_text_));
-    out.write("input_contract", c10::IValue(input_contract_));
+    out.write(model::kContractKey, c10::IValue(input_contract_));
     out.write("dataset_path", c10::IValue(dataset_->path));
     out.write("dataset_size", c10::IValue(dataset_->size_bytes));
     out.write("dataset_mtime_ns", c10::IValue(dataset_->mtime_ns));
@@ -226,7 +226,7 @@ absl::Status Checkpoints::SaveModel(const std::string& path, const torch::nn::Mo
   return WriteAtomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
-    archive.write("input_contract", c10::IValue(input_contract));
+    archive.write(model::kContractKey, c10::IValue(input_contract));
     archive.save_to(tmp);
   });
 }

@@ -95,10 +95,10 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
       CutWindow(plan_, *audio, w, out);
     } else {  // straight from the file: memory holds only the batch
       RETURN_IF_ERROR(reader_->ReadAudio(plan_.stories[w.story].name, WindowStart(plan_, w), len, out));
-      const WindowSpan span = ValidSpan(plan_, w);
-      model::PrepareWindow(plan_.input, out, len, span.begin, span.end);
     }
-    batch.spans.push_back(ValidSpan(plan_, w));
+    const WindowSpan span = ValidSpan(plan_, w);
+    model::PrepareWindow(plan_.input, out, len, span.begin, span.end);
+    batch.spans.push_back(span);
   }
   for (auto& t : batch.targets) {
     const OwnedShard& owned = shards_[t.shard];

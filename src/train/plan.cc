@@ -191,7 +191,6 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
     }
     t.recorded_rate = story->sample_rate;
     t.recorded_samples = story->n_samples;
-    t.audio_samples = data::ResampledLength(story->n_samples, story->sample_rate, plan.sample_rate);
     window_seconds = std::max(window_seconds, spec.context_seconds > 0 ? spec.context_seconds
                                                : ds.modality == "meg" ? kMegContextSeconds
                                                                       : spec.context_trs * t.tr);
@@ -219,7 +218,8 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
 
 WindowSpan ValidSpan(const Plan& plan, const Window& w) {
   const int64_t start = WindowStart(plan, w);
-  const int64_t n = plan.stories[w.story].audio_samples;
+  const StoryTiming& t = plan.stories[w.story];
+  const int64_t n = data::ResampledLength(t.recorded_samples, t.recorded_rate, plan.sample_rate);
   WindowSpan span;
   span.begin = std::clamp<int64_t>(-start, 0, plan.window_samples);
   span.end = std::clamp<int64_t>(n - start, span.begin, plan.window_samples);
@@ -233,8 +233,6 @@ void CutWindow(const Plan& plan, const std::vector<float>& audio, const Window& 
     int64_t src = start + k;
     out[k] = (src >= 0 && src < n) ? audio[src] : 0.0f;
   }
-  const WindowSpan span = ValidSpan(plan, w);
-  model::PrepareWindow(plan.input, out, plan.window_samples, span.begin, span.end);
 }
 
 bool NeedsResampling(const Plan& plan, int s) {
@@ -242,18 +240,10 @@ bool NeedsResampling(const Plan& plan, int s) {
 }
 
 std::string InputTable(const Plan& plan) {
-  std::string out = absl::StrCat("braintune-train: the model hears ", plan.input.Describe(), "\n");
-  if (plan.input.sampling_rate <= 0) {
-    absl::StrAppend(&out, "braintune-train: no fixed rate: audio is used at the dataset's ", plan.sample_rate, " Hz\n");
-  }
-  for (size_t s = 0; s < plan.stories.size(); ++s) {
-    const StoryTiming& t = plan.stories[s];
-    if (NeedsResampling(plan, static_cast<int>(s))) {
-      absl::StrAppend(&out, "braintune-train: resampling ", t.name, " from ", t.recorded_rate, " Hz to ",
-                      plan.sample_rate, " Hz (libsoxr, high quality; the dataset keeps its recording)\n");
-    }
-  }
-  return out;
+  std::vector<std::pair<std::string, double>> stories;
+  for (const StoryTiming& t : plan.stories) stories.emplace_back(t.name, t.recorded_rate);
+  // The plan exists, so every story's rate was accepted (model::HeardRate).
+  return model::InputLines("braintune-train", plan.input, stories, /*resample=*/true);
 }
 
 std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>>& assignment, size_t participants) {

@@ -69,7 +69,6 @@ struct StoryTiming {
   bool test = false;
   double recorded_rate = 0;  // Hz of /stimuli/<story>/audio in the dataset
   int64_t recorded_samples = 0;  // its length there
-  int64_t audio_samples = 0; // its length at Plan::sample_rate (after resampling, if any)
 };
 
 struct Plan {
@@ -121,7 +120,8 @@ bool NeedsResampling(const Plan& plan, int s);
 WindowSpan ValidSpan(const Plan& plan, const Window& w);
 
 // Copies the audio of window `w` (the story's audio at plan.sample_rate) into
-// out[0..plan.window_samples), prepared as plan.input says (model::PrepareWindow).
+// out[0..plan.window_samples), zero outside the story; model::PrepareWindow with ValidSpan then
+// prepares it as plan.input says.
 void CutWindow(const Plan& plan, const std::vector<float>& audio, const Window& w, float* out);
 
 }  // namespace braintune::train

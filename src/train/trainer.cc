@@ -302,12 +302,12 @@ class Trainer {
   torch::Tensor Embed(Batch& batch, int64_t lo, int64_t hi) {
     const int64_t len = plan_.window_samples, n = static_cast<int64_t>(batch.windows.size());
     torch::Tensor audio = View(batch.audio, n, len).narrow(0, lo, hi - lo);
-    if (!plan_.input.return_attention_mask) return model_->Embed(audio.to(device_));
     std::vector<int64_t> whole, alone;
     for (int64_t i = lo; i < hi; ++i) {
       const WindowSpan& span = batch.spans[i];
-      const bool usable = model_->encoder()->config().Frames(span.end - span.begin) >= 1;
-      (span.padded(len) && usable ? alone : whole).push_back(i - lo);
+      const bool on_its_own =
+          model::EncodedAlone(plan_.input, model_->encoder()->config(), span.end - span.begin, span.padded(len));
+      (on_its_own ? alone : whole).push_back(i - lo);
     }
     if (alone.empty()) return model_->Embed(audio.to(device_));
     std::vector<torch::Tensor> rows(hi - lo);
