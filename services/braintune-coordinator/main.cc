@@ -21,7 +21,8 @@ int TokenCommand(int argc, char** argv) {
                      "agent, to every worker agent (--token-file).");
   f.Value("db", "braintune.db", "the coordinator's SQLite database")
       .Value("user", "", "create: who the token stands for")
-      .Value("role", "user", "create: user (own jobs), admin (every job) or agent (the cluster token)")
+      .Value("role", "user", "create: user (own jobs), admin (every job), agent (the cluster token) or metrics "
+                             "(reads /metrics only: for Prometheus)")
       .Value("node", "", "create --role agent: the token speaks for this node only (its agent may restart; no other "
                          "agent can take the node's name)")
       .Value("output", "table", "list: table or json");
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
                      "registered worker agents. `braintune-coordinator token --help`: access tokens.");
   f.FromEnvironment("BRAINTUNE_COORDINATOR_");
   f.Value("listen", o.listen_address, "HOST:PORT to serve on (port 0 = any free port)")
+      .Value("http", "", "HOST:PORT to serve /metrics (Prometheus) and the web dashboard on (port 0 = any free "
+                         "port); the same TLS and access rules as --listen; empty: none")
       .Value("db", o.db_path, "SQLite job database (created if missing)")
       .Value("log-dir", "", "where the jobs' output shipped by agents is kept (default: DB.logs)")
       .Value("heartbeat-interval-ms", std::to_string(o.heartbeat_interval_ms), "agent heartbeat interval")
@@ -94,6 +97,7 @@ int main(int argc, char** argv) {
       .Value("max-log-mb", "64", "the output kept of each job (braintune logs), then a truncation marker; 0 = no cap");
   f.ParseOrExit(argc, argv, 1, "braintune-coordinator");
   o.listen_address = f.Get("listen");
+  o.http_address = f.Get("http");
   o.db_path = f.Get("db");
   o.log_dir = f.Get("log-dir");
   o.auth = f.IsSet("auth");
@@ -145,6 +149,9 @@ int main(int argc, char** argv) {
   std::cerr << "braintune-coordinator: serving on port " << (*coordinator)->port() << " (db " << o.db_path
             << (o.tls_cert.empty() ? ", plaintext" : ", TLS") << (o.auth ? ", tokens required" : ", no access control")
             << ")" << std::endl;
+  if ((*coordinator)->http_port() > 0) {
+    std::cerr << "braintune-coordinator: metrics and dashboard on port " << (*coordinator)->http_port() << std::endl;
+  }
   std::thread signals([&] {
     int sig = 0;
     sigwait(&set, &sig);

@@ -4,6 +4,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -142,6 +143,19 @@ void PrintJob(const v1::Job& job) {
   if (!where.empty()) rows.push_back({"placement:", absl::StrJoin(where, ", ")});
   if (job.progress().total_steps() > 0) {
     rows.push_back({"progress:", ProgressText(job)});
+  }
+  // The loss over the run (the coordinator's history), as a sparkline with its first, last and
+  // lowest values.
+  for (const bool validation : {false, true}) {
+    std::vector<double> values;
+    for (const v1::ProgressPoint& p : job.history()) {
+      if (!validation) values.push_back(p.loss());
+      else if (p.has_validation_loss()) values.push_back(p.validation_loss());
+    }
+    if (values.size() < 2) continue;
+    rows.push_back({validation ? "validation:" : "loss:",
+                    absl::StrFormat("%s  %.4f -> %.4f (lowest %.4f)", Sparkline(values), values.front(), values.back(),
+                                    *std::min_element(values.begin(), values.end()))});
   }
   if (!job.log_path().empty()) rows.push_back({"log:", job.log_path()});
   std::cout << FormatTable(rows);
@@ -375,6 +389,35 @@ int CmdList(int argc, char** argv) {
   return kOk;
 }
 
+int CmdNodes(int argc, char** argv) {
+  Flags f("braintune nodes [flags]",
+          "Lists the pool's worker nodes: state, slots and GPUs in use, the jobs placed on them (yours by id, "
+          "others counted), and when each last heartbeated.");
+  AddCommonFlags(f);
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+  if (!f.positional().empty()) return Fail("nodes takes no arguments (see --help)", kUsage);
+  Client client(f.Get("coordinator"));
+  v1::ListNodesResponse resp;
+  grpc::Status s = client.stub()->ListNodes(client.Context().get(), v1::ListNodesRequest(), &resp);
+  if (!s.ok()) return Fail(client.Explain(s));
+  if (f.Get("output") == "json") {
+    std::cout << ToJson(resp) << "\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows = {{"NODE", "STATE", "SLOTS", "GPUS", "JOBS", "HEARTBEAT"}};
+  for (const v1::NodeStatus& n : resp.nodes()) {
+    std::string jobs = absl::StrJoin(n.job_ids(), ",");
+    if (n.other_jobs() > 0) absl::StrAppend(&jobs, jobs.empty() ? "" : " + ", n.other_jobs(), " other");
+    rows.push_back({n.name(), absl::AsciiStrToLower(v1::NodeStatus::State_Name(n.state())),
+                    absl::StrCat(n.slots_in_use(), "/", n.cpu_slots()), absl::StrCat(n.gpus_in_use(), "/", n.gpus()),
+                    jobs.empty() ? "-" : jobs, n.last_heartbeat_ms() > 0 ? Ago(n.last_heartbeat_ms()) : "never"});
+  }
+  std::cout << FormatTable(rows);
+  if (resp.nodes().empty()) std::cerr << "(no worker node has registered)\n";
+  return kOk;
+}
+
 constexpr char kTopHelp[] =
     "usage: braintune COMMAND [args] [flags]\n\n"
     "Brain-tuning jobs on a shared pool (talk to braintune-coordinator):\n"
@@ -384,6 +427,7 @@ constexpr char kTopHelp[] =
     "  watch ID           follow a job live until it ends\n"
     "  cancel ID          cancel a job\n"
     "  logs ID [-f]       print a job's output (-f: follow it until the job ends)\n"
+    "  nodes              list the worker nodes and what runs on them\n"
     "  health             exit 0 only when the coordinator serves (gRPC health check)\n"
     "Evaluation (runs here):\n"
     "  eval SPEC          brain alignment of the models of a spec of kind evaluate (HTML report)\n"
@@ -440,6 +484,7 @@ int RunCli(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "submit") return CmdSubmit(argc, argv);
   if (cmd == "status") return CmdStatus(argc, argv);
+  if (cmd == "nodes") return CmdNodes(argc, argv);
   if (cmd == "list") return CmdList(argc, argv);
   if (cmd == "watch") return CmdWatch(argc, argv);
   if (cmd == "cancel") return CmdCancel(argc, argv);

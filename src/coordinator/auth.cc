@@ -17,22 +17,46 @@ absl::StatusOr<std::string> Authenticator::Bearer(const grpc::ServerContext& ctx
 
 absl::StatusOr<store::TokenInfo> Authenticator::Lookup(const grpc::ServerContext& ctx) const {
   absl::StatusOr<std::string> token = Bearer(ctx);
-  if (absl::IsNotFound(token.status())) {
+  if (!token.ok() && !absl::IsNotFound(token.status())) return token.status();
+  return LookupToken(token.ok() ? *token : "");
+}
+
+absl::StatusOr<store::TokenInfo> Authenticator::LookupToken(const std::string& token) const {
+  if (token.empty()) {
     return absl::UnauthenticatedError(
         "this coordinator requires a token: set BRAINTUNE_TOKEN or ~/.config/braintune/token (ask an admin for one)");
   }
-  if (!token.ok()) return token.status();
-  if (JobCredentials::LooksLikeOne(*token)) {
+  if (JobCredentials::LooksLikeOne(token)) {
     return absl::PermissionDeniedError("a job's credential serves only that job's progress reports and daemons");
   }
-  return tokens_->Lookup(*token);
+  return tokens_->Lookup(token);
+}
+
+absl::StatusOr<Caller> Authenticator::UserOf(const store::TokenInfo& info) {
+  if (info.role == "agent") return absl::PermissionDeniedError("the cluster token is for worker agents, not the job API");
+  if (info.role == "metrics") return absl::PermissionDeniedError("a metrics token serves /metrics only");
+  return Caller{info.user, info.role == "admin", false, ""};
 }
 
 absl::StatusOr<Caller> Authenticator::User(const grpc::ServerContext& ctx) const {
   if (!enabled()) return Caller{"", true, false, ""};
   ASSIGN_OR_RETURN(store::TokenInfo info, Lookup(ctx));
-  if (info.role == "agent") return absl::PermissionDeniedError("the cluster token is for worker agents, not the job API");
-  return Caller{info.user, info.role == "admin", false, ""};
+  return UserOf(info);
+}
+
+absl::StatusOr<Caller> Authenticator::UserByToken(const std::string& token) const {
+  if (!enabled()) return Caller{"", true, false, ""};
+  ASSIGN_OR_RETURN(store::TokenInfo info, LookupToken(token));
+  return UserOf(info);
+}
+
+absl::Status Authenticator::MetricsReader(const std::string& token) const {
+  if (!enabled()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(store::TokenInfo info, LookupToken(token));
+  if (info.role != "admin" && info.role != "metrics") {
+    return absl::PermissionDeniedError("/metrics needs a metrics or admin token");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Caller> Authenticator::Agent(const grpc::ServerContext& ctx) const {

@@ -35,6 +35,10 @@ class Authenticator {
   // The caller of the user API (JobService): Unauthenticated without a valid user or admin
   // token, PermissionDenied for an agent token or a job credential.
   absl::StatusOr<Caller> User(const grpc::ServerContext& ctx) const;
+  // The same, for a token that came over HTTP (the dashboard's cookie); "" when none came.
+  absl::StatusOr<Caller> UserByToken(const std::string& token) const;
+  // Who may read /metrics: an admin or a metrics token (token create --role metrics).
+  absl::Status MetricsReader(const std::string& token) const;
   // The caller of the agent API: PermissionDenied for a user's token or a job credential.
   absl::StatusOr<Caller> Agent(const grpc::ServerContext& ctx) const;
   // The ranks of one launch (ReportProgress): their job credential. Unauthenticated without one
@@ -49,6 +53,9 @@ class Authenticator {
   // The bearer token of the request; NotFound when there is none.
   static absl::StatusOr<std::string> Bearer(const grpc::ServerContext& ctx);
   absl::StatusOr<store::TokenInfo> Lookup(const grpc::ServerContext& ctx) const;
+  absl::StatusOr<store::TokenInfo> LookupToken(const std::string& token) const;
+  // A user or admin token's caller; other roles are refused the job API.
+  static absl::StatusOr<Caller> UserOf(const store::TokenInfo& info);
   store::TokenStore* const tokens_;
   const JobCredentials* const credentials_;
 };

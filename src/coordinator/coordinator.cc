@@ -20,8 +20,10 @@
 #include "common/grpc_client.h"
 #include "common/status_macros.h"
 #include "coordinator/grpc_services.h"
+#include "coordinator/http_server.h"
 #include "coordinator/job_credentials.h"
 #include "coordinator/job_manager.h"
+#include "coordinator/metrics.h"
 #include "coordinator/node_manager.h"
 #include "coordinator/scheduling_driver.h"
 #include "scheduler/scheduling_policy.h"
@@ -37,6 +39,36 @@ bool IsLoopback(const std::string& address) {
   return absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]" || host == "::1";
 }
 
+// Counts every RPC served, by method and status code, with its duration (metrics.h).
+class MetricsInterceptor : public grpc::experimental::Interceptor {
+ public:
+  MetricsInterceptor(grpc::experimental::ServerRpcInfo* info, Metrics* metrics)
+      : method_(info->method()), metrics_(metrics), start_(std::chrono::steady_clock::now()) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      metrics_->Rpc(method_, methods->GetSendStatus().error_code(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+  Metrics* const metrics_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class MetricsInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MetricsInterceptorFactory(Metrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new MetricsInterceptor(info, metrics_);
+  }
+
+ private:
+  Metrics* const metrics_;
+};
+
 // Thread model: as Coordinator's; the gRPC threads reach the managers through the services,
 // and Poke (any thread) wakes the scheduler thread through poke_mu_.
 class CoordinatorImpl : public Coordinator {
@@ -49,6 +81,7 @@ class CoordinatorImpl : public Coordinator {
 
   ~CoordinatorImpl() override {
     Shutdown();
+    http_.reset();
     if (scheduler_thread_.joinable()) scheduler_thread_.join();
     if (jobs_) jobs_->FlushProgress(/*all=*/true);  // the progress held back, now no report can come
   }
@@ -63,15 +96,18 @@ class CoordinatorImpl : public Coordinator {
       ASSIGN_OR_RETURN(tokens_, store::OpenSqliteTokenStore(options_.db_path));
     }
     // Without access control everyone who can connect is admin: only this machine may (one user).
-    if (!options_.auth && !options_.insecure && !IsLoopback(options_.listen_address)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "refusing to serve ", options_.listen_address, " without --auth: every caller would be an admin and could "
-          "run jobs on every node. Use --auth with tokens (docs/operations.md), a loopback address, or --insecure on a "
-          "network only you can reach"));
+    for (const std::string& address : {options_.listen_address, options_.http_address}) {
+      if (!options_.auth && !options_.insecure && !address.empty() && !IsLoopback(address)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "refusing to serve ", address, " without --auth: every caller would be an admin and could "
+            "run jobs on every node. Use --auth with tokens (docs/operations.md), a loopback address, or --insecure on a "
+            "network only you can reach"));
+      }
     }
     ASSIGN_OR_RETURN(JobCredentials job_credentials, JobCredentials::LoadOrCreate(options_.db_path + ".key"));
     credentials_ = std::make_unique<JobCredentials>(std::move(job_credentials));
     jobs_->SetLaunchSecurity(credentials_.get(), options_.auth);
+    jobs_->SetMetrics(&metrics_);
     auth_ = std::make_unique<Authenticator>(tokens_.get(), credentials_.get());
     job_service_ = std::make_unique<JobServiceImpl>(jobs_.get(), logs_.get(), auth_.get(), &options_.policy, &stopping_,
                                                     options_.node_timeout_ms, [this] { Poke(); });
@@ -87,17 +123,25 @@ class CoordinatorImpl : public Coordinator {
     builder.AddListeningPort(options_.listen_address, credentials, &port);
     builder.RegisterService(job_service_.get());
     builder.RegisterService(agent_service_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(std::make_unique<MetricsInterceptorFactory>(&metrics_));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
     server_ = builder.BuildAndStart();
     if (!server_ || port == 0) {
       return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen_address,
                                                  " (address in use or invalid?)"));
     }
     port_ = port;
+    if (!options_.http_address.empty()) {
+      ASSIGN_OR_RETURN(http_, HttpServer::Start({options_.http_address, options_.tls_cert, options_.tls_key},
+                                                jobs_.get(), logs_.get(), auth_.get(), &metrics_));
+    }
     scheduler_thread_ = std::thread([this] { ScheduleLoop(); });
     return absl::OkStatus();
   }
 
   int port() const override { return port_; }
+  int http_port() const override { return http_ ? http_->port() : 0; }
 
   void Wait() override { server_->Wait(); }
 
@@ -125,7 +169,9 @@ class CoordinatorImpl : public Coordinator {
       if (stopping_.load()) break;
       std::vector<std::string> lost = nodes_.MarkLost(NowMs());
       if (!lost.empty()) jobs_->HandleLostNodes(lost);
+      const auto pass_start = std::chrono::steady_clock::now();
       jobs_->SchedulePass();
+      metrics_.SchedulingPass(std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count());
       jobs_->FlushProgress();
       if (NowMs() >= next_prune_ms_) Prune();
       // A burst of submissions shares the next pass instead of queueing one pass each behind
@@ -165,6 +211,7 @@ class CoordinatorImpl : public Coordinator {
   NodeManager nodes_;
   std::unique_ptr<scheduler::SchedulingPolicy> policy_;
   SchedulingDriver scheduling_;  // after policy_ and nodes_, which it reads
+  Metrics metrics_;              // before everything that counts into it
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<JobManager> jobs_;
   std::unique_ptr<LogStore> logs_;
@@ -174,6 +221,7 @@ class CoordinatorImpl : public Coordinator {
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HttpServer> http_;  // after what it serves: destroyed first
   std::thread scheduler_thread_;
   int64_t next_prune_ms_ = 0;  // used by Init, then by the scheduler thread only
   int port_ = 0;

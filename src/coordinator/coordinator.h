@@ -15,6 +15,9 @@ namespace braintune::coordinator {
 struct CoordinatorOptions {
   // host:port to listen on; port 0 picks a free port (see Coordinator::port()).
   std::string listen_address = "127.0.0.1:50051";
+  // HOST:PORT of the HTTP side: /metrics and the dashboard (http_server.h); empty: none. The
+  // same rules as listen_address: TLS when tls_cert is given, loopback only without auth.
+  std::string http_address;
   // SQLite database holding every job.
   std::string db_path = "braintune.db";
   // The ranks' output of every job, shipped by the agents (`braintune logs`); default
@@ -55,6 +58,7 @@ class Coordinator {
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
   virtual ~Coordinator() = default;
   virtual int port() const = 0;
+  virtual int http_port() const = 0;  // 0 without an HTTP side
   // Blocks until Shutdown.
   virtual void Wait() = 0;
   virtual void Shutdown() = 0;

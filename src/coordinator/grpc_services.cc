@@ -59,6 +59,14 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* ctx, const v1::ListJo
   return grpc::Status::OK;
 }
 
+grpc::Status JobServiceImpl::ListNodes(grpc::ServerContext* ctx, const v1::ListNodesRequest*,
+                                       v1::ListNodesResponse* resp) {
+  absl::StatusOr<Caller> caller = Admit(*ctx, absl::OkStatus());
+  if (!caller.ok()) return ToGrpc(caller.status());
+  for (v1::NodeStatus& n : jobs_->Nodes(caller->user, caller->admin)) *resp->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
 grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* ctx, const v1::CancelJobRequest* req,
                                        v1::CancelJobResponse* resp) {
   if (auto caller = Admit(*ctx, Validate(*req), req->job_id()); !caller.ok()) return ToGrpc(caller.status());

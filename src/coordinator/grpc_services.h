@@ -36,6 +36,7 @@ class JobServiceImpl final : public v1::JobService::Service {
                         grpc::ServerWriter<v1::WatchJobResponse>*) override;
   grpc::Status StreamLogs(grpc::ServerContext*, const v1::StreamLogsRequest*,
                           grpc::ServerWriter<v1::StreamLogsResponse>*) override;
+  grpc::Status ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*, v1::ListNodesResponse*) override;
 
  private:
   // Authenticates the caller, then takes the request's validation result, then (for a request

@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "coordinator/job_spec_proto.h"
 #include "coordinator/job_state.h"
+#include "coordinator/node_status.h"
 
 namespace braintune::coordinator {
 
@@ -61,6 +62,63 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* 
   return m;
 }
 
+namespace {
+
+// Adds `p` to the job's history (or updates the newest point, of the same step). The history is the first point, the newest, and those on a grid of steps
+// whose spacing (a power of two) doubles as the job goes on, so that it never holds more than
+// kHistoryPoints points and they stay evenly spread over the whole run.
+void AddHistoryPoint(const v1::Progress& p, v1::Job* job) {
+  if (p.step() <= 0 || p.phase() != "training") return;
+  auto* history = job->mutable_history();
+  // A report of the step the newest point has changes that point (a validation loss arrived).
+  const bool same_step = !history->empty() && history->rbegin()->step() == p.step();
+  v1::ProgressPoint* point = same_step ? &*history->rbegin() : history->Add();
+  point->set_time_ms(NowMs());
+  point->set_step(p.step());
+  point->set_loss(p.loss());
+  if (p.has_validation_loss()) point->set_validation_loss(p.validation_loss());
+  int64_t stride = 1;
+  while (p.step() / stride > JobManager::kHistoryPoints - 2) stride *= 2;
+  int kept = 0;
+  for (int i = 0; i < history->size(); ++i) {
+    if (i == 0 || i == history->size() - 1 || history->Get(i).step() % stride == 0) history->SwapElements(kept++, i);
+  }
+  history->DeleteSubrange(kept, history->size() - kept);
+}
+
+}  // namespace
+
+PoolSnapshot JobManager::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  PoolSnapshot snapshot;
+  snapshot.jobs.reserve(jobs_.size());
+  for (const auto& [id, job] : jobs_) {
+    PoolSnapshot::JobBrief& b = snapshot.jobs.emplace_back();
+    b.id = id;
+    b.user = job.user();
+    b.group = job.spec().group();
+    b.state = job.state();
+    if (job.state() == v1::RUNNING) {
+      b.progress = job.progress();
+      // Before the first report: since it started running (the last event).
+      b.last_progress_ms = job.progress().reported_ms();
+      if (b.last_progress_ms == 0 && !job.events().empty()) b.last_progress_ms = job.events().rbegin()->time_ms();
+    }
+    if (job.state() == v1::QUEUED) {
+      for (const v1::JobEvent& e : job.events()) {
+        if (e.state() == v1::QUEUED) b.queued_since_ms = e.time_ms();
+      }
+    }
+  }
+  snapshot.nodes = NodeStatuses(nodes_->List(), jobs_, "", /*all=*/true);
+  return snapshot;
+}
+
+std::vector<v1::NodeStatus> JobManager::Nodes(const std::string& viewer, bool all) const {
+  absl::MutexLock lock(&mu_);
+  return NodeStatuses(nodes_->List(), jobs_, viewer, all);
+}
+
 v1::Job* JobManager::FindLocked(const std::string& id) {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : &it->second;
@@ -75,8 +133,16 @@ absl::Status JobManager::SaveLocked(v1::Job* job) {
   return store_->Put(*job);
 }
 
-absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message) {
+absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message,
+                                          FailureReason reason) {
   RETURN_IF_ERROR(CheckTransition(job->state(), to));
+  if (metrics_ != nullptr) {
+    int64_t queued_since = 0;  // the last time the job entered the queue
+    for (const v1::JobEvent& e : job->events()) {
+      if (e.state() == v1::QUEUED) queued_since = e.time_ms();
+    }
+    metrics_->JobTransition(to, queued_since, NowMs(), reason);
+  }
   job->set_state(to);
   job->set_message(message);
   if (to != v1::QUEUED) job->set_queue_position(0);
@@ -195,7 +261,8 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest&
       break;
     }
     v1::Job listed = job;
-    listed.clear_events();  // GetJob has the history
+    listed.clear_events();  // GetJob has the events and the progress history
+    listed.clear_history();
     if (!request.include_spec()) listed.mutable_spec()->clear_spec_yaml();
     const size_t size = listed.ByteSizeLong();
     if (response.jobs_size() > 0 && bytes + size > kMaxPageBytes) {
@@ -352,7 +419,8 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
               job, v1::FAILED,
               absl::StrCat("mpirun ", how,
                            job->restarts() > 0 ? absl::StrCat(" after ", job->restarts(), " restarts") : "",
-                           "; see braintune logs ", job->id(), " or ", rt.log_path()));
+                           "; see braintune logs ", job->id(), " or ", rt.log_path()),
+              FailureReason::kRanksFailed);
         }
       }
     }
@@ -384,7 +452,8 @@ v1::HeartbeatResponse JobManager::HandleHeartbeat(const v1::HeartbeatRequest& re
       for (v1::Placement& p : *launch->mutable_placements()) p.set_exec_address(exec_addresses[p.node()]);
     } else if (job.state() == v1::RUNNING) {
       (void)TransitionLocked(&job, v1::FAILED,
-                             absl::StrCat("agent on ", request.node_name(), " no longer holds the job"));
+                             absl::StrCat("agent on ", request.node_name(), " no longer holds the job"),
+                             FailureReason::kAgentLostJob);
     }
   }
   return response;
@@ -398,7 +467,9 @@ absl::StatusOr<bool> JobManager::ReportProgress(const v1::ReportProgressRequest&
   // Ranks of an earlier launch (a node that lost touch but kept running) change nothing.
   if (request.attempt() > 0 && request.attempt() < job->attempt()) return true;
   *job->mutable_progress() = request.progress();
+  job->mutable_progress()->set_reported_ms(NowMs());
   if (request.has_result()) *job->mutable_result() = request.result();
+  AddHistoryPoint(request.progress(), job);
   // Ranks may report every few steps: one store commit (an fsync) per report per job would
   // make the store the pool's bottleneck. What a restarted coordinator must not lose (the
   // result, the end) is written at once; live numbers at most once a second.

@@ -20,6 +20,7 @@
 #include "braintune/v1/agent_service.pb.h"
 #include "braintune/v1/job.pb.h"
 #include "braintune/v1/job_service.pb.h"
+#include "coordinator/metrics.h"
 #include "coordinator/node_manager.h"
 #include "coordinator/job_credentials.h"
 #include "coordinator/scheduling_driver.h"
@@ -44,6 +45,8 @@ class JobManager {
   // What each launch carries for its ranks (docs/operations.md): its own credential, and
   // whether the agent must refuse to run it as root. Set once, before serving.
   void SetLaunchSecurity(const JobCredentials* credentials, bool multi_user);
+  // Where job transitions are counted (metrics.h); null: nowhere. Set once, before serving.
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
 
   // Decides, from the parsed spec, whether its user may submit it and the Unix account it runs
   // as (admission.h); an error refuses the submission.
@@ -78,11 +81,15 @@ class JobManager {
   v1::HeartbeatResponse HandleHeartbeat(const v1::HeartbeatRequest& request);
 
   // Records progress from a job's rank 0; returns whether the job should stop (cancelled).
+  // Each training report is also a point of the job's history (Job.history): at most
+  // kHistoryPoints, on a grid of steps that widens as the job goes on, so a long job keeps
+  // points evenly spread over its whole run.
   // Watchers see each report at once; the store gets at most one write per job per
   // kProgressWriteIntervalMs (the latest report), except a result or phase "done", written at
   // once. A report held back is written by the job's next report or save, or FlushProgress.
   absl::StatusOr<bool> ReportProgress(const v1::ReportProgressRequest& request);
   static constexpr int64_t kProgressWriteIntervalMs = 1000;
+  static constexpr int kHistoryPoints = 240;
 
   // Writes the progress held back by ReportProgress: of the jobs last written at least
   // kProgressWriteIntervalMs ago, or of every job with `all` (shutdown). Called periodically.
@@ -96,6 +103,14 @@ class JobManager {
   // Requeues the jobs placed on nodes that stopped heartbeating.
   void HandleLostNodes(const std::vector<std::string>& nodes);
 
+  // The pool now, for the metrics' gauges: every job's state and owner, running jobs' progress,
+  // and every node with what is placed on it.
+  PoolSnapshot Snapshot() const;
+
+  // The nodes as `viewer` may see them (node_status.h): `all` (an admin, or no access
+  // control) names every job placed, otherwise only the viewer's.
+  std::vector<v1::NodeStatus> Nodes(const std::string& viewer, bool all) const;
+
   // Wakes every watcher (used on shutdown).
   void WakeAll();
 
@@ -103,8 +118,8 @@ class JobManager {
   JobManager(store::JobStore* store, const SchedulingDriver* scheduling, NodeManager* nodes);
 
   // Applies a checked state change, records the event and persists.
-  absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message,
+                                FailureReason reason = FailureReason::kOther) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Persists and notifies watchers.
   absl::Status SaveLocked(v1::Job* job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Job* FindLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -112,6 +127,7 @@ class JobManager {
   // Constant after construction (and SetLaunchSecurity).
   const JobCredentials* credentials_ = nullptr;
   bool multi_user_ = false;
+  Metrics* metrics_ = nullptr;
   store::JobStore* const store_;
   const SchedulingDriver* const scheduling_;
   NodeManager* const nodes_;

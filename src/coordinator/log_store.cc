@@ -147,6 +147,12 @@ absl::StatusOr<std::string> LogStore::Read(const std::string& job_id, int64_t fr
   return std::move(piece.data);
 }
 
+absl::StatusOr<int64_t> LogStore::Size(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(State * s, StateLocked(job_id));
+  return s->size;
+}
+
 bool LogStore::Complete(const std::string& job_id, int attempt) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<State*> s = StateLocked(job_id);

@@ -51,6 +51,9 @@ class LogStore {
   // has no output yet).
   absl::StatusOr<std::string> Read(const std::string& job_id, int64_t from, int64_t max_bytes);
 
+  // Bytes of the job's log held so far (acknowledged); 0 for a job with no output yet.
+  absl::StatusOr<int64_t> Size(const std::string& job_id);
+
   // Whether attempt `attempt`'s output has all arrived (an older attempt: true).
   bool Complete(const std::string& job_id, int attempt);
 

@@ -116,6 +116,8 @@ absl::Status Validate(const v1::ReportProgressRequest& r) {
                                      {"progress.elapsed_sec", p.elapsed_sec()}}) {
     RETURN_IF_ERROR(Finite(field, value));
   }
+  RETURN_IF_ERROR(Range<double>("progress.data_wait_share", p.data_wait_share(), 0, 1));
+  RETURN_IF_ERROR(Range<int64_t>("progress.gpu_memory_bytes", p.gpu_memory_bytes(), 0, INT64_MAX));
   // A result is written by our own trainer; bound it so that one report cannot fill the store.
   if (r.result().ByteSizeLong() > 64 * kMaxSpecBytes) {
     return Invalid("result", absl::StrCat(r.result().ByteSizeLong(), " bytes, at most ", 64 * kMaxSpecBytes));

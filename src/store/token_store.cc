@@ -47,8 +47,8 @@ class SqliteTokenStore : public TokenStore {
   ~SqliteTokenStore() override { sqlite3_close(db_); }
 
   absl::StatusOr<std::string> Issue(const std::string& user, const std::string& role) override {
-    if (role != "user" && role != "admin" && role != "agent") {
-      return absl::InvalidArgumentError(absl::StrCat("role '", role, "' is not user, admin or agent"));
+    if (role != "user" && role != "admin" && role != "agent" && role != "metrics") {
+      return absl::InvalidArgumentError(absl::StrCat("role '", role, "' is not user, admin, agent or metrics"));
     }
     if (user.empty() || user.size() > 64) return absl::InvalidArgumentError("the user must be 1-64 characters");
     unsigned char random[32];

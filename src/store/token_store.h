@@ -19,7 +19,7 @@ namespace braintune::store {
 struct TokenInfo {
   std::string id;    // the first 12 hex digits of the hash: names a token in lists and revocations
   std::string user;  // who it stands for (agents: a label)
-  std::string role;  // user, admin or agent
+  std::string role;  // user, admin, agent or metrics (reads /metrics only)
   int64_t created_ms = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@
 #include "config/job_spec.h"
 #include "data/dataset.h"
 #include "ddp/reducer.h"
+#include "dist/device_memory.h"
 #include "eval/metrics.h"  // the one Pearson r, as the evaluator scores
 #include "model/autocast.h"
 #include "model/brain_model.h"
@@ -393,6 +395,7 @@ class Trainer {
     }));
     RETURN_IF_ERROR(comm_->AllReduceSum(sums, 2));
     const double loss = sums[0] / std::max(1.0, sums[1]);
+    validation_loss_ = loss;  // the next progress report carries it
     if (early_stopping_.Check(step, loss, params_)) finished_ = true;
     return absl::OkStatus();
   }
@@ -410,7 +413,10 @@ class Trainer {
       const int64_t done = step - first_step_ + 1;
       p.set_steps_per_sec(done / train_elapsed);
       p.set_samples_per_sec(done * spec_.training.batch_size / train_elapsed);
+      p.set_data_wait_share(std::clamp(loader_->wait_seconds() / train_elapsed, 0.0, 1.0));
     }
+    if (validation_loss_) p.set_validation_loss(*validation_loss_);
+    if (device_.is_cuda()) p.set_gpu_memory_bytes(dist::DeviceMemoryInUse(device_.index()));
     reporter_.Report(p, result);
   }
 
@@ -488,6 +494,7 @@ class Trainer {
   std::map<int, double> heard_by_;                     // story -> participants who heard it
   model::BrainModel model_{nullptr};
   torch::Device device_{torch::kCPU};
+  std::optional<double> validation_loss_;  // the latest check on the validation windows
   std::unique_ptr<dist::Communicator> gpu_comm_;       // NCCL, for gradients, on a GPU rank
   bool bf16_ = false;                                  // autocast (training.precision)
   std::vector<torch::Tensor> params_;                  // every parameter, frozen ones too

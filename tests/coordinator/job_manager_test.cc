@@ -609,5 +609,110 @@ TEST_F(JobManagerTest, AProgressBurstCostsAHandfulOfStoreWritesAndTheEndIsWritte
   manager_.reset();  // before `counting`
 }
 
+// Issue 20: the dashboard's loss curve and `braintune status`' sparkline read a history that
+// stays small however long the job runs, and still spans the whole run.
+TEST_F(JobManagerTest, ProgressHistoryIsBoundedAndSpansTheWholeRun) {
+  Register(Node("n1", 1));
+  auto a = manager_->Submit(Spec("a", 1), "ana");
+  ASSERT_TRUE(a.ok());
+  manager_->SchedulePass();
+  Beat("n1", {Runtime(a->id())});
+  ASSERT_EQ(State(a->id()), v1::RUNNING);
+  v1::ReportProgressRequest report;
+  report.set_job_id(a->id());
+  report.set_attempt(1);
+  report.mutable_progress()->set_phase("training");
+  report.mutable_progress()->set_total_steps(5000);
+  for (int step = 1; step <= 5000; ++step) {
+    report.mutable_progress()->set_step(step);
+    report.mutable_progress()->set_loss(1.0 / step);
+    if (step % 100 == 0) report.mutable_progress()->set_validation_loss(2.0 / step);
+    ASSERT_TRUE(manager_->ReportProgress(report).ok());
+    ASSERT_TRUE(manager_->ReportProgress(report).ok()) << "a repeated report adds no point";
+  }
+  const v1::Job job = *manager_->Get(a->id());
+  ASSERT_LE(job.history_size(), JobManager::kHistoryPoints);
+  ASSERT_GE(job.history_size(), JobManager::kHistoryPoints / 2);
+  EXPECT_EQ(job.history(0).step(), 1);
+  EXPECT_EQ(job.history(job.history_size() - 1).step(), 5000) << "the newest point is kept";
+  EXPECT_DOUBLE_EQ(job.history(job.history_size() - 1).loss(), 1.0 / 5000);
+  int64_t largest_gap = 0;
+  for (int i = 1; i < job.history_size(); ++i) {
+    ASSERT_GT(job.history(i).step(), job.history(i - 1).step());
+    largest_gap = std::max(largest_gap, job.history(i).step() - job.history(i - 1).step());
+  }
+  EXPECT_LE(largest_gap, 2 * 5000 / (job.history_size() - 1) + 1) << "points are spread evenly over the run";
+  EXPECT_TRUE(job.history(job.history_size() - 1).has_validation_loss());
+  EXPECT_FALSE(job.history(0).has_validation_loss()) << "no validation loss before the first check";
+  EXPECT_GT(job.progress().reported_ms(), 0) << "the coordinator stamps each report";
+
+  EXPECT_EQ(All()[0].history_size(), 0) << "listings leave the history out, as the events";
+  manager_->FlushProgress(/*all=*/true);
+  Open();
+  EXPECT_EQ(manager_->Get(a->id())->history_size(), job.history_size()) << "the history survives a restart";
+}
+
+// Issue 20: per-job series exist while jobs run and end with them: a thousand finished jobs
+// leave none behind (the pool's gauges are computed from the jobs as they are now).
+TEST_F(JobManagerTest, AThousandFinishedJobsLeaveNoPerJobSeries) {
+  Metrics metrics;
+  manager_->SetMetrics(&metrics);
+  Register(Node("n1", 1000));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.push_back(manager_->Submit(Spec("j" + std::to_string(i), 1), "ana")->id());
+  manager_->SchedulePass();
+  std::vector<v1::JobRuntime> running;
+  for (const auto& id : ids) running.push_back(Runtime(id));
+  Beat("n1", running);
+  v1::ReportProgressRequest report;
+  report.mutable_progress()->set_phase("training");
+  report.mutable_progress()->set_step(1);
+  report.mutable_progress()->set_total_steps(10);
+  for (const auto& id : ids) {
+    ASSERT_EQ(State(id), v1::RUNNING);
+    report.set_job_id(id);
+    ASSERT_TRUE(manager_->ReportProgress(report).ok());
+  }
+  auto per_job = [](const std::string& text) {
+    size_t n = 0;
+    for (size_t at = text.find("job_id=\""); at != std::string::npos; at = text.find("job_id=\"", at + 1)) ++n;
+    return n;
+  };
+  std::string text = metrics.Render(manager_->Snapshot(), NowMs());
+  EXPECT_EQ(per_job(text), 1000u * 8) << "eight gauges per running job";
+  EXPECT_NE(text.find("braintune_node_slots_in_use{node=\"n1\"} 1000"), std::string::npos) << text.substr(0, 2000);
+
+  std::vector<v1::JobRuntime> exited;
+  for (const auto& id : ids) exited.push_back(Runtime(id, /*exited=*/true, 0));
+  Beat("n1", exited);
+  text = metrics.Render(manager_->Snapshot(), NowMs());
+  EXPECT_EQ(per_job(text), 0u);
+  EXPECT_NE(text.find("braintune_jobs{state=\"SUCCEEDED\",user=\"ana\",group=\"\"} 1000"), std::string::npos);
+  EXPECT_NE(text.find("braintune_jobs_finished_total{state=\"SUCCEEDED\"} 1000"), std::string::npos);
+  EXPECT_NE(text.find("braintune_job_queue_wait_seconds_count 1000"), std::string::npos);
+  EXPECT_NE(text.find("braintune_node_slots_in_use{node=\"n1\"} 0"), std::string::npos);
+}
+
+// Issue 20: `braintune nodes` and the dashboard name only the viewer's jobs on each node.
+TEST_F(JobManagerTest, NodesNameOnlyTheViewersJobs) {
+  Register(Node("n1", 4));
+  auto a = manager_->Submit(Spec("a", 2), "ana");
+  auto b = manager_->Submit(Spec("b", 1), "bo");
+  manager_->SchedulePass();
+  std::vector<v1::NodeStatus> nodes = manager_->Nodes("bo", /*all=*/false);
+  ASSERT_EQ(nodes.size(), 1u);
+  EXPECT_EQ(nodes[0].name(), "n1");
+  EXPECT_EQ(nodes[0].state(), v1::NodeStatus::LIVE);
+  EXPECT_EQ(nodes[0].cpu_slots(), 4);
+  EXPECT_EQ(nodes[0].slots_in_use(), 3);
+  ASSERT_EQ(nodes[0].job_ids_size(), 1);
+  EXPECT_EQ(nodes[0].job_ids(0), b->id());
+  EXPECT_EQ(nodes[0].other_jobs(), 1);
+  nodes = manager_->Nodes("", /*all=*/true);
+  EXPECT_EQ(nodes[0].job_ids_size(), 2);
+  EXPECT_EQ(nodes[0].other_jobs(), 0);
+  EXPECT_GT(nodes[0].last_heartbeat_ms(), 0);
+}
+
 }  // namespace
 }  // namespace braintune::coordinator

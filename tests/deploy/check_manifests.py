@@ -10,8 +10,10 @@ disagreement and exits 1 if there is any.
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -74,10 +76,13 @@ def stage_volumes(stage):
     return set(v.strip().strip('"') for v in m.group(1).split(",")) if m else set()
 
 
-exposed = set(re.findall(r"EXPOSE (\d+)", stages.get("coordinator", "")))
+exposed = {port for line in re.findall(r"^EXPOSE (.+)$", stages.get("coordinator", ""), re.M) for port in line.split()}
 coordinator_port = stage_env("coordinator").get("BRAINTUNE_COORDINATOR_LISTEN", ":").rsplit(":", 1)[1]
 if coordinator_port not in exposed:
     problem("docker/Dockerfile", f"coordinator listens on {coordinator_port} but EXPOSEs {sorted(exposed)}")
+http_port = stage_env("coordinator").get("BRAINTUNE_COORDINATOR_HTTP", ":").rsplit(":", 1)[1]
+if http_port not in exposed:
+    problem("docker/Dockerfile", f"coordinator serves HTTP on {http_port} but EXPOSEs {sorted(exposed)}")
 if "braintune\", \"health" not in stages.get("coordinator", ""):
     problem("docker/Dockerfile", "the coordinator's HEALTHCHECK is not `braintune health`")
 for stage, program in (("coordinator", "coordinator"), ("worker", "worker")):
@@ -135,6 +140,15 @@ for name, secret in list(compose.get("secrets", {}).items()) + list(tls.get("sec
 services = compose["services"]
 for name, service in services.items():
     where = f"deploy/compose/compose.yaml ({name})"
+    if name == "prometheus":  # its config files are the repository's, its token a declared secret
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith(".") and not os.path.exists(os.path.join(compose_dir, source)):
+                problem(where, f"mounts {source}, which does not exist")
+        for s in service.get("secrets", []):
+            if (s["source"] if isinstance(s, dict) else s) not in declared_secrets:
+                problem(where, f"secret {s} is not declared")
+        continue
     program = "coordinator" if name == "coordinator" else "worker"
     image = service.get("image", "")
     if not re.search(rf"/braintune-{program}(-cuda)?:", image):
@@ -161,6 +175,8 @@ for name, service in services.items():
         ports = [str(p).split(":")[-1] for p in service.get("ports", [])]
         if coordinator_port not in ports:
             problem(where, f"does not publish the coordinator's port {coordinator_port}")
+        if http_port not in ports or not env.get("BRAINTUNE_COORDINATOR_HTTP", "").endswith(":" + http_port):
+            problem(where, f"does not serve and publish the HTTP port {http_port}")
 
 # The Compose schema itself, by Debian's docker-compose (with .env.example's settings).
 for files in (["compose.yaml"], ["compose.yaml", "compose.tls.yaml"]):
@@ -245,6 +261,9 @@ for d in documents:
             listen = env.get("BRAINTUNE_COORDINATOR_LISTEN", "")
             if not listen.endswith(":" + coordinator_port):
                 problem(where, f"listens on {listen}, not port {coordinator_port}")
+            if not env.get("BRAINTUNE_COORDINATOR_HTTP", "").endswith(":" + http_port) or http_port not in ports \
+                    or http_port not in service_ports.get("braintune-coordinator", set()):
+                problem(where, f"the HTTP port {http_port} is not served, the container's and the Service's")
             for probe in ("readinessProbe", "livenessProbe"):
                 check_health_command(f"{where} {probe}", c.get(probe, {}).get("exec", {}).get("command", []))
         else:
@@ -258,7 +277,35 @@ for d in documents:
             if "nvidia.com/gpu" not in c.get("resources", {}).get("limits", {}):
                 problem(where, "requests no nvidia.com/gpu")
 
+# --- Prometheus: the scrape config and the alert rules, by Debian's promtool; the rules name
+# only metrics the coordinator exports.
+# promtool opens the token file the config names: the check runs on a copy whose token exists.
+prom_dir = os.path.join(src, "deploy/prometheus")
+check_dir = tempfile.mkdtemp(prefix="check_manifests.")
+with open(os.path.join(check_dir, "metrics.token"), "w") as f:
+    f.write("a-token\n")
+shutil.copy(os.path.join(prom_dir, "alerts.yml"), check_dir)
+config = yaml.safe_load(open(os.path.join(prom_dir, "prometheus.yml")))
+for scrape in config.get("scrape_configs", []):
+    if "credentials_file" in scrape.get("authorization", {}):
+        scrape["authorization"]["credentials_file"] = os.path.join(check_dir, "metrics.token")
+with open(os.path.join(check_dir, "prometheus.yml"), "w") as f:
+    yaml.safe_dump(config, f)
+for what, name in (("rules", "alerts.yml"), ("config", "prometheus.yml")):
+    try:
+        r = subprocess.run(["promtool", "check", what, name], cwd=check_dir, capture_output=True, text=True)
+    except FileNotFoundError:
+        sys.exit("check_manifests: needs promtool (Debian's prometheus; scripts/install-deps)")
+    if r.returncode != 0:
+        problem(f"deploy/prometheus/{name}", f"promtool check {what}: {(r.stdout + r.stderr).strip()}")
+metrics_source = open(os.path.join(src, "src/coordinator/metrics.cc")).read()
+for rule in yaml.safe_load(open(os.path.join(prom_dir, "alerts.yml")))["groups"][0]["rules"]:
+    for metric in re.findall(r"\b(braintune_[a-z_]+)", rule["expr"]):
+        if f'"{metric}"' not in metrics_source:
+            problem("deploy/prometheus/alerts.yml", f"{rule['alert']} uses {metric}, which the coordinator does not export")
+
 for p in problems:
     print(p)
-print(f"check_manifests: {len(problems)} problems in docker/, deploy/compose and deploy/k8s")
+shutil.rmtree(check_dir, ignore_errors=True)
+print(f"check_manifests: {len(problems)} problems in docker/, deploy/compose, deploy/k8s and deploy/prometheus")
 sys.exit(1 if problems else 0)

@@ -127,6 +127,7 @@ say "images checked ($(elapsed))"
 
 # 4. A pool of containers.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$work/state" "$work/datasets" "$work/outputs" "$work/secrets" "$work/node-a" "$work/node-b"
 chown 10001:10001 "$work/state"
 chmod 1777 "$work/outputs"  # every job account writes its own output directory here
@@ -144,6 +145,7 @@ token() {  # the coordinator image's own tool, on its volume
     braintune-coordinator token create --db /var/lib/braintune/jobs.db "$@" 2>>"$work/token.log" | head -1
 }
 alice_token=$(token --user alice --role user)
+metrics_token=$(token --user prometheus --role metrics)
 token --node "$prefix-node-a" --role agent >"$work/secrets/node-a.token"
 token --node "$prefix-node-b" --role agent >"$work/secrets/node-b.token"
 chmod 600 "$work/secrets/"*.token
@@ -152,7 +154,7 @@ chmod 600 "$work/secrets/"*.token
 
 start_coordinator() {
   buildah run --isolation chroot --network host --user braintune -v "$work/state:/var/lib/braintune" "$coord" -- \
-    env BRAINTUNE_COORDINATOR_POLICY=/var/lib/braintune/policy.yaml \
+    env BRAINTUNE_COORDINATOR_POLICY=/var/lib/braintune/policy.yaml BRAINTUNE_COORDINATOR_HTTP="127.0.0.1:$http_port" \
     braintune-coordinator --listen "127.0.0.1:$port" >>"$work/coordinator.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
@@ -191,6 +193,13 @@ owner=$(stat -c %U "$work/outputs/quickstart/result.json")
 [ "$owner" = "$account" ] || fail "the outputs belong to $owner, not the job account $account"
 job=$("$bin/braintune" list --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["jobs"][0]["id"])')
 say "job $job succeeded as $account, outputs on the shared volume ($(elapsed))"
+# The image's HTTP side: /metrics for a metrics token counts the job.
+python3 - "$http_port" "$metrics_token" <<'PY' || fail "the coordinator image's /metrics does not count the job"
+import sys, urllib.request
+request = urllib.request.Request(f"http://127.0.0.1:{sys.argv[1]}/metrics", headers={"Authorization": "Bearer " + sys.argv[2]})
+body = urllib.request.urlopen(request, timeout=10).read().decode()
+assert 'braintune_jobs{state="SUCCEEDED",user="alice"' in body, body[:3000]
+PY
 
 # The coordinator stopped: its health check fails; started again: it still lists the job.
 buildah run --isolation chroot --network host "$coord" -- braintune health --coordinator "127.0.0.1:$port" >/dev/null ||

@@ -21,7 +21,7 @@ void WriteTinyJob(const TempDir& dir, const TinyJob& job) {
                                       << "data: {path: brain.h5}\n"
                                       << "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
                                       << "training: {steps: " << job.steps << ", batch_size: 4, log_every: 5, "
-                                      << "checkpoint_every: " << job.checkpoint_every << "}\n"
+                                      << "checkpoint_every: " << job.checkpoint_every << job.training << "}\n"
                                       << (job.output_dir.empty() ? "" : "output: {dir: " + job.output_dir + "}\n");
 }
 

@@ -23,6 +23,8 @@ struct TinyJob {
   std::string file = "job.yaml";       // the spec's file name in dir
   // output.dir (relative to dir); empty: the agent's job directory.
   std::string output_dir;
+  // More of training: {...}, after a comma, e.g. ", patience: 0".
+  std::string training;
 };
 
 // Writes dir/brain.h5 (unless there) and dir/<job.file>; fails the calling test on error.
