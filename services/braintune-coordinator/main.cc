@@ -134,6 +134,9 @@ int main(int argc, char** argv) {
     o.policy = *policy;
   }
 
+  // A client that goes away mid-response (a browser tab closed over HTTPS) must cost an error on
+  // that connection, not the process: TLS writes raise SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   // Signals are taken by a dedicated thread so that shutdown runs outside a signal handler.
   sigset_t set;
   sigemptyset(&set);

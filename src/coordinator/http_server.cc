@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -27,6 +28,31 @@ constexpr char kCookie[] = "braintune_token";
 constexpr int64_t kMaxLogPiece = 256 << 10;
 constexpr int64_t kDefaultTail = 16 << 10;
 constexpr int kJobsListed = 200;
+constexpr int kThreads = 16;
+
+// Whether a Host header names this machine: localhost, 127.x.y.z or [::1], with any port.
+bool LoopbackHost(const std::string& host_header) {
+  std::string host = host_header;
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  host = absl::AsciiStrToLower(host);
+  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
+}
+
+// Whether a browser sent the request from one of our own pages: Sec-Fetch-Site (every current
+// browser sends it) is same-origin, or, without it, Origin (if any) names the Host it was sent to.
+// Non-browser clients (curl, tests) send neither and are judged by their token alone.
+bool SameOrigin(const httplib::Request& req) {
+  const std::string site = req.get_header_value("Sec-Fetch-Site");
+  if (!site.empty()) return site == "same-origin" || site == "none";
+  const std::string origin = req.get_header_value("Origin");
+  if (origin.empty()) return true;
+  const size_t scheme = origin.find("://");
+  return scheme != std::string::npos && origin.substr(scheme + 3) == req.get_header_value("Host");
+}
 
 int HttpCode(const absl::Status& s) {
   switch (s.code()) {
@@ -97,6 +123,9 @@ class HttpServerImpl : public HttpServer {
     port_ = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
     if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot listen on --http ", address, " (address in use or invalid?)"));
     thread_ = std::thread([this] { server_->listen_after_bind(); });
+    // Until it runs, stop() would not stop it (and the destructor would wait forever).
+    for (int i = 0; i < 500 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!server_->is_running()) return absl::InternalError(absl::StrCat("--http ", address, ": the server did not start"));
     return absl::OkStatus();
   }
 
@@ -105,10 +134,13 @@ class HttpServerImpl : public HttpServer {
  private:
   void Routes() {
     httplib::Server& s = *server_;
+    // Idle or slow connections must not hold the threads that serve the pages and /metrics.
     s.set_payload_max_length(16 << 10);  // a sign-in form; nothing else takes a body
-    s.set_read_timeout(10, 0);
+    s.set_read_timeout(3, 0);
     s.set_write_timeout(10, 0);
-    s.new_task_queue = [] { return new httplib::ThreadPool(4); };
+    s.set_keep_alive_timeout(2);
+    s.set_keep_alive_max_count(20);
+    s.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
     // The pages load only their own scripts and styles, in no frame; nothing is cached.
     s.set_default_headers({{"Content-Security-Policy",
                             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -116,6 +148,25 @@ class HttpServerImpl : public HttpServer {
                            {"X-Content-Type-Options", "nosniff"},
                            {"Referrer-Policy", "no-referrer"},
                            {"Cache-Control", "no-store"}});
+
+    // Before any route: a browser's request from elsewhere is refused.
+    //  - Without access control every caller is an admin, so the name the request was sent to
+    //    must be this machine's: a web page whose name resolves to 127.0.0.1 (DNS rebinding)
+    //    would otherwise read and cancel jobs as a same-origin page.
+    //  - A POST (sign-in, sign-out, cancel) must come from the dashboard's own pages: another
+    //    site's form or script cannot sign a browser in as someone else or act for it.
+    s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!auth_->enabled() && !LoopbackHost(req.get_header_value("Host"))) {
+        Error(res, absl::PermissionDeniedError("without access control this coordinator answers only requests "
+                                               "addressed to localhost or a loopback address"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (req.method == "POST" && !SameOrigin(req)) {
+        Error(res, absl::PermissionDeniedError("a request from another site"));
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
 
     s.Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
       if (absl::Status ok = auth_->MetricsReader(TokenOf(req)); !ok.ok()) {
@@ -137,6 +188,7 @@ class HttpServerImpl : public HttpServer {
                       absl::EndsWith(name, ".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8");
     });
     s.Post("/login", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!auth_->enabled()) return res.set_redirect("/", 303);  // nothing to sign in to
       const std::string token = req.get_param_value("token");
       if (absl::StatusOr<Caller> caller = auth_->UserByToken(token); !caller.ok()) {
         res.status = 401;
@@ -162,13 +214,22 @@ class HttpServerImpl : public HttpServer {
     s.Get("/api/jobs", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<Caller> caller = auth_->UserByToken(TokenOf(req));
       if (!caller.ok()) return Error(res, caller.status());
+      // The newest kJobsListed, every page of them (a page is cut at a few MiB), without their
+      // results (the job's page has those).
       v1::ListJobsRequest list;
       list.set_limit(kJobsListed);
       list.set_page_size(kJobsListed);
-      absl::StatusOr<v1::ListJobsResponse> page = jobs_->List(list, caller->admin ? "" : caller->user);
-      if (!page.ok()) return Error(res, page.status());
-      page->clear_next_page_token();
-      res.set_content(ToJson(*page, /*one_line=*/true), "application/json");
+      v1::ListJobsResponse all;
+      do {
+        absl::StatusOr<v1::ListJobsResponse> page = jobs_->List(list, caller->admin ? "" : caller->user);
+        if (!page.ok()) return Error(res, page.status());
+        for (v1::Job& job : *page->mutable_jobs()) {
+          job.clear_result();
+          *all.add_jobs() = std::move(job);
+        }
+        list.set_page_token(page->next_page_token());
+      } while (!list.page_token().empty());
+      res.set_content(ToJson(all, /*one_line=*/true), "application/json");
     });
     s.Get(R"(/api/jobs/([A-Za-z0-9_.-]{1,128})(/result\.json)?)", [this](const httplib::Request& req, httplib::Response& res) {
       absl::StatusOr<v1::Job> job = OwnJob(req);
@@ -193,7 +254,7 @@ class HttpServerImpl : public HttpServer {
       if (!data.ok()) return Error(res, data.status());
       // Where this piece starts and where the next read starts.
       res.set_header("X-Log-Offset", std::to_string(offset));
-      res.set_header("X-Log-Next-Offset", std::to_string(std::min<int64_t>(*size, offset + data->size())));
+      res.set_header("X-Log-Next-Offset", std::to_string(offset + static_cast<int64_t>(data->size())));
       res.set_content(*std::move(data), "text/plain; charset=utf-8");
     });
     s.Post(R"(/api/jobs/([A-Za-z0-9_.-]{1,128})/cancel)", [this](const httplib::Request& req, httplib::Response& res) {

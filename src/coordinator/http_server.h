@@ -35,7 +35,8 @@ struct HttpOptions {
 };
 
 // Thread model: serves on its own threads from Start until destroyed; the managers it is given
-// must outlive it.
+// must outlive it. The process must ignore SIGPIPE (a TLS client that leaves mid-response would
+// otherwise kill it): braintune-coordinator's main does.
 class HttpServer {
  public:
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpOptions& options, JobManager* jobs,

@@ -64,13 +64,15 @@ absl::StatusOr<std::unique_ptr<JobManager>> JobManager::Create(store::JobStore* 
 
 namespace {
 
-// Adds `p` to the job's history (or updates the newest point, of the same step). The history is the first point, the newest, and those on a grid of steps
-// whose spacing (a power of two) doubles as the job goes on, so that it never holds more than
-// kHistoryPoints points and they stay evenly spread over the whole run.
+// Adds `p` to the job's history (or updates the newest point, of the same step). The history
+// keeps the first point, the newest, and one point per bucket of `stride` steps, the stride a
+// power of two that doubles as the job goes on: never more than kHistoryPoints points, spread
+// evenly over the whole run whatever the reporting interval. A step below the newest point's (a
+// restart from an earlier checkpoint) replaces the points from that step on.
 void AddHistoryPoint(const v1::Progress& p, v1::Job* job) {
   if (p.step() <= 0 || p.phase() != "training") return;
   auto* history = job->mutable_history();
-  // A report of the step the newest point has changes that point (a validation loss arrived).
+  while (!history->empty() && history->rbegin()->step() > p.step()) history->RemoveLast();
   const bool same_step = !history->empty() && history->rbegin()->step() == p.step();
   v1::ProgressPoint* point = same_step ? &*history->rbegin() : history->Add();
   point->set_time_ms(NowMs());
@@ -78,10 +80,15 @@ void AddHistoryPoint(const v1::Progress& p, v1::Job* job) {
   point->set_loss(p.loss());
   if (p.has_validation_loss()) point->set_validation_loss(p.validation_loss());
   int64_t stride = 1;
-  while (p.step() / stride > JobManager::kHistoryPoints - 2) stride *= 2;
+  while (p.step() / stride > JobManager::kHistoryPoints - 3) stride *= 2;
   int kept = 0;
+  int64_t last_bucket = -1;
   for (int i = 0; i < history->size(); ++i) {
-    if (i == 0 || i == history->size() - 1 || history->Get(i).step() % stride == 0) history->SwapElements(kept++, i);
+    const int64_t bucket = history->Get(i).step() / stride;
+    if (i == 0 || i == history->size() - 1 || bucket != last_bucket) {
+      history->SwapElements(kept++, i);
+      last_bucket = bucket;
+    }
   }
   history->DeleteSubrange(kept, history->size() - kept);
 }

@@ -1,6 +1,7 @@
 #include "coordinator/node_status.h"
 
 #include <map>
+#include <set>
 
 #include "coordinator/job_state.h"
 
@@ -21,15 +22,16 @@ std::vector<v1::NodeStatus> NodeStatuses(const std::vector<NodeRecord>& nodes, c
   }
   for (const auto& [id, job] : jobs) {
     if (!HoldsSlots(job.state())) continue;
+    std::set<std::string> counted;  // a job with several placements on a node is one job there
     for (const v1::Placement& p : job.placements()) {
       auto it = by_name.find(p.node());
       if (it == by_name.end()) continue;  // a node not seen since a restart: Expect() adds those
       v1::NodeStatus& s = it->second;
       s.set_slots_in_use(s.slots_in_use() + p.slots());
       s.set_gpus_in_use(s.gpus_in_use() + p.gpus_size());
+      if (!counted.insert(p.node()).second) continue;
       if (all || job.user() == viewer) {
-        // A job placed on a node twice (several placements there) is listed once.
-        if (s.job_ids_size() == 0 || s.job_ids(s.job_ids_size() - 1) != id) s.add_job_ids(id);
+        s.add_job_ids(id);
       } else {
         s.set_other_jobs(s.other_jobs() + 1);
       }

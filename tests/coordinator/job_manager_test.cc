@@ -610,46 +610,65 @@ TEST_F(JobManagerTest, AProgressBurstCostsAHandfulOfStoreWritesAndTheEndIsWritte
 }
 
 // Issue 20: the dashboard's loss curve and `braintune status`' sparkline read a history that
-// stays small however long the job runs, and still spans the whole run.
+// stays small however long the job runs, and still spans the whole run, whatever the job's
+// reporting interval (log_every); a restart from an earlier checkpoint rewrites the rest.
 TEST_F(JobManagerTest, ProgressHistoryIsBoundedAndSpansTheWholeRun) {
-  Register(Node("n1", 1));
-  auto a = manager_->Submit(Spec("a", 1), "ana");
-  ASSERT_TRUE(a.ok());
-  manager_->SchedulePass();
-  Beat("n1", {Runtime(a->id())});
-  ASSERT_EQ(State(a->id()), v1::RUNNING);
-  v1::ReportProgressRequest report;
-  report.set_job_id(a->id());
-  report.set_attempt(1);
-  report.mutable_progress()->set_phase("training");
-  report.mutable_progress()->set_total_steps(5000);
-  for (int step = 1; step <= 5000; ++step) {
-    report.mutable_progress()->set_step(step);
-    report.mutable_progress()->set_loss(1.0 / step);
-    if (step % 100 == 0) report.mutable_progress()->set_validation_loss(2.0 / step);
+  Register(Node("n1", 3));
+  for (const auto& [log_every, steps] : {std::pair<int64_t, int64_t>{1, 5000}, {10, 100000}, {1000, 1000000}}) {
+    auto a = manager_->Submit(Spec("a", 1), "ana");
+    ASSERT_TRUE(a.ok());
+    manager_->SchedulePass();
+    Beat("n1", {Runtime(a->id())});
+    ASSERT_EQ(State(a->id()), v1::RUNNING);
+    v1::ReportProgressRequest report;
+    report.set_job_id(a->id());
+    report.mutable_progress()->set_phase("training");
+    report.mutable_progress()->set_total_steps(steps);
+    for (int64_t step = log_every; step <= steps; step += log_every) {
+      report.mutable_progress()->set_step(step);
+      report.mutable_progress()->set_loss(1.0 / step);
+      if (step % (50 * log_every) == 0) report.mutable_progress()->set_validation_loss(2.0 / step);
+      ASSERT_TRUE(manager_->ReportProgress(report).ok());
+    }
+    const int before = manager_->Get(a->id())->history_size();
     ASSERT_TRUE(manager_->ReportProgress(report).ok());
-    ASSERT_TRUE(manager_->ReportProgress(report).ok()) << "a repeated report adds no point";
+    v1::Job job = *manager_->Get(a->id());
+    EXPECT_EQ(job.history_size(), before) << "a repeated report adds no point";
+    SCOPED_TRACE(absl::StrCat("log_every ", log_every, ", ", steps, " steps, ", job.history_size(), " points"));
+    ASSERT_LE(job.history_size(), JobManager::kHistoryPoints);
+    ASSERT_GE(job.history_size(), JobManager::kHistoryPoints / 3) << "enough points for a curve";
+    EXPECT_EQ(job.history(0).step(), log_every);
+    EXPECT_EQ(job.history(job.history_size() - 1).step(), steps) << "the newest point is kept";
+    EXPECT_DOUBLE_EQ(job.history(job.history_size() - 1).loss(), 1.0 / steps);
+    int64_t largest_gap = 0;
+    for (int i = 1; i < job.history_size(); ++i) {
+      ASSERT_GT(job.history(i).step(), job.history(i - 1).step());
+      largest_gap = std::max(largest_gap, job.history(i).step() - job.history(i - 1).step());
+    }
+    EXPECT_LE(largest_gap, 4 * steps / job.history_size()) << "points are spread evenly over the run";
+    EXPECT_TRUE(job.history(job.history_size() - 1).has_validation_loss());
+    EXPECT_FALSE(job.history(0).has_validation_loss()) << "no validation loss before the first check";
+    EXPECT_GT(job.progress().reported_ms(), 0) << "the coordinator stamps each report";
+
+    // Restarted from the checkpoint at half the steps: the later points go, the run goes on.
+    report.mutable_progress()->set_step(steps / 2);
+    ASSERT_TRUE(manager_->ReportProgress(report).ok());
+    job = *manager_->Get(a->id());
+    EXPECT_EQ(job.history(job.history_size() - 1).step(), steps / 2);
+    for (int64_t step = steps / 2 + log_every; step <= steps; step += log_every) {
+      report.mutable_progress()->set_step(step);
+      ASSERT_TRUE(manager_->ReportProgress(report).ok());
+    }
+    job = *manager_->Get(a->id());
+    EXPECT_LE(job.history_size(), JobManager::kHistoryPoints);
+    for (int i = 1; i < job.history_size(); ++i) ASSERT_GT(job.history(i).step(), job.history(i - 1).step());
   }
-  const v1::Job job = *manager_->Get(a->id());
-  ASSERT_LE(job.history_size(), JobManager::kHistoryPoints);
-  ASSERT_GE(job.history_size(), JobManager::kHistoryPoints / 2);
-  EXPECT_EQ(job.history(0).step(), 1);
-  EXPECT_EQ(job.history(job.history_size() - 1).step(), 5000) << "the newest point is kept";
-  EXPECT_DOUBLE_EQ(job.history(job.history_size() - 1).loss(), 1.0 / 5000);
-  int64_t largest_gap = 0;
-  for (int i = 1; i < job.history_size(); ++i) {
-    ASSERT_GT(job.history(i).step(), job.history(i - 1).step());
-    largest_gap = std::max(largest_gap, job.history(i).step() - job.history(i - 1).step());
-  }
-  EXPECT_LE(largest_gap, 2 * 5000 / (job.history_size() - 1) + 1) << "points are spread evenly over the run";
-  EXPECT_TRUE(job.history(job.history_size() - 1).has_validation_loss());
-  EXPECT_FALSE(job.history(0).has_validation_loss()) << "no validation loss before the first check";
-  EXPECT_GT(job.progress().reported_ms(), 0) << "the coordinator stamps each report";
 
   EXPECT_EQ(All()[0].history_size(), 0) << "listings leave the history out, as the events";
+  const v1::Job first = *manager_->Get(All()[0].id());
   manager_->FlushProgress(/*all=*/true);
   Open();
-  EXPECT_EQ(manager_->Get(a->id())->history_size(), job.history_size()) << "the history survives a restart";
+  EXPECT_EQ(manager_->Get(first.id())->history_size(), first.history_size()) << "the history survives a restart";
 }
 
 // Issue 20: per-job series exist while jobs run and end with them: a thousand finished jobs

@@ -76,7 +76,7 @@ async function renderPool(main) {
       el("td", {}, j.spec.name), el("td", {}, j.user), el("td", {}, j.spec.kind),
       el("td", { class: "state " + j.state }, j.state),
       progressCell(j),
-      el("td", { class: "num steps-per-sec" }, j.state === "RUNNING" && num(j.progress.steps_per_sec) ? num(j.progress.steps_per_sec).toFixed(2) : ""),
+      el("td", { class: "num steps-per-sec" }, j.state === "RUNNING" && num((j.progress || {}).steps_per_sec) ? num(j.progress.steps_per_sec).toFixed(2) : ""),
       el("td", { class: "num" }, eta(j)),
       el("td", { class: "why" }, why(j))));
   const nodeRows = (nodes.nodes || []).map((n) =>
@@ -179,7 +179,6 @@ async function renderJob(main, id) {
     try {
       await api("/api/jobs/" + encodeURIComponent(job.id) + "/cancel", { method: "POST", headers: { "X-Braintune-Action": "cancel" } });
     } catch (e) { alert(e.message); }
-    refresh();
   });
   const events = el("table", { id: "events" }, el("tbody", {}, ...(job.events || []).map((e) =>
     el("tr", {}, el("td", { class: "muted" }, new Date(num(e.time_ms)).toLocaleString()), el("td", { class: "state " + e.state }, e.state), el("td", {}, e.message)))));
@@ -229,8 +228,12 @@ async function start() {
     document.getElementById("whoami").textContent = me.auth ? me.user + (me.admin ? " (admin)" : "") : "no access control";
     document.getElementById("signout").hidden = !me.auth;
   } catch (e) { /* the next refresh reports it */ }
-  await refresh();
-  setInterval(refresh, REFRESH_MS);
+  // The next refresh starts once this one is done (two at once would append a log piece twice).
+  const loop = async () => {
+    await refresh();
+    setTimeout(loop, REFRESH_MS);
+  };
+  loop();
 }
 
 document.addEventListener("DOMContentLoaded", start);
