@@ -42,8 +42,10 @@ Value Bool(bool b) {
   v.set_bool_value(b);
   return v;
 }
+// An empty list is [] (not left out): every key is always there for scripts.
 Value List(const std::vector<std::string>& items) {
   Value v;
+  v.mutable_list_value();
   for (const auto& s : items) *v.mutable_list_value()->add_values() = Str(s);
   return v;
 }
@@ -121,6 +123,21 @@ int CmdInspect(int argc, char** argv) {
       *participants.mutable_list_value()->add_values() = item;
     }
     fields["participants"] = participants;
+    Value stories;
+    for (const auto& st : s->story_list) {
+      Value item;
+      auto& sf = *item.mutable_struct_value()->mutable_fields();
+      sf["name"] = Str(st.name);
+      sf["seconds"] = Num(st.seconds);
+      sf["sample_rate"] = Num(st.sample_rate);
+      sf["words"] = Num(static_cast<double>(st.words));
+      sf["phonemes"] = Num(static_cast<double>(st.phonemes));
+      sf["features"] = List(st.features);
+      sf["heard_by"] = List(st.heard_by);
+      sf["repeated_by"] = List(st.repeated_by);
+      *stories.mutable_list_value()->add_values() = item;
+    }
+    fields["story_list"] = stories;
     std::cout << ToJson(out) << "\n";
     return kOk;
   }
@@ -137,7 +154,17 @@ int CmdInspect(int argc, char** argv) {
                     p.repeated_stories.empty() ? "-" : absl::StrJoin(p.repeated_stories, ","),
                     p.rois.empty() ? "-" : absl::StrJoin(p.rois, ",")});
   }
-  std::cout << FormatTable(rows);
+  std::cout << FormatTable(rows) << "\n";
+  std::vector<std::vector<std::string>> story_rows = {
+      {"STORY", "SECONDS", "AUDIO_HZ", "WORDS", "PHONEMES", "FEATURES", "HEARD_BY", "REPEATS"}};
+  for (const auto& st : s->story_list) {
+    story_rows.push_back({st.name, absl::StrFormat("%.1f", st.seconds), absl::StrFormat("%g", st.sample_rate),
+                          st.words ? std::to_string(st.words) : "-", st.phonemes ? std::to_string(st.phonemes) : "-",
+                          st.features.empty() ? "-" : absl::StrJoin(st.features, ","),
+                          absl::StrCat(st.heard_by.size(), "/", s->participants.size()),
+                          st.repeated_by.empty() ? "-" : absl::StrJoin(st.repeated_by, ",")});
+  }
+  std::cout << FormatTable(story_rows);
   return kOk;
 }
 

@@ -169,7 +169,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   const std::string source = spec.source_file().empty() ? "job spec" : spec.source_file();
   v1::Job job;
   // The YAML is the source of truth; the typed copy, derived here alone, is what the scheduler reads.
-  ASSIGN_OR_RETURN(*job.mutable_spec(), JobSpecProtoFromText(spec.spec_yaml(), spec.source_file()));
+  ASSIGN_OR_RETURN(*job.mutable_spec(), JobSpecProtoFromText(spec.spec_yaml(), spec.source_file(), spec.base_dir()));
   if (admit) {
     ASSIGN_OR_RETURN(*job.mutable_account(), admit(job.spec()));
   }

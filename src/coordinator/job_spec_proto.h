@@ -13,8 +13,10 @@ namespace braintune::coordinator {
 
 // Parses `spec_yaml` (errors name `source_file`, or "job spec") and returns the proto a job
 // keeps: the text, its source, and every scheduling field (name, kind, every resources key).
+// With `base_dir` (absolute), the text kept has its relative paths made absolute against it.
 // Whatever else a client put in its JobSpec is not read.
-absl::StatusOr<v1::JobSpec> JobSpecProtoFromText(const std::string& spec_yaml, const std::string& source_file);
+absl::StatusOr<v1::JobSpec> JobSpecProtoFromText(const std::string& spec_yaml, const std::string& source_file,
+                                                 const std::string& base_dir = "");
 
 }  // namespace braintune::coordinator
 

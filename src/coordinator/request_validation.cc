@@ -50,6 +50,7 @@ absl::Status Validate(const v1::SubmitJobRequest& r) {
   RETURN_IF_ERROR(Name("user", r.user(), /*required=*/false));
   if (r.spec().spec_yaml().empty()) return Invalid("spec.spec_yaml", "is required (the YAML job spec)");
   RETURN_IF_ERROR(Length("spec.spec_yaml", r.spec().spec_yaml(), kMaxSpecBytes));
+  RETURN_IF_ERROR(Length("spec.base_dir", r.spec().base_dir(), kMaxPathLength));
   return Length("spec.source_file", r.spec().source_file(), kMaxPathLength);
 }
 

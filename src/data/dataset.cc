@@ -507,12 +507,25 @@ absl::StatusOr<DatasetSummary> SummarizeDataset(const std::string& path) {
   summary.stories = static_cast<int>(dataset->stories.size());
   std::set<std::string> features;
   double seconds = 0;
+  std::map<std::string, size_t> story_index;
   for (const Story& s : dataset->stories) {
     seconds += s.seconds();
     summary.stories_with_words += !s.words.empty();
     summary.stories_with_phonemes += !s.phonemes.empty();
-    for (const auto& [name, feature] : s.features) features.insert(name);
+    StorySummary& ss = summary.story_list.emplace_back();
+    ss.name = s.name;
+    ss.seconds = s.seconds();
+    ss.sample_rate = s.sample_rate;
+    ss.words = static_cast<int64_t>(s.words.size());
+    ss.phonemes = static_cast<int64_t>(s.phonemes.size());
+    for (const auto& [name, feature] : s.features) {
+      features.insert(name);
+      ss.features.push_back(name);
+    }
   }
+  std::sort(summary.story_list.begin(), summary.story_list.end(),
+            [](const StorySummary& a, const StorySummary& b) { return a.name < b.name; });
+  for (size_t i = 0; i < summary.story_list.size(); ++i) story_index[summary.story_list[i].name] = i;
   summary.stimulus_hours = seconds / 3600;
   summary.feature_names.assign(features.begin(), features.end());
   for (const Participant& p : dataset->participants) {
@@ -521,9 +534,15 @@ absl::StatusOr<DatasetSummary> SummarizeDataset(const std::string& path) {
     ps.space = p.space;
     ps.n_targets = p.n_targets;
     ps.stories = static_cast<int>(p.runs.size());
-    for (const Run& r : p.runs) ps.samples += r.n_times;
+    for (const Run& r : p.runs) {
+      ps.samples += r.n_times;
+      if (auto it = story_index.find(r.story); it != story_index.end()) summary.story_list[it->second].heard_by.push_back(p.id);
+    }
     ps.has_noise_ceiling = !p.noise_ceiling.empty();
-    for (const auto& [story, repeats] : p.repeats) ps.repeated_stories.push_back(story);
+    for (const auto& [story, repeats] : p.repeats) {
+      ps.repeated_stories.push_back(story);
+      if (auto it = story_index.find(story); it != story_index.end()) summary.story_list[it->second].repeated_by.push_back(p.id);
+    }
     for (const auto& [name, roi] : p.rois) ps.rois.push_back(name);
     summary.participants.push_back(std::move(ps));
   }

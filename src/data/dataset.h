@@ -132,6 +132,17 @@ struct ParticipantSummary {
   std::vector<std::string> rois;              // sorted
 };
 
+struct StorySummary {
+  std::string name;
+  double seconds = 0;        // audio duration
+  double sample_rate = 0;    // of the audio
+  int64_t words = 0;         // 0: no word timings
+  int64_t phonemes = 0;      // 0: no phoneme timings
+  std::vector<std::string> features;     // sorted
+  std::vector<std::string> heard_by;     // participants with a run of it, sorted
+  std::vector<std::string> repeated_by;  // participants with repeats of it, sorted
+};
+
 struct DatasetSummary {
   std::string path;
   std::string name;
@@ -142,6 +153,7 @@ struct DatasetSummary {
   int stories_with_phonemes = 0;
   std::vector<std::string> feature_names;  // union over stories, sorted
   std::vector<ParticipantSummary> participants;  // sorted by id
+  std::vector<StorySummary> story_list;          // sorted by name
 };
 
 // Metadata for `braintune dataset inspect`: reads shapes and attributes, not audio, responses

@@ -42,8 +42,27 @@ TEST(DatasetCliTest, SynthThenValidateAndInspect) {
   EXPECT_EQ(p0.at("n_targets").number_value(), 8);
   EXPECT_EQ(p0.at("samples").number_value(), 60);  // 3 stories x 20 TRs
 
+  // Issue 21: every story, with its duration, annotations, features and who heard it.
+  const auto& stories = s.fields().at("story_list").list_value();
+  ASSERT_EQ(stories.values_size(), 3);
+  const auto& st = stories.values(2).struct_value().fields();
+  EXPECT_EQ(st.at("name").string_value(), "story_02");
+  EXPECT_NEAR(st.at("seconds").number_value(), 40, 0.01);
+  EXPECT_GT(st.at("words").number_value(), 10);
+  EXPECT_GT(st.at("phonemes").number_value(), st.at("words").number_value());
+  EXPECT_EQ(st.at("heard_by").list_value().values_size(), 3);
+  EXPECT_EQ(st.at("repeated_by").list_value().values_size(), 3) << "the last story has the repeats";
+  EXPECT_EQ(stories.values(0).struct_value().fields().at("repeated_by").list_value().values_size(), 0);
+  EXPECT_GE(st.at("features").list_value().values_size(), 4);
+  // A stable key order: two runs print the same bytes, keys sorted.
+  auto again = RunCommand(Binary("braintune") + " dataset inspect " + file + " --output json");
+  EXPECT_EQ(again.output, inspect.output);
+  EXPECT_LT(inspect.output.find("\"features\""), inspect.output.find("\"modality\""));
+
   auto table = RunCommand(Binary("braintune") + " dataset inspect " + file);
   EXPECT_NE(table.output.find("PARTICIPANT"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("STORY"), std::string::npos) << table.output;
+  EXPECT_NE(table.output.find("story_02  40.0"), std::string::npos) << table.output;
 }
 
 TEST(DatasetCliTest, MegSynthIsValid) {

@@ -88,5 +88,23 @@ TEST(JobSpecProtoTest, ABadSpecNamesItsSource) {
   EXPECT_NE(std::string(spec.status().message()).find("job spec:"), std::string::npos) << spec.status();
 }
 
+// Issue 21: a client that sends the spec's directory (the Python client) gets its relative
+// paths resolved by the one table the CLI uses; without it the text is kept as sent.
+TEST(JobSpecProtoTest, RelativePathsAreResolvedAgainstTheClientsDirectory) {
+  const std::string text = "name: x\ndata: {path: ../data/d.h5}\noutput: {dir: out}\nmodel: {pretrained: /m}\n";
+  auto spec = JobSpecProtoFromText(text, "/labs/ann/configs/job.yaml", "/labs/ann/configs");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_NE(spec->spec_yaml().find("path: /labs/ann/data/d.h5"), std::string::npos) << spec->spec_yaml();
+  EXPECT_NE(spec->spec_yaml().find("dir: /labs/ann/configs/out"), std::string::npos) << spec->spec_yaml();
+  EXPECT_NE(spec->spec_yaml().find("pretrained: /m"), std::string::npos) << "absolute paths stay";
+  EXPECT_TRUE(spec->base_dir().empty()) << "not stored";
+  auto kept = JobSpecProtoFromText(text, "", "");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->spec_yaml(), text);
+  auto relative = JobSpecProtoFromText(text, "", "configs");
+  EXPECT_FALSE(relative.ok());
+  EXPECT_NE(std::string(relative.status().message()).find("base_dir"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace braintune::coordinator
