@@ -218,11 +218,15 @@ class _ProgressBar:
         self.job_id = job_id
         self.bar = None
         self.state = None
-        try:
-            from tqdm.auto import tqdm
-            self.tqdm = tqdm
+        try:  # a notebook widget where ipywidgets is installed, else the text bar
+            import ipywidgets  # noqa: F401
+            from tqdm.notebook import tqdm
         except ImportError:
-            self.tqdm = None
+            try:
+                from tqdm.std import tqdm
+            except ImportError:
+                tqdm = None
+        self.tqdm = tqdm
 
     def update(self, job):
         state = state_name(job)
@@ -238,7 +242,10 @@ class _ProgressBar:
         if self.bar is None:
             self.bar = self.tqdm(total=p.total_steps, desc=f"{job.id} {p.phase}", unit="step")
         self.bar.n = p.step
-        self.bar.set_postfix(loss=f"{p.loss:.4f}", refresh=False)
+        if job.spec.kind == "evaluate":  # stages, not optimizer steps: no loss to show
+            self.bar.set_postfix_str(p.phase, refresh=False)
+        else:
+            self.bar.set_postfix(loss=f"{p.loss:.4f}", refresh=False)
         self.bar.refresh()
 
     def close(self):

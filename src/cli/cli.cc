@@ -435,7 +435,8 @@ constexpr char kTopHelp[] =
     "  dataset validate FILE      check everything, list every problem with its path\n"
     "  dataset inspect FILE       summarise participants, stories, targets, optional parts\n"
     "  dataset synth --out FILE   synthetic brain with a known stimulus-to-response mapping\n"
-    "  dataset import-lebel DIR   convert an OpenNeuro ds003020 tree into one braintune file\n\n"
+    "  dataset import-lebel DIR   convert an OpenNeuro ds003020 tree into one braintune file\n"
+    "  dataset import-narratives DIR   the same for Narratives (ds002345, fsaverage6 surfaces)\n\n"
     "Every command takes --help. Job commands take --coordinator HOST:PORT and --output json.\n";
 
 }  // namespace

@@ -1,5 +1,13 @@
 #include "cli/dataset_commands.h"
 
+#include <filesystem>
+
+#include <cstring>
+
+#include <cstdlib>
+
+#include <cerrno>
+
 #include <google/protobuf/struct.pb.h>
 
 #include <unistd.h>
@@ -226,6 +234,25 @@ std::vector<std::string> SplitList(const std::string& s) {
   return out;
 }
 
+// braintune dataset import-<name> ...: the importers written in Python (python/braintune/
+// importers/, with nibabel and MNE), run with Debian's python3 and the arguments as given. The
+// package is found where pip installed it, else in this build's python/ directory.
+int CmdImportPython(const std::string& name, int argc, char** argv) {
+  std::vector<std::string> args = {"/usr/bin/python3", "-m", "braintune.importers." + name};
+  for (int i = 3; i < argc; ++i) args.emplace_back(argv[i]);
+  const std::string built = BRAINTUNE_PYTHON_DIR;
+  if (std::filesystem::exists(built + "/braintune/importers")) {
+    const char* old = std::getenv("PYTHONPATH");
+    ::setenv("PYTHONPATH", (old && *old ? built + ":" + old : built).c_str(), 1);
+  }
+  std::vector<char*> cargs;
+  for (std::string& a : args) cargs.push_back(a.data());
+  cargs.push_back(nullptr);
+  ::execv(cargs[0], cargs.data());
+  return Fail(absl::StrCat("cannot run /usr/bin/python3 for import-", name, ": ", std::strerror(errno),
+                           " (Debian's python3 with python3-nibabel; scripts/install-deps)"));
+}
+
 int CmdImportLebel(int argc, char** argv) {
   data::LebelImportOptions o;
   Flags f("braintune dataset import-lebel DIR --out FILE [flags]",
@@ -279,7 +306,9 @@ int RunDatasetCommand(int argc, char** argv) {
   if (tool == "inspect") return CmdInspect(argc, argv);
   if (tool == "synth") return CmdSynth(argc, argv);
   if (tool == "import-lebel") return CmdImportLebel(argc, argv);
-  return Fail("usage: braintune dataset validate|inspect|synth|import-lebel ... (see braintune --help)", kUsage);
+  if (tool == "import-narratives") return CmdImportPython("narratives", argc, argv);
+  return Fail("usage: braintune dataset validate|inspect|synth|import-lebel|import-narratives ... (see braintune --help)",
+              kUsage);
 }
 
 }  // namespace braintune::cli
