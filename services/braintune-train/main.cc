@@ -1,16 +1,18 @@
 // braintune-train: one process per MPI rank, for every job kind: "train" (the protocol is in
-// src/train/trainer.h) and "evaluate" (src/eval/evaluator.h).
+// src/train/trainer.h), "evaluate" (src/eval/evaluator.h) and "features" (src/eval/feature_export.h).
 #include <iostream>
 
 #include "common/flags.h"
 #include "config/job_spec.h"
 #include "dist/communicator.h"
 #include "eval/evaluator.h"
+#include "eval/feature_export.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
   braintune::Flags f("braintune-train --spec FILE [flags]",
-                     "Runs a job (kind train: brain-tuning; kind evaluate: brain alignment) on this MPI rank. "
+                     "Runs a job (kind train: brain-tuning; evaluate: brain alignment; features: model features to HDF5) "
+                     "on this MPI rank. "
                      "Launched by braintune-worker through mpirun; also runs by hand: "
                      "mpirun -np 2 braintune-train --spec job.yaml --output-dir out");
   f.Value("spec", "", "job spec YAML (required)")
@@ -41,8 +43,10 @@ int main(int argc, char** argv) {
   }
   braintune::rank::RankOptions o{f.Get("job-id"), f.Get("coordinator"), f.Get("output-dir"),
                                  static_cast<int>(*threads)};
-  absl::Status s = spec->spec.kind == "evaluate" ? braintune::eval::RunEvaluation(*spec, o, comm->get())
-                                                  : braintune::train::RunTrainer(*spec, o, comm->get());
+  const std::string& kind = spec->spec.kind;
+  absl::Status s = kind == "evaluate"   ? braintune::eval::RunEvaluation(*spec, o, comm->get())
+                   : kind == "features" ? braintune::eval::RunFeatureExport(*spec, o, comm->get())
+                                        : braintune::train::RunTrainer(*spec, o, comm->get());
   if (absl::IsAborted(s)) {  // stopped on request after checkpointing: 128 + SIGTERM, as if killed
     if ((*comm)->rank() == 0) std::cerr << "braintune-train: " << s.message() << std::endl;
     return 143;

@@ -431,6 +431,7 @@ constexpr char kTopHelp[] =
     "  health             exit 0 only when the coordinator serves (gRPC health check)\n"
     "Evaluation (runs here):\n"
     "  eval SPEC          brain alignment of the models of a spec of kind evaluate (HTML report)\n"
+    "  features SPEC      model features of a spec of kind features, to HDF5 for your own analyses\n"
     "Datasets (local tools):\n"
     "  dataset validate FILE      check everything, list every problem with its path\n"
     "  dataset inspect FILE       summarise participants, stories, targets, optional parts\n"
@@ -486,6 +487,7 @@ int RunCli(int argc, char** argv) {
   if (cmd == "submit") return CmdSubmit(argc, argv);
   if (cmd == "status") return CmdStatus(argc, argv);
   if (cmd == "nodes") return CmdNodes(argc, argv);
+  if (cmd == "features") return CmdFeatures(argc, argv);
   if (cmd == "list") return CmdList(argc, argv);
   if (cmd == "watch") return CmdWatch(argc, argv);
   if (cmd == "cancel") return CmdCancel(argc, argv);

@@ -1,5 +1,7 @@
 #include "cli/eval_command.h"
 
+#include <google/protobuf/struct.pb.h>
+
 #include <google/protobuf/util/json_util.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "cli/cli_util.h"
 #include "cli/format.h"
+#include "common/flags.h"
+#include "common/json.h"
 #include "config/job_spec.h"
 #include "data/file_util.h"
 
@@ -124,34 +128,53 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
   return out.str();
 }
 
-int CmdEval(int argc, char** argv) {
-  Flags f("braintune eval SPEC.yaml [flags]",
-          "Evaluates brain alignment here: the models of a spec of kind evaluate on the same splits (encoding models, "
-          "noise ceilings, the feature-removal control, the data-efficiency sweep, paired tests), written as JSON, HDF5 "
-          "and an HTML report. The same spec can be submitted to the coordinator (braintune submit).");
-  f.Value("ranks", "0", "MPI ranks (participants are split across them); 0: the spec's resources.ranks")
-      .Value("output-dir", "braintune-output", "where the outputs go when the spec sets no output.dir")
-      .Value("output", "table", "output format: table or json");
-  f.ParseOrExit(argc, argv, 2, "braintune: error");
-  if (f.positional().size() != 1) return Fail("eval takes exactly one SPEC.yaml (see --help)", kUsage);
-  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+// Runs the spec `file` (kind `kind`) here, as braintune-train ranks under mpirun (--ranks, else
+// the spec's), and returns the output directory, or the exit code to end with.
+absl::StatusOr<std::string> RunHere(const Flags& f, const std::string& kind, bool quiet, int* exit_code) {
+  *exit_code = kUsage;
+  if (f.positional().size() != 1) return absl::InvalidArgumentError(absl::StrCat("takes exactly one SPEC.yaml (see --help)"));
   const std::string& file = f.positional()[0];
   absl::StatusOr<config::LoadedSpec> loaded = config::LoadJobSpecFile(file);
-  if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+  *exit_code = kFailed;
+  if (!loaded.ok()) return loaded.status();
   const config::JobSpec* spec = &loaded->spec;
-  if (spec->kind != "evaluate") return Fail(absl::StrCat(file, ": kind is '", spec->kind, "', not evaluate"), kUsage);
+  *exit_code = kUsage;
+  if (spec->kind != kind) return absl::InvalidArgumentError(absl::StrCat(file, ": kind is '", spec->kind, "', not ", kind));
   auto ranks = f.GetInt("ranks");
-  if (!ranks.ok() || *ranks < 0) return Fail("--ranks must be a non-negative integer", kUsage);
+  if (!ranks.ok() || *ranks < 0) return absl::InvalidArgumentError("--ranks must be a non-negative integer");
   const int n = *ranks > 0 ? static_cast<int>(*ranks) : spec->resources.ranks;
   const std::string dir = spec->output.dir.empty() ? f.Get("output-dir") : spec->output.dir;
   std::vector<std::string> argv_child;
   if (n > 1) argv_child = {"mpirun", "-np", std::to_string(n)};
   argv_child.insert(argv_child.end(), {TrainBinary(), "--spec", file, "--output-dir", dir});
-  const bool json = f.Get("output") == "json";
-  if (int rc = RunChild(argv_child, json); rc != 0) {
-    return Fail(absl::StrCat("the evaluation failed (", absl::StrJoin(argv_child, " "), " exited with ", rc, ")"));
+  *exit_code = kFailed;
+  if (int rc = RunChild(argv_child, quiet); rc != 0) {
+    return absl::InternalError(absl::StrCat("the ", kind, " job failed (", absl::StrJoin(argv_child, " "),
+                                            " exited with ", rc, ")"));
   }
-  const std::string path = (fs::path(dir) / "evaluation.json").string();
+  *exit_code = kOk;
+  return dir;
+}
+
+void AddRunHereFlags(Flags& f) {
+  f.Value("ranks", "0", "MPI ranks (stories and participants are split across them); 0: the spec's resources.ranks")
+      .Value("output-dir", "braintune-output", "where the outputs go when the spec sets no output.dir")
+      .Value("output", "table", "output format: table or json");
+}
+
+int CmdEval(int argc, char** argv) {
+  Flags f("braintune eval SPEC.yaml [flags]",
+          "Evaluates brain alignment here: the models of a spec of kind evaluate on the same splits (encoding models, "
+          "noise ceilings, the feature-removal control, the data-efficiency sweep, paired tests), written as JSON, HDF5 "
+          "and an HTML report. The same spec can be submitted to the coordinator (braintune submit).");
+  AddRunHereFlags(f);
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+  int rc = kOk;
+  const bool json = f.Get("output") == "json";
+  absl::StatusOr<std::string> dir = RunHere(f, "evaluate", json, &rc);
+  if (!dir.ok()) return Fail(std::string(dir.status().message()), rc);
+  const std::string path = (fs::path(*dir) / "evaluation.json").string();
   absl::StatusOr<std::string> text = data::internal::ReadFileBytes(path);
   if (!text.ok()) return Fail(std::string(text.status().message()));
   if (json) {
@@ -163,6 +186,31 @@ int CmdEval(int argc, char** argv) {
     return Fail(absl::StrCat(path, ": not an evaluation summary"));
   }
   std::cout << FormatEvaluation(summary);
+  return kOk;
+}
+
+int CmdFeatures(int argc, char** argv) {
+  Flags f("braintune features SPEC.yaml [flags]",
+          "Exports model features here: the models of a spec of kind features (a Hugging Face directory as "
+          "model.pretrained, a training job's checkpoint, or the untrained model of training.seed) run over the "
+          "dataset's stories with the evaluation's windowing and feature cache, written to <output.dir>/features.h5 "
+          "(per model, layer and story: [n_windows, hidden] with the windows' times; with evaluation.resampled, also "
+          "at each participant's response times). docs/evaluation.md, \"Exporting features\".");
+  AddRunHereFlags(f);
+  f.ParseOrExit(argc, argv, 2, "braintune: error");
+  if (int rc = CheckOutputFlag(f); rc != kOk) return rc;
+  int rc = kOk;
+  const bool json = f.Get("output") == "json";
+  absl::StatusOr<std::string> dir = RunHere(f, "features", json, &rc);
+  if (!dir.ok()) return Fail(std::string(dir.status().message()), rc);
+  const std::string path = fs::absolute(fs::path(*dir) / "features.h5").string();
+  if (json) {
+    google::protobuf::Struct out;
+    (*out.mutable_fields())["features"].set_string_value(path);
+    std::cout << ToJson(out) << "\n";
+  } else {
+    std::cout << "features: " << path << "\n";
+  }
   return kOk;
 }
 

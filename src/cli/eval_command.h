@@ -11,6 +11,8 @@
 namespace braintune::cli {
 
 int CmdEval(int argc, char** argv);
+// braintune features SPEC: a spec of kind features run here; prints the features.h5 written.
+int CmdFeatures(int argc, char** argv);
 
 // Best layer per model and ROI, the removal control, the data-efficiency sweep, the paired
 // comparisons, and where the report and scores are.

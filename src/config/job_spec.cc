@@ -261,6 +261,7 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.ReadList("confounds", &s->confounds));
   RETURN_IF_ERROR(r.ReadList("data_fractions", &s->data_fractions));
   RETURN_IF_ERROR(r.Read("cache_dir", &s->cache_dir));
+  RETURN_IF_ERROR(r.Read("resampled", &s->resampled));
   RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   if (s->models.size() > 10) return r.Error(models, r.Key("models"), "at most 10 models");
@@ -351,22 +352,25 @@ absl::StatusOr<JobSpec> ParseRoot(const YAML::Node& root, const std::string& sou
     return top.Error(root["name"], "name",
                      absl::StrCat("'", spec.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
   }
-  if (spec.kind != "train" && spec.kind != "evaluate") {
+  if (spec.kind != "train" && spec.kind != "evaluate" && spec.kind != "features") {
     return top.Error(root["kind"], "kind",
-                     absl::StrCat("'", spec.kind, "' is not a known kind (known: train, evaluate)"));
+                     absl::StrCat("'", spec.kind, "' is not a known kind (known: train, evaluate, features)"));
   }
-  if (spec.kind == "evaluate" && spec.evaluation.models.empty()) {
+  if (spec.kind != "train" && spec.evaluation.models.empty()) {
     return top.Error(evaluation.IsDefined() ? evaluation : root, "evaluation.models",
-                     "is required for kind evaluate (the models to compare)");
+                     absl::StrCat("is required for kind ", spec.kind, " (the models whose features are computed)"));
   }
   if (spec.kind == "train" && evaluation.IsDefined()) {
-    return top.Error(evaluation, "evaluation", "is only for kind evaluate");
+    return top.Error(evaluation, "evaluation", "is only for kinds evaluate and features");
+  }
+  if (spec.kind != "features" && spec.evaluation.resampled) {
+    return top.Error(evaluation["resampled"], "evaluation.resampled", "is only for kind features");
   }
   if (spec.training.precision == "bf16" && spec.resources.gpus_per_rank == 0) {
     return top.Error(root["training"]["precision"], "training.precision",
                      "bf16 needs a GPU (resources.gpus_per_rank > 0 on a node with CUDA)");
   }
-  if (spec.kind == "evaluate") {
+  if (spec.kind != "train") {
     std::set<int> seen;
     for (int layer : spec.evaluation.layers) {
       if (spec.model.pretrained.empty() && layer > spec.model.layers) {

@@ -128,7 +128,7 @@ struct EvalModelSpec {
 
 // Brain-alignment evaluation (design.md section 3, docs/evaluation.md).
 struct EvaluationSpec {
-  std::vector<EvalModelSpec> models;     // 1..10; required for kind "evaluate"
+  std::vector<EvalModelSpec> models;     // 1..10; required for kinds "evaluate" and "features"
   std::vector<int> layers;               // 0 = transformer input, k = after layer k; empty = all
   double context_seconds = 16;           // causal window of audio per feature vector; (0, 120]
   double stride_seconds = 0.1;           // one feature vector per stride; (0, 10]
@@ -148,18 +148,21 @@ struct EvaluationSpec {
   // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).
   std::string cache_dir;
   int batch_size = 32;                   // windows per forward pass; 1..65536
+  // Kind "features" only: also write every layer's features resampled (Lanczos) to each
+  // participant's response times.
+  bool resampled = false;
 };
 
 struct JobSpec {
   std::string name;           // required; [A-Za-z0-9._-], 1..64 characters
-  std::string kind = "train"; // "train" or "evaluate"
+  std::string kind = "train"; // "train", "evaluate" or "features" (model features exported to HDF5)
   ResourcesSpec resources;
   DataSpec data;
   ModelSpec model;
   TrainingSpec training;
   DistributedSpec distributed;
   OutputSpec output;
-  EvaluationSpec evaluation;  // kind "evaluate" only
+  EvaluationSpec evaluation;  // kinds "evaluate" and "features"
 };
 
 // A spec as a process holds it after parsing it once: the typed, validated spec and its

@@ -23,11 +23,14 @@ class Writer {
     return g.ok() ? absl::OkStatus() : Fail(path, "cannot create group");
   }
 
+  // Creates the dataset `path`, and the groups on the way to it that do not exist yet.
   absl::Status Array(const std::string& path, hid_t mem_type, hid_t file_type, const std::vector<hsize_t>& dims,
                      const void* data) {
     Handle space = OwnSpace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    Handle links = OwnPlist(H5Pcreate(H5P_LINK_CREATE));
+    if (!links.ok() || H5Pset_create_intermediate_group(links.get(), 1) < 0) return Fail(path, "cannot create dataset");
     Handle ds =
-        OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+        OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
     if (!ds.ok()) return Fail(path, "cannot create dataset");
     if (H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
       return Fail(path, "cannot write dataset (disk full?)");

@@ -137,6 +137,13 @@ absl::Status ModelFeatures::Prepare(const Participants& participants, int rank, 
   return absl::OkStatus();
 }
 
+absl::StatusOr<StoryFeatures> ModelFeatures::Story(const Participants& participants, const std::string& story,
+                                                   int layer) {
+  const data::Story* s = participants.dataset.FindStory(story);
+  if (s == nullptr) return absl::NotFoundError(absl::StrCat(participants.dataset.path, ": no story ", story));
+  return extractor_.Get(*s, layer);
+}
+
 absl::StatusOr<LayerFeatures> ModelFeatures::Layer(const Participants& participants, int layer) {
   LayerFeatures out;
   for (const OwnedParticipant& o : participants.owned) {

@@ -43,6 +43,8 @@ class ModelFeatures {
   absl::Status Prepare(const Participants& participants, int rank, int ranks);
   // One layer only: 13 layers of a base model over hours of stories would not fit in memory.
   absl::StatusOr<LayerFeatures> Layer(const Participants& participants, int layer);
+  // One layer of one story of participants.heard (feature_export.h).
+  absl::StatusOr<StoryFeatures> Story(const Participants& participants, const std::string& story, int layer);
   int cache_hits() const { return extractor_.cache_hits(); }
   int cache_misses() const { return extractor_.cache_misses(); }
 

@@ -1,7 +1,6 @@
 #include "eval/outputs.h"
 
 #include <iostream>
-#include <set>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
@@ -36,25 +35,15 @@ absl::Status WriteHdf5(const std::string& path, const v1::EvaluationSummary& sum
     check(w.Attr("/", "dataset", summary.dataset()));
     check(w.Attr("/", "test_stories", absl::StrJoin(summary.test_stories(), ",")));
     // Every shared array, split per participant: <key>/<participant> (per-target arrays) or
-    // <key> [participants] (per-participant values); groups on the way are created once.
-    std::set<std::string> groups = {"/"};
-    auto group = [&](const std::string& p) {
-      size_t pos = 0;
-      while ((pos = p.find('/', pos + 1)) != std::string::npos) {
-        std::string g = p.substr(0, pos);
-        if (groups.insert(g).second) check(w.Group(g));
-      }
-    };
+    // <key> [participants] (per-participant values); the writer makes the groups on the way.
     for (const auto& [key, values] : shared.all()) {
       if (shared.PerTarget(key)) {
         for (size_t p = 0; p < ids.size(); ++p) {
           const std::string name = absl::StrCat("/", key, "/", ids[p]);
-          group(name);
           const int participant = static_cast<int>(p);
           check(w.Floats(name, {static_cast<hsize_t>(shared.Targets(participant))}, shared.Values(key, participant)));
         }
       } else {
-        group("/" + key);
         check(w.Floats("/" + key, {values.size()}, values));
       }
     }
