@@ -112,3 +112,17 @@ def _refused(address):
     except braintune.BraintuneError as e:
         return e.code == grpc.StatusCode.UNAUTHENTICATED
     return False
+
+
+def test_pip_installs_the_package_with_its_stubs_from_debians_setuptools(tmp_path):
+    """`pip install --no-build-isolation ./python` (docs/python.md): no network, stubs generated."""
+    python_dir = os.path.join(os.path.dirname(__file__), "..", "..", "python")
+    r = subprocess.run(["/usr/bin/python3", "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                        "--target", str(tmp_path / "site"), python_dir], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    check = subprocess.run(["/usr/bin/python3", "-c", "import braintune, braintune.importers.narratives; "
+                            "from braintune.v1 import job_service_pb2_grpc; print(braintune.__file__)"],
+                           cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=str(tmp_path / "site")),
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.startswith(str(tmp_path / "site")), "the installed copy, not the build tree's"
