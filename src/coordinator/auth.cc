@@ -1,10 +1,21 @@
 #include "coordinator/auth.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace braintune::coordinator {
+
+bool IsLoopbackAddress(const std::string& address) {
+  std::string host = absl::AsciiStrToLower(address);
+  if (absl::StartsWith(host, "[")) {
+    host = host.substr(0, host.find(']') + 1);
+  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
+    host = host.substr(0, colon);
+  }
+  return absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]" || host == "::1";
+}
 
 absl::StatusOr<std::string> Authenticator::Bearer(const grpc::ServerContext& ctx) {
   const auto& metadata = ctx.client_metadata();

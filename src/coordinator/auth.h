@@ -25,6 +25,11 @@ struct Caller {
   std::string node;     // an agent whose token is bound to this node name (token create --node)
 };
 
+// Whether HOST:PORT (or a bare HOST, as an HTTP Host header may be) names this machine only:
+// localhost, 127.x.y.z or ::1 (bracketed or not), in any letter case. Without access control
+// the coordinator serves, and answers, only such addresses.
+bool IsLoopbackAddress(const std::string& address);
+
 class Authenticator {
  public:
   // `tokens` null: access control off. `credentials` outlives this.

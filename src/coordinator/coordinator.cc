@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -32,12 +31,6 @@
 
 namespace braintune::coordinator {
 namespace {
-
-// Whether `address` (HOST:PORT) can only be reached from this machine.
-bool IsLoopback(const std::string& address) {
-  const std::string host = address.substr(0, address.rfind(':'));
-  return absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]" || host == "::1";
-}
 
 // Counts every RPC served, by method and status code, with its duration (metrics.h).
 class MetricsInterceptor : public grpc::experimental::Interceptor {
@@ -97,7 +90,7 @@ class CoordinatorImpl : public Coordinator {
     }
     // Without access control everyone who can connect is admin: only this machine may (one user).
     for (const std::string& address : {options_.listen_address, options_.http_address}) {
-      if (!options_.auth && !options_.insecure && !address.empty() && !IsLoopback(address)) {
+      if (!options_.auth && !options_.insecure && !address.empty() && !IsLoopbackAddress(address)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "refusing to serve ", address, " without --auth: every caller would be an admin and could "
             "run jobs on every node. Use --auth with tokens (docs/operations.md), a loopback address, or --insecure on a "

@@ -30,18 +30,6 @@ constexpr int64_t kDefaultTail = 16 << 10;
 constexpr int kJobsListed = 200;
 constexpr int kThreads = 16;
 
-// Whether a Host header names this machine: localhost, 127.x.y.z or [::1], with any port.
-bool LoopbackHost(const std::string& host_header) {
-  std::string host = host_header;
-  if (absl::StartsWith(host, "[")) {
-    host = host.substr(0, host.find(']') + 1);
-  } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
-    host = host.substr(0, colon);
-  }
-  host = absl::AsciiStrToLower(host);
-  return host == "localhost" || host == "[::1]" || absl::StartsWith(host, "127.");
-}
-
 // Whether a browser sent the request from one of our own pages: Sec-Fetch-Site (every current
 // browser sends it) is same-origin, or, without it, Origin (if any) names the Host it was sent to.
 // Non-browser clients (curl, tests) send neither and are judged by their token alone.
@@ -156,7 +144,7 @@ class HttpServerImpl : public HttpServer {
     //  - A POST (sign-in, sign-out, cancel) must come from the dashboard's own pages: another
     //    site's form or script cannot sign a browser in as someone else or act for it.
     s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (!auth_->enabled() && !LoopbackHost(req.get_header_value("Host"))) {
+      if (!auth_->enabled() && !IsLoopbackAddress(req.get_header_value("Host"))) {
         Error(res, absl::PermissionDeniedError("without access control this coordinator answers only requests "
                                                "addressed to localhost or a loopback address"));
         return httplib::Server::HandlerResponse::Handled;

@@ -111,11 +111,7 @@ PoolSnapshot JobManager::Snapshot() const {
       b.last_progress_ms = job.progress().reported_ms();
       if (b.last_progress_ms == 0 && !job.events().empty()) b.last_progress_ms = job.events().rbegin()->time_ms();
     }
-    if (job.state() == v1::QUEUED) {
-      for (const v1::JobEvent& e : job.events()) {
-        if (e.state() == v1::QUEUED) b.queued_since_ms = e.time_ms();
-      }
-    }
+    if (job.state() == v1::QUEUED) b.queued_since_ms = QueuedSinceMs(job);
   }
   snapshot.nodes = NodeStatuses(nodes_->List(), jobs_, "", /*all=*/true);
   return snapshot;
@@ -143,13 +139,7 @@ absl::Status JobManager::SaveLocked(v1::Job* job) {
 absl::Status JobManager::TransitionLocked(v1::Job* job, v1::JobState to, const std::string& message,
                                           FailureReason reason) {
   RETURN_IF_ERROR(CheckTransition(job->state(), to));
-  if (metrics_ != nullptr) {
-    int64_t queued_since = 0;  // the last time the job entered the queue
-    for (const v1::JobEvent& e : job->events()) {
-      if (e.state() == v1::QUEUED) queued_since = e.time_ms();
-    }
-    metrics_->JobTransition(to, queued_since, NowMs(), reason);
-  }
+  if (metrics_ != nullptr) metrics_->JobTransition(to, to == v1::SCHEDULED ? QueuedSinceMs(*job) : 0, NowMs(), reason);
   job->set_state(to);
   job->set_message(message);
   if (to != v1::QUEUED) job->set_queue_position(0);

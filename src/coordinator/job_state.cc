@@ -10,6 +10,13 @@ bool IsTerminal(JobState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s 
 
 bool HoldsSlots(JobState s) { return s == v1::SCHEDULED || s == v1::RUNNING || s == v1::RESTARTING; }
 
+int64_t QueuedSinceMs(const v1::Job& job) {
+  for (auto e = job.events().rbegin(); e != job.events().rend(); ++e) {
+    if (e->state() == v1::QUEUED) return e->time_ms();
+  }
+  return 0;
+}
+
 absl::Status CheckTransition(JobState from, JobState to) {
   bool ok = false;
   switch (from) {

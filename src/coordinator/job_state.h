@@ -13,6 +13,7 @@
 #ifndef BRAINTUNE_COORDINATOR_JOB_STATE_H_
 #define BRAINTUNE_COORDINATOR_JOB_STATE_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -27,6 +28,9 @@ bool HoldsSlots(v1::JobState state);
 
 // OK when `from -> to` is a legal change, FailedPrecondition naming both states otherwise.
 absl::Status CheckTransition(v1::JobState from, v1::JobState to);
+
+// When the job last entered QUEUED (its newest QUEUED event), ms; 0 when it never did.
+int64_t QueuedSinceMs(const v1::Job& job);
 
 // "RUNNING", "SUCCEEDED", ...
 std::string StateName(v1::JobState state);

@@ -40,11 +40,13 @@ absl::Status Export(const config::LoadedSpec& loaded, const rank::RankOptions& o
   comm->set_timeout_seconds(spec.distributed.collective_timeout);
   ASSIGN_OR_RETURN(std::unique_ptr<const Participants> mine,
                    LoadParticipants(spec, loaded.source, comm->rank(), comm->size()));
-  // Rank 0 writes every participant's resampled features: it reads them all.
-  std::unique_ptr<const Participants> all;
-  if (comm->rank() == 0 && spec.evaluation.resampled) {
-    ASSIGN_OR_RETURN(all, LoadParticipants(spec, loaded.source, 0, 1));
+  // Rank 0 writes every participant's resampled features: it reads them all (a rank of one
+  // already holds them).
+  std::unique_ptr<const Participants> everyone;
+  if (comm->rank() == 0 && spec.evaluation.resampled && comm->size() > 1) {
+    ASSIGN_OR_RETURN(everyone, LoadParticipants(spec, loaded.source, 0, 1));
   }
+  const Participants* all = !spec.evaluation.resampled ? nullptr : everyone ? everyone.get() : mine.get();
   std::vector<std::unique_ptr<ModelFeatures>> models;
   for (const config::EvalModelSpec& m : spec.evaluation.models) {
     ASSIGN_OR_RETURN(std::unique_ptr<ModelFeatures> f,
@@ -87,7 +89,7 @@ absl::Status Export(const config::LoadedSpec& loaded, const rank::RankOptions& o
                          Floats(f->values)));
           check(w.Doubles(at + "/times", Doubles(f->times)));
           arrays += 2;
-          features[story] = *std::move(f);
+          if (all) features[story] = *std::move(f);  // kept for the resampling below
         }
         if (!all) continue;
         const AtTimes at_times = ModelFeaturesAt(features);

@@ -2,6 +2,8 @@
 // admission from the policy, and node registration without takeovers.
 #include <gtest/gtest.h>
 
+#include "coordinator/auth.h"
+
 #include <sys/stat.h>
 
 #include "coordinator/admission.h"
@@ -102,6 +104,24 @@ TEST(NodeManagerTest, NoTakeoverOfALiveNodeButARestartIsRequeued) {
   a.set_instance_id("third");
   EXPECT_TRUE(nodes.Register(a, 5000, false, &restarted).ok());
   EXPECT_FALSE(restarted);
+}
+
+}  // namespace
+}  // namespace braintune::coordinator
+
+namespace braintune::coordinator {
+namespace {
+
+// One test of "this machine only" for listen addresses and HTTP Host headers alike.
+TEST(IsLoopbackAddressTest, OnlyThisMachinesNamesWithOrWithoutAPort) {
+  for (const char* yes : {"127.0.0.1:50051", "127.1.2.3", "localhost:8080", "LocalHost", "[::1]:8080", "[::1]",
+                          "::1:50051"}) {
+    EXPECT_TRUE(IsLoopbackAddress(yes)) << yes;
+  }
+  for (const char* no : {"0.0.0.0:50051", "evil.example:8080", "localhost.evil.example", "[::]:8080", "10.0.0.1",
+                         "", "[::1", "128.0.0.1:1"}) {
+    EXPECT_FALSE(IsLoopbackAddress(no)) << no;
+  }
 }
 
 }  // namespace
