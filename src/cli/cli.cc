@@ -437,7 +437,8 @@ constexpr char kTopHelp[] =
     "  dataset inspect FILE       summarise participants, stories, targets, optional parts\n"
     "  dataset synth --out FILE   synthetic brain with a known stimulus-to-response mapping\n"
     "  dataset import-lebel DIR   convert an OpenNeuro ds003020 tree into one braintune file\n"
-    "  dataset import-narratives DIR   the same for Narratives (ds002345, fsaverage6 surfaces)\n\n"
+    "  dataset import-narratives DIR   the same for Narratives (ds002345, fsaverage6 or volumes)\n"
+    "  dataset import-meg-masc DIR     the same for MEG-MASC (BIDS MEG, KIT or FIF, MNE)\n\n"
     "Every command takes --help. Job commands take --coordinator HOST:PORT and --output json.\n";
 
 }  // namespace

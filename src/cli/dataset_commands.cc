@@ -250,7 +250,7 @@ int CmdImportPython(const std::string& name, int argc, char** argv) {
   cargs.push_back(nullptr);
   ::execv(cargs[0], cargs.data());
   return Fail(absl::StrCat("cannot run /usr/bin/python3 for import-", name, ": ", std::strerror(errno),
-                           " (Debian's python3 with python3-nibabel; scripts/install-deps)"));
+                           " (Debian's python3 with python3-nibabel and python3-mne; scripts/install-deps)"));
 }
 
 int CmdImportLebel(int argc, char** argv) {
@@ -307,7 +307,9 @@ int RunDatasetCommand(int argc, char** argv) {
   if (tool == "synth") return CmdSynth(argc, argv);
   if (tool == "import-lebel") return CmdImportLebel(argc, argv);
   if (tool == "import-narratives") return CmdImportPython("narratives", argc, argv);
-  return Fail("usage: braintune dataset validate|inspect|synth|import-lebel|import-narratives ... (see braintune --help)",
+  if (tool == "import-meg-masc") return CmdImportPython("meg_masc", argc, argv);
+  return Fail("usage: braintune dataset validate|inspect|synth|import-lebel|import-narratives|import-meg-masc ..."
+              " (see braintune --help)",
               kUsage);
 }
 
