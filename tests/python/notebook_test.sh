@@ -20,7 +20,7 @@ command -v jupyter-nbconvert >/dev/null || { echo "notebook_test: needs jupyter-
 mkdir -p "$work/root/configs" "$work/root/data" "$work/root/docs"
 cp "$src/configs/quickstart.yaml" "$src/configs/quickstart-eval.yaml" "$work/root/configs/"
 cp "$src/docs/python-quickstart.ipynb" "$work/root/docs/"
-"$bin/braintune" dataset synth --out "$work/root/data/quickstart.h5" --participants 4 --stories 10 \
+"$bin/braintune" dataset synth --out "$work/root/data/quickstart.h5" --participants 8 --stories 10 \
   --story-seconds 240 >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin/braintune-coordinator" --listen "127.0.0.1:$port" --db "$work/jobs.db" >"$work/coordinator.log" 2>&1 &

@@ -77,6 +77,15 @@ def narratives_tree(root, subjects=("sub-001", "sub-002", "sub-003"), vertices=1
                 volumes += 0.3 * rng.standard_normal(volumes.shape)
                 for hemi, half in (("L", volumes[:, :vertices]), ("R", volumes[:, vertices:])):
                     write_gifti(os.path.join(deriv, f"{key}_space-fsaverage6_hemi-{hemi}_desc-clean.func.gii"), half)
+    if "sub-002" in subjects:  # a task whose runs play one of several sound files (as milkyway's)
+        write_wav(os.path.join(root, "stimuli", "milkywayvodka_audio.wav"), 15.0)
+        key = "sub-002_task-milkyway"
+        with open(os.path.join(root, "sub-002", "func", f"{key}_events.tsv"), "w") as f:
+            f.write("onset\tduration\ttrial_type\tstim_file\n3.0\t15.0\tstory\tmilkywayvodka_audio.wav\n")
+        deriv = os.path.join(root, "derivatives", "afni-nosmooth", "sub-002", "func")
+        for hemi in "LR":
+            write_gifti(os.path.join(deriv, f"{key}_space-fsaverage6_hemi-{hemi}_desc-clean.func.gii"),
+                        rng.standard_normal((16, vertices)))
 
 
 def test_narratives_imports_validates_and_trains(tmp_path):
@@ -87,12 +96,12 @@ def test_narratives_imports_validates_and_trains(tmp_path):
     cli = subprocess.run([binary("braintune"), "dataset", "import-narratives", root, "--out", out],
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stdout + cli.stderr
-    assert "3 participants, 2 stories, 5 runs, 1 with repeats" in cli.stdout
+    assert "3 participants, 3 stories, 6 runs, 1 with repeats" in cli.stdout
     assert "[2/2] tunnel" in cli.stderr, "progress per story"
 
     import braintune
     d = braintune.open_dataset(out)
-    assert sorted(d.stories) == ["pieman", "tunnel"]
+    assert sorted(d.stories) == ["milkywayvodka", "pieman", "tunnel"], "a story is the sound file a run plays"
     assert sorted(d.participants) == ["sub-001", "sub-002", "sub-003"]
     assert d.participants["sub-001"].space == "fsaverage6" and d.participants["sub-001"].n_targets == 24
     assert abs(d.stories["pieman"].seconds - 27.0) < 1e-3 and d.stories["pieman"].sample_rate == RATE
@@ -105,7 +114,7 @@ def test_narratives_imports_validates_and_trains(tmp_path):
     with h5py.File(out) as f:
         run = f["participants/sub-001/runs/pieman/responses"]
         assert run.attrs["t0"] == -3.0 and run.attrs["tr"] == 1.5
-        assert run.attrs["t0"] + run.shape[0] * 1.5 <= 27.0 + 1.5, "volumes after the story are dropped"
+        assert run.shape[0] == 21, "volumes up to one TR after the story: (27 + 1.5 + 3) / 1.5"
         assert [t.decode() for t in f["stimuli/pieman/phonemes/text"][:2]] == ["S", "OW"]
         # One grid of story time: sub-002's scans started a TR earlier relative to the sound, so
         # its first volume is dropped and the story-locked signal lines up with sub-001's.
@@ -119,6 +128,8 @@ def test_narratives_imports_validates_and_trains(tmp_path):
         repeats = f["participants/sub-001/repeats/pieman"]
         assert repeats.shape == (2,) + run.shape
         assert np.array_equal(repeats[0], run[:])
+        assert not np.array_equal(repeats[1], repeats[0])
+        assert np.corrcoef(repeats[1][2:].ravel(), locked.ravel())[0, 1] > 0.95, "run-2 on the same grid"
         assert "pieman" not in f["participants/sub-003/runs"], "code/scan_exclude.json is followed"
         assert "tunnel" in f["participants/sub-003/runs"]
 
@@ -145,7 +156,25 @@ def test_narratives_names_each_missing_or_malformed_piece(tmp_path, capsys):
     assert f"{right}: missing" in capsys.readouterr().err
     os.rename(right + ".away", right)
 
+    # A scan that ended early is left out rather than cutting every participant's run.
+    import h5py
+    tunnel = os.path.join(deriv, "sub-001_task-tunnel_space-fsaverage6_hemi-{}_desc-clean.func.gii")
+    for hemi in "LR":
+        write_gifti(tunnel.format(hemi), np.ones((5, 12)))
+    assert narratives.main([root, "--out", str(tmp_path / "short.h5")]) == 0
+    assert "sub-001_task-tunnel: 5 volumes cover less than 90% of tunnel (19); left out" in capsys.readouterr().err
+    with h5py.File(tmp_path / "short.h5") as f:
+        assert "tunnel" not in f["participants/sub-001/runs"] and "pieman" in f["participants/sub-001/runs"]
+
     events = os.path.join(root, "sub-001", "func", "sub-001_task-tunnel_events.tsv")
+    with open(events, "w") as f:
+        f.write("onset\tduration\nnan\t20\n")
+    assert narratives.main([root, "--out", str(tmp_path / "x.h5")]) == 1
+    assert f"{events}: onset is nan" in capsys.readouterr().err
+    with open(events, "wb") as f:
+        f.write(b"onset\tduration\n\xff\xfe3\t20\n")
+    assert narratives.main([root, "--out", str(tmp_path / "x.h5")]) == 1
+    assert f"{events}: cannot read as a UTF-8 tab-separated table" in capsys.readouterr().err
     with open(events, "w") as f:
         f.write("onset\tduration\nsoon\t20\n")
     assert narratives.main([root, "--out", str(tmp_path / "x.h5")]) == 1
@@ -156,7 +185,7 @@ def test_narratives_names_each_missing_or_malformed_piece(tmp_path, capsys):
         f.write('{"words": [{"case": "success", "start": 1.0, "end": 1.2, "phones": [{"phone": "s_B"}]}]}')
     assert narratives.main([root, "--out", str(tmp_path / "x.h5"), "--tasks", "pieman"]) == 1
     assert f"{align}: words[0].phones[0]: needs 'phone' and a numeric 'duration'" in capsys.readouterr().err
-    assert not os.path.exists(tmp_path / "x.h5"), "nothing is written on error"
+    assert not os.path.exists(tmp_path / "x.h5") and not os.path.exists(tmp_path / "x.h5.tmp"), "nothing is written"
 
 
 def test_narratives_volumes_inside_the_task_brain_mask(tmp_path, capsys):
@@ -169,7 +198,7 @@ def test_narratives_volumes_inside_the_task_brain_mask(tmp_path, capsys):
     mask[1, :, :] = 1
     mask[0, 0, 0] = 1  # 7 voxels
     affine = np.diag([2.5, 2.5, 2.5, 1.0])
-    for task in TASKS:
+    for task in list(TASKS) + ["milkyway"]:
         nib.save(nib.Nifti1Image(mask, affine), os.path.join(tpl, f"tpl-MNI152NLin2009cAsym_res-{task}_desc-brain_mask.nii.gz"))
     series = {}
     for gii in glob.glob(os.path.join(root, "derivatives", "afni-nosmooth", "sub-*", "func", "*hemi-L*.func.gii")):
@@ -184,7 +213,7 @@ def test_narratives_volumes_inside_the_task_brain_mask(tmp_path, capsys):
     import h5py
     with h5py.File(out) as f:
         p = f["participants/sub-002"]
-        assert p.attrs["n_targets"] == 7 and p.attrs["space"] == "MNI152NLin2009cAsym_res-pieman"
+        assert p.attrs["n_targets"] == 7 and p.attrs["space"].startswith("MNI152NLin2009cAsym_res-")
         run = p["runs/tunnel/responses"]
         # sub-002's sound started one TR later: its volume k + 1 is the task grid's volume k.
         expected = series["sub-002_task-tunnel"][mask > 0].T[1:1 + run.shape[0]]
@@ -257,6 +286,8 @@ def test_meg_masc_imports_validates_and_trains(tmp_path):
         assert f.attrs["modality"] == "meg"
         assert [w.decode() for w in f["stimuli/lw1_0/words/text"]] == ["Tara"]
         assert list(f["stimuli/lw1_0/phonemes/onset"]) == [0.5, 0.6]
+        assert np.allclose(f["stimuli/lw1_0/phonemes/offset"], [0.6, 0.8])
+        assert np.allclose(f["stimuli/lw1_0/words/offset"], [0.8]) and np.allclose(f["stimuli/lw1_1/words/onset"], [1.0])
         assert [p.decode() for p in f["stimuli/lw1_0/phonemes/text"]] == ["T", "EH"]
         assert "lw1_1" in f["stimuli"], "LW1_1.0.wav in the events names stimuli/audio/lw1_1.wav"
         t = np.arange(400) / 100.0
@@ -289,8 +320,8 @@ def test_meg_masc_names_each_missing_or_malformed_piece(tmp_path, capsys):
     root = str(tmp_path / "meg-masc")
     meg_masc_tree(root, sessions=(("01", "0", 2.0),))
     out = str(tmp_path / "x.h5")
-    assert meg_masc.main([root, "--out", out, "--h-freq", "60"]) == 1
-    assert "need 0 <= --l-freq < --h-freq < --rate / 2" in capsys.readouterr().err
+    assert meg_masc.main([root, "--out", out, "--h-freq", "45"]) == 1  # its stop band reaches 56 Hz
+    assert "--h-freq + max(25%, 2 Hz) <= --rate / 2" in capsys.readouterr().err
 
     events = os.path.join(root, "sub-01", "ses-0", "meg", "sub-01_ses-0_task-0_events.tsv")
     with open(events) as f:

@@ -2,6 +2,7 @@
 progress line, and the writing of a braintune dataset file (docs/dataset-format.md) through a
 temporary name, so that a failed import leaves nothing behind."""
 import contextlib
+import json
 import os
 import sys
 import wave
@@ -35,6 +36,8 @@ def read_wav(path):
     samples = samples.reshape(-1, channels).mean(axis=1)
     if samples.size == 0:
         fail(path, "no samples")
+    if rate <= 0:
+        fail(path, f"sample rate {rate}")
     return samples.astype(np.float32), float(rate)
 
 
@@ -90,6 +93,42 @@ def progress(program, total, enabled=True):
 
 def warn(program, message):
     print(f"{program}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def number(value, where, field):
+    """A finite float, or an error naming `where` and `field`."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        fail(where, f"{field} '{str(value)[:40]}' is not a number")
+    if not np.isfinite(x):
+        fail(where, f"{field} is {x}")
+    return x
+
+
+def timed(where, start, end, text):
+    """(start, end, text) of a word or phoneme, checked: finite, not negative, start <= end."""
+    if start < 0 or end < start:
+        fail(where, f"times {start}..{end}: must be 0 <= start <= end")
+    return (start, end, text)
+
+
+def read_tsv(path):
+    """The rows of a BIDS .tsv file as dicts; errors name the file."""
+    import csv
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f, delimiter="\t"))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        fail(path, f"cannot read as a UTF-8 tab-separated table ({str(e)[:120]})")
+
+
+def read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+        fail(path, f"cannot read as JSON ({str(e)[:120]})")
 
 
 def csv_list(text):

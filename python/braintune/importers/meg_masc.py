@@ -24,7 +24,6 @@ row).
 """
 import argparse
 import ast
-import csv
 import glob
 import os
 import re
@@ -32,8 +31,8 @@ import sys
 
 import numpy as np
 
-from braintune.importers.common import (ImportError_, csv_list, dataset_file, fail, progress, read_wav, warn,
-                                        write_stimulus)
+from braintune.importers.common import (ImportError_, csv_list, dataset_file, fail, number, progress, read_tsv,
+                                        read_wav, timed, warn, write_stimulus)
 
 PROGRAM = "import-meg-masc"
 MAX_TRIAL_TYPE = 4096  # characters of one event's description; a longer one is refused unparsed
@@ -52,13 +51,9 @@ def story_of(sound, where):
 
 
 def read_events(path):
-    """(sounds, words, phonemes): sounds as (onset in the recording, story); words and phonemes as
-    (story, start in the sound, end, text)."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-    except (OSError, UnicodeDecodeError) as e:
-        fail(path, f"cannot read ({e})")
+    """(sounds, words, phonemes): sounds as (when the sound file starts in the recording, story);
+    words and phonemes as (story, start in the sound, end, text)."""
+    rows = read_tsv(path)
     if not rows or not {"onset", "duration", "trial_type"} <= set(rows[0]):
         fail(path, "needs the columns onset, duration and trial_type")
     sounds, words, phonemes = [], [], []
@@ -69,31 +64,25 @@ def read_events(path):
             fail(where, f"field 'trial_type': longer than {MAX_TRIAL_TYPE} characters")
         try:
             event = ast.literal_eval(text)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             fail(where, "field 'trial_type': not a dict literal such as {'kind': 'word', ...}")
         if not isinstance(event, dict) or event.get("kind") not in ("sound", "word", "phoneme"):
             continue
-        try:
-            onset, duration = float(row["onset"]), float(row["duration"])
-        except (TypeError, ValueError):
-            fail(where, "fields 'onset' and 'duration' must be numbers")
-        if not (np.isfinite(onset) and np.isfinite(duration)) or onset < 0 or duration < 0:
-            fail(where, "fields 'onset' and 'duration' must be finite and not negative")
+        onset, duration = number(row["onset"], where, "onset"), number(row["duration"], where, "duration")
+        if onset < 0 or duration < 0:
+            fail(where, "fields 'onset' and 'duration' must not be negative")
         if "sound" not in event:
             fail(where, "field 'trial_type': no 'sound'")
         story = story_of(event["sound"], where)
+        start = number(event.get("start", 0.0), where, "trial_type's 'start'")
         if event["kind"] == "sound":
-            sounds.append((onset, story))
+            sounds.append((onset - start, story))  # 'start' is the time within the sound file
             continue
-        try:
-            start = float(event["start"])
-        except (KeyError, TypeError, ValueError):
-            fail(where, f"field 'trial_type': a {event['kind']} needs a numeric 'start'")
         label = str(event.get(event["kind"], ""))[:100]
-        if event["kind"] == "word":
-            words.append((story, start, start + duration, label))
-        else:  # 'dh_B': the ARPAbet label and the position in the word
-            phonemes.append((story, start, start + duration, label.split("_")[0].upper()))
+        if event["kind"] == "phoneme":  # 'dh_B': the ARPAbet label and the position in the word
+            label = label.split("_")[0].upper()
+        item = (story,) + timed(where, start, start + duration, label)
+        (words if event["kind"] == "word" else phonemes).append(item)
     return sounds, words, phonemes
 
 
@@ -148,8 +137,11 @@ def import_meg_masc(root, out, subjects=None, sessions=None, rate=100.0, l_freq=
     audio_dir = os.path.join(root, "stimuli", "audio")
     if not os.path.isdir(audio_dir):
         fail(root, "no stimuli/audio/ directory: is this the MEG-MASC tree?")
-    if not rate > 0 or not 0 <= l_freq < h_freq or h_freq >= rate / 2:
-        fail("options", f"need 0 <= --l-freq < --h-freq < --rate / 2, got {l_freq}, {h_freq}, {rate}")
+    # MNE's low-pass stop band ends max(25%, 2 Hz) above --h-freq: it must end below the new
+    # Nyquist frequency, or what lies between aliases into the responses.
+    if not rate > 0 or not 0 <= l_freq < h_freq or h_freq + max(0.25 * h_freq, 2.0) > rate / 2:
+        fail("options", f"need 0 <= --l-freq < --h-freq and --h-freq + max(25%, 2 Hz) <= --rate / 2 (the filter's"
+                        f" stop band below the Nyquist frequency), got {l_freq}, {h_freq}, {rate}")
     found = recordings(root, subjects, sessions)
     if not found:
         fail(root, "no sub-*/ses-*/meg/*_meg.con or *_meg.fif recordings" + (" of the chosen subjects/sessions"
@@ -176,7 +168,12 @@ def import_meg_masc(root, out, subjects=None, sessions=None, rate=100.0, l_freq=
                     channels = names
                 elif names != channels:
                     fail(path, f"{len(names)} MEG channels differing from the first recording's {len(channels)}")
+                played = set()
                 for onset, story in sounds:
+                    if story in played:
+                        warn(PROGRAM, f"{events}: {story} is played twice; the first is kept")
+                        continue
+                    played.add(story)
                     if story not in stimuli:
                         wav = os.path.join(audio_dir, f"{story}.wav")
                         if not os.path.exists(wav):
@@ -189,12 +186,15 @@ def import_meg_masc(root, out, subjects=None, sessions=None, rate=100.0, l_freq=
                     n_audio, audio_rate = stimuli[story]
                     n = int(np.floor(n_audio / audio_rate * rate + 1e-9))
                     index = np.rint((onset + np.arange(n) / rate) * sfreq).astype(np.int64)
+                    if index[:1].size and index[0] < 0:
+                        warn(PROGRAM, f"{events}: {story} starts before the recording; left out")
+                        continue
                     index = index[index < data.shape[1]]
-                    if index.size < n:
-                        warn(PROGRAM, f"{path}: the recording ends {(n - index.size) / rate:.1f} s before {story}"
-                                      f" does")
-                    if index.size:
-                        heard.setdefault(story, []).append(data[:, index].T.astype(np.float32))
+                    if index.size < 0.9 * n:  # a recording that ended early would cut everyone's response
+                        warn(PROGRAM, f"{path}: {index.size / rate:.1f} s of the {n / rate:.1f} s of {story}"
+                                      f" recorded; left out")
+                        continue
+                    heard.setdefault(story, []).append(data[:, index].T.astype(np.float32))
                 del data
                 step(f"sub-{subject} ses-{session}")
             if not heard:
