@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <cstring>
+#include <map>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -81,6 +83,9 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
                          absl::StrJoin(s.test_stories(), ", "), s.score(),
                          s.score() == "normalized" ? absl::StrFormat(", targets with ceiling <= %.2f masked", s.ceiling_threshold()) : "",
                          s.ceiling_source(), s.participants_size());
+  out << "participants scored: " << absl::StrJoin(s.participants(), ", ") << " (" << s.participant_split() << ")";
+  if (!s.tuned_participants().empty()) out << "; the tuned models saw " << absl::StrJoin(s.tuned_participants(), ", ");
+  out << "\n";
   if (s.models().empty()) return out.str();
   const std::vector<std::string> rois = RoiNames(s.models(0).layers(0).rois());
   std::vector<std::vector<std::string>> rows = {{"MODEL", "LAYER"}};
@@ -96,15 +101,67 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
     for (const auto& r : l->rois()) rows.back().push_back(Score(r.score()));
   }
   out << FormatTable(rows);
+  // Each ROI at the model's best layer for it (chosen on the training stories, per ROI).
+  std::vector<std::vector<std::string>> by_roi = {{"MODEL"}};
+  for (const auto& roi : rois) by_roi[0].push_back(absl::AsciiStrToUpper(roi));
+  for (const auto& m : s.models()) {
+    by_roi.push_back({m.name()});
+    for (const auto& roi : rois) {
+      auto it = m.best_layer_by_roi().find(roi);
+      const v1::RoiScore* score = nullptr;
+      for (const auto& l : m.layers()) {
+        if (it == m.best_layer_by_roi().end() || l.layer() != it->second) continue;
+        for (const auto& r : l.rois()) {
+          if (r.roi() == roi) score = &r;
+        }
+      }
+      by_roi.back().push_back(score ? absl::StrCat(Score(score->score()), " (layer ", it->second, ")") : "–");
+    }
+  }
+  out << "\neach ROI at its own best layer (chosen on the training stories):\n" << FormatTable(by_roi);
+  // The linear probes: accuracy per layer on the test stories, and chance.
+  std::vector<int> probe_layers;
+  for (const auto& m : s.models()) {
+    for (const auto& p : m.probes()) {
+      if (std::find(probe_layers.begin(), probe_layers.end(), p.layer()) == probe_layers.end()) {
+        probe_layers.push_back(p.layer());
+      }
+    }
+  }
+  std::sort(probe_layers.begin(), probe_layers.end());
+  if (!probe_layers.empty()) {
+    std::vector<std::vector<std::string>> probes = {{"MODEL", "PROBE"}};
+    for (int l : probe_layers) probes[0].push_back(absl::StrCat("LAYER ", l));
+    probes[0].push_back("CHANCE");
+    for (const auto& m : s.models()) {
+      std::map<std::string, std::map<int, const v1::ProbeScore*>> by_probe;
+      for (const auto& p : m.probes()) by_probe[p.probe()][p.layer()] = &p;
+      for (const auto& [probe, layers] : by_probe) {
+        probes.push_back({m.name(), probe});
+        for (int l : probe_layers) {
+          auto it = layers.find(l);
+          probes.back().push_back(it == layers.end() ? "–" : absl::StrFormat("%.3f", it->second->accuracy()));
+        }
+        probes.back().push_back(absl::StrFormat("%.3f", layers.begin()->second->chance()));
+      }
+    }
+    out << "\nlinear probes (accuracy on the test stories; chance: the most frequent training label):\n"
+        << FormatTable(probes);
+  }
+  for (const auto& note : s.probe_notes()) out << note << "\n";
   if (!s.comparisons().empty()) {
-    std::vector<std::vector<std::string>> cmp = {{"COMPARISON", "ROI", "DIFFERENCE", "T", "P", "PARTICIPANTS"}};
+    std::vector<std::vector<std::string>> cmp = {
+        {"COMPARISON", "ROI", "LAYERS", "DIFFERENCE", "T", "P", "PARTICIPANTS"}};
     for (const auto& c : s.comparisons()) {
       cmp.push_back({absl::StrCat(c.model_b(), " - ", c.model_a()), c.roi(),
+                     absl::StrCat(c.layer_b(), " / ", c.layer_a()),
                      absl::StrFormat("%+.3f ± %.3f", c.mean_difference(), c.sem_difference()),
                      absl::StrFormat("%.2f", c.t()), absl::StrFormat("%.3g", c.p_value()),
                      std::to_string(c.n())});
     }
-    out << "\npaired across participants (sign-flip permutation test, two-sided):\n" << FormatTable(cmp);
+    out << "\npaired across participants, each model at its best layer for the ROI (sign-flip permutation test,"
+           " two-sided):\n"
+        << FormatTable(cmp);
   }
   std::vector<std::vector<std::string>> removal = {{"MODEL", "LAYER", "REMOVED"}};
   for (const auto& roi : rois) removal[0].push_back(absl::StrCat("DROP ", absl::AsciiStrToUpper(roi)));

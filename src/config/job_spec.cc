@@ -263,7 +263,15 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.Read("cache_dir", &s->cache_dir));
   RETURN_IF_ERROR(r.Read("resampled", &s->resampled));
   RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
+  RETURN_IF_ERROR(r.Read("participants", &s->participants));
+  RETURN_IF_ERROR(r.ReadList("probes", &s->probes));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  for (const std::string& probe : s->probes) {
+    if (probe != "phoneme" && probe != "word_class") {
+      return r.Error(r.Child("probes"), r.Key("probes"), absl::StrCat("'", probe, "' is not phoneme or word_class"));
+    }
+  }
+  RETURN_IF_ERROR(CheckOneOf(r, "participants", s->participants, {"auto", "held_out", "all"}));
   if (s->models.size() > 10) return r.Error(models, r.Key("models"), "at most 10 models");
   for (int layer : s->layers) {
     if (layer < 0 || layer > 48) return r.Error(r.Child("layers"), r.Key("layers"), absl::StrCat(layer, " is out of range [0, 48]"));

@@ -148,6 +148,16 @@ struct EvaluationSpec {
   // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).
   std::string cache_dir;
   int batch_size = 32;                   // windows per forward pass; 1..65536
+  // Linear probes of every layer (docs/evaluation.md): "phoneme" (phoneme identity, from the
+  // dataset's phoneme timings) and "word_class" (word meaning: /stimuli/<story>/words/class),
+  // fitted on the training stories and scored on the test stories. A probe the dataset has no
+  // labels for is skipped, saying so. Empty: none.
+  std::vector<std::string> probes = {"phoneme", "word_class"};
+  // Whose responses are scored (kind "evaluate"): "held_out": the participants of data.participants
+  // (empty: the file's) that none of the models' checkpoints was tuned on (checkpoints record
+  // them), an error when none is left; "all": every one of them; "auto": held_out when a model
+  // has a checkpoint and some participant is left, else all (saying so).
+  std::string participants = "auto";
   // Kind "features" only: also write every layer's features resampled (Lanczos) to each
   // participant's response times.
   bool resampled = false;

@@ -36,6 +36,9 @@ struct Story {
   std::vector<float> audio;   // mono, [n_samples]; empty unless loaded
   int64_t n_samples = 0;      // audio length, known even when the audio is not loaded
   std::vector<Interval> words;     // optional, sorted by onset; empty when absent
+  // Optional /stimuli/<story>/words/class: a category per word (e.g. the synthetic brain's
+  // semantic class), for the word-meaning probe; empty when absent, else one per word, >= 0.
+  std::vector<int32_t> word_classes;
   std::vector<Interval> phonemes;  // optional, sorted by onset; empty when absent
   std::map<std::string, Feature> features;  // optional, by name
 

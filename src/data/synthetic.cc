@@ -445,6 +445,10 @@ absl::Status WriteStory(Writer& w, const SynthStory& s, const SynthOptions& o,
     }
   }
   RETURN_IF_ERROR(w.Intervals(path + "/words", words));
+  // Each word's semantic class: what the word-meaning probe predicts (docs/evaluation.md).
+  std::vector<int32_t> classes;
+  for (const Word& word : s.words) classes.push_back(word.word_class);
+  RETURN_IF_ERROR(w.Array(path + "/words/class", H5T_NATIVE_INT32, H5T_STD_I32LE, {classes.size()}, classes.data()));
   RETURN_IF_ERROR(w.Intervals(path + "/phonemes", phonemes));
   RETURN_IF_ERROR(w.Group(path + "/features"));
   RETURN_IF_ERROR(WriteFeature(w, path + "/features/envelope", s.envelope, sampling));

@@ -16,6 +16,7 @@
 #include "eval/model_features.h"
 #include "eval/outputs.h"
 #include "eval/participants.h"
+#include "eval/probes.h"
 #include "eval/removal_control.h"
 #include "eval/scores.h"
 #include "eval/shared_arrays.h"
@@ -56,6 +57,7 @@ class Evaluator {
     }
     // 1. The dataset, the rank's participants and their ceilings.
     ASSIGN_OR_RETURN(participants_, LoadParticipants(spec_, source_, comm_->rank(), comm_->size()));
+    if (comm_->rank() == 0) std::cout << ScoredLine(*participants_) << std::flush;
     shared_ = std::make_unique<SharedArrays>(participants_->offsets, participants_->total_targets);
     PutCeilings(*participants_, shared_.get());  // summed with the first model's layers
     fitter_ = std::make_unique<EncodingFitter>(*participants_, e, device);
@@ -86,8 +88,10 @@ class Evaluator {
     cache_hits_ += static_cast<int>(counts[0]);
     cache_misses_ += static_cast<int>(counts[1]);
     ++done_units_;
-    const int best = Scores(*participants_, *shared_, e.ceiling_threshold).BestLayer(m.name, features->layers());
-    models_.push_back({m.name, m.checkpoint, features->layers(), best});
+    const std::map<std::string, int> best_layers =
+        Scores(*participants_, *shared_, e.ceiling_threshold).BestLayers(m.name, features->layers());
+    const int best = best_layers.at(kAllTargets);
+    models_.push_back({m.name, m.checkpoint, features->layers(), best, best_layers});
 
     // 4. The feature-removal control and the data-efficiency sweep at the best layer.
     Report(absl::StrCat("controls ", m.name));
@@ -100,6 +104,19 @@ class Evaluator {
       RunDataSweep(*fitter_, e.data_fractions, o, in, m.name, shared_.get());
     }
     RETURN_IF_ERROR(shared_->Reduce(comm_));
+    // The linear probes, on rank 0 (they do not depend on participants).
+    if (comm_->rank() == 0) {
+      std::vector<std::string> probes;
+      for (const std::string& probe : e.probes) {
+        if (ProbeUnavailable(*participants_, probe).empty()) probes.push_back(probe);
+      }
+      for (int layer : probes.empty() ? std::vector<int>{} : features->layers()) {
+        ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
+        for (const std::string& probe : probes) {
+          models_.back().probes.push_back(RunProbe(*participants_, at, layer, probe, fitter_->ridge()));
+        }
+      }
+    }
     ++done_units_;
     return absl::OkStatus();
   }

@@ -4,9 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "eval/features.h"
 #include "eval/metrics.h"
+#include "train/checkpoints.h"
 #include "train/plan.h"
 
 namespace braintune::eval {
@@ -58,6 +60,70 @@ void SetCeiling(const Participants& j, OwnedParticipant* o) {
   }
 }
 
+// The participants a checkpoint was tuned on (train/checkpoints.h records them); NotFound when it
+// predates the record.
+absl::StatusOr<std::vector<std::string>> TunedParticipants(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable checkpoint (", e.what_without_backtrace(), ")"));
+  }
+  c10::IValue value;
+  if (!archive.try_read(train::kTunedParticipantsKey, value) || !value.isString()) {
+    return absl::NotFoundError(absl::StrCat(path, " does not record the participants it was tuned on (an older"
+                                            " braintune wrote it)"));
+  }
+  return std::vector<std::string>(absl::StrSplit(value.toStringRef(), '\n', absl::SkipEmpty()));
+}
+
+// Of `candidates` (sorted), those evaluation.participants says to score (config/job_spec.h);
+// sets j->split and j->tuned.
+absl::StatusOr<std::vector<std::string>> ScoredParticipants(const config::JobSpec& spec, const std::string& source,
+                                                            const std::vector<std::string>& candidates,
+                                                            Participants* j) {
+  const std::string& mode = spec.evaluation.participants;
+  j->split = "all";
+  if (spec.kind != "evaluate" || mode == "all") return candidates;
+  std::set<std::string> tuned;
+  std::string unrecorded;  // a checkpoint without the record
+  for (const config::EvalModelSpec& m : spec.evaluation.models) {
+    if (m.checkpoint.empty()) continue;
+    absl::StatusOr<std::vector<std::string>> ids = TunedParticipants(m.checkpoint);
+    if (absl::IsNotFound(ids.status())) {
+      if (mode == "held_out") {
+        return absl::FailedPreconditionError(absl::StrCat(source, ": evaluation.participants: held_out: ",
+                                                          ids.status().message(), "; retrain it, or score all"));
+      }
+      unrecorded = m.checkpoint;
+      continue;
+    }
+    if (!ids.ok()) return ids.status();
+    tuned.insert(ids->begin(), ids->end());
+  }
+  j->tuned.assign(tuned.begin(), tuned.end());
+  std::vector<std::string> held;
+  for (const std::string& id : candidates) {
+    if (!tuned.count(id)) held.push_back(id);
+  }
+  if (!unrecorded.empty()) {
+    j->split = absl::StrCat("all (", unrecorded, " does not record whom it was tuned on)");
+    return candidates;
+  }
+  if (held.empty()) {
+    if (mode == "held_out") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": evaluation.participants: held_out: the models were tuned on every participant of ",
+          spec.data.path, spec.data.participants.empty() ? "" : " in data.participants",
+          "; hold some out when tuning (data.participants), or score all"));
+    }
+    j->split = "tuned (the models were tuned on every participant scored)";
+    return candidates;
+  }
+  j->split = tuned.empty() ? "all (no model was tuned)" : "held-out";
+  return held;
+}
+
 // The job's participants from the metadata; returns the ones rank `rank` owns.
 absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec& spec, const std::string& source,
                                                           const data::Dataset& meta, int rank, int ranks,
@@ -68,9 +134,14 @@ absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec&
       return absl::InvalidArgumentError(absl::StrCat(source, ": data.participants: '", id, "' is not in ", spec.data.path));
     }
   }
+  std::vector<std::string> candidates;
+  for (const auto& p : meta.participants) {
+    if (wanted.empty() || wanted.count(p.id)) candidates.push_back(p.id);
+  }
+  ASSIGN_OR_RETURN(std::vector<std::string> scored, ScoredParticipants(spec, source, candidates, j));
   std::vector<std::string> mine;
   for (const auto& p : meta.participants) {
-    if (!wanted.empty() && !wanted.count(p.id)) continue;
+    if (std::find(scored.begin(), scored.end(), p.id) == scored.end()) continue;
     if (static_cast<int>(j->ids.size()) % ranks == rank) mine.push_back(p.id);
     j->ids.push_back(p.id);
     j->offsets.push_back(j->total_targets);
@@ -181,6 +252,18 @@ absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const confi
     }
   }
   return std::unique_ptr<const Participants>(std::move(j));
+}
+
+std::string ScoredLine(const Participants& j) {
+  auto list = [](const std::vector<std::string>& ids) {
+    if (ids.size() <= 12) return absl::StrJoin(ids, ", ");
+    return absl::StrCat(absl::StrJoin(ids.begin(), ids.begin() + 10, ", "), ", ... ", ids.back());
+  };
+  if (j.split == "held-out") {
+    return absl::StrCat("braintune-eval: scoring ", j.ids.size(), " held-out participants (", list(j.ids),
+                        "); the tuned models saw ", list(j.tuned), "\n");
+  }
+  return absl::StrCat("braintune-eval: scoring ", j.ids.size(), " participants (", list(j.ids), "): ", j.split, "\n");
 }
 
 Tensor ZScoreColumns(const Tensor& x) {

@@ -48,7 +48,12 @@ struct Participants {
   const std::map<std::string, std::vector<int32_t>>& RoisOf(int p) const;  // participant p's ROIs
 
   data::Dataset dataset;                  // every participant listed, the owned ones' responses loaded
-  std::vector<std::string> ids;           // the job's, sorted
+  std::vector<std::string> ids;           // the job's, sorted: the ones scored
+  // Whose responses are scored (evaluation.participants): "held-out" (none of the models was
+  // tuned on them), or "all ..." / "tuned ..." with the reason; and the participants the models'
+  // checkpoints were tuned on, sorted.
+  std::string split;
+  std::vector<std::string> tuned;
   std::vector<int64_t> offsets;           // participant -> first target in the shared per-target arrays
   int64_t total_targets = 0;
   std::map<std::string, int64_t> spaces;  // space -> targets, for the model's heads
@@ -65,6 +70,10 @@ struct Participants {
 // spec's file) or the dataset.
 absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const config::JobSpec& spec,
                                                                      const std::string& source, int rank, int ranks);
+
+// The line rank 0 prints about whose responses are scored: "braintune-eval: scoring 4 held-out
+// participants (sub-05, ...); the tuned models saw sub-01, ...", or why all are.
+std::string ScoredLine(const Participants& participants);
 
 // Each column z-scored (population std); constant columns become 0.
 torch::Tensor ZScoreColumns(const torch::Tensor& x);

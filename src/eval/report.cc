@@ -203,7 +203,8 @@ std::string HeaderSection(const v1::EvaluationSummary& s) {
       {"Ceiling source", text_or_missing(s.ceiling_source())},
       {"Context / stride",
        absl::StrCat(Num(s.context_seconds(), 1), " s / ", Num(s.stride_seconds(), 1), " s")},
-      {"Participants", list(s.participants())},
+      {"Participants", absl::StrCat(list(s.participants()), " (", text_or_missing(s.participant_split()), ")")},
+      {"Tuned on", s.tuned_participants().empty() ? "–" : list(s.tuned_participants())},
       {"Models", absl::StrCat(s.models_size())},
       {"Time taken", Duration(s.seconds())},
       {"Feature cache", cache},
@@ -445,6 +446,50 @@ std::string RemovalSection(const v1::EvaluationSummary& s) {
   return absl::StrCat(out, "</section>");
 }
 
+// Probe accuracy per model, probe and layer, with the chance level beside it.
+std::string ProbesSection(const v1::EvaluationSummary& s) {
+  std::string out = SectionStart("probes", "Linear probes");
+  for (const std::string& note : s.probe_notes()) absl::StrAppend(&out, "<p class=\"note\">", Escape(note), "</p>");
+  std::vector<int> layers;
+  for (const auto& m : s.models()) {
+    for (const auto& p : m.probes()) {
+      if (std::find(layers.begin(), layers.end(), p.layer()) == layers.end()) layers.push_back(p.layer());
+    }
+  }
+  std::sort(layers.begin(), layers.end());
+  if (layers.empty()) return absl::StrCat(out, Empty("No probe was run."), "</section>");
+  absl::StrAppend(&out,
+                  "<p class=\"note\">Accuracy on the test stories of a linear classifier fitted on the training "
+                  "stories, from each layer's feature vector just after each item (phoneme identity; word meaning "
+                  "= the word's class). Chance: the most frequent training label.</p><div class=\"scroll\"><table "
+                  "class=\"scores\"><thead><tr><th>model</th><th>probe</th>");
+  for (int l : layers) absl::StrAppend(&out, "<th class=\"num\">layer ", l, "</th>");
+  absl::StrAppend(&out, "<th class=\"num\">chance</th><th class=\"num\">test items</th></tr></thead><tbody>");
+  for (int i = 0; i < s.models_size(); ++i) {
+    std::vector<std::string> probes;
+    for (const auto& p : s.models(i).probes()) {
+      if (std::find(probes.begin(), probes.end(), p.probe()) == probes.end()) probes.push_back(p.probe());
+    }
+    for (const std::string& probe : probes) {
+      absl::StrAppend(&out, "<tr><td>", ModelLabel(s.models(i).name(), Colour(i)), "</td><td>", Escape(probe), "</td>");
+      double chance = std::nan("");
+      int items = 0;
+      for (int l : layers) {
+        std::string cell(kMissing);
+        for (const auto& p : s.models(i).probes()) {
+          if (p.probe() != probe || p.layer() != l) continue;
+          cell = Num(p.accuracy(), 3);
+          chance = p.chance();
+          items = p.test_items();
+        }
+        absl::StrAppend(&out, Td(cell));
+      }
+      absl::StrAppend(&out, Td(Num(chance, 3)), Td(absl::StrCat(items)), "</tr>");
+    }
+  }
+  return absl::StrCat(out, "</tbody></table></div></section>");
+}
+
 std::string ComparisonsSection(const v1::EvaluationSummary& s) {
   std::string out = SectionStart("comparisons", "Comparisons");
   if (s.comparisons().empty()) {
@@ -452,9 +497,10 @@ std::string ComparisonsSection(const v1::EvaluationSummary& s) {
   }
   absl::StrAppend(
       &out,
-      "<p class=\"note\">Paired across participants, each model at its best layer: difference "
-      "= model B − model A; p: two-sided sign-flip permutation test.</p>"
+      "<p class=\"note\">Paired across participants, each model at its best layer for the ROI (chosen on the "
+      "training stories): difference = model B − model A; p: two-sided sign-flip permutation test.</p>"
       "<div class=\"scroll\"><table class=\"scores\"><thead><tr><th>model B − model A</th><th>ROI</th>"
+      "<th class=\"num\">layers (B / A)</th>"
       "<th class=\"num\">mean difference ± SEM</th><th class=\"num\">t</th><th class=\"num\">p</th>"
       "<th class=\"num\">permutations</th><th class=\"num\">participants</th></tr></thead><tbody>");
   std::string plots;
@@ -463,7 +509,7 @@ std::string ComparisonsSection(const v1::EvaluationSummary& s) {
     const int n = t.n();
     absl::StrAppend(&out, "<tr><td>", ModelLabel(t.model_b(), ModelColour(s, t.model_b())), " − ",
                     ModelLabel(t.model_a(), ModelColour(s, t.model_a())), "</td><td>", Escape(t.roi()),
-                    "</td>", Td(diff), Td(Num(t.t(), 2)), Td(PValue(t.p_value())),
+                    "</td>", Td(absl::StrCat(t.layer_b(), " / ", t.layer_a())), Td(diff), Td(Num(t.t(), 2)), Td(PValue(t.p_value())),
                     Td(absl::StrCat(t.permutations())), Td(absl::StrCat(n)), "</tr>");
     if (t.roi() == kAll && std::min(t.a_size(), t.b_size()) > 0) {
       const svg::PairedSeries pairs{t.model_a(),
@@ -557,7 +603,7 @@ std::string RenderHtmlReport(const v1::EvaluationSummary& summary) {
   absl::StrAppend(&out, HeaderSection(summary));
   if (summary.models().empty()) absl::StrAppend(&out, Empty("This evaluation has no models."));
   absl::StrAppend(&out, RoiSection(summary), LayersSection(summary), EfficiencySection(summary),
-                  RemovalSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
+                  RemovalSection(summary), ProbesSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
                   "</main></body></html>\n");
   return out;
 }

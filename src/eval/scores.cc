@@ -86,18 +86,30 @@ std::map<std::string, std::vector<double>> Scores::CeilingRoiMeans() const {
 
 // Never on the test story: choosing on it would bias the reported score upwards.
 int Scores::BestLayer(const std::string& model, const std::vector<int>& layers) const {
-  int best = layers[0];
-  double best_score = -INFINITY;
+  return BestLayers(model, layers).at(kAllTargets);
+}
+
+std::map<std::string, int> Scores::BestLayers(const std::string& model, const std::vector<int>& layers) const {
+  std::map<std::string, int> best;
+  std::map<std::string, double> best_score;
   for (int l : layers) {
-    const std::string cv = LayerArray(model, l, "cv_r2");
-    std::vector<double> per_participant;
+    // ROI -> participant -> mean cross-validated R^2 over the ROI's (unmasked) targets.
+    std::map<std::string, std::vector<double>> means;
     for (size_t p = 0; p < participants_.ids.size(); ++p) {
-      torch::Tensor values = shared_.Slice(cv, static_cast<int>(p));
-      if (Normalized()) values = values.index({shared_.Slice("ceiling", static_cast<int>(p)) > ceiling_threshold_});
-      per_participant.push_back(Summarize(values).mean);
+      torch::Tensor values = shared_.Slice(LayerArray(model, l, "cv_r2"), static_cast<int>(p));
+      if (Normalized()) {
+        values = torch::where(shared_.Slice("ceiling", static_cast<int>(p)) > ceiling_threshold_, values,
+                              torch::full_like(values, std::nan("")));
+      }
+      means[kAllTargets].push_back(Summarize(values).mean);
+      for (const auto& [roi, m] : SummarizeRois(values, participants_.RoisOf(static_cast<int>(p)))) {
+        if (m.n > 0) means[roi].push_back(m.mean);
+      }
     }
-    const double s = Summarize(torch::tensor(per_participant, torch::kFloat64)).mean;
-    if (s > best_score) best_score = s, best = l;
+    for (const auto& [roi, values] : means) {
+      const double s = Summarize(torch::tensor(values, torch::kFloat64)).mean;
+      if (!best.count(roi) || s > best_score[roi]) best[roi] = l, best_score[roi] = s;
+    }
   }
   return best;
 }

@@ -43,6 +43,8 @@ class Scores {
   // The layer with the highest cross-validated R^2 on the training stories (mean over a
   // participant's targets, unmasked ones when Normalized(), then over participants).
   int BestLayer(const std::string& model, const std::vector<int>& layers) const;
+  // The same per ROI (kAllTargets too: BestLayer), over the ROI's targets: ROI -> layer.
+  std::map<std::string, int> BestLayers(const std::string& model, const std::vector<int>& layers) const;
 
  private:
   const Participants& participants_;

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/str_cat.h"
+
 #include "eval/metrics.h"
 #include "eval/participants.h"
+#include "eval/probes.h"
 #include "eval/scores.h"
 #include "eval/shared_arrays.h"
 
@@ -63,18 +66,25 @@ void AddRemoval(const Scores& scores, const std::vector<std::string>& confounds,
   AddRoiScores(drop, rm->mutable_drop());
 }
 
-void AddComparison(const Participants& j, const std::string& a_name, const RoiMeans& a, const std::string& b_name,
-                   const RoiMeans& b, v1::EvaluationSummary* s) {
-  for (const auto& [roi, av] : a) {
-    PairedTestResult t = PairedSignFlipTest(av, b.at(roi));
+// Per ROI, model b against model a, each at its best layer for the ROI.
+void AddComparison(const Participants& j, const Scores& scores, const EvaluatedModel& a, const EvaluatedModel& b,
+                   v1::EvaluationSummary* s) {
+  for (const auto& [roi, layer_a] : a.best_layers) {
+    if (!b.best_layers.count(roi)) continue;
+    const int layer_b = b.best_layers.at(roi);
+    const std::vector<double> av = scores.RoiMeans(LayerArray(a.name, layer_a, "r")).at(roi);
+    const std::vector<double> bv = scores.RoiMeans(LayerArray(b.name, layer_b, "r")).at(roi);
+    PairedTestResult t = PairedSignFlipTest(av, bv);
     v1::PairedTest* pt = s->add_comparisons();
-    pt->set_model_a(a_name);
-    pt->set_model_b(b_name);
+    pt->set_model_a(a.name);
+    pt->set_model_b(b.name);
     pt->set_roi(roi);
+    pt->set_layer_a(layer_a);
+    pt->set_layer_b(layer_b);
     for (size_t p = 0; p < j.ids.size(); ++p) {
       pt->add_participants(j.ids[p]);
       pt->add_a(av[p]);
-      pt->add_b(b.at(roi)[p]);
+      pt->add_b(bv[p]);
     }
     pt->set_mean_difference(t.mean_difference);
     pt->set_sem_difference(t.sem_difference);
@@ -99,6 +109,12 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
   s.set_score(scores.Normalized() ? "normalized" : "r");
   s.set_ceiling_threshold(e.ceiling_threshold);
   for (const auto& p : participants.ids) s.add_participants(p);
+  s.set_participant_split(participants.split);
+  for (const std::string& probe : e.probes) {
+    const std::string why = ProbeUnavailable(participants, probe);
+    if (!why.empty()) s.add_probe_notes(absl::StrCat(probe, " probe skipped: ", why));
+  }
+  for (const auto& p : participants.tuned) s.add_tuned_participants(p);
   s.set_ceiling_source(scores.CeilingSource());
   // The ceiling itself, summarised like a score (mean over a ROI's targets per participant).
   if (scores.Normalized()) AddRoiScores(scores.CeilingRoiMeans(), s.mutable_noise_ceiling());
@@ -107,6 +123,17 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
     ms->set_name(m.name);
     ms->set_checkpoint(m.checkpoint);
     ms->set_best_layer(m.best_layer);
+    for (const auto& [roi, layer] : m.best_layers) (*ms->mutable_best_layer_by_roi())[roi] = layer;
+    for (const ProbeResult& r : m.probes) {
+      v1::ProbeScore* ps = ms->add_probes();
+      ps->set_probe(r.probe);
+      ps->set_layer(r.layer);
+      ps->set_accuracy(r.accuracy);
+      ps->set_chance(r.chance);
+      ps->set_classes(r.classes);
+      ps->set_train_items(static_cast<int32_t>(r.train_items));
+      ps->set_test_items(static_cast<int32_t>(r.test_items));
+    }
     for (int l : m.layers) AddLayer(scores, participants, shared, m.name, l, ms->add_layers());
     if (shared.Has(RemovalArray(m.name))) AddRemoval(scores, e.confounds, m, ms->mutable_removal());
     for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, f, "r")); ++f) {
@@ -117,13 +144,7 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
       AddRoiScores(scores.RoiMeans(SweepArray(m.name, f, "r")), sp->mutable_rois());
     }
   }
-  auto best_layer_means = [&](const EvaluatedModel& m) {
-    return scores.RoiMeans(LayerArray(m.name, m.best_layer, "r"));
-  };
-  for (size_t j = 1; j < models.size(); ++j) {
-    AddComparison(participants, models[0].name, best_layer_means(models[0]), models[j].name,
-                  best_layer_means(models[j]), &s);
-  }
+  for (size_t j = 1; j < models.size(); ++j) AddComparison(participants, scores, models[0], models[j], &s);
   s.set_context_seconds(e.context_seconds);
   s.set_stride_seconds(e.stride_seconds);
   return s;

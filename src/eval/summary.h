@@ -4,6 +4,8 @@
 #ifndef BRAINTUNE_EVAL_SUMMARY_H_
 #define BRAINTUNE_EVAL_SUMMARY_H_
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,17 +17,29 @@ namespace braintune::eval {
 struct Participants;  // participants.h
 class SharedArrays;   // shared_arrays.h
 
+// One linear probe of one layer (probes.h).
+struct ProbeResult {
+  std::string probe;
+  int layer = 0;
+  double accuracy = 0;  // share of the test stories' items classified right
+  double chance = 0;    // share of them carrying the most frequent training label
+  int classes = 0;      // labels seen in training
+  int64_t train_items = 0, test_items = 0;
+};
+
 // A model of evaluation.models once its layers are fitted.
 struct EvaluatedModel {
   std::string name;
   std::string checkpoint;  // empty: the untrained model
   std::vector<int> layers;
   int best_layer = 0;      // chosen on the training stories (Scores::BestLayer)
+  std::map<std::string, int> best_layers;  // per ROI, the same way (Scores::BestLayers)
+  std::vector<ProbeResult> probes;         // rank 0's, per probe and layer
 };
 
 // Everything but the output paths, the time taken and the feature cache counts, which the
-// caller sets. Paired tests: every other model against the first, each at its best layer,
-// per ROI, across participants (sign flips). Pure function of its arguments.
+// caller sets. Paired tests: every other model against the first, each at its best layer for
+// the ROI, per ROI, across participants (sign flips). Pure function of its arguments.
 v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants& participants,
                                 const SharedArrays& shared, const std::vector<EvaluatedModel>& models);
 

@@ -42,6 +42,10 @@ class InputArchive;
 
 namespace braintune::train {
 
+// The key under which SaveModel records the tuned participants: their ids joined by newlines
+// (eval/participants.h reads it).
+inline constexpr char kTunedParticipantsKey[] = "participants";
+
 // Finds, saves, rotates and restores one job's step checkpoints. Thread model: not thread-safe;
 // the trainer's thread. Every rank makes one; FindResume is collective (all ranks, same point).
 class Checkpoints {
@@ -91,9 +95,10 @@ class Checkpoints {
   void set_input_contract(std::string json) { input_contract_ = std::move(json); }
 
   // Writes the model alone to `path` atomically (the final checkpoint.pt), with its input
-  // contract under "input_contract" (what `braintune eval` checks).
+  // contract under "input_contract" (what `braintune eval` checks) and the participants it was
+  // tuned on under "participants" (what an evaluation holds out).
   static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model,
-                                const std::string& input_contract);
+                                const std::string& input_contract, const std::vector<std::string>& participants);
 
  private:
   // Step checkpoints in the directory, newest first.

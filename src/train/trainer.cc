@@ -453,7 +453,8 @@ class Trainer {
       result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
     }
     result.set_test_story(plan_.test_story_names);
-    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_)));
+    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_),
+                                           participant_ids_));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf) {

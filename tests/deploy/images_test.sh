@@ -178,7 +178,7 @@ for node in node-a node-b; do
   pids+=($!)
 done
 export BRAINTUNE_TOKEN=$alice_token BRAINTUNE_COORDINATOR="127.0.0.1:$port"
-"$bin/braintune" dataset synth --out "$work/datasets/quickstart.h5" --participants 4 --stories 10 --story-seconds 240 >/dev/null
+"$bin/braintune" dataset synth --out "$work/datasets/quickstart.h5" --participants 8 --stories 10 --story-seconds 240 >/dev/null
 chmod 644 "$work/datasets/quickstart.h5"
 sed -e 's|path: ../data/quickstart.h5|path: /data/quickstart.h5|' -e 's|dir: ../.quickstart/tuned|dir: /outputs/quickstart|' \
   "$src/configs/quickstart.yaml" >"$work/quickstart.yaml"

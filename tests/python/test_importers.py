@@ -97,7 +97,7 @@ def test_narratives_imports_validates_and_trains(tmp_path):
                          capture_output=True, text=True)
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert "3 participants, 3 stories, 6 runs, 1 with repeats" in cli.stdout
-    assert "[2/2] tunnel" in cli.stderr, "progress per story"
+    assert "[3/3] tunnel" in cli.stderr, "progress per story"
 
     import braintune
     d = braintune.open_dataset(out)

@@ -1,0 +1,38 @@
+// Linear probes (evaluator.h, step 4; docs/evaluation.md): how well one layer's features tell
+// phoneme identity and word meaning (the dataset's per-word classes, /stimuli/<story>/words/class)
+// on the test stories, with a ridge classifier fitted on the training stories. Brain-tuning's
+// published downstream claim is that meaning gets better and nothing else gets worse; these
+// probes measure both, before and after tuning.
+#ifndef BRAINTUNE_EVAL_PROBES_H_
+#define BRAINTUNE_EVAL_PROBES_H_
+
+#include <string>
+#include <vector>
+
+#include "eval/model_features.h"
+#include "eval/participants.h"
+#include "eval/ridge.h"
+#include "eval/summary.h"
+
+namespace braintune::eval {
+
+// The probes evaluation.probes may name.
+inline constexpr char kPhonemeProbe[] = "phoneme";
+inline constexpr char kWordClassProbe[] = "word_class";
+
+// Why `probe` cannot run on the stories `participants` heard ("" when it can): no phoneme or
+// word timings, or no word classes.
+std::string ProbeUnavailable(const Participants& participants, const std::string& probe);
+
+// Runs `probe` on one layer's features of the stories heard (every story in `features`). Each
+// item (a phoneme or a word) is represented by the first feature vector whose window ends at or
+// after the item's offset (the window that has just heard it); its label is the phoneme's text
+// or the word's class. One-vs-rest ridge on the z-scored features (one alpha per class, chosen
+// on contiguous folds of the training items, as the encoding models), the prediction the class
+// with the highest output. REQUIRES: ProbeUnavailable(...) is "".
+ProbeResult RunProbe(const Participants& participants, const LayerFeatures& features, int layer,
+                     const std::string& probe, const RidgeOptions& ridge);
+
+}  // namespace braintune::eval
+
+#endif  // BRAINTUNE_EVAL_PROBES_H_
