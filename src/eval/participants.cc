@@ -1,6 +1,7 @@
 #include "eval/participants.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -63,6 +64,7 @@ void SetCeiling(const Participants& j, OwnedParticipant* o) {
 // The participants a checkpoint was tuned on (train/checkpoints.h records them); NotFound when it
 // predates the record.
 absl::StatusOr<std::vector<std::string>> TunedParticipants(const std::string& path) {
+  if (!std::ifstream(path).good()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open checkpoint"));
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);

@@ -5,9 +5,11 @@
 #include <google/protobuf/util/json_util.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "braintune/v1/job.pb.h"
@@ -15,12 +17,15 @@
 #include "gtest/gtest.h"
 #include "model/brain_model.h"
 #include "testing/process.h"
+#include "train/checkpoints.h"
 
 namespace braintune::eval {
 namespace {
 
 // A tiny encoder's checkpoint, as the trainer writes it, from another seed than the spec's.
-void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed) {
+// A checkpoint as the trainer writes it; `tuned_on` (newline-separated ids) is recorded as the
+// trainer records its participants, or nothing, as an older braintune wrote.
+void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "") {
   torch::manual_seed(seed);
   model::Wav2Vec2Config c = *model::NamedConfig("tiny");
   c.conv_dim.assign(c.conv_dim.size(), 16);
@@ -31,10 +36,11 @@ void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed) {
   model::BrainModel m(c, std::map<std::string, int64_t>{{"synthetic", 16}});
   torch::serialize::OutputArchive archive;
   m->save(archive);
+  if (!tuned_on.empty()) archive.write(train::kTunedParticipantsKey, c10::IValue(tuned_on));
   archive.save_to(path);
 }
 
-std::string Spec(const std::string& checkpoint, const std::string& out) {
+std::string Spec(const std::string& checkpoint, const std::string& out, const std::string& extra = "") {
   return "name: eval-test\n"
          "kind: evaluate\n"
          "data: {path: brain.h5, trim_start: 3, trim_end: 1}\n"
@@ -46,7 +52,7 @@ std::string Spec(const std::string& checkpoint, const std::string& out) {
          "  context_seconds: 4\n"
          "  stride_seconds: 0.5\n"
          "  data_fractions: [0.5, 1.0]\n"
-         "  cache_dir: cache\n"
+         "  cache_dir: cache\n" + extra +
          "output: {dir: " + out + "}\n";
 }
 
@@ -118,6 +124,28 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
   }
   ASSERT_EQ(a.comparisons_size(), 3);
   EXPECT_EQ(a.comparisons(0).permutations(), 8);  // exact: 2^3 sign flips
+  // Checkpoints without a record of their participants: every participant is scored, saying why.
+  EXPECT_EQ(a.participants_size(), 3);
+  EXPECT_NE(a.participant_split().find("does not record whom it was tuned on"), std::string::npos);
+  // Each ROI has its own best layer, and each comparison is made at the ROI's best layers.
+  for (int m = 0; m < 2; ++m) {
+    ASSERT_EQ(a.models(m).best_layer_by_roi().size(), 3u);  // all, auditory, language
+    EXPECT_EQ(a.models(m).best_layer_by_roi().at("all"), a.models(m).best_layer());
+  }
+  for (const auto& c : a.comparisons()) {
+    EXPECT_EQ(c.layer_a(), a.models(0).best_layer_by_roi().at(c.roi())) << c.roi();
+    EXPECT_EQ(c.layer_b(), a.models(1).best_layer_by_roi().at(c.roi())) << c.roi();
+  }
+  // Probes of every layer, on the test story's items (probes_test.cc checks what they measure).
+  for (int m = 0; m < 2; ++m) {
+    ASSERT_EQ(a.models(m).probes_size(), 6) << "3 layers x (phoneme, word_class)";
+    for (const auto& p : a.models(m).probes()) {
+      EXPECT_GT(p.test_items(), 50) << p.probe();
+      EXPECT_GT(p.classes(), 1) << p.probe();
+      EXPECT_GE(p.accuracy(), 0.0);
+      EXPECT_LE(p.accuracy(), 1.0);
+    }
+  }
 
   // Python users open the scores with h5py (per-target arrays per participant). The best layer
   // is the one with the highest cross-validated R^2 on the training stories (targets above the
@@ -128,13 +156,58 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
       "print(r.shape, c.shape, bool(np.isfinite(r).all()), f.attrs['score']); "
       "ps = [p.decode() if isinstance(p, bytes) else p for p in f['participants'][:]]; "
       "cv = [np.mean([f[f'models/other/layer_{l}/cv_r2/{p}'][:][f[f'ceiling/{p}'][:] > 0.4].mean() for p in ps]) "
-      "for l in range(3)]; print('best by cv', int(np.argmax(cv)))\"");
+      "for l in range(3)]; print('best by cv', int(np.argmax(cv))); "
+      "d = h5py.File('" + dir_.File("brain.h5") + "'); "
+      "print('language best by cv', int(np.argmax([np.mean([np.nanmean(np.where(f[f'ceiling/{p}'][:] > 0.4, "
+      "f[f'models/other/layer_{l}/cv_r2/{p}'][:], np.nan)[d[f'participants/{p}/rois/language'][:]]) for p in ps]) "
+      "for l in range(3)])))\"");
   ASSERT_EQ(py.exit_code, 0) << py.output;
   EXPECT_NE(py.output.find("(16,) (16,) True normalized"), std::string::npos) << py.output;
   EXPECT_NE(py.output.find(absl::StrCat("best by cv ", b.models(1).best_layer())), std::string::npos) << py.output;
+  EXPECT_NE(py.output.find(absl::StrCat("language best by cv ", b.models(1).best_layer_by_roi().at("language"))),
+            std::string::npos)
+      << py.output;
   const std::string html = testing::ReadFileOrEmpty(dir_.File("out2/report.html"));
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
+}
+
+TEST_F(EvaluatorTest, TunedModelsAreScoredOnTheParticipantsTheyNeverSaw) {
+  WriteCheckpoint(dir_.File("tuned1.pt"), 32, 7, "sub-01");
+  auto held = Evaluate(1, Spec("tuned1.pt", "held"), "held.yaml");
+  ASSERT_EQ(held.exit_code, 0) << held.output;
+  EXPECT_NE(held.output.find("scoring 2 held-out participants (sub-02, sub-03); the tuned models saw sub-01"),
+            std::string::npos)
+      << held.output;
+  v1::EvaluationSummary s = ReadSummary(dir_.File("held/evaluation.json"));
+  EXPECT_EQ(s.participant_split(), "held-out");
+  EXPECT_EQ(std::vector<std::string>(s.participants().begin(), s.participants().end()),
+            (std::vector<std::string>{"sub-02", "sub-03"}));
+  EXPECT_EQ(std::vector<std::string>(s.tuned_participants().begin(), s.tuned_participants().end()),
+            std::vector<std::string>{"sub-01"});
+  for (const auto& c : s.comparisons()) EXPECT_EQ(c.participants_size(), 2);  // the same two, paired
+
+  auto all = Evaluate(1, Spec("tuned1.pt", "all", "  participants: all\n"), "all.yaml");
+  ASSERT_EQ(all.exit_code, 0) << all.output;
+  EXPECT_EQ(ReadSummary(dir_.File("all/evaluation.json")).participants_size(), 3);
+
+  // Insisting on held-out participants when there are none, or when a checkpoint does not say.
+  WriteCheckpoint(dir_.File("tuned3.pt"), 32, 7, "sub-01\nsub-02\nsub-03");
+  auto none = Evaluate(1, Spec("tuned3.pt", "none", "  participants: held_out\n"), "none.yaml");
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.output.find("evaluation.participants: held_out: the models were tuned on every participant"),
+            std::string::npos)
+      << none.output;
+  auto unknown = Evaluate(1, Spec("other.pt", "unknown", "  participants: held_out\n"), "unknown.yaml");
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.output.find(dir_.File("other.pt") + " does not record the participants it was tuned on"),
+            std::string::npos)
+      << unknown.output;
+  // With auto and no one held out, everyone is scored and the output says the models saw them.
+  auto seen = Evaluate(1, Spec("tuned3.pt", "seen"), "seen.yaml");
+  ASSERT_EQ(seen.exit_code, 0) << seen.output;
+  EXPECT_EQ(ReadSummary(dir_.File("seen/evaluation.json")).participant_split(),
+            "tuned (the models were tuned on every participant scored)");
 }
 
 TEST_F(EvaluatorTest, AMissingOrMismatchedCheckpointIsAClearError) {
