@@ -32,6 +32,10 @@ class Evaluation:
     summary: evaluation.json as a dict (the EvaluationSummary proto's fields).
     roi_scores(): a tidy table (a pandas DataFrame when pandas is installed, else a list of dicts)
     of model, layer, roi, mean, sem, n: the normalized (or raw) score per ROI and layer.
+    best_layer(model, roi="all"): the layer chosen on the training stories, for all targets or
+    one ROI. probes(): a tidy table of model, probe, layer, accuracy, chance, test_items.
+    participant_split: "held-out" when no scored participant was seen by a tuned model (else
+    why all were scored); tuned_participants: those the tuned models saw.
     """
 
     def __init__(self, path):
@@ -72,12 +76,30 @@ class Evaluation:
         except KeyError:
             return None
 
-    def best_layer(self, model):
-        """The layer the evaluation chose for `model` (on training stories)."""
+    @property
+    def participant_split(self):
+        return (self.summary or {}).get("participant_split", "")
+
+    @property
+    def tuned_participants(self):
+        return list((self.summary or {}).get("tuned_participants", []))
+
+    def best_layer(self, model, roi="all"):
+        """The layer the evaluation chose for `model` (on training stories), over all targets or
+        for one ROI."""
         for m in (self.summary or {}).get("models", []):
             if m["name"] == model:
-                return int(m.get("best_layer", 0))
+                if roi == "all" and roi not in m.get("best_layer_by_roi", {}):
+                    return int(m.get("best_layer", 0))
+                return int(m["best_layer_by_roi"][roi])
         raise KeyError(f"no model {model} in {self.directory}/evaluation.json")
+
+    def probes(self):
+        rows = [{"model": m["name"], "probe": p["probe"], "layer": int(p.get("layer", 0)),
+                 "accuracy": float(p.get("accuracy", np.nan)), "chance": float(p.get("chance", np.nan)),
+                 "test_items": int(p.get("test_items", 0))}
+                for m in (self.summary or {}).get("models", []) for p in m.get("probes", [])]
+        return _table(rows, ["model", "probe", "layer", "accuracy", "chance", "test_items"])
 
     def roi_scores(self):
         rows = []
@@ -88,15 +110,20 @@ class Evaluation:
                     rows.append({"model": m["name"], "layer": int(layer.get("layer", 0)), "roi": roi["roi"],
                                  "mean": float(s.get("mean", np.nan)), "sem": float(s.get("sem", np.nan)),
                                  "n": int(s.get("n", 0))})
-        try:
-            import pandas as pd
-            return pd.DataFrame(rows, columns=["model", "layer", "roi", "mean", "sem", "n"])
-        except ImportError:
-            return rows
+        return _table(rows, ["model", "layer", "roi", "mean", "sem", "n"])
 
     def __repr__(self):
         return (f"Evaluation({self.directory}: models {self.models}, {len(self.participants)} participants, "
                 f"score {self.attrs.get('score', '?')})")
+
+
+def _table(rows, columns):
+    """A pandas DataFrame of `rows` when pandas is installed, else the list of dicts."""
+    try:
+        import pandas as pd
+        return pd.DataFrame(rows, columns=columns)
+    except ImportError:
+        return rows
 
 
 def load_evaluation(path):

@@ -49,7 +49,7 @@ assert not errors, errors
 images = [o for o in outputs if "image/png" in o.get("data", {})]
 assert len(images) >= 2, f"{len(images)} figures (the loss history and the evaluation)"
 text = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in outputs)
-for expected in ("SUCCEEDED", "tuned", "untrained", "language", "auditory"):
+for expected in ("SUCCEEDED", "tuned", "untrained", "language", "auditory", "held-out", "word_class"):
     assert expected in text, f"'{expected}' not in the notebook's output"
 print(f"notebook_test: {len(nb['cells'])} cells ran, {len(images)} figures")
 PY
