@@ -7,7 +7,6 @@ import subprocess
 import wave
 
 import numpy as np
-import pytest
 
 from braintune.importers import narratives
 from conftest import binary
@@ -31,6 +30,21 @@ def write_gifti(path, volumes):
     import nibabel as nib
     arrays = [nib.gifti.GiftiDataArray(v.astype(np.float32), intent="NIFTI_INTENT_TIME_SERIES") for v in volumes]
     nib.save(nib.gifti.GiftiImage(darrays=arrays), path)
+
+
+def validate_and_train(tmp_path, dataset, data_keys):
+    """`braintune dataset validate` accepts the imported file and braintune-train trains on it."""
+    valid = subprocess.run([binary("braintune"), "dataset", "validate", dataset], capture_output=True, text=True)
+    assert valid.returncode == 0, valid.stdout + valid.stderr
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"name: imported\ndata: {{path: {os.path.basename(dataset)}, {data_keys}}}\n"
+                    "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
+                    "training: {steps: 3, batch_size: 4, log_every: 5}\n")
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    train = subprocess.run([binary("braintune-train"), "--spec", str(spec), "--output-dir", str(tmp_path / "out")],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
+    assert os.path.exists(tmp_path / "out" / "result.json")
 
 
 def story_locked(task, n, vertices):
@@ -133,17 +147,7 @@ def test_narratives_imports_validates_and_trains(tmp_path):
         assert "pieman" not in f["participants/sub-003/runs"], "code/scan_exclude.json is followed"
         assert "tunnel" in f["participants/sub-003/runs"]
 
-    valid = subprocess.run([binary("braintune"), "dataset", "validate", out], capture_output=True, text=True)
-    assert valid.returncode == 0, valid.stdout + valid.stderr
-    spec = tmp_path / "job.yaml"
-    spec.write_text("name: narratives\ndata: {path: narratives.h5, test_stories: [tunnel], context_trs: 4}\n"
-                    "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                    "training: {steps: 4, batch_size: 4, log_every: 5}\n")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    train = subprocess.run([binary("braintune-train"), "--spec", str(spec), "--output-dir", str(tmp_path / "out")],
-                           capture_output=True, text=True, env=env, timeout=300)
-    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
-    assert os.path.exists(tmp_path / "out" / "result.json")
+    validate_and_train(tmp_path, out, "test_stories: [tunnel], context_trs: 4")
 
 
 def test_narratives_names_each_missing_or_malformed_piece(tmp_path, capsys):
@@ -302,17 +306,7 @@ def test_meg_masc_imports_validates_and_trains(tmp_path):
         repeats = f["participants/sub-01/repeats/lw1_0"]
         assert repeats.shape == (2, 400, 6) and np.array_equal(repeats[0], f["participants/sub-01/runs/lw1_0/responses"][:])
         assert np.corrcoef(repeats[1, 50:350, 0], expected[50:350])[0, 1] > 0.95, "session 1 at its own onset"
-    valid = subprocess.run([binary("braintune"), "dataset", "validate", out], capture_output=True, text=True)
-    assert valid.returncode == 0, valid.stdout + valid.stderr
-    spec = tmp_path / "job.yaml"
-    spec.write_text("name: meg\ndata: {path: meg.h5, test_stories: [lw1_1]}\n"
-                    "model: {conv_channels: 16, hidden: 32, layers: 1, heads: 4, ffn: 64}\n"
-                    "training: {steps: 3, batch_size: 4, log_every: 5}\n")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    train = subprocess.run([binary("braintune-train"), "--spec", str(spec), "--output-dir", str(tmp_path / "out")],
-                           capture_output=True, text=True, env=env, timeout=300)
-    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-3000:]
-    assert os.path.exists(tmp_path / "out" / "result.json")
+    validate_and_train(tmp_path, out, "test_stories: [lw1_1]")
 
 
 def test_meg_masc_names_each_missing_or_malformed_piece(tmp_path, capsys):

@@ -135,3 +135,16 @@ def csv_list(text):
     """The items of a comma-separated option, or None for all."""
     items = [t for t in (text or "").split(",") if t]
     return items or None
+
+
+def run(program, importer, out, **options):
+    """A command-line importer's end: runs `importer(out=out, **options)` (which returns
+    participants, stories, runs and runs with repeats), prints what it wrote or the error;
+    returns the exit status."""
+    try:
+        n = importer(out=out, **options)
+    except ImportError_ as e:
+        print(f"{program}: {e}", file=sys.stderr)
+        return 1
+    print(f"{program}: wrote {out}: {n[0]} participants, {n[1]} stories, {n[2]} runs, {n[3]} with repeats")
+    return 0

@@ -31,8 +31,8 @@ import sys
 
 import numpy as np
 
-from braintune.importers.common import (ImportError_, csv_list, dataset_file, fail, number, progress, read_tsv,
-                                        read_wav, timed, warn, write_stimulus)
+from braintune.importers.common import (csv_list, dataset_file, fail, number, progress, read_tsv,
+                                        read_wav, run, timed, warn, write_stimulus)
 
 PROGRAM = "import-meg-masc"
 MAX_TRIAL_TYPE = 4096  # characters of one event's description; a longer one is refused unparsed
@@ -239,15 +239,10 @@ def main(argv=None):
     parser.add_argument("--l-freq", type=float, default=0.5, help="band-pass low edge in Hz (default 0.5)")
     parser.add_argument("--h-freq", type=float, default=30.0, help="band-pass high edge in Hz (default 30)")
     args = parser.parse_args(argv)
-    try:
-        n = import_meg_masc(args.dir, args.out, subjects=set(csv_list(args.subjects) or []) or None,
-                            sessions=set(csv_list(args.sessions) or []) or None, rate=args.rate,
-                            l_freq=args.l_freq, h_freq=args.h_freq)
-    except ImportError_ as e:
-        print(f"{PROGRAM}: {e}", file=sys.stderr)
-        return 1
-    print(f"{PROGRAM}: wrote {args.out}: {n[0]} participants, {n[1]} stories, {n[2]} runs, {n[3]} with repeats")
-    return 0
+    return run(PROGRAM, import_meg_masc, args.out, root=args.dir,
+               subjects=set(csv_list(args.subjects) or []) or None,
+               sessions=set(csv_list(args.sessions) or []) or None, rate=args.rate, l_freq=args.l_freq,
+               h_freq=args.h_freq)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ import sys
 import numpy as np
 
 from braintune.importers.common import (ImportError_, csv_list, dataset_file, fail, number, progress, read_json,
-                                        read_tsv, read_wav, timed, warn, write_stimulus)
+                                        read_tsv, read_wav, run, timed, warn, write_stimulus)
 
 PROGRAM = "import-narratives"
 TR = 1.5  # seconds, every Narratives scan
@@ -345,15 +345,9 @@ def main(argv=None):
     parser.add_argument("--limit-targets", type=int, default=0,
                         help="keep the first N vertices or voxels only (for a quick look; default: all)")
     args = parser.parse_args(argv)
-    try:
-        n = import_narratives(args.dir, args.out, tasks=csv_list(args.tasks),
-                              subjects=set(csv_list(args.subjects) or []) or None, derivatives=args.derivatives,
-                              space=args.space, limit_targets=args.limit_targets)
-    except ImportError_ as e:
-        print(f"{PROGRAM}: {e}", file=sys.stderr)
-        return 1
-    print(f"{PROGRAM}: wrote {args.out}: {n[0]} participants, {n[1]} stories, {n[2]} runs, {n[3]} with repeats")
-    return 0
+    return run(PROGRAM, import_narratives, args.out, root=args.dir, tasks=csv_list(args.tasks),
+               subjects=set(csv_list(args.subjects) or []) or None, derivatives=args.derivatives,
+               space=args.space, limit_targets=args.limit_targets)
 
 
 if __name__ == "__main__":
