@@ -266,9 +266,13 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.Read("participants", &s->participants));
   RETURN_IF_ERROR(r.ReadList("probes", &s->probes));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
-  for (const std::string& probe : s->probes) {
+  for (size_t i = 0; i < s->probes.size(); ++i) {
+    const std::string& probe = s->probes[i];
     if (probe != "phoneme" && probe != "word_class") {
       return r.Error(r.Child("probes"), r.Key("probes"), absl::StrCat("'", probe, "' is not phoneme or word_class"));
+    }
+    if (std::find(s->probes.begin(), s->probes.begin() + i, probe) != s->probes.begin() + i) {
+      return r.Error(r.Child("probes"), r.Key("probes"), absl::StrCat("'", probe, "' is listed twice"));
     }
   }
   RETURN_IF_ERROR(CheckOneOf(r, "participants", s->participants, {"auto", "held_out", "all"}));

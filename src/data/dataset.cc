@@ -75,12 +75,12 @@ void WalkRoot(Checker& c, const std::string& file, Dataset* dataset) {
 // /stimuli/<story>/words/class: one integer category in [0, 2^31) per word.
 void WalkWordClasses(Checker& c, const std::string& path, size_t n_words, std::vector<int32_t>* out) {
   std::optional<Array> a = c.OpenArray(path, Element::kInteger, 1);
-  std::vector<int64_t> values;
-  if (!a || !c.ReadIntegers(*a, path, &values)) return;
-  if (!c.Expect(values.size() == n_words, path,
-                absl::StrCat("one class per word expected: ", values.size(), " values for ", n_words, " words"))) {
+  if (!a || !c.Expect(a->dims[0] == static_cast<hsize_t>(n_words), path,
+                      absl::StrCat("one class per word expected: ", a->dims[0], " values for ", n_words, " words"))) {
     return;
   }
+  std::vector<int64_t> values;
+  if (!c.ReadIntegers(*a, path, &values)) return;
   for (size_t i = 0; i < values.size(); ++i) {
     if (!c.Expect(values[i] >= 0 && values[i] <= INT32_MAX, path,
                   absl::StrCat("class ", values[i], " of word ", i, " is out of range [0, 2^31)"))) {
@@ -201,7 +201,10 @@ std::optional<Story> WalkStory(Checker& c, const WalkOptions& o, const std::stri
                                   std::pair{"/phonemes", &story.phonemes}}) {
     if (c.Exists(path + tier)) WalkIntervals(c, path + tier, out);
   }
-  if (c.Exists(path + "/words/class")) WalkWordClasses(c, path + "/words/class", story.words.size(), &story.word_classes);
+  // Checked against the words only when they are valid (their own problems are reported).
+  if (!story.words.empty() && c.Exists(path + "/words/class")) {
+    WalkWordClasses(c, path + "/words/class", story.words.size(), &story.word_classes);
+  }
   const std::string features_path = path + "/features";
   if (c.Exists(features_path)) {
     if (std::optional<Handle> group = c.OpenGroup(features_path)) {

@@ -3,12 +3,15 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <iostream>
+#include <functional>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
 #include "eval/data_sweep.h"
@@ -57,6 +60,7 @@ class Evaluator {
     }
     // 1. The dataset, the rank's participants and their ceilings.
     ASSIGN_OR_RETURN(participants_, LoadParticipants(spec_, source_, comm_->rank(), comm_->size()));
+    RETURN_IF_ERROR(CheckRanksAgree());
     if (comm_->rank() == 0) std::cout << ScoredLine(*participants_) << std::flush;
     shared_ = std::make_unique<SharedArrays>(participants_->offsets, participants_->total_targets);
     PutCeilings(*participants_, shared_.get());  // summed with the first model's layers
@@ -111,13 +115,35 @@ class Evaluator {
         if (ProbeUnavailable(*participants_, probe).empty()) probes.push_back(probe);
       }
       for (int layer : probes.empty() ? std::vector<int>{} : features->layers()) {
-        ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
+        // Every story the job's participants heard (not only rank 0's participants'), from the
+        // cache: the probes do not depend on how participants are split across ranks.
+        LayerFeatures at;
+        for (const std::string& story : participants_->heard) {
+          ASSIGN_OR_RETURN(at[story], features->Story(*participants_, story, layer));
+        }
         for (const std::string& probe : probes) {
           models_.back().probes.push_back(RunProbe(*participants_, at, layer, probe, fitter_->ridge()));
         }
       }
     }
     ++done_units_;
+    return absl::OkStatus();
+  }
+
+  // Every rank chose its participants and test stories itself (reading the dataset and the
+  // checkpoints): a file changed between their reads would make the summed arrays meaningless.
+  absl::Status CheckRanksAgree() {
+    const std::string choice = absl::StrCat(absl::StrJoin(participants_->ids, ","), "|",
+                                            absl::StrJoin(participants_->test_stories, ","));
+    const double mine[2] = {static_cast<double>(participants_->ids.size()),
+                            static_cast<double>(std::hash<std::string>()(choice) & ((uint64_t{1} << 40) - 1))};
+    double sum[2] = {mine[0], mine[1]};
+    RETURN_IF_ERROR(comm_->AllReduceSum(sum, 2));
+    if (sum[0] != mine[0] * comm_->size() || sum[1] != mine[1] * comm_->size()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          source_, ": the ranks chose different participants or test stories (the dataset or a checkpoint changed"
+                   " while they read it?); rank ", comm_->rank(), " chose ", choice));
+    }
     return absl::OkStatus();
   }
 

@@ -61,9 +61,15 @@ void SetCeiling(const Participants& j, OwnedParticipant* o) {
   }
 }
 
-// The participants a checkpoint was tuned on (train/checkpoints.h records them); NotFound when it
-// predates the record.
-absl::StatusOr<std::vector<std::string>> TunedParticipants(const std::string& path) {
+// What a checkpoint records of the job that tuned it (train/checkpoints.h): whom it was tuned on
+// and the stories it held out; `known` is false when an older braintune wrote it.
+struct TuningRecord {
+  std::string checkpoint;
+  bool known = false;
+  std::vector<std::string> participants, test_stories;
+};
+
+absl::StatusOr<TuningRecord> ReadTuningRecord(const std::string& path) {
   if (!std::ifstream(path).good()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open checkpoint"));
   torch::serialize::InputArchive archive;
   try {
@@ -71,37 +77,52 @@ absl::StatusOr<std::vector<std::string>> TunedParticipants(const std::string& pa
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable checkpoint (", e.what_without_backtrace(), ")"));
   }
-  c10::IValue value;
-  if (!archive.try_read(train::kTunedParticipantsKey, value) || !value.isString()) {
-    return absl::NotFoundError(absl::StrCat(path, " does not record the participants it was tuned on (an older"
-                                            " braintune wrote it)"));
+  TuningRecord r;
+  r.checkpoint = path;
+  c10::IValue participants, tests;
+  r.known = archive.try_read(train::kTunedParticipantsKey, participants) && participants.isString();
+  if (r.known) r.participants = absl::StrSplit(participants.toStringRef(), '\n', absl::SkipEmpty());
+  if (archive.try_read(train::kTunedTestStoriesKey, tests) && tests.isString()) {
+    r.test_stories = absl::StrSplit(tests.toStringRef(), '\n', absl::SkipEmpty());
   }
-  return std::vector<std::string>(absl::StrSplit(value.toStringRef(), '\n', absl::SkipEmpty()));
+  return r;
+}
+
+// The records of the evaluation's checkpoints (kind evaluate only).
+absl::StatusOr<std::vector<TuningRecord>> TuningRecords(const config::JobSpec& spec) {
+  std::vector<TuningRecord> records;
+  if (spec.kind != "evaluate") return records;
+  for (const config::EvalModelSpec& m : spec.evaluation.models) {
+    if (m.checkpoint.empty()) continue;
+    ASSIGN_OR_RETURN(TuningRecord r, ReadTuningRecord(m.checkpoint));
+    records.push_back(std::move(r));
+  }
+  return records;
 }
 
 // Of `candidates` (sorted), those evaluation.participants says to score (config/job_spec.h);
-// sets j->split and j->tuned.
+// sets j->split and j->tuned. Participants are matched by id.
 absl::StatusOr<std::vector<std::string>> ScoredParticipants(const config::JobSpec& spec, const std::string& source,
                                                             const std::vector<std::string>& candidates,
+                                                            const std::vector<TuningRecord>& records,
                                                             Participants* j) {
   const std::string& mode = spec.evaluation.participants;
   j->split = "all";
   if (spec.kind != "evaluate" || mode == "all") return candidates;
   std::set<std::string> tuned;
   std::string unrecorded;  // a checkpoint without the record
-  for (const config::EvalModelSpec& m : spec.evaluation.models) {
-    if (m.checkpoint.empty()) continue;
-    absl::StatusOr<std::vector<std::string>> ids = TunedParticipants(m.checkpoint);
-    if (absl::IsNotFound(ids.status())) {
+  for (const TuningRecord& r : records) {
+    if (!r.known) {
       if (mode == "held_out") {
-        return absl::FailedPreconditionError(absl::StrCat(source, ": evaluation.participants: held_out: ",
-                                                          ids.status().message(), "; retrain it, or score all"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            source, ": evaluation.participants: held_out: ", r.checkpoint,
+            " does not record the participants it was tuned on (an older braintune wrote it); retrain it, or score"
+            " all"));
       }
-      unrecorded = m.checkpoint;
+      unrecorded = r.checkpoint;
       continue;
     }
-    if (!ids.ok()) return ids.status();
-    tuned.insert(ids->begin(), ids->end());
+    tuned.insert(r.participants.begin(), r.participants.end());
   }
   j->tuned.assign(tuned.begin(), tuned.end());
   std::vector<std::string> held;
@@ -126,10 +147,9 @@ absl::StatusOr<std::vector<std::string>> ScoredParticipants(const config::JobSpe
   return held;
 }
 
-// The job's participants from the metadata; returns the ones rank `rank` owns.
-absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec& spec, const std::string& source,
-                                                          const data::Dataset& meta, int rank, int ranks,
-                                                          Participants* j) {
+// data.participants (checked), or every participant of the file; sorted.
+absl::StatusOr<std::vector<std::string>> Candidates(const config::JobSpec& spec, const std::string& source,
+                                                    const data::Dataset& meta) {
   std::set<std::string> wanted(spec.data.participants.begin(), spec.data.participants.end());
   for (const std::string& id : wanted) {
     if (!meta.FindParticipant(id)) {
@@ -140,7 +160,12 @@ absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec&
   for (const auto& p : meta.participants) {
     if (wanted.empty() || wanted.count(p.id)) candidates.push_back(p.id);
   }
-  ASSIGN_OR_RETURN(std::vector<std::string> scored, ScoredParticipants(spec, source, candidates, j));
+  return candidates;
+}
+
+// The participants to score into `j`; returns the ones rank `rank` owns.
+std::vector<std::string> ListParticipants(const data::Dataset& meta, const std::vector<std::string>& scored, int rank,
+                                          int ranks, Participants* j) {
   std::vector<std::string> mine;
   for (const auto& p : meta.participants) {
     if (std::find(scored.begin(), scored.end(), p.id) == scored.end()) continue;
@@ -150,17 +175,28 @@ absl::StatusOr<std::vector<std::string>> ListParticipants(const config::JobSpec&
     j->total_targets += p.n_targets;
     j->spaces[p.space] = p.n_targets;
   }
-  if (j->ids.empty()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": no participants"));
   return mine;
 }
 
-// Test stories: the spec's, or the trainer's rule (train/plan.h), so that evaluating a tuned
-// model holds out what its training held out. Checked here, on every rank, before any work:
-// every participant must have heard a test story (its score) and a training story (its fit).
+// Test stories: the spec's; else those the checkpoints' tuning held out (they must agree); else
+// the trainer's rule (train/plan.h) over `candidates`, so that evaluating a tuned model holds out
+// what its training held out. Checked here, on every rank, before any work: every participant
+// must have heard a test story (its score) and a training story (its fit).
 absl::Status ChooseTestStories(const config::JobSpec& spec, const std::string& source, const data::Dataset& meta,
+                               const std::vector<std::string>& candidates, const std::vector<TuningRecord>& records,
                                Participants* j) {
   j->test_stories = spec.data.test_stories;
-  if (j->test_stories.empty()) j->test_stories = {train::DefaultTestStory(meta, j->ids)};
+  for (const TuningRecord& r : records) {
+    if (!spec.data.test_stories.empty() || r.test_stories.empty()) continue;
+    if (!j->test_stories.empty() && j->test_stories != r.test_stories) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": data.test_stories: the checkpoints held out different stories (", records[0].checkpoint, ": ",
+          absl::StrJoin(j->test_stories, ", "), "; ", r.checkpoint, ": ", absl::StrJoin(r.test_stories, ", "),
+          "); choose the test stories"));
+    }
+    j->test_stories = r.test_stories;
+  }
+  if (j->test_stories.empty()) j->test_stories = {train::DefaultTestStory(meta, candidates)};
   for (const std::string& s : j->test_stories) {
     if (!meta.FindStory(s)) {
       return absl::InvalidArgumentError(
@@ -238,8 +274,12 @@ absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const confi
   meta_only.load_audio = false;
   meta_only.load_features = false;
   ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(spec.data.path, meta_only));
-  ASSIGN_OR_RETURN(std::vector<std::string> mine, ListParticipants(spec, source, meta, rank, ranks, j.get()));
-  RETURN_IF_ERROR(ChooseTestStories(spec, source, meta, j.get()));
+  ASSIGN_OR_RETURN(const std::vector<std::string> candidates, Candidates(spec, source, meta));
+  ASSIGN_OR_RETURN(const std::vector<TuningRecord> records, TuningRecords(spec));
+  ASSIGN_OR_RETURN(const std::vector<std::string> scored, ScoredParticipants(spec, source, candidates, records, j.get()));
+  const std::vector<std::string> mine = ListParticipants(meta, scored, rank, ranks, j.get());
+  if (j->ids.empty()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": no participants"));
+  RETURN_IF_ERROR(ChooseTestStories(spec, source, meta, candidates, records, j.get()));
   data::ReadOptions ro;
   ro.load_all_responses = false;
   ro.load_responses_of = mine;

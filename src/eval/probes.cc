@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
 
 namespace braintune::eval {
 namespace {
@@ -32,10 +35,16 @@ std::vector<std::pair<double, std::string>> Labelled(const data::Story& story, c
 }  // namespace
 
 std::string ProbeUnavailable(const Participants& j, const std::string& probe) {
+  std::set<std::string> labels;
   for (const std::string& name : j.heard) {
     const data::Story* s = j.dataset.FindStory(name);
     if (probe == kPhonemeProbe && s->phonemes.empty()) return "a story heard has no phoneme timings";
     if (probe == kWordClassProbe && s->word_classes.empty()) return "a story heard has no word classes (words/class)";
+    for (const auto& item : Labelled(*s, probe)) labels.insert(item.second);
+  }
+  // One classifier output per label: a vocabulary's worth would take gigabytes.
+  if (labels.size() > kMaxProbeClasses) {
+    return absl::StrCat(labels.size(), " different labels, more than ", kMaxProbeClasses);
   }
   return "";
 }

@@ -6,6 +6,7 @@
 #ifndef BRAINTUNE_EVAL_PROBES_H_
 #define BRAINTUNE_EVAL_PROBES_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -19,9 +20,11 @@ namespace braintune::eval {
 // The probes evaluation.probes may name.
 inline constexpr char kPhonemeProbe[] = "phoneme";
 inline constexpr char kWordClassProbe[] = "word_class";
+// A probe with more labels than this is skipped (its one-hot targets would not fit in memory).
+inline constexpr size_t kMaxProbeClasses = 1000;
 
 // Why `probe` cannot run on the stories `participants` heard ("" when it can): no phoneme or
-// word timings, or no word classes.
+// word timings, no word classes, or more than kMaxProbeClasses labels.
 std::string ProbeUnavailable(const Participants& participants, const std::string& probe);
 
 // Runs `probe` on one layer's features of the stories heard (every story in `features`). Each

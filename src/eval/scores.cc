@@ -108,9 +108,10 @@ std::map<std::string, int> Scores::BestLayers(const std::string& model, const st
     }
     for (const auto& [roi, values] : means) {
       const double s = Summarize(torch::tensor(values, torch::kFloat64)).mean;
-      if (!best.count(roi) || s > best_score[roi]) best[roi] = l, best_score[roi] = s;
+      if (std::isfinite(s) && (!best.count(roi) || s > best_score[roi])) best[roi] = l, best_score[roi] = s;
     }
   }
+  if (!best.count(kAllTargets)) best[kAllTargets] = layers[0];  // no finite score anywhere
   return best;
 }
 

@@ -1,6 +1,7 @@
 #include "eval/summary.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -69,11 +70,17 @@ void AddRemoval(const Scores& scores, const std::vector<std::string>& confounds,
 // Per ROI, model b against model a, each at its best layer for the ROI.
 void AddComparison(const Participants& j, const Scores& scores, const EvaluatedModel& a, const EvaluatedModel& b,
                    v1::EvaluationSummary* s) {
+  std::map<std::string, RoiMeans> means;  // array -> its ROI means, each computed once
+  auto roi_means = [&](const std::string& model, int layer, const std::string& roi) {
+    const std::string key = LayerArray(model, layer, "r");
+    if (!means.count(key)) means[key] = scores.RoiMeans(key);
+    return means[key].at(roi);
+  };
   for (const auto& [roi, layer_a] : a.best_layers) {
     if (!b.best_layers.count(roi)) continue;
     const int layer_b = b.best_layers.at(roi);
-    const std::vector<double> av = scores.RoiMeans(LayerArray(a.name, layer_a, "r")).at(roi);
-    const std::vector<double> bv = scores.RoiMeans(LayerArray(b.name, layer_b, "r")).at(roi);
+    const std::vector<double> av = roi_means(a.name, layer_a, roi);
+    const std::vector<double> bv = roi_means(b.name, layer_b, roi);
     PairedTestResult t = PairedSignFlipTest(av, bv);
     v1::PairedTest* pt = s->add_comparisons();
     pt->set_model_a(a.name);
@@ -113,6 +120,15 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
   for (const std::string& probe : e.probes) {
     const std::string why = ProbeUnavailable(participants, probe);
     if (!why.empty()) s.add_probe_notes(absl::StrCat(probe, " probe skipped: ", why));
+  }
+  for (const EvaluatedModel& m : models) {
+    for (const ProbeResult& r : m.probes) {
+      if (std::isnan(r.accuracy)) {
+        s.add_probe_notes(absl::StrCat(m.name, ": ", r.probe, " probe at layer ", r.layer, ": no score (",
+                                       r.train_items, " training items, ", r.test_items, " test items, ", r.classes,
+                                       " labels)"));
+      }
+    }
   }
   for (const auto& p : participants.tuned) s.add_tuned_participants(p);
   s.set_ceiling_source(scores.CeilingSource());

@@ -45,6 +45,8 @@ namespace braintune::train {
 // The key under which SaveModel records the tuned participants: their ids joined by newlines
 // (eval/participants.h reads it).
 inline constexpr char kTunedParticipantsKey[] = "participants";
+// ... and the stories it held out (its test stories), joined by newlines.
+inline constexpr char kTunedTestStoriesKey[] = "test_stories";
 
 // Finds, saves, rotates and restores one job's step checkpoints. Thread model: not thread-safe;
 // the trainer's thread. Every rank makes one; FindResume is collective (all ranks, same point).
@@ -96,9 +98,11 @@ class Checkpoints {
 
   // Writes the model alone to `path` atomically (the final checkpoint.pt), with its input
   // contract under "input_contract" (what `braintune eval` checks) and the participants it was
-  // tuned on under "participants" (what an evaluation holds out).
+  // tuned on under "participants" and its test stories under "test_stories" (what an evaluation
+  // holds out).
   static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model,
-                                const std::string& input_contract, const std::vector<std::string>& participants);
+                                const std::string& input_contract, const std::vector<std::string>& participants,
+                                const std::vector<std::string>& test_stories);
 
  private:
   // Step checkpoints in the directory, newest first.

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
 #include "common/json.h"
@@ -454,7 +455,8 @@ class Trainer {
     }
     result.set_test_story(plan_.test_story_names);
     RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_),
-                                           participant_ids_));
+                                           participant_ids_,
+                                           absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty())));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf) {

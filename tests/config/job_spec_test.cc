@@ -106,6 +106,8 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation.participants: 'some'"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], probes: [syntax]}\n",
                 "evaluation.probes: 'syntax' is not phoneme or word_class"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], probes: [phoneme, phoneme]}\n",
+                "evaluation.probes: 'phoneme' is listed twice"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], delays: [1, x]}\n",
                 "evaluation.delays: expected a list of integers"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], data_fractions: [0]}\n",

@@ -913,6 +913,34 @@ TEST(ValidateDatasetTest, ReportsEveryProblemWithItsPath) {
   EXPECT_EQ(OpenHdf5Objects(), 0);
 }
 
+TEST(ValidateDatasetTest, WordClassesAreOneNonNegativeIntegerPerWord) {
+  const std::string path = TempPath("word_classes.h5");
+  WriteSmallFile(path);
+  {
+    Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    Intervals(file.get(), "/stimuli/s1/words", {0.0, 1.0, 2.0}, {0.5, 1.5, 2.5}, {"a", "b", "c"});
+    Int32s(file.get(), "/stimuli/s1/words/class", {0, 1});
+  }
+  EXPECT_THAT(ValidateDataset(path),
+              ::testing::ElementsAre(IsProblem("/stimuli/s1/words/class",
+                                               "one class per word expected: 2 values for 3 words")));
+  {
+    Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    H5Ldelete(file.get(), "/stimuli/s1/words/class", H5P_DEFAULT);
+    Int32s(file.get(), "/stimuli/s1/words/class", {0, -2, 1});
+  }
+  EXPECT_THAT(ValidateDataset(path), ::testing::ElementsAre(IsProblem("/stimuli/s1/words/class",
+                                                                      "class -2 of word 1 is out of range")));
+  {
+    Handle file = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT));
+    H5Ldelete(file.get(), "/stimuli/s1/words/class", H5P_DEFAULT);
+    Int32s(file.get(), "/stimuli/s1/words/class", {3, 0, 1});
+  }
+  const absl::StatusOr<Dataset> d = ReadDataset(path);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_THAT(d->FindStory("s1")->word_classes, ::testing::ElementsAre(3, 0, 1));
+}
+
 TEST(ValidateDatasetTest, TruncatedFileGivesACleanError) {
   const std::string path = TempPath("truncated.h5");
   ASSERT_TRUE(WriteSyntheticDataset(path, SmallOptions()).ok());

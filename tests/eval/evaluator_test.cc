@@ -25,7 +25,8 @@ namespace {
 // A tiny encoder's checkpoint, as the trainer writes it, from another seed than the spec's.
 // A checkpoint as the trainer writes it; `tuned_on` (newline-separated ids) is recorded as the
 // trainer records its participants, or nothing, as an older braintune wrote.
-void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "") {
+void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "",
+                     const std::string& held_out_stories = "") {
   torch::manual_seed(seed);
   model::Wav2Vec2Config c = *model::NamedConfig("tiny");
   c.conv_dim.assign(c.conv_dim.size(), 16);
@@ -37,6 +38,7 @@ void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const s
   torch::serialize::OutputArchive archive;
   m->save(archive);
   if (!tuned_on.empty()) archive.write(train::kTunedParticipantsKey, c10::IValue(tuned_on));
+  if (!held_out_stories.empty()) archive.write(train::kTunedTestStoriesKey, c10::IValue(held_out_stories));
   archive.save_to(path);
 }
 
@@ -203,6 +205,22 @@ TEST_F(EvaluatorTest, TunedModelsAreScoredOnTheParticipantsTheyNeverSaw) {
   EXPECT_NE(unknown.output.find(dir_.File("other.pt") + " does not record the participants it was tuned on"),
             std::string::npos)
       << unknown.output;
+  // Without data.test_stories the evaluation holds out what the tuning held out (recorded), not
+  // the last story of the participants it scores; checkpoints that disagree must be told.
+  WriteCheckpoint(dir_.File("tuned2.pt"), 32, 7, "sub-01", "story_01");
+  auto recorded = Evaluate(1, Spec("tuned2.pt", "recorded"), "recorded.yaml");
+  ASSERT_EQ(recorded.exit_code, 0) << recorded.output;
+  v1::EvaluationSummary r = ReadSummary(dir_.File("recorded/evaluation.json"));
+  EXPECT_EQ(std::vector<std::string>(r.test_stories().begin(), r.test_stories().end()),
+            std::vector<std::string>{"story_01"});
+  WriteCheckpoint(dir_.File("tuned4.pt"), 32, 7, "sub-01", "story_02");
+  auto disagree = Evaluate(1, Spec("tuned2.pt", "disagree", "").replace(
+                                  Spec("tuned2.pt", "disagree", "").find("    - {name: other"), 0,
+                                  "    - {name: third, checkpoint: tuned4.pt}\n"),
+                           "disagree.yaml");
+  EXPECT_NE(disagree.exit_code, 0);
+  EXPECT_NE(disagree.output.find("data.test_stories: the checkpoints held out different stories"), std::string::npos)
+      << disagree.output;
   // With auto and no one held out, everyone is scored and the output says the models saw them.
   auto seen = Evaluate(1, Spec("tuned3.pt", "seen"), "seen.yaml");
   ASSERT_EQ(seen.exit_code, 0) << seen.output;
