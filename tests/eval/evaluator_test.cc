@@ -138,9 +138,16 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
     EXPECT_EQ(c.layer_a(), a.models(0).best_layer_by_roi().at(c.roi())) << c.roi();
     EXPECT_EQ(c.layer_b(), a.models(1).best_layer_by_roi().at(c.roi())) << c.roi();
   }
-  // Probes of every layer, on the test story's items (probes_test.cc checks what they measure).
+  // Probes of every layer, on the test story's items (probes_test.cc checks what they measure),
+  // the same with 1 and 2 ranks. (Every synthetic participant hears every story, so this does
+  // not exercise rank 0 reading stories only other ranks' participants heard.)
   for (int m = 0; m < 2; ++m) {
     ASSERT_EQ(a.models(m).probes_size(), 6) << "3 layers x (phoneme, word_class)";
+    ASSERT_EQ(b.models(m).probes_size(), 6);
+    for (int i = 0; i < 6; ++i) {
+      EXPECT_EQ(a.models(m).probes(i).train_items(), b.models(m).probes(i).train_items()) << i;
+      EXPECT_NEAR(a.models(m).probes(i).accuracy(), b.models(m).probes(i).accuracy(), 1e-9) << i;
+    }
     for (const auto& p : a.models(m).probes()) {
       EXPECT_GT(p.test_items(), 50) << p.probe();
       EXPECT_GT(p.classes(), 1) << p.probe();
