@@ -62,6 +62,15 @@ class Evaluator {
     ASSIGN_OR_RETURN(participants_, LoadParticipants(spec_, source_, comm_->rank(), comm_->size()));
     RETURN_IF_ERROR(CheckRanksAgree());
     if (comm_->rank() == 0) std::cout << ScoredLine(*participants_) << std::flush;
+    // The probes the stories heard have labels for (rank 0 runs them); why the others are not run.
+    for (const std::string& probe : e.probes) {
+      const std::string why = ProbeUnavailable(*participants_, probe);
+      if (why.empty()) {
+        probes_.push_back(probe);
+      } else {
+        probe_notes_.push_back(absl::StrCat(probe, " probe skipped: ", why));
+      }
+    }
     shared_ = std::make_unique<SharedArrays>(participants_->offsets, participants_->total_targets);
     PutCeilings(*participants_, shared_.get());  // summed with the first model's layers
     fitter_ = std::make_unique<EncodingFitter>(*participants_, e, device);
@@ -110,18 +119,14 @@ class Evaluator {
     RETURN_IF_ERROR(shared_->Reduce(comm_));
     // The linear probes, on rank 0 (they do not depend on participants).
     if (comm_->rank() == 0) {
-      std::vector<std::string> probes;
-      for (const std::string& probe : e.probes) {
-        if (ProbeUnavailable(*participants_, probe).empty()) probes.push_back(probe);
-      }
-      for (int layer : probes.empty() ? std::vector<int>{} : features->layers()) {
+      for (int layer : probes_.empty() ? std::vector<int>{} : features->layers()) {
         // Every story the job's participants heard (not only rank 0's participants'), from the
         // cache: the probes do not depend on how participants are split across ranks.
         LayerFeatures at;
         for (const std::string& story : participants_->heard) {
           ASSIGN_OR_RETURN(at[story], features->Story(*participants_, story, layer));
         }
-        for (const std::string& probe : probes) {
+        for (const std::string& probe : probes_) {
           models_.back().probes.push_back(RunProbe(*participants_, at, layer, probe, fitter_->ridge()));
         }
       }
@@ -152,7 +157,7 @@ class Evaluator {
     if (comm_->rank() != 0) return comm_->Barrier();
     const std::string dir = fs::absolute(rank::OutputDir(spec_, options_)).string();
     RETURN_IF_ERROR(rank::CreateOutputDir(dir));
-    v1::EvaluationSummary summary = Summarise(spec_, *participants_, *shared_, models_);
+    v1::EvaluationSummary summary = Summarise(spec_, *participants_, *shared_, models_, probe_notes_);
     summary.set_feature_cache_hits(cache_hits_);
     summary.set_feature_cache_misses(cache_misses_);
     summary.set_hdf5_path(dir + "/evaluation.h5");
@@ -192,6 +197,8 @@ class Evaluator {
   std::unique_ptr<SharedArrays> shared_;     // per-target results, summed across ranks
   std::unique_ptr<EncodingFitter> fitter_;
   std::vector<EvaluatedModel> models_;       // in the spec's order, once fitted
+  std::vector<std::string> probes_;          // of evaluation.probes, those with labels
+  std::vector<std::string> probe_notes_;     // why the others are skipped
   int cache_hits_ = 0, cache_misses_ = 0;    // summed over ranks and models
   int64_t done_units_ = 0, total_units_ = 0;
 };

@@ -85,10 +85,6 @@ std::map<std::string, std::vector<double>> Scores::CeilingRoiMeans() const {
 }
 
 // Never on the test story: choosing on it would bias the reported score upwards.
-int Scores::BestLayer(const std::string& model, const std::vector<int>& layers) const {
-  return BestLayers(model, layers).at(kAllTargets);
-}
-
 std::map<std::string, int> Scores::BestLayers(const std::string& model, const std::vector<int>& layers) const {
   std::map<std::string, int> best;
   std::map<std::string, double> best_score;

@@ -40,10 +40,10 @@ class Scores {
   std::map<std::string, std::vector<double>> RoiMeans(const std::string& key) const;
   // ROI -> (participant -> mean noise ceiling over the ROI's targets).
   std::map<std::string, std::vector<double>> CeilingRoiMeans() const;
-  // The layer with the highest cross-validated R^2 on the training stories (mean over a
-  // participant's targets, unmasked ones when Normalized(), then over participants).
-  int BestLayer(const std::string& model, const std::vector<int>& layers) const;
-  // The same per ROI (kAllTargets too: BestLayer), over the ROI's targets: ROI -> layer.
+  // Per ROI (kAllTargets too), the layer with the highest cross-validated R^2 on the training
+  // stories (mean over a participant's targets of the ROI, unmasked ones when Normalized(), then
+  // over participants): ROI -> layer. ROIs without a finite score at any layer are left out,
+  // except kAllTargets, which is then layers[0].
   std::map<std::string, int> BestLayers(const std::string& model, const std::vector<int>& layers) const;
 
  private:

@@ -8,7 +8,6 @@
 
 #include "eval/metrics.h"
 #include "eval/participants.h"
-#include "eval/probes.h"
 #include "eval/scores.h"
 #include "eval/shared_arrays.h"
 
@@ -105,7 +104,8 @@ void AddComparison(const Participants& j, const Scores& scores, const EvaluatedM
 }  // namespace
 
 v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants& participants,
-                                const SharedArrays& shared, const std::vector<EvaluatedModel>& models) {
+                                const SharedArrays& shared, const std::vector<EvaluatedModel>& models,
+                                const std::vector<std::string>& probe_notes) {
   const config::EvaluationSpec& e = spec.evaluation;
   const Scores scores(participants, shared, e.ceiling_threshold);
   v1::EvaluationSummary s;
@@ -117,10 +117,7 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
   s.set_ceiling_threshold(e.ceiling_threshold);
   for (const auto& p : participants.ids) s.add_participants(p);
   s.set_participant_split(participants.split);
-  for (const std::string& probe : e.probes) {
-    const std::string why = ProbeUnavailable(participants, probe);
-    if (!why.empty()) s.add_probe_notes(absl::StrCat(probe, " probe skipped: ", why));
-  }
+  for (const std::string& note : probe_notes) s.add_probe_notes(note);
   for (const EvaluatedModel& m : models) {
     for (const ProbeResult& r : m.probes) {
       if (std::isnan(r.accuracy)) {

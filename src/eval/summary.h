@@ -32,16 +32,18 @@ struct EvaluatedModel {
   std::string name;
   std::string checkpoint;  // empty: the untrained model
   std::vector<int> layers;
-  int best_layer = 0;      // chosen on the training stories (Scores::BestLayer)
+  int best_layer = 0;      // chosen on the training stories (Scores::BestLayers, all targets)
   std::map<std::string, int> best_layers;  // per ROI, the same way (Scores::BestLayers)
   std::vector<ProbeResult> probes;         // rank 0's, per probe and layer
 };
 
 // Everything but the output paths, the time taken and the feature cache counts, which the
 // caller sets. Paired tests: every other model against the first, each at its best layer for
-// the ROI, per ROI, across participants (sign flips). Pure function of its arguments.
+// the ROI, per ROI, across participants (sign flips). `probe_notes`: why probes were skipped,
+// kept as given, before the notes of probes that gave no score. Pure function of its arguments.
 v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants& participants,
-                                const SharedArrays& shared, const std::vector<EvaluatedModel>& models);
+                                const SharedArrays& shared, const std::vector<EvaluatedModel>& models,
+                                const std::vector<std::string>& probe_notes);
 
 }  // namespace braintune::eval
 
