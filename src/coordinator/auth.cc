@@ -1,11 +1,31 @@
 #include "coordinator/auth.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace braintune::coordinator {
+
+namespace {
+
+// 127.a.b.c as a numeric address: a host name that merely starts with "127." (a DNS-rebinding
+// domain such as 127.attacker.example resolves wherever its owner likes) is not one.
+bool IsLoopbackIpv4(const std::string& host) {
+  const std::vector<std::string> parts = absl::StrSplit(host, '.');
+  if (parts.size() != 4 || parts[0] != "127") return false;
+  for (const std::string& part : parts) {
+    if (part.empty() || part.size() > 3 || !std::all_of(part.begin(), part.end(), absl::ascii_isdigit)) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 bool IsLoopbackAddress(const std::string& address) {
   std::string host = absl::AsciiStrToLower(address);
@@ -14,7 +34,7 @@ bool IsLoopbackAddress(const std::string& address) {
   } else if (const size_t colon = host.rfind(':'); colon != std::string::npos) {
     host = host.substr(0, colon);
   }
-  return absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]" || host == "::1";
+  return IsLoopbackIpv4(host) || host == "localhost" || host == "[::1]" || host == "::1";
 }
 
 absl::StatusOr<std::string> Authenticator::Bearer(const grpc::ServerContext& ctx) {

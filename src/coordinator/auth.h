@@ -26,7 +26,7 @@ struct Caller {
 };
 
 // Whether HOST:PORT (or a bare HOST, as an HTTP Host header may be) names this machine only:
-// localhost, 127.x.y.z or ::1 (bracketed or not), in any letter case. Without access control
+// localhost, a numeric 127.x.y.z or ::1 (bracketed or not), in any letter case. Without access control
 // the coordinator serves, and answers, only such addresses.
 bool IsLoopbackAddress(const std::string& address);
 

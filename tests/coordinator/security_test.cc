@@ -119,7 +119,8 @@ TEST(IsLoopbackAddressTest, OnlyThisMachinesNamesWithOrWithoutAPort) {
     EXPECT_TRUE(IsLoopbackAddress(yes)) << yes;
   }
   for (const char* no : {"0.0.0.0:50051", "evil.example:8080", "localhost.evil.example", "[::]:8080", "10.0.0.1",
-                         "", "[::1", "128.0.0.1:1"}) {
+                         "", "[::1", "128.0.0.1:1",
+                         "127.attacker.example:8080", "127.0.0.1.attacker.example", "127.0.0:1"}) {
     EXPECT_FALSE(IsLoopbackAddress(no)) << no;
   }
 }
