@@ -179,7 +179,8 @@ int CmdInspect(int argc, char** argv) {
 int CmdSynth(int argc, char** argv) {
   data::SynthOptions d;
   Flags f("braintune dataset synth --out FILE [flags]",
-          "Writes a synthetic naturalistic dataset with a known stimulus-to-response mapping (tones as words, "
+          "Writes a synthetic naturalistic dataset with a known stimulus-to-response mapping (pseudo-words of "
+          "audible phonemes from a lexicon of 4 meaning classes, "
           "latent envelope, phoneme rate, word rate and semantic features, HRF or MEG kernel, "
           "participant-specific mixing and noise, auditory and language ROIs, repeats of the test story); the ground truth is stored in the file.");
   f.Value("out", "", "output HDF5 file (required)")
@@ -189,6 +190,8 @@ int CmdSynth(int argc, char** argv) {
       .Value("story-seconds", absl::StrCat(d.story_seconds), "length of each story in seconds")
       .Value("targets", std::to_string(d.targets), "targets (voxels or sensors) per participant")
       .Value("noise", absl::StrCat(d.noise), "noise std relative to the signal std")
+      .Value("semantic-noise", absl::StrCat(d.semantic_noise),
+             "std of each word's meaning around its class's (class vectors have std 1)")
       .Value("participant-specificity", absl::StrCat(d.participant_specificity),
              "share of each participant's mixing weights that is its own, 0-1")
       .Value("tr", absl::StrCat(d.tr), "fMRI repetition time in seconds")
@@ -214,6 +217,7 @@ int CmdSynth(int argc, char** argv) {
   for (absl::Status s : {get_int("participants", &d.participants, 1), get_int("stories", &d.stories, 2),
                          get_int("targets", &d.targets, 1), get_int("repeats", &d.n_repeats, 0),
                          get_double("story-seconds", &d.story_seconds), get_double("noise", &d.noise),
+                         get_double("semantic-noise", &d.semantic_noise),
                          get_double("participant-specificity", &d.participant_specificity),
                          get_double("tr", &d.tr), get_double("response-rate", &d.response_rate),
                          get_double("sample-rate", &d.sample_rate), f.GetInt("seed").status()}) {

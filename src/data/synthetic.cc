@@ -1,15 +1,20 @@
 // The synthetic brain: a dataset whose stimulus -> response mapping is known exactly, so the
 // trainer and the evaluator can be tested end to end without real fMRI.
 //
-// Audio: each story is a sequence of "words" (2-7 phonemes of 60-130 ms each, gaps of 50-400 ms),
-// each of one of 4 classes; every phoneme sounds as a Hann-windowed tone whose pitch names the
-// word's class, over a faint white noise floor, so the sound carries the phoneme rhythm. Word
-// text is a pseudo-word whose letter count tracks its phoneme count (the word-length confound of
-// design.md section 1); its phonemes are its first letters in ARPAbet.
+// Lexicon: 4 word classes (coarse meanings), each with a vocabulary of kWordsPerClass
+// pseudo-words drawn once per dataset; a word's meaning is its class's vector plus a deviation of
+// its own. Meaning is carried by which word is said, as in real speech, never by how it sounds:
+// nothing in the sound but the word's phonemes tells its class. A word's text has one letter per
+// phoneme plus 0-2 silent ones (the word-length confound of design.md section 1); its phonemes are
+// its first letters in ARPAbet.
+// Audio: each story is a sequence of words (2-7 phonemes of 60-130 ms each, pauses of 50-400 ms);
+// every phoneme sounds as a Hann-windowed pair of partials at frequencies of its own (a fixed
+// share of the sample rate, so they never alias), over a faint white noise floor. A phoneme
+// recogniser can tell the phonemes apart; the word's class needs its phoneme sequence.
 // Latents, stored as ground truth under /stimuli/<story>/features/, one row per response sample:
 // "envelope" (mean amplitude envelope of the sound), "phoneme_rate" and "word_rate" (per
-// second), and "semantic": each word's meaning (its class's vector plus per-word noise, which the
-// audio does not carry) integrated over a few seconds of context, so it varies slowly.
+// second), and "semantic": the meanings of the words heard, integrated over a few seconds of
+// context, so it varies slowly.
 // Response: the latents, standardised, convolved with a canonical double-gamma HRF (fMRI, one
 // sample per tr) or a 0-300 ms exponential kernel (MEG), mixed into each participant's targets by
 // a matrix of its own (a shared part plus a participant-specific part, both block-structured by
@@ -23,7 +28,9 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <iterator>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +48,13 @@ using internal::Writer;
 
 constexpr double kPi = 3.14159265358979323846;
 constexpr int kClasses = 4;
-constexpr double kToneHz[kClasses] = {110, 220, 390, 620};
+constexpr int kWordsPerClass = 10;
+// A phoneme's two partials, as shares of the audio sample rate (below the Nyquist 0.5): the
+// first from 7 values, the second from 3, so the 19 phonemes of Phoneme() all differ, and
+// neighbours are 0.03 apart (48 Hz at the default 1600 Hz, resolved within one 60 ms phoneme).
+constexpr double kFirstPartial[7] = {0.06, 0.09, 0.12, 0.15, 0.18, 0.21, 0.24};
+constexpr double kSecondPartial[3] = {0.30, 0.36, 0.42};
+constexpr double kSecondPartialGain = 0.6;
 constexpr double kMinPhonemeSeconds = 0.06;
 constexpr double kMaxPhonemeSeconds = 0.13;
 constexpr int kHrfLags = 5;
@@ -87,6 +100,7 @@ struct Word {
   double offset = 0;
   std::vector<double> phoneme_seconds;  // durations; they tile [onset, offset)
   int word_class = 0;
+  int vocabulary_index = 0;  // into Brain::lexicon
   double amplitude = 0;
   std::string text;
   std::vector<double> meaning;  // [semantic_dims]
@@ -159,17 +173,21 @@ Sampling MakeSampling(const SynthOptions& o) {
   return s;
 }
 
-// The ARPAbet phoneme each pseudo-word letter stands for.
-const char* Phoneme(char letter) {
-  static constexpr std::pair<char, const char*> kArpabet[] = {
-      {'a', "AE"}, {'e', "EH"}, {'i', "IH"}, {'o', "AA"}, {'u', "AH"}, {'b', "B"}, {'d', "D"},
-      {'f', "F"},  {'g', "G"},  {'k', "K"},  {'l', "L"},  {'m', "M"},  {'n', "N"}, {'p', "P"},
-      {'r', "R"},  {'s', "S"},  {'t', "T"},  {'v', "V"},  {'z', "Z"}};
-  for (const auto& [l, phoneme] : kArpabet) {
-    if (l == letter) return phoneme;
+// The ARPAbet phoneme each pseudo-word letter stands for; its index picks its partials.
+constexpr std::pair<char, const char*> kArpabet[] = {
+    {'a', "AE"}, {'e', "EH"}, {'i', "IH"}, {'o', "AA"}, {'u', "AH"}, {'b', "B"}, {'d', "D"},
+    {'f', "F"},  {'g', "G"},  {'k', "K"},  {'l', "L"},  {'m', "M"},  {'n', "N"}, {'p', "P"},
+    {'r', "R"},  {'s', "S"},  {'t', "T"},  {'v', "V"},  {'z', "Z"}};
+static_assert(std::size(kArpabet) <= std::size(kFirstPartial) * std::size(kSecondPartial));
+
+int PhonemeIndex(char letter) {
+  for (size_t i = 0; i < std::size(kArpabet); ++i) {
+    if (kArpabet[i].first == letter) return static_cast<int>(i);
   }
-  return "SIL";  // unreachable: PseudoWord draws from the letters above
+  return 0;  // unreachable: PseudoWord draws from the letters above
 }
+
+const char* Phoneme(char letter) { return kArpabet[PhonemeIndex(letter)].second; }
 
 // Adds values[k] times the fraction of sample i that [onset, offset) covers to
 // out[i * stride + k]: a latent that is constant over an interval, seen at the response sampling.
@@ -187,10 +205,19 @@ void AddCoverage(double onset, double offset, const Sampling& sampling,
 }
 
 // The fixed parts of the brain, drawn once per dataset.
+// A word of the lexicon: what is said (its first n_phonemes letters) and what it means.
+struct LexiconWord {
+  std::string text;
+  int n_phonemes = 0;
+  int word_class = 0;
+  std::vector<double> meaning;  // [semantic_dims]: its class's vector plus its own deviation
+};
+
 struct Brain {
   Sampling sampling;
   int inputs = 0;                     // kAcousticInputs + semantic_dims
   std::vector<double> class_meaning;  // [kClasses, semantic_dims]
+  std::vector<LexiconWord> lexicon;   // [kClasses * kWordsPerClass], class-major
   int n_auditory = 0;                 // targets [0, n_auditory) are "auditory", the rest "language"
   std::vector<double> shared_mixing;  // [targets, inputs], the part every participant shares
 };
@@ -220,6 +247,23 @@ Brain MakeBrain(Rng& rng, const SynthOptions& o) {
   b.shared_mixing = DrawMixing(rng, o, b);
   b.class_meaning.resize(kClasses * o.semantic_dims);
   for (double& m : b.class_meaning) m = rng.Normal();
+  // Every word sounds different from every other (distinct phoneme sequences), so its class is
+  // always recoverable from what is heard.
+  std::set<std::string> spoken;
+  for (int c = 0; c < kClasses; ++c) {
+    for (int k = 0; k < kWordsPerClass; ++k) {
+      LexiconWord w;
+      w.word_class = c;
+      do {
+        w.n_phonemes = rng.UniformInt(2, 7);
+        w.text = PseudoWord(rng, w.n_phonemes);
+      } while (!spoken.insert(w.text.substr(0, w.n_phonemes)).second);
+      for (int j = 0; j < o.semantic_dims; ++j) {
+        w.meaning.push_back(b.class_meaning[c * o.semantic_dims + j] + o.semantic_noise * rng.Normal());
+      }
+      b.lexicon.push_back(std::move(w));
+    }
+  }
   return b;
 }
 
@@ -228,38 +272,39 @@ SynthStory MakeStory(Rng& rng, const SynthOptions& o, int index, const Brain& br
   s.name = absl::StrFormat("story_%02d", index);
   for (double t = rng.Uniform(0.05, 0.4);;) {
     Word w;
-    const int n_phonemes = rng.UniformInt(2, 7);
-    w.word_class = rng.UniformInt(0, kClasses - 1);
+    w.vocabulary_index = rng.UniformInt(0, kClasses * kWordsPerClass - 1);
+    const LexiconWord& said = brain.lexicon[w.vocabulary_index];
+    w.word_class = said.word_class;
     w.onset = t;
     w.offset = t;
-    for (int j = 0; j < n_phonemes; ++j) {
+    for (int j = 0; j < said.n_phonemes; ++j) {
       w.phoneme_seconds.push_back(rng.Uniform(kMinPhonemeSeconds, kMaxPhonemeSeconds));
       w.offset += w.phoneme_seconds.back();
     }
     if (w.offset > o.story_seconds) break;
-    w.text = PseudoWord(rng, n_phonemes);
+    w.text = said.text;
+    w.meaning = said.meaning;
     w.amplitude = rng.Uniform(0.5, 1.0);
     t = w.offset + rng.Uniform(0.05, 0.4);
     s.words.push_back(std::move(w));
   }
-  for (Word& w : s.words) {
-    for (int j = 0; j < o.semantic_dims; ++j) {
-      w.meaning.push_back(brain.class_meaning[w.word_class * o.semantic_dims + j] +
-                          o.semantic_noise * rng.Normal());
-    }
-  }
 
-  // Each phoneme a Hann-windowed tone at its word's pitch; `envelope` is the amplitude envelope.
+  // Each phoneme its own pair of partials, Hann-windowed; `envelope` is the amplitude envelope.
   const int64_t n_samples = std::llround(o.story_seconds * o.sample_rate);
   std::vector<double> audio(n_samples, 0.0), envelope(n_samples, 0.0);
   for (const Word& w : s.words) {
     double onset = w.onset;
-    for (double duration : w.phoneme_seconds) {
+    for (size_t j = 0; j < w.phoneme_seconds.size(); ++j) {
+      const double duration = w.phoneme_seconds[j];
+      const int index = PhonemeIndex(w.text[j]);
+      const double f1 = kFirstPartial[index % std::size(kFirstPartial)] * o.sample_rate;
+      const double f2 = kSecondPartial[index / std::size(kFirstPartial)] * o.sample_rate;
       const int64_t first = static_cast<int64_t>(std::ceil(onset * o.sample_rate));
       for (int64_t i = first; i < n_samples && i < (onset + duration) * o.sample_rate; ++i) {
         const double t = i / o.sample_rate - onset;
         envelope[i] = w.amplitude * 0.5 * (1 - std::cos(2 * kPi * t / duration));
-        audio[i] += envelope[i] * std::sin(2 * kPi * kToneHz[w.word_class] * t);
+        audio[i] += envelope[i] * (std::sin(2 * kPi * f1 * t) + kSecondPartialGain * std::sin(2 * kPi * f2 * t)) /
+                    (1 + kSecondPartialGain);
       }
       onset += duration;
     }
