@@ -1,5 +1,6 @@
 // braintune-train: one process per MPI rank, for every job kind: "train" (the protocol is in
-// src/train/trainer.h), "evaluate" (src/eval/evaluator.h) and "features" (src/eval/feature_export.h).
+// src/train/trainer.h), "evaluate" (src/eval/evaluator.h), "features" (src/eval/feature_export.h)
+// and "pretrain" (src/train/pretrainer.h).
 #include <iostream>
 
 #include "common/flags.h"
@@ -7,6 +8,7 @@
 #include "dist/communicator.h"
 #include "eval/evaluator.h"
 #include "eval/feature_export.h"
+#include "train/pretrainer.h"
 #include "train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -46,6 +48,7 @@ int main(int argc, char** argv) {
   const std::string& kind = spec->spec.kind;
   absl::Status s = kind == "evaluate"   ? braintune::eval::RunEvaluation(*spec, o, comm->get())
                    : kind == "features" ? braintune::eval::RunFeatureExport(*spec, o, comm->get())
+                   : kind == "pretrain" ? braintune::train::RunPretraining(*spec, o, comm->get())
                                         : braintune::train::RunTrainer(*spec, o, comm->get());
   if (absl::IsAborted(s)) {  // stopped on request after checkpointing: 128 + SIGTERM, as if killed
     if ((*comm)->rank() == 0) std::cerr << "braintune-train: " << s.message() << std::endl;

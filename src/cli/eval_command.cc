@@ -171,16 +171,22 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
     for (const auto& r : m.removal().drop()) removal.back().push_back(Score(r.score()));
   }
   if (removal.size() > 1) out << "\nfeature-removal control (score before - after):\n" << FormatTable(removal);
-  std::vector<std::vector<std::string>> sweep = {{"MODEL"}};
+  std::vector<std::vector<std::string>> sweep = {{"MODEL", "ROI", "LAYER"}};
   for (const auto& m : s.models()) {
     if (m.sweep().empty()) continue;
     if (sweep.size() == 1) {
       for (const auto& p : m.sweep()) sweep[0].push_back(absl::StrFormat("%g%%", 100 * p.fraction()));
     }
-    sweep.push_back({m.name()});
-    for (const auto& p : m.sweep()) sweep.back().push_back(p.rois().empty() ? "–" : Score(p.rois(0).score()));
+    for (size_t r = 0; r < static_cast<size_t>(m.sweep(0).rois_size()); ++r) {
+      const std::string& roi = m.sweep(0).rois(r).roi();
+      const auto layer = m.best_layer_by_roi().find(roi);
+      sweep.push_back({m.name(), roi, layer == m.best_layer_by_roi().end() ? "–" : std::to_string(layer->second)});
+      for (const auto& p : m.sweep()) sweep.back().push_back(static_cast<int>(r) < p.rois_size() ? Score(p.rois(r).score()) : "–");
+    }
   }
-  if (sweep.size() > 1) out << "\ndata efficiency (score over all targets vs share of the training data):\n" << FormatTable(sweep);
+  if (sweep.size() > 1) {
+    out << "\ndata efficiency (score vs share of the training data, each ROI at its best layer):\n" << FormatTable(sweep);
+  }
   out << absl::StrFormat("\nreport:  %s\nscores:  %s\nsummary: %s\n", s.html_path(), s.hdf5_path(), s.json_path());
   return out.str();
 }

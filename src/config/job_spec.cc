@@ -364,15 +364,16 @@ absl::StatusOr<JobSpec> ParseRoot(const YAML::Node& root, const std::string& sou
     return top.Error(root["name"], "name",
                      absl::StrCat("'", spec.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
   }
-  if (spec.kind != "train" && spec.kind != "evaluate" && spec.kind != "features") {
+  if (spec.kind != "train" && spec.kind != "evaluate" && spec.kind != "features" && spec.kind != "pretrain") {
     return top.Error(root["kind"], "kind",
-                     absl::StrCat("'", spec.kind, "' is not a known kind (known: train, evaluate, features)"));
+                     absl::StrCat("'", spec.kind, "' is not a known kind (known: train, evaluate, features, pretrain)"));
   }
-  if (spec.kind != "train" && spec.evaluation.models.empty()) {
+  const bool trains = spec.kind == "train" || spec.kind == "pretrain";
+  if (!trains && spec.evaluation.models.empty()) {
     return top.Error(evaluation.IsDefined() ? evaluation : root, "evaluation.models",
                      absl::StrCat("is required for kind ", spec.kind, " (the models whose features are computed)"));
   }
-  if (spec.kind == "train" && evaluation.IsDefined()) {
+  if (trains && evaluation.IsDefined()) {
     return top.Error(evaluation, "evaluation", "is only for kinds evaluate and features");
   }
   if (spec.kind != "features" && spec.evaluation.resampled) {
@@ -382,7 +383,7 @@ absl::StatusOr<JobSpec> ParseRoot(const YAML::Node& root, const std::string& sou
     return top.Error(root["training"]["precision"], "training.precision",
                      "bf16 needs a GPU (resources.gpus_per_rank > 0 on a node with CUDA)");
   }
-  if (spec.kind != "train") {
+  if (!trains) {
     std::set<int> seen;
     for (int layer : spec.evaluation.layers) {
       if (spec.model.pretrained.empty() && layer > spec.model.layers) {

@@ -165,7 +165,9 @@ struct EvaluationSpec {
 
 struct JobSpec {
   std::string name;           // required; [A-Za-z0-9._-], 1..64 characters
-  std::string kind = "train"; // "train", "evaluate" or "features" (model features exported to HDF5)
+  // "train" (brain-tuning), "evaluate", "features" (model features exported to HDF5) or
+  // "pretrain" (phoneme recognition from the dataset's annotations: a model.pretrained to start from)
+  std::string kind = "train";
   ResourcesSpec resources;
   DataSpec data;
   ModelSpec model;

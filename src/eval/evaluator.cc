@@ -106,15 +106,22 @@ class Evaluator {
     const int best = best_layers.at(kAllTargets);
     models_.push_back({m.name, m.checkpoint, features->layers(), best, best_layers});
 
-    // 4. The feature-removal control and the data-efficiency sweep at the best layer.
+    // 4. The feature-removal control at the best layer, and the data-efficiency sweep at every
+    // layer that is some ROI's best (the summary reads each ROI at its own).
     Report(absl::StrCat("controls ", m.name));
     if (!e.confounds.empty()) DeclareRemovalControl(m.name, shared_.get());
-    DeclareDataSweep(m.name, e.data_fractions, shared_.get());
-    ASSIGN_OR_RETURN(LayerFeatures at_best, features->Layer(*participants_, best));
-    for (const OwnedParticipant& o : participants_->owned) {
-      ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at_best)));
-      if (!e.confounds.empty()) RETURN_IF_ERROR(RunRemovalControl(*fitter_, e.confounds, o, in, m.name, shared_.get()));
-      RunDataSweep(*fitter_, e.data_fractions, o, in, m.name, shared_.get());
+    std::set<int> sweep_layers;
+    for (const auto& [roi, layer] : best_layers) sweep_layers.insert(layer);
+    for (int layer : sweep_layers) DeclareDataSweep(m.name, layer, e.data_fractions, shared_.get());
+    for (int layer : sweep_layers) {
+      ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
+      for (const OwnedParticipant& o : participants_->owned) {
+        ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at)));
+        if (layer == best && !e.confounds.empty()) {
+          RETURN_IF_ERROR(RunRemovalControl(*fitter_, e.confounds, o, in, m.name, shared_.get()));
+        }
+        RunDataSweep(*fitter_, e.data_fractions, o, in, m.name, layer, shared_.get());
+      }
     }
     RETURN_IF_ERROR(shared_->Reduce(comm_));
     // The linear probes, on rank 0 (they do not depend on participants).

@@ -13,8 +13,8 @@ std::string LayerArray(const std::string& model, int layer, const std::string& w
 
 std::string RemovalArray(const std::string& model) { return absl::StrCat("models/", model, "/removal/r"); }
 
-std::string SweepArray(const std::string& model, size_t point, const std::string& what) {
-  return absl::StrCat("models/", model, "/sweep/", point, "/", what);
+std::string SweepArray(const std::string& model, int layer, size_t point, const std::string& what) {
+  return absl::StrCat("models/", model, "/sweep/", point, "/layer_", layer, "/", what);
 }
 
 SharedArrays::SharedArrays(std::vector<int64_t> offsets, int64_t total_targets)

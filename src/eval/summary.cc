@@ -149,12 +149,18 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
     }
     for (int l : m.layers) AddLayer(scores, participants, shared, m.name, l, ms->add_layers());
     if (shared.Has(RemovalArray(m.name))) AddRemoval(scores, e.confounds, m, ms->mutable_removal());
-    for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, f, "r")); ++f) {
+    // Each ROI at its own best layer (the evaluator swept every such layer).
+    for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, m.best_layer, f, "r")); ++f) {
       v1::SweepPoint* sp = ms->add_sweep();
       sp->set_fraction(e.data_fractions[f]);
-      const auto& rows = shared.At(SweepArray(m.name, f, "rows"));
+      const auto& rows = shared.At(SweepArray(m.name, m.best_layer, f, "rows"));
       sp->set_train_samples(static_cast<int64_t>(*std::min_element(rows.begin(), rows.end())));
-      AddRoiScores(scores.RoiMeans(SweepArray(m.name, f, "r")), sp->mutable_rois());
+      RoiMeans at_own_layer;
+      for (const auto& [roi, layer] : m.best_layers) {
+        RoiMeans at = scores.RoiMeans(SweepArray(m.name, layer, f, "r"));
+        if (auto it = at.find(roi); it != at.end()) at_own_layer[roi] = it->second;
+      }
+      AddRoiScores(at_own_layer, sp->mutable_rois());
     }
   }
   for (size_t j = 1; j < models.size(); ++j) AddComparison(participants, scores, models[0], models[j], &s);
