@@ -93,6 +93,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\n", "evaluation.models: is required for kind evaluate"},
         BadSpec{"name: x\ndata: {path: d.h5}\nevaluation: {models: [{name: a}]}\n",
                 "evaluation: is only for kinds evaluate and features"},
+        BadSpec{"name: x\nkind: pretrain\ndata: {path: d.h5}\nevaluation: {models: [{name: a}]}\n",
+                "evaluation: is only for kinds evaluate and features"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], resampled: true}\n",
                 "evaluation.resampled: is only for kind features"},
         BadSpec{"name: x\nkind: features\ndata: {path: d.h5}\n", "evaluation.models: is required for kind features"},

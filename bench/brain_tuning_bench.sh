@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The science benchmark (docs/evaluation.md, "The science benchmark"): does braintune reproduce
+# brain-tuning's published effects on the synthetic brain, on participants the tuning never saw?
+#   1. a synthetic brain (16 participants, 20 stories of 180 s);
+#   2. pretraining: the tiny encoder learns phonemes from the dataset's annotations (kind pretrain);
+#   3. brain-tuning from it on the first half of the participants, one job per seed (3 seeds);
+#   4. evaluation of the pretrained and every tuned model on the other half (held out);
+#   5. the table: per-ROI scores (mean ± SEM over held-out participants, exact sign-flip test),
+#      the data-efficiency sweep, the probes, the ceiling (bench/brain_tuning_table.py).
+# usage: bench/brain_tuning_bench.sh [--small] [--check] [--out DIR]
+#   --small  8 participants (4 held out), 12 stories of 150 s, one seed, 200 + 200 steps: the CI test
+#   --check  exit 1 unless each effect has the published direction
+# Environment: BRAINTUNE_BUILD_DIR (default build, relative to the checkout or absolute). Runs 2
+# MPI ranks; ~20 minutes on 2 cores (--small: ~4).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BRAINTUNE_BUILD_DIR:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+BIN="$BUILD/services"
+OUT="$ROOT/.bench/brain_tuning"
+PARTICIPANTS=16 HELD_OUT=8 STORIES=20 STORY_SECONDS=180 SEEDS="0 1 2" PRETRAIN_STEPS=300 TUNE_STEPS=300
+CHECK=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --small) PARTICIPANTS=8 HELD_OUT=4 STORIES=20 STORY_SECONDS=180 SEEDS="0" PRETRAIN_STEPS=200 TUNE_STEPS=300 ;;
+    --check) CHECK=(--check) ;;
+    --out) OUT=$2; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "brain_tuning_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cd "$OUT"
+step() { printf '==> %s (%ss)\n' "$*" "$SECONDS"; }
+
+step "synthetic brain: $PARTICIPANTS participants, $STORIES stories of $STORY_SECONDS s"
+"$BIN/braintune" dataset synth --out dataset.h5 --participants "$PARTICIPANTS" --stories "$STORIES" \
+  --story-seconds "$STORY_SECONDS" --seed 1 >/dev/null 2>&1
+tuned=$(seq -f 'sub-%02g' 1 $((PARTICIPANTS - HELD_OUT)) | paste -sd, | sed 's/,/, /g')
+render() {  # template -> file, with the benchmark's values
+  sed -e "s/@PRETRAIN_STEPS@/$PRETRAIN_STEPS/" -e "s/@TUNE_STEPS@/$TUNE_STEPS/" -e "s/@TUNED@/$tuned/" \
+      -e "s/@SEED@/$2/g" "$ROOT/bench/brain_tuning/$1"
+}
+
+step "pretraining on phonemes ($PRETRAIN_STEPS steps)"
+render pretrain.yaml 0 > pretrain.yaml
+mpirun -np 2 "$BIN/braintune-train" --spec pretrain.yaml > pretrain.log 2>&1 || { tail -20 pretrain.log; exit 1; }
+grep "done:" pretrain.log
+
+models=""
+for seed in $SEEDS; do
+  step "brain-tuning seed $seed on $tuned ($TUNE_STEPS steps)"
+  render tune.yaml "$seed" > "tune-$seed.yaml"
+  mpirun -np 2 "$BIN/braintune-train" --spec "tune-$seed.yaml" > "tune-$seed.log" 2>&1 || { tail -20 "tune-$seed.log"; exit 1; }
+  grep "done:" "tune-$seed.log"
+  models+="    - name: tuned-$seed\n      checkpoint: tuned-$seed/checkpoint.pt\n"
+done
+
+step "evaluating on the held-out participants"
+render eval.yaml 0 | sed "s|@MODELS@|${models%\\n}|" > eval.yaml
+"$BIN/braintune" eval eval.yaml > eval.log 2>&1 || { tail -30 eval.log; exit 1; }
+
+step "table"
+/usr/bin/python3 "$ROOT/bench/brain_tuning_table.py" --dir "$OUT" "${CHECK[@]}"
+echo "outputs: $OUT (report: eval/report.html, table: table.json); ${SECONDS}s"
