@@ -113,13 +113,22 @@ TEST_F(EvaluatorTest, RanksAgreeCacheIsReusedAndOutputsOpenInPython) {
         EXPECT_NE(pa[p].mean_r(), 0.0);
       }
     }
-    // The full-data point of the sweep is the best layer's score.
+    // The full-data point of the sweep is, for every ROI, the score at that ROI's best layer.
     const auto& sweep = a.models(m).sweep();
     ASSERT_EQ(sweep.size(), 2);
-    for (const auto& layer : a.models(m).layers()) {
-      if (layer.layer() == a.models(m).best_layer()) {
-        EXPECT_NEAR(sweep[1].rois(0).score().mean(), layer.rois(0).score().mean(), 1e-6);
+    ASSERT_EQ(sweep[1].rois_size(), 3);  // all, auditory, language
+    for (const auto& point : sweep[1].rois()) {
+      const int best = a.models(m).best_layer_by_roi().at(point.roi());
+      int checked = 0;
+      for (const auto& layer : a.models(m).layers()) {
+        for (const auto& roi : layer.rois()) {
+          if (layer.layer() == best && roi.roi() == point.roi()) {
+            EXPECT_NEAR(point.score().mean(), roi.score().mean(), 1e-6) << point.roi() << " at layer " << best;
+            ++checked;
+          }
+        }
       }
+      EXPECT_EQ(checked, 1) << point.roi();
     }
     EXPECT_EQ(a.models(m).removal().confounds_size(), 3);
     EXPECT_EQ(a.models(m).removal().drop_size(), 3);  // all, auditory, language
