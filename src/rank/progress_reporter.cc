@@ -51,4 +51,19 @@ void ProgressReporter::Report(const v1::Progress& progress, const v1::JobResult*
   }
 }
 
+v1::Progress TrainingProgress(const std::string& phase, int64_t step, int64_t total_steps, double loss,
+                              double elapsed_seconds, int64_t done_steps, int batch_size, double train_seconds) {
+  v1::Progress p;
+  p.set_phase(phase);
+  p.set_step(step);
+  p.set_total_steps(total_steps);
+  p.set_loss(loss);
+  p.set_elapsed_sec(elapsed_seconds);
+  if (train_seconds > 0 && done_steps > 0) {
+    p.set_steps_per_sec(done_steps / train_seconds);
+    p.set_samples_per_sec(static_cast<double>(done_steps) * batch_size / train_seconds);
+  }
+  return p;
+}
+
 }  // namespace braintune::rank

@@ -28,6 +28,11 @@ class ProgressReporter {
   std::unique_ptr<Impl> impl_;
 };
 
+// A training job's progress at `step` of `total_steps`: `done_steps` steps of `batch_size`
+// windows trained in this launch over `train_seconds` give the rates (none while either is 0).
+v1::Progress TrainingProgress(const std::string& phase, int64_t step, int64_t total_steps, double loss,
+                              double elapsed_seconds, int64_t done_steps, int batch_size, double train_seconds);
+
 }  // namespace braintune::rank
 
 #endif  // BRAINTUNE_RANK_PROGRESS_REPORTER_H_

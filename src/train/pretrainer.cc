@@ -351,17 +351,9 @@ class Pretrainer {
   void Report(const std::string& phase, int64_t step, double loss, double elapsed, double train_elapsed = 0,
               const v1::JobResult* result = nullptr) {
     if (comm_->rank() != 0) return;
-    v1::Progress p;
-    p.set_phase(phase);
-    p.set_step(step);
-    p.set_total_steps(spec_.training.steps);
-    p.set_loss(loss);
-    p.set_elapsed_sec(elapsed);
-    if (train_elapsed > 0 && step > 0) {
-      p.set_steps_per_sec(step / train_elapsed);
-      p.set_samples_per_sec(step * spec_.training.batch_size / train_elapsed);
-    }
-    reporter_.Report(p, result);
+    reporter_.Report(rank::TrainingProgress(phase, step, spec_.training.steps, loss, elapsed, step,
+                                            spec_.training.batch_size, train_elapsed),
+                     result);
   }
 
   absl::Status Finish(double before, double after, double loss, double train_seconds, double elapsed) {

@@ -404,18 +404,9 @@ class Trainer {
   void Report(const std::string& phase, int64_t step, double loss, double elapsed, double train_elapsed = 0,
               const v1::JobResult* result = nullptr) {
     if (comm_->rank() != 0) return;
-    v1::Progress p;
-    p.set_phase(phase);
-    p.set_step(step);
-    p.set_total_steps(spec_.training.steps);
-    p.set_loss(loss);
-    p.set_elapsed_sec(elapsed);
-    if (train_elapsed > 0) {
-      const int64_t done = step - first_step_ + 1;
-      p.set_steps_per_sec(done / train_elapsed);
-      p.set_samples_per_sec(done * spec_.training.batch_size / train_elapsed);
-      p.set_data_wait_share(std::clamp(loader_->wait_seconds() / train_elapsed, 0.0, 1.0));
-    }
+    v1::Progress p = rank::TrainingProgress(phase, step, spec_.training.steps, loss, elapsed, step - first_step_ + 1,
+                                            spec_.training.batch_size, train_elapsed);
+    if (train_elapsed > 0) p.set_data_wait_share(std::clamp(loader_->wait_seconds() / train_elapsed, 0.0, 1.0));
     if (validation_loss_) p.set_validation_loss(*validation_loss_);
     if (device_.is_cuda()) p.set_gpu_memory_bytes(dist::DeviceMemoryInUse(device_.index()));
     reporter_.Report(p, result);

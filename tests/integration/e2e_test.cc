@@ -61,7 +61,7 @@ class EndToEndTest : public ::testing::Test {
     std::ofstream out(dir_.File(file));
     out << "name: " << name << "\nresources: {ranks: 2}\n"
         << "data: {path: brain.h5, trim_start: 5, trim_end: 2}\n"
-        << "model: {conv_channels: 32, hidden: 64, layers: 2, heads: 4, ffn: 128}\n"
+        << "model: {conv_channels: 32, hidden: 64, layers: 2, heads: 4, ffn: 128, freeze_feature_encoder: false}\n"
         << "training: {steps: " << steps << ", batch_size: 16, lr: 0.001, head_lr: 0.002, log_every: 5}\n";
   }
 
