@@ -112,8 +112,8 @@ class Evaluator {
     if (!e.confounds.empty()) DeclareRemovalControl(m.name, shared_.get());
     std::set<int> sweep_layers;
     for (const auto& [roi, layer] : best_layers) sweep_layers.insert(layer);
-    for (int layer : sweep_layers) DeclareDataSweep(m.name, layer, e.data_fractions, shared_.get());
     for (int layer : sweep_layers) {
+      DeclareDataSweep(m.name, layer, e.data_fractions, shared_.get());  // on every rank, owners or not
       ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
       for (const OwnedParticipant& o : participants_->owned) {
         ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at)));

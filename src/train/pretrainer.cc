@@ -26,6 +26,7 @@
 #include "model/input_contract.h"
 #include "rank/model_from_spec.h"
 #include "rank/progress_reporter.h"
+#include "train/rank_device.h"
 #include "train/recipe.h"
 
 namespace braintune::train {
@@ -175,6 +176,9 @@ class Pretrainer {
       return absl::InvalidArgumentError(absl::StrCat(source_, ": data.context_seconds: clips of ", seconds,
                                                      " s are longer than every training story"));
     }
+    std::vector<double> starts;  // clip starts per drawable story: its weight in every batch
+    for (const LabelledStory* s : drawable_) starts.push_back(static_cast<double>(s->audio.size() - window_ + 1));
+    pick_story_ = std::discrete_distribution<size_t>(starts.begin(), starts.end());
     if (comm_->rank() == 0) {
       std::cout << absl::StrFormat(
                        "braintune-train: pretraining on phonemes: %d training stories, %d test stories (%s), %d labels "
@@ -188,13 +192,7 @@ class Pretrainer {
 
   absl::Status BuildModel() {
     rank::ConfigureThreads(options_, *comm_);
-    const bool gpu = spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available();
-    if (gpu) {
-      device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
-      ASSIGN_OR_RETURN(gpu_comm_, dist::MakeCommunicator("cuda"));
-      gpu_comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
-    }
-    bf16_ = gpu && spec_.training.precision != "fp32";
+    ASSIGN_OR_RETURN(rank_device_, PickDevice(spec_, source_, *comm_));
     ASSIGN_OR_RETURN(model_, rank::BuildModel(spec_, {}, comm_->rank() == 0));
     const model::Wav2Vec2Config& config = model_->encoder()->config();
     geometry_ = GeometryOf(config);
@@ -205,8 +203,8 @@ class Pretrainer {
                                                      " samples)"));
     }
     classifier_ = torch::nn::Linear(config.hidden_size, static_cast<int64_t>(labels_.size()));
-    model_->to(device_);
-    classifier_->to(device_);
+    model_->to(rank_device_.device);
+    classifier_->to(rank_device_.device);
     std::vector<torch::Tensor> encoder, params = model_->encoder()->parameters(), head = classifier_->parameters();
     for (const auto& p : params) {
       if (p.requires_grad()) encoder.push_back(p);
@@ -214,12 +212,7 @@ class Pretrainer {
     trainable_ = encoder;
     trainable_.insert(trainable_.end(), head.begin(), head.end());
     params.insert(params.end(), head.begin(), head.end());
-    ddp::ReducerOptions ro;
-    ro.bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.bucket_cap_mb * (1 << 20));
-    ro.first_bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.first_bucket_cap_mb * (1 << 20));
-    comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
-    reducer_ = std::make_unique<ddp::GradientReducer>(gpu ? gpu_comm_.get() : comm_, params,
-                                                      std::vector<torch::Tensor>{}, ro);
+    reducer_ = MakeReducer(spec_, comm_, rank_device_, params);
     optimizer_ = MakeOptimizer(spec_.training, std::move(encoder), std::move(head));
     return absl::OkStatus();
   }
@@ -253,14 +246,14 @@ class Pretrainer {
       Label(*s, begin, &labels);
     }
     // A copy: `audio` ends with this call.
-    torch::Tensor a = torch::from_blob(audio.data(), {static_cast<int64_t>(hi - lo), window_}).clone().to(device_);
-    torch::Tensor l = torch::tensor(labels, torch::kLong).to(device_);
+    torch::Tensor a = torch::from_blob(audio.data(), {static_cast<int64_t>(hi - lo), window_}).clone().to(rank_device_.device);
+    torch::Tensor l = torch::tensor(labels, torch::kLong).to(rank_device_.device);
     return {a, l};
   }
 
   // Frame logits [n * frames, labels].
   torch::Tensor Logits(const torch::Tensor& audio) {
-    model::Bf16Autocast autocast(bf16_);
+    model::Bf16Autocast autocast(rank_device_.bf16);
     torch::Tensor hidden = model_->encoder()->forward(audio);
     return classifier_->forward(hidden.reshape({-1, hidden.size(-1)})).to(torch::kFloat);
   }
@@ -273,9 +266,7 @@ class Pretrainer {
     ScheduleLearningRates(t, step, optimizer_.get());
     // The global batch, the same on every rank: stories weighted by their clip starts.
     std::mt19937_64 rng(t.seed * 1000003ull + static_cast<uint64_t>(step));
-    std::vector<double> weights;
-    for (const LabelledStory* s : drawable_) weights.push_back(static_cast<double>(s->audio.size() - window_ + 1));
-    std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+    std::discrete_distribution<size_t> pick = pick_story_;  // a fresh copy: the same draws on every rank
     std::vector<std::pair<const LabelledStory*, int64_t>> clips;
     for (int b = 0; b < t.batch_size; ++b) {
       const LabelledStory* s = drawable_[pick(rng)];
@@ -406,6 +397,7 @@ class Pretrainer {
   model::InputContract input_;
   std::vector<LabelledStory> train_stories_, test_stories_;
   std::vector<const LabelledStory*> drawable_;  // training stories at least one clip long
+  std::discrete_distribution<size_t> pick_story_;  // over drawable_, weighted by clip starts
   std::vector<std::string> test_names_;
   std::vector<std::string> labels_;             // "SIL", then the phonemes, sorted
   std::map<std::string, int64_t> label_index_;
@@ -416,9 +408,7 @@ class Pretrainer {
   int64_t test_frames_ = 0;
   model::BrainModel model_{nullptr};
   torch::nn::Linear classifier_{nullptr};
-  torch::Device device_{torch::kCPU};
-  std::unique_ptr<dist::Communicator> gpu_comm_;
-  bool bf16_ = false;
+  RankDevice rank_device_;  // where it computes; NCCL and bf16 on a GPU
   std::vector<torch::Tensor> trainable_;
   std::unique_ptr<ddp::GradientReducer> reducer_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

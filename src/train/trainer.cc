@@ -35,6 +35,7 @@
 #include "train/early_stopping.h"
 #include "train/loader.h"
 #include "train/plan.h"
+#include "train/rank_device.h"
 #include "train/recipe.h"
 
 namespace braintune::train {
@@ -91,7 +92,7 @@ class Trainer {
     RETURN_IF_ERROR(BuildModel());
     std::vector<double> r_before, r_after;
     if (first_step_ > 1) {
-      RETURN_IF_ERROR(checkpoints_.Load(model_.get(), device_, optimizer_.get(), &r_before, &early_stopping_));
+      RETURN_IF_ERROR(checkpoints_.Load(model_.get(), rank_device_.device, optimizer_.get(), &r_before, &early_stopping_));
     }
     RETURN_IF_ERROR(reducer_->BroadcastParameters());
     RETURN_IF_ERROR(ddp::BroadcastOptimizerState(comm_, *optimizer_));
@@ -183,17 +184,8 @@ class Trainer {
   absl::Status BuildModel() {
     const int threads = rank::ConfigureThreads(options_, *comm_);
     const config::TrainingSpec& t = spec_.training;
-    const bool gpu = spec_.resources.gpus_per_rank > 0 && torch::cuda::is_available();
-    if (gpu) {
-      device_ = torch::Device(torch::kCUDA, comm_->local_rank() % static_cast<int>(torch::cuda::device_count()));
-      ASSIGN_OR_RETURN(gpu_comm_, dist::MakeCommunicator("cuda"));
-      gpu_comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
-    }
-    if (t.precision == "bf16" && !gpu) {
-      return absl::InvalidArgumentError(absl::StrCat(source_, ": training.precision: bf16 needs a GPU ",
-                                                     "(resources.gpus_per_rank > 0 on a node with CUDA)"));
-    }
-    bf16_ = gpu && t.precision != "fp32";
+    ASSIGN_OR_RETURN(rank_device_, PickDevice(spec_, source_, *comm_));
+    const bool gpu = rank_device_.gpu();
     std::map<std::string, int64_t> heads = spaces_;
     if (spec_.model.head == "participant") {
       heads.clear();
@@ -205,7 +197,7 @@ class Trainer {
       }
     }
     ASSIGN_OR_RETURN(model_, rank::BuildModel(spec_, heads, comm_->rank() == 0));
-    model_->to(device_);
+    model_->to(rank_device_.device);
     params_ = model_->parameters();
     std::set<const void*> head_set;
     for (const auto& p : model_->HeadParameters()) head_set.insert(p.unsafeGetTensorImpl());
@@ -215,12 +207,7 @@ class Trainer {
       (head_set.count(p.unsafeGetTensorImpl()) ? head : encoder).push_back(p);
       trainable_.push_back(p);
     }
-    ddp::ReducerOptions ro;
-    ro.bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.bucket_cap_mb * (1 << 20));
-    ro.first_bucket_cap_bytes = static_cast<int64_t>(spec_.distributed.first_bucket_cap_mb * (1 << 20));
-    comm_->set_timeout_seconds(spec_.distributed.collective_timeout);
-    reducer_ = std::make_unique<ddp::GradientReducer>(gpu ? gpu_comm_.get() : comm_, params_,
-                                                      std::vector<torch::Tensor>{}, ro);
+    reducer_ = MakeReducer(spec_, comm_, rank_device_, params_);
     optimizer_ = MakeOptimizer(t, std::move(encoder), std::move(head));
     if (comm_->rank() == 0) {
       const int64_t total = CountParams(params_), trainable = CountParams(trainable_);
@@ -231,7 +218,7 @@ class Trainer {
                        model_->encoder()->config().model_type, total, trainable, 100.0 * trainable / total,
                        spec_.model.finetune == "lora" ? "LoRA adapters and heads" : "encoder and heads",
                        spec_.model.head, spec_.model.pooling, threads,
-                       gpu ? absl::StrCat(", on ", device_.str(), bf16_ ? " in bf16" : "") : "")
+                       gpu ? absl::StrCat(", on ", rank_device_.device.str(), rank_device_.bf16 ? " in bf16" : "") : "")
                 << std::endl;
     }
     return absl::OkStatus();
@@ -261,9 +248,9 @@ class Trainer {
       if (hi == lo) continue;
       torch::Tensor loss;
       {
-        model::Bf16Autocast autocast(bf16_);
+        model::Bf16Autocast autocast(rank_device_.bf16);
         torch::Tensor pooled = Embed(batch, lo, hi);
-        loss = torch::zeros({}, torch::TensorOptions().device(device_));
+        loss = torch::zeros({}, torch::TensorOptions().device(rank_device_.device));
         for (auto& tg : batch.targets) {
           const OwnedShard& owned = loader_->shards()[tg.shard];
           std::vector<int64_t> rows, picked;  // rows of this micro-batch, and theirs in tg.values
@@ -274,10 +261,10 @@ class Trainer {
             }
           }
           if (rows.empty()) continue;
-          torch::Tensor pred = model_->Head(HeadOf(owned), pooled.index_select(0, torch::tensor(rows, torch::kLong).to(device_)));
+          torch::Tensor pred = model_->Head(HeadOf(owned), pooled.index_select(0, torch::tensor(rows, torch::kLong).to(rank_device_.device)));
           torch::Tensor actual = View(tg.values, static_cast<int64_t>(tg.rows.size()), owned.n_targets)
                                      .index_select(0, torch::tensor(picked, torch::kLong))
-                                     .to(device_);
+                                     .to(rank_device_.device);
           loss = loss + PairLoss(t, pred, actual);
         }
       }
@@ -312,15 +299,15 @@ class Trainer {
           model::EncodedAlone(plan_.input, model_->encoder()->config(), span.end - span.begin, span.padded(len));
       (on_its_own ? alone : whole).push_back(i - lo);
     }
-    if (alone.empty()) return model_->Embed(audio.to(device_));
+    if (alone.empty()) return model_->Embed(audio.to(rank_device_.device));
     std::vector<torch::Tensor> rows(hi - lo);
     if (!whole.empty()) {
-      torch::Tensor pooled = model_->Embed(audio.index_select(0, torch::tensor(whole, torch::kLong)).to(device_));
+      torch::Tensor pooled = model_->Embed(audio.index_select(0, torch::tensor(whole, torch::kLong)).to(rank_device_.device));
       for (size_t k = 0; k < whole.size(); ++k) rows[whole[k]] = pooled[k];
     }
     for (int64_t i : alone) {
       const WindowSpan& span = batch.spans[lo + i];
-      rows[i] = model_->Embed(audio[i].narrow(0, span.begin, span.end - span.begin).unsqueeze(0).to(device_))[0];
+      rows[i] = model_->Embed(audio[i].narrow(0, span.begin, span.end - span.begin).unsqueeze(0).to(rank_device_.device))[0];
     }
     return torch::stack(rows);
   }
@@ -344,7 +331,7 @@ class Trainer {
         const int64_t rows = static_cast<int64_t>(batch.windows.size());
         torch::Tensor pred;
         {
-          model::Bf16Autocast autocast(bf16_);
+          model::Bf16Autocast autocast(rank_device_.bf16);
           pred = model_->Head(HeadOf(owned), Embed(batch, 0, rows));
         }
         fn(si, pred.to(torch::kFloat).cpu().contiguous(), batch);
@@ -408,7 +395,7 @@ class Trainer {
                                             spec_.training.batch_size, train_elapsed);
     if (train_elapsed > 0) p.set_data_wait_share(std::clamp(loader_->wait_seconds() / train_elapsed, 0.0, 1.0));
     if (validation_loss_) p.set_validation_loss(*validation_loss_);
-    if (device_.is_cuda()) p.set_gpu_memory_bytes(dist::DeviceMemoryInUse(device_.index()));
+    if (rank_device_.device.is_cuda()) p.set_gpu_memory_bytes(dist::DeviceMemoryInUse(rank_device_.device.index()));
     reporter_.Report(p, result);
   }
 
@@ -487,10 +474,8 @@ class Trainer {
   std::map<std::string, int64_t> spaces_;              // space -> targets
   std::map<int, double> heard_by_;                     // story -> participants who heard it
   model::BrainModel model_{nullptr};
-  torch::Device device_{torch::kCPU};
   std::optional<double> validation_loss_;  // the latest check on the validation windows
-  std::unique_ptr<dist::Communicator> gpu_comm_;       // NCCL, for gradients, on a GPU rank
-  bool bf16_ = false;                                  // autocast (training.precision)
+  RankDevice rank_device_;                             // where it computes; NCCL and bf16 on a GPU
   std::vector<torch::Tensor> params_;                  // every parameter, frozen ones too
   std::vector<torch::Tensor> trainable_;
   std::unique_ptr<ddp::GradientReducer> reducer_;
