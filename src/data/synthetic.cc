@@ -55,6 +55,8 @@ constexpr int kWordsPerClass = 10;
 constexpr double kFirstPartial[7] = {0.06, 0.09, 0.12, 0.15, 0.18, 0.21, 0.24};
 constexpr double kSecondPartial[3] = {0.30, 0.36, 0.42};
 constexpr double kSecondPartialGain = 0.6;
+// Audio samples per story at most (about 37 hours at 16 kHz): the story is built in memory.
+constexpr int64_t kMaxStorySamples = 2147483647;
 constexpr double kMinPhonemeSeconds = 0.06;
 constexpr double kMaxPhonemeSeconds = 0.13;
 constexpr int kHrfLags = 5;
@@ -437,6 +439,18 @@ absl::Status CheckOptions(const SynthOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("synthetic dataset: modality must be \"fmri\" or \"meg\", got \"",
                      o.modality, "\""));
+  }
+  // Infinite values (a flag of 1e400, "inf") would write non-finite stimuli and responses, or
+  // never end; every size follows from these.
+  for (double v : {o.story_seconds, o.sample_rate, o.tr, o.response_rate, o.noise, o.semantic_noise}) {
+    if (!std::isfinite(v)) {
+      return absl::InvalidArgumentError(
+          "synthetic dataset: story_seconds, sample_rate, tr, response_rate, noise and semantic_noise must be finite");
+    }
+  }
+  if (o.story_seconds * o.sample_rate > static_cast<double>(kMaxStorySamples)) {
+    return absl::InvalidArgumentError(absl::StrCat("synthetic dataset: story_seconds x sample_rate must be at most ",
+                                                   kMaxStorySamples, " audio samples per story"));
   }
   const double dt = o.modality == "meg" ? 1 / o.response_rate : o.tr;
   if (!(o.tr > 0) || !(o.response_rate > 0) || !(o.sample_rate > 0) ||

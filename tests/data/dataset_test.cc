@@ -480,13 +480,18 @@ TEST(SyntheticDatasetTest, OverwritesAnExistingFile) {
 
 TEST(SyntheticDatasetTest, RejectsBadOptionsWithoutLeavingFiles) {
   const std::string path = TempPath("bad_options.h5");
-  std::vector<SynthOptions> bad(6, SmallOptions());
+  std::vector<SynthOptions> bad(10, SmallOptions());
   bad[0].tr = 0;
   bad[1].modality = "eeg";
   bad[2].n_repeats = 1;
   bad[3].test_story_index = 2;  // 2 stories
   bad[4].language_fraction = 1.5;
   bad[5].semantic_dims = 0;
+  // Infinite values once wrote NaN and Inf into the file ("--noise inf", "--semantic-noise 1e400").
+  bad[6].noise = std::numeric_limits<double>::infinity();
+  bad[7].semantic_noise = std::numeric_limits<double>::infinity();
+  bad[8].story_seconds = std::numeric_limits<double>::infinity();
+  bad[9].story_seconds = 1e9;  // 1.6e12 audio samples per story: refused, not allocated
   for (const SynthOptions& o : bad) {
     EXPECT_EQ(WriteSyntheticDataset(path, o).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_FALSE(std::filesystem::exists(path));
