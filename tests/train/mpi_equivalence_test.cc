@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -261,6 +262,35 @@ struct Variant {
   const char* model;
   const char* training;
 };
+
+// Pretraining refuses, naming what and where, the inputs it cannot learn from.
+TEST(PretrainTest, RefusesWhatItCannotLearnFrom) {
+  testing::TempDir dir;
+  data::SynthOptions synth;
+  synth.participants = 1;
+  synth.stories = 3;
+  synth.story_seconds = 60;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), synth).ok());
+  auto run = [&](const std::string& data) {
+    std::ofstream(dir.File("pretrain.yaml")) << "name: p\nkind: pretrain\ndata: {path: brain.h5, " << data
+                                             << "}\ntraining: {steps: 2, batch_size: 2, log_every: 5}\n";
+    return testing::RunCommand(testing::Binary("braintune-train") + " --spec " + dir.File("pretrain.yaml") +
+                               " --output-dir " + dir.File("out"));
+  };
+  auto r = run("test_stories: [nope]");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("data.test_stories: 'nope' is not a story of"), std::string::npos) << r.output;
+  r = run("context_seconds: 100");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("data.context_seconds: clips of 100 s are longer than every training story"), std::string::npos)
+      << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("out/hf"))) << "nothing exported after a refusal";
+  r = run("test_stories: [story_00]");  // the happy path, for contrast: 2 steps, an export
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir.File("out/hf/model.safetensors"))) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir.File("out/phonemes.json"))) << r.output;
+  EXPECT_NE(testing::ReadFileOrEmpty(dir.File("out/result.json")).find("\"phoneme_accuracy\""), std::string::npos);
+}
 
 class TuningTest : public ::testing::TestWithParam<Variant> {};
 
