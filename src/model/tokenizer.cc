@@ -1,0 +1,47 @@
+#include "model/tokenizer.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "common/files.h"
+#include "common/status_macros.h"
+#include "model/unicode_text.h"
+
+namespace braintune::model {
+
+namespace {
+constexpr uintmax_t kMaxTokenizerFileBytes = uintmax_t{64} << 20;
+}  // namespace
+
+absl::StatusOr<WordTokens> Tokenizer::EncodeWords(const std::vector<std::string>& words, const std::string& what) const {
+  WordTokens out;
+  out.ends.reserve(words.size());
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string where = absl::StrCat(what, " word ", i);
+    RETURN_IF_ERROR(DecodeUtf8(words[i], where).status());  // byte offsets within the word, not the text
+    const std::string text = space_before_words() && i > 0 ? absl::StrCat(" ", words[i]) : words[i];
+    ASSIGN_OR_RETURN(std::vector<int64_t> ids, Encode(text, where));
+    out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+    out.ends.push_back(static_cast<int64_t>(out.ids.size()));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat(path, ": cannot read the tokenizer file: ", ec.message()));
+  if (size > kMaxTokenizerFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", size, " bytes, more than a tokenizer file may have (", kMaxTokenizerFileBytes, ")"));
+  }
+  return ReadWholeFile(path, "tokenizer file");
+}
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> ReadTokenizer(const std::string& dir, const std::string& model_type) {
+  if (model_type == "gpt2") return ReadBpeTokenizer(dir);
+  if (model_type == "bert") return ReadWordPieceTokenizer(dir);
+  return absl::InvalidArgumentError(absl::StrCat(dir, ": no tokenizer for model_type '", model_type, "' (gpt2 or bert)"));
+}
+
+}  // namespace braintune::model
