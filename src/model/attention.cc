@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <limits>
 
 #include "model/threads.h"
 
@@ -70,6 +71,22 @@ Tensor SliceWiseAttention(const Tensor& q, const Tensor& k, const Tensor& v) {
   const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3);
   auto flat = [&](const Tensor& x) { return x.contiguous().view({b * h, t, d}); };
   return SliceWiseAttentionFunction::apply(flat(q), flat(k), flat(v)).view({b, h, t, d});
+}
+
+Tensor MaskedAttention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_mask, bool causal,
+                       double dropout) {
+  const int64_t t = q.size(2);
+  Tensor scores = torch::matmul(q * (1.0 / std::sqrt(static_cast<double>(q.size(3)))), k.transpose(2, 3));
+  Tensor allowed;
+  if (key_mask.defined()) allowed = key_mask.to(torch::kBool).view({key_mask.size(0), 1, 1, t});
+  if (causal) {
+    Tensor lower = torch::ones({t, t}, torch::TensorOptions().dtype(torch::kBool).device(q.device())).tril().view({1, 1, t, t});
+    allowed = allowed.defined() ? allowed.logical_and(lower) : lower;
+  }
+  if (allowed.defined()) scores = scores.masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
+  Tensor w = torch::softmax(scores, -1);
+  if (dropout > 0) w = torch::dropout(w, dropout, /*train=*/true);
+  return torch::matmul(w, v);
 }
 
 }  // namespace braintune::model

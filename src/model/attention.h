@@ -17,6 +17,12 @@ namespace braintune::model {
 // q, k, v [B, heads, T, d] (any strides) -> [B, heads, T, d]; differentiable in q, k and v.
 torch::Tensor SliceWiseAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
 
+// softmax(q k^T / sqrt(d)) v over [B, heads, T, d] with keys masked out where key_mask [B, T] is 0
+// (undefined: none) and, when `causal`, every key after its query (the text encoders); dropout
+// p on the weights. A masked score is the dtype's lowest value, as in Hugging Face.
+torch::Tensor MaskedAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& key_mask, bool causal, double dropout = 0.0);
+
 }  // namespace braintune::model
 
 #endif  // BRAINTUNE_MODEL_ATTENTION_H_

@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "model/attention.h"
+#include "model/hf_weights.h"
 #include "model/safetensors.h"
 
 namespace braintune::model {
@@ -53,37 +54,6 @@ const std::vector<std::string>& LoraTargetNames() {
   static const std::vector<std::string> names = {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense",
                                                  "output_dense"};
   return names;
-}
-
-// ---- LoraLinear -------------------------------------------------------------------------
-
-LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out) {
-  // HF's initialisation of linear layers: N(0, 0.02), zero bias.
-  weight = register_parameter("weight", torch::randn({out, in}) * 0.02);
-  bias = register_parameter("bias", torch::zeros({out}));
-}
-
-void LoraLinearImpl::EnableLora(const LoraOptions& o) {
-  const int64_t out = weight.size(0), in = weight.size(1);
-  // As in the LoRA paper and peft: A Kaiming-uniform, B zero.
-  Tensor a = torch::empty({o.rank, in}, weight.options());
-  nn::init::kaiming_uniform_(a, std::sqrt(5.0));
-  lora_A = register_parameter("lora_A", a);
-  lora_B = register_parameter("lora_B", torch::zeros({out, o.rank}, weight.options()));
-  scale_ = o.alpha / o.rank;
-  dropout_ = o.dropout;
-}
-
-Tensor LoraLinearImpl::forward(const Tensor& x) {
-  Tensor y = F::linear(x, weight, bias);
-  if (!has_lora()) return y;
-  Tensor d = dropout_ > 0 ? F::dropout(x, F::DropoutFuncOptions().p(dropout_).training(is_training())) : x;
-  return y + F::linear(F::linear(d, lora_A), lora_B) * scale_;
-}
-
-Tensor LoraLinearImpl::MergedWeight() const {
-  if (!has_lora()) return weight.detach();
-  return (weight + torch::matmul(lora_B, lora_A) * scale_).detach();
 }
 
 // ---- Wav2Vec2Model ----------------------------------------------------------------------
@@ -222,21 +192,7 @@ void Wav2Vec2ModelImpl::EnableLora(const LoraOptions& o) {
   }
 }
 
-std::vector<std::pair<std::string, Tensor>> Wav2Vec2ModelImpl::HfStateDict() {
-  std::map<std::string, Tensor> merged;
-  for (const auto& item : named_modules()) {
-    if (auto* lin = dynamic_cast<LoraLinearImpl*>(item.value().get()); lin != nullptr && lin->has_lora()) {
-      merged[item.key() + ".weight"] = lin->MergedWeight();
-    }
-  }
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (const auto& item : named_parameters()) {
-    if (absl::StrContains(item.key(), "lora_")) continue;
-    auto it = merged.find(item.key());
-    out.emplace_back(item.key(), it != merged.end() ? it->second : item.value().detach());
-  }
-  return out;
-}
+std::vector<std::pair<std::string, Tensor>> Wav2Vec2ModelImpl::HfStateDict() { return MergedParameters(*this); }
 
 absl::Status Wav2Vec2ModelImpl::LoadHfStateDict(const std::map<std::string, Tensor>& tensors, const std::string& source,
                                                 std::vector<std::string>* skipped) {
@@ -258,41 +214,7 @@ absl::Status Wav2Vec2ModelImpl::LoadHfStateDict(const std::map<std::string, Tens
     }
     by_name[name] = t;
   }
-  std::vector<std::string> missing, mis_shaped;
-  auto params = named_parameters();
-  for (const auto& item : params) {
-    if (absl::StrContains(item.key(), "lora_")) continue;
-    auto it = by_name.find(item.key());
-    if (it == by_name.end()) {
-      missing.push_back(item.key());
-    } else if (it->second.sizes() != item.value().sizes()) {
-      mis_shaped.push_back(absl::StrCat(item.key(), " (file ", c10::str(it->second.sizes()), ", model ",
-                                        c10::str(item.value().sizes()), ")"));
-    }
-  }
-  std::vector<std::string> unexpected;
-  for (const auto& [name, t] : by_name) {
-    if (params.find(name) == nullptr) unexpected.push_back(name);
-  }
-  auto first = [](const std::vector<std::string>& v) {
-    std::vector<std::string> head(v.begin(), v.begin() + std::min<size_t>(v.size(), 5));
-    return absl::StrCat(absl::StrJoin(head, ", "), v.size() > 5 ? absl::StrCat(" and ", v.size() - 5, " more") : "");
-  };
-  if (!mis_shaped.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", mis_shaped.size(), " tensors have the wrong shape for this config: ", first(mis_shaped)));
-  }
-  if (!missing.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", missing.size(), " parameters are missing: ", first(missing)));
-  }
-  if (!unexpected.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", unexpected.size(), " unexpected tensors: ", first(unexpected)));
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& item : params) {
-    if (absl::StrContains(item.key(), "lora_")) continue;
-    item.value().copy_(by_name.at(item.key()));
-  }
-  return absl::OkStatus();
+  return CopyHfTensors(*this, by_name, source);
 }
 
 absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir) {
@@ -301,33 +223,14 @@ absl::StatusOr<HfCheckpoint> ReadHfCheckpoint(const std::string& dir) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   ASSIGN_OR_RETURN(std::string text, ReadWholeFile(config_path, "model config"));
   ASSIGN_OR_RETURN(ckpt.config, ParseHfConfig(text, config_path));
-  ckpt.weights_path = (fs::path(dir) / "model.safetensors").string();
-  if (!fs::exists(ckpt.weights_path)) {
-    std::error_code ec;
-    std::string found;
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      if (e.path().extension() == ".safetensors" && (found.empty() || e.path().string() < found)) found = e.path().string();
-    }
-    if (found.empty()) {
-      return absl::NotFoundError(absl::StrCat(dir, ": no model.safetensors (pytorch_model.bin needs Python to read; ",
-                                              "convert it with safetensors' convert script)"));
-    }
-    ckpt.weights_path = found;
-  }
+  ASSIGN_OR_RETURN(ckpt.weights_path, FindHfWeights(dir));
   ASSIGN_OR_RETURN(ckpt.tensors, ReadSafetensors(ckpt.weights_path));
   return ckpt;
 }
 
 absl::Status ExportHf(Wav2Vec2Model& model, const std::string& dir,
                       const std::vector<std::pair<std::string, Tensor>>& extra, const std::string& extra_file) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot create: ", ec.message()));
-  RETURN_IF_ERROR(WriteSafetensors((fs::path(dir) / "model.safetensors").string(), model->HfStateDict(),
-                                   {{"format", "pt"}}));
-  if (!extra.empty()) RETURN_IF_ERROR(WriteSafetensors((fs::path(dir) / extra_file).string(), extra, {{"format", "pt"}}));
-  return WriteFileAtomically((fs::path(dir) / "config.json").string(), HfConfigJson(model->config()));
+  return WriteHfDirectory(dir, model->HfStateDict(), HfConfigJson(model->config()), extra, extra_file);
 }
 
 }  // namespace braintune::model

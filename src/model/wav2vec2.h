@@ -8,8 +8,7 @@
 //       post-norm (base):  LayerNorm, then layers x = LN(x + attn(x)); x = LN(x + ffn(x))
 //       pre-norm (large):  layers x = x + attn(LN(x)); x = x + ffn(LN(x)); then LayerNorm
 //
-// LoRA (Hu et al. 2021) on any of the linear layers: y = W x + b + (alpha / r) B A dropout(x),
-// with A [r, in] random, B [out, r] zero, so a fresh adapter leaves the output unchanged.
+// LoRA (model/lora.h) on any of the linear layers.
 // bench/reference/wav2vec2_reference.py is the same architecture in plain PyTorch; the tests
 // compare the two to 1e-5.
 #ifndef BRAINTUNE_MODEL_WAV2VEC2_H_
@@ -24,37 +23,12 @@
 
 #include "absl/status/status.h"
 #include "model/hf_config.h"
+#include "model/lora.h"
 
 namespace braintune::model {
 
-struct LoraOptions {
-  int rank = 8;
-  double alpha = 32;
-  double dropout = 0.1;
-  // Linear layers of each transformer layer that get an adapter: q_proj, k_proj, v_proj,
-  // out_proj, intermediate_dense, output_dense.
-  std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "out_proj"};
-};
-// The names LoraOptions::targets may use.
+// The names LoraOptions::targets may use for this encoder.
 const std::vector<std::string>& LoraTargetNames();
-
-// A linear layer that can carry a LoRA adapter (parameters lora_A, lora_B once enabled).
-class LoraLinearImpl : public torch::nn::Module {
- public:
-  LoraLinearImpl(int64_t in, int64_t out);
-  torch::Tensor forward(const torch::Tensor& x);
-  void EnableLora(const LoraOptions& options);
-  bool has_lora() const { return lora_A.defined(); }
-  // W + (alpha / r) B A: the weight to export (no adapter needed to load it).
-  torch::Tensor MergedWeight() const;
-
-  torch::Tensor weight, bias, lora_A, lora_B;
-
- private:
-  double scale_ = 0;
-  double dropout_ = 0;
-};
-TORCH_MODULE(LoraLinear);
 
 class Wav2Vec2ModelImpl : public torch::nn::Module {
  public:
