@@ -18,6 +18,12 @@ Usage:
     python3 text_reference.py tokenize --kind gpt2|bert --model DIR --texts T.json --expected E.json
         T.json: a list of strings; E.json: a list of lists of ids; exit 1 on the first difference
 
+    # compare braintune's word-level features (eval/word_features.h) with this reference: every
+    # word's context run on its own, the state read at the word's last token
+    python3 text_reference.py word-features --model DIR --tokenizer TOK --words W.json \
+        --context-words N --mode huth|sliding --expected EXP.safetensors [--tol 1e-5]
+        EXP: "layer.K" [n_words, hidden] for each layer K compared
+
     # compare braintune's hidden states with this reference
     python3 text_reference.py forward --model DIR --input IN.safetensors --expected EXP.safetensors [--tol 1e-5]
         DIR: config.json (model_type gpt2 or bert) + model.safetensors
@@ -411,6 +417,53 @@ def forward(args):
     return 0
 
 
+def context_starts(n, context_words, mode):
+    starts, start = [], 0
+    for i in range(n):
+        if mode == "sliding":
+            starts.append(max(0, i + 1 - context_words))
+            continue
+        if i + 1 - start > context_words:
+            start = i + 1 - max(1, context_words // 2)
+        starts.append(start)
+    return starts
+
+
+def word_features(args):
+    with open(os.path.join(args.model, "config.json"), encoding="utf-8") as f:
+        kind = json.load(f)["model_type"]
+    model = load_model(args.model, torch.float64)
+    tok = Gpt2Tokenizer(args.tokenizer) if kind == "gpt2" else BertTokenizer(args.tokenizer)
+    with open(args.words, encoding="utf-8") as f:
+        words = json.load(f)
+    per_word = [tok.encode(" " + w if kind == "gpt2" and i > 0 else w) for i, w in enumerate(words)]
+    n_pos = model.wpe.num_embeddings if kind == "gpt2" else model.embeddings.position_embeddings.num_embeddings
+    max_tokens = n_pos - (2 if kind == "bert" else 0)
+    expected = load_safetensors(args.expected)
+    got = {int(k.split(".")[1]): v.double() for k, v in expected.items()}
+    want = {k: torch.zeros_like(v) for k, v in got.items()}
+    for i, start in enumerate(context_starts(len(words), args.context_words, args.mode)):
+        context = [t for ids in per_word[start:i + 1] for t in ids][-max_tokens:]
+        if not context:
+            continue  # zeros
+        ids = ([tok.vocab["[CLS]"]] + context + [tok.vocab["[SEP]"]]) if kind == "bert" else context
+        with torch.no_grad():
+            states = model(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))
+        pos = len(context) - 1 + (1 if kind == "bert" else 0)
+        for layer in want:
+            want[layer][i] = states[layer][0, pos]
+    worst = 0.0
+    for layer in got:
+        diff = (got[layer] - want[layer]).abs().max().item()
+        worst = max(worst, diff)
+        if diff > args.tol:
+            bad = (got[layer] - want[layer]).abs().max(dim=1).values.argmax().item()
+            print(f"layer {layer}: max |diff| {diff:.3g} > {args.tol} (word {bad})")
+            return 1
+    print(f"ok: {len(words)} words, {len(got)} layers, max |diff| {worst:.3g}")
+    return 0
+
+
 def tokenize(args):
     tok = Gpt2Tokenizer(args.model) if args.kind == "gpt2" else BertTokenizer(args.model)
     with open(args.texts, encoding="utf-8") as f:
@@ -459,8 +512,17 @@ def main():
     f.add_argument("--input", required=True)
     f.add_argument("--expected", required=True)
     f.add_argument("--tol", type=float, default=1e-5)
+    w = sub.add_parser("word-features")
+    w.add_argument("--model", required=True)
+    w.add_argument("--tokenizer", required=True)
+    w.add_argument("--words", required=True)
+    w.add_argument("--context-words", type=int, default=256)
+    w.add_argument("--mode", choices=["huth", "sliding"], default="huth")
+    w.add_argument("--expected", required=True)
+    w.add_argument("--tol", type=float, default=1e-5)
     args = p.parse_args()
-    return {"make-tokenizers": make_tokenizers, "tokenize": tokenize, "forward": forward}[args.command](args)
+    return {"make-tokenizers": make_tokenizers, "tokenize": tokenize, "forward": forward,
+            "word-features": word_features}[args.command](args)
 
 
 if __name__ == "__main__":
