@@ -229,7 +229,7 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.CheckIsMap());
   YAML::Node models = r.Child("models");
   if (models.IsDefined() && !models.IsNull()) {
-    if (!models.IsSequence()) return r.Error(models, r.Key("models"), "expected a list of {name, checkpoint}");
+    if (!models.IsSequence()) return r.Error(models, r.Key("models"), "expected a list of {name, checkpoint | pretrained}");
     std::set<std::string> names;
     for (size_t i = 0; i < models.size(); ++i) {
       MapReader m(models[i], absl::StrCat(r.Key("models"), "[", i, "]"), source);
@@ -237,7 +237,12 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
       RETURN_IF_ERROR(m.CheckIsMap());
       RETURN_IF_ERROR(m.Read("name", &model.name, /*required=*/true));
       RETURN_IF_ERROR(m.Read("checkpoint", &model.checkpoint));
+      RETURN_IF_ERROR(m.Read("pretrained", &model.pretrained));
       RETURN_IF_ERROR(m.CheckNoUnknownKeys());
+      if (!model.checkpoint.empty() && !model.pretrained.empty()) {
+        return m.Error(models[i]["pretrained"], m.Key("pretrained"),
+                       "give either checkpoint (a tuned speech model) or pretrained (a text model), not both");
+      }
       if (!IsValidName(model.name)) {
         return m.Error(models[i]["name"], m.Key("name"),
                        absl::StrCat("'", model.name, "' must be 1-64 characters of [A-Za-z0-9._-]"));
@@ -265,7 +270,11 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.Read("batch_size", &s->batch_size));
   RETURN_IF_ERROR(r.Read("participants", &s->participants));
   RETURN_IF_ERROR(r.ReadList("probes", &s->probes));
+  RETURN_IF_ERROR(r.Read("context_words", &s->context_words));
+  RETURN_IF_ERROR(r.Read("context_mode", &s->context_mode));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
+  RETURN_IF_ERROR(r.CheckRange("context_words", s->context_words, 1, 100000));
+  RETURN_IF_ERROR(CheckOneOf(r, "context_mode", s->context_mode, {"huth", "sliding"}));
   for (size_t i = 0; i < s->probes.size(); ++i) {
     const std::string& probe = s->probes[i];
     if (probe != "phoneme" && probe != "word_class") {
@@ -418,6 +427,7 @@ constexpr PathField kPathFields[] = {
     {"model", nullptr, "pretrained"},
     {"evaluation", nullptr, "cache_dir"},
     {"evaluation", "models", "checkpoint"},
+    {"evaluation", "models", "pretrained"},
 };
 
 // Makes every relative path field of `root` absolute against `base`, in place; leaves absent

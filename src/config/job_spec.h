@@ -124,6 +124,11 @@ struct EvalModelSpec {
   std::string name;        // required; [A-Za-z0-9._-], 1..64 characters, unique
   std::string checkpoint;  // a training job's checkpoint.pt; empty = the untrained model of
                            // training.seed (the baseline); relative to the spec file
+  // A Hugging Face text model directory (config.json of model_type gpt2 or bert,
+  // model.safetensors, and its tokenizer's files: vocab.json + merges.txt, or vocab.txt),
+  // scored on word-level features (context_words below) beside the speech models. Relative to
+  // the spec file; not with `checkpoint`.
+  std::string pretrained;
 };
 
 // Brain-alignment evaluation (design.md section 3, docs/evaluation.md).
@@ -148,6 +153,11 @@ struct EvaluationSpec {
   // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).
   std::string cache_dir;
   int batch_size = 32;                   // windows per forward pass; 1..65536
+  // Text models (models[].pretrained): the words before each word that its features see;
+  // "huth": the context grows to context_words and restarts from its last half, "sliding": the
+  // last context_words (eval/word_features.h).
+  int context_words = 256;               // 1..100000
+  std::string context_mode = "huth";     // "huth" or "sliding"
   // Linear probes of every layer (docs/evaluation.md): "phoneme" (phoneme identity, from the
   // dataset's phoneme timings) and "word_class" (word meaning: /stimuli/<story>/words/class),
   // fitted on the training stories and scored on the test stories. A probe the dataset has no

@@ -21,7 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Part of every cache key: bump it when the features computed for the same settings change.
-constexpr char kCacheVersion[] = "features-v4";  // v4: input contracts (resampling, normalisation)
+constexpr char kCacheVersion[] = "features-v5";  // v5: feature sources (speech windows, text words)
 
 // FNV-1a, 64 bit: a content hash for cache keys (not for security).
 class Fnv {
@@ -48,22 +48,52 @@ absl::Status CheckCacheDir(const std::string& cache_dir) {
       "directory of your own");
 }
 
+// A speech encoder's features of a story's audio (features.h).
+class SpeechFeatureSource final : public FeatureSource {
+ public:
+  SpeechFeatureSource(model::Wav2Vec2Model encoder, FeatureOptions options)
+      : encoder_(std::move(encoder)), options_(std::move(options)) {}
+
+  std::string StoryKey(const data::Story& story) const override {
+    std::string key(reinterpret_cast<const char*>(story.audio.data()), story.audio.size() * sizeof(float));
+    absl::StrAppend(&key, "|", absl::StrFormat("%a|%a|%a|", story.sample_rate, options_.context_seconds,
+                                               options_.stride_seconds),
+                    options_.pooling, "|", model::PreprocessorConfigJson(options_.input));
+    return key;
+  }
+
+  // Before the cache: features cached under data.resample: true are not an answer when it is false.
+  absl::Status CheckUsable(const data::Story& story) const override {
+    return model::HeardRate(options_.input, story.sample_rate, options_.resample,
+                            absl::StrCat("/stimuli/", story.name, "/audio"))
+        .status();
+  }
+
+  absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story, const std::vector<int>& layers) override;
+
+ private:
+  model::Wav2Vec2Model encoder_;
+  const FeatureOptions options_;
+};
+
 }  // namespace
 
 FeatureExtractor::FeatureExtractor(model::Wav2Vec2Model encoder, std::string model_key, std::vector<int> layers,
                                    FeatureOptions options)
-    : encoder_(std::move(encoder)),
+    : FeatureExtractor(std::make_unique<SpeechFeatureSource>(std::move(encoder), options), std::move(model_key),
+                       std::move(layers), options.cache_dir) {}
+
+FeatureExtractor::FeatureExtractor(std::unique_ptr<FeatureSource> source, std::string model_key,
+                                   std::vector<int> layers, std::string cache_dir)
+    : source_(std::move(source)),
       model_key_(std::move(model_key)),
       layers_(std::move(layers)),
-      options_(std::move(options)) {}
+      cache_dir_(std::move(cache_dir)) {}
 
 std::string FeatureExtractor::CachePath(const data::Story& story, int layer) const {
   Fnv key;
-  key.Add(kCacheVersion).Add(model_key_).Add(story.name).Add(story.audio.data(), story.audio.size() * sizeof(float));
-  key.Add(&story.sample_rate, sizeof(double)).Add(&options_.context_seconds, sizeof(double));
-  key.Add(&options_.stride_seconds, sizeof(double)).Add(options_.pooling).Add(&layer, sizeof(int));
-  key.Add(model::PreprocessorConfigJson(options_.input));
-  return absl::StrCat(options_.cache_dir, "/", story.name, ".layer", layer, ".", key.Hex(), ".pt");
+  key.Add(kCacheVersion).Add(model_key_).Add(story.name).Add(source_->StoryKey(story)).Add(&layer, sizeof(int));
+  return absl::StrCat(cache_dir_, "/", story.name, ".layer", layer, ".", key.Hex(), ".pt");
 }
 
 std::optional<StoryFeatures> FeatureExtractor::ReadCached(const data::Story& story, int layer) const {
@@ -80,11 +110,8 @@ std::optional<StoryFeatures> FeatureExtractor::ReadCached(const data::Story& sto
 }
 
 absl::Status FeatureExtractor::CheckUsable(const data::Story& story) const {
-  RETURN_IF_ERROR(CheckCacheDir(options_.cache_dir));
-  // Before the cache: features cached under data.resample: true are not an answer when it is false.
-  return model::HeardRate(options_.input, story.sample_rate, options_.resample,
-                          absl::StrCat("/stimuli/", story.name, "/audio"))
-      .status();
+  RETURN_IF_ERROR(CheckCacheDir(cache_dir_));
+  return source_->CheckUsable(story);
 }
 
 absl::Status FeatureExtractor::Prepare(const data::Story& story) {
@@ -109,7 +136,8 @@ absl::StatusOr<StoryFeatures> FeatureExtractor::Get(const data::Story& story, in
   return all[it - layers_.begin()];
 }
 
-absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data::Story& story) {
+absl::StatusOr<std::vector<StoryFeatures>> SpeechFeatureSource::Compute(const data::Story& story,
+                                                                        const std::vector<int>& layers_) {
   if (story.audio.empty()) return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": no audio loaded"));
   // The story as the model hears it: at its rate (resampled once here; the features are then
   // cached), every window prepared as its contract says.
@@ -170,14 +198,19 @@ absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data:
     for (size_t l = 0; l < layers_.size(); ++l) chunks[l].push_back(pooled[l]);
   }
   torch::Tensor times = (torch::arange(1, n + 1, torch::kFloat64) * static_cast<double>(stride) / rate);
+  std::vector<StoryFeatures> out;
+  for (size_t l = 0; l < layers_.size(); ++l) out.push_back(StoryFeatures{times, torch::cat(chunks[l]).contiguous()});
+  return out;
+}
+
+absl::StatusOr<std::vector<StoryFeatures>> FeatureExtractor::Compute(const data::Story& story) {
+  ASSIGN_OR_RETURN(std::vector<StoryFeatures> out, source_->Compute(story, layers_));
   if (!cache_dir_made_) {  // private (0700) where it makes it; once, so a warning shows once
-    RETURN_IF_ERROR(CreatePrivateDirectory(options_.cache_dir, "feature cache (evaluation.cache_dir)"));
+    RETURN_IF_ERROR(CreatePrivateDirectory(cache_dir_, "feature cache (evaluation.cache_dir)"));
     cache_dir_made_ = true;
   }
-  std::vector<StoryFeatures> out;
   for (size_t l = 0; l < layers_.size(); ++l) {
-    StoryFeatures f{times, torch::cat(chunks[l]).contiguous()};
-    out.push_back(f);
+    const StoryFeatures& f = out[l];
     // Atomically, through an unpredictable temporary name (a symlink planted in the directory
     // cannot redirect the write): ranks and concurrent evaluations share the directory. The
     // evaluation reads layers back one at a time, so a cache that cannot be written is an error.

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,12 +46,28 @@ struct StoryFeatures {
   torch::Tensor values;  // [m, hidden] float32
 };
 
+// What a model computes of a story: every requested layer in one pass. The extractor below
+// caches it. One thread, the rank's.
+class FeatureSource {
+ public:
+  virtual ~FeatureSource() = default;
+  // What of the story and the settings the features depend on (part of the cache key).
+  virtual std::string StoryKey(const data::Story& story) const = 0;
+  // Whether the story can be computed at all (checked before the cache is read).
+  virtual absl::Status CheckUsable(const data::Story& story) const = 0;
+  virtual absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story, const std::vector<int>& layers) = 0;
+};
+
 class FeatureExtractor {
  public:
-  // `model_key` identifies the weights (see ModelKey). `layers` are encoder layer indices
-  // (0 = the transformer's input, k = after layer k).
+  // A speech encoder's features of each story's audio (FeatureOptions above). `model_key`
+  // identifies the weights (see ModelKey). `layers` are encoder layer indices (0 = the
+  // transformer's input, k = after layer k).
   FeatureExtractor(model::Wav2Vec2Model encoder, std::string model_key, std::vector<int> layers,
                    FeatureOptions options);
+  // Any other source (a text model's word features: eval/word_features.h), cached in `cache_dir`.
+  FeatureExtractor(std::unique_ptr<FeatureSource> source, std::string model_key, std::vector<int> layers,
+                   std::string cache_dir);
 
   // Makes sure the cache holds every requested layer of `story` (audio loaded), computing all
   // layers in one pass when any is missing. Errors name the story, or the cache directory when
@@ -66,16 +83,17 @@ class FeatureExtractor {
   int cache_misses() const { return misses_; }  // stories computed
 
  private:
-  // The cache directory is set and the story's rate can be heard (model::HeardRate).
+  // The cache directory is set and the source can compute the story.
   absl::Status CheckUsable(const data::Story& story) const;
   std::string CachePath(const data::Story& story, int layer) const;
   std::optional<StoryFeatures> ReadCached(const data::Story& story, int layer) const;
+  // Computes every layer and writes each to the cache.
   absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story);
 
-  model::Wav2Vec2Model encoder_;
+  std::unique_ptr<FeatureSource> source_;
   std::string model_key_;
   std::vector<int> layers_;
-  FeatureOptions options_;
+  std::string cache_dir_;
   int hits_ = 0;
   int misses_ = 0;
   bool cache_dir_made_ = false;  // CreatePrivateDirectory ran (Compute)

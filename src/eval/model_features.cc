@@ -1,5 +1,9 @@
 #include "eval/model_features.h"
 
+#include "eval/word_features.h"
+#include "model/text_encoder.h"
+#include "model/tokenizer.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -89,6 +93,7 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
                                                                      const config::EvalModelSpec& m,
                                                                      const std::map<std::string, int64_t>& spaces,
                                                                      torch::Device device) {
+  if (!m.pretrained.empty()) return CreateText(spec, source, m, device);
   const config::EvaluationSpec& e = spec.evaluation;
   ASSIGN_OR_RETURN(model::BrainModel model, rank::BuildModel(spec, spaces, /*verbose=*/false));
   model->eval();
@@ -120,7 +125,49 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
       new ModelFeatures(std::move(layers), std::move(extractor), std::move(input), spec.data.resample));
 }
 
+// A Hugging Face text model (m.pretrained) on word-level features (word_features.h).
+absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::CreateText(const config::JobSpec& spec,
+                                                                         const std::string& source,
+                                                                         const config::EvalModelSpec& m,
+                                                                         torch::Device device) {
+  const config::EvaluationSpec& e = spec.evaluation;
+  auto named = [&](const absl::Status& s) {
+    return absl::Status(s.code(), absl::StrCat("evaluation.models (", m.name, "): ", s.message()));
+  };
+  absl::StatusOr<model::TextCheckpoint> ckpt = model::ReadTextCheckpoint(m.pretrained);
+  if (!ckpt.ok()) return named(ckpt.status());
+  std::shared_ptr<model::TextEncoderImpl> encoder = model::MakeTextEncoder(ckpt->config);
+  std::vector<std::string> skipped;
+  if (absl::Status s = encoder->LoadHfStateDict(ckpt->tensors, ckpt->weights_path, &skipped); !s.ok()) return named(s);
+  absl::StatusOr<std::unique_ptr<model::Tokenizer>> tokenizer = model::ReadTokenizer(m.pretrained, ckpt->config.model_type);
+  if (!tokenizer.ok()) return named(tokenizer.status());
+  encoder->eval();
+  encoder->to(device);
+  const int n_layers = encoder->num_layers();
+  std::vector<int> layers = e.layers;
+  if (layers.empty()) {
+    for (int l = 0; l <= n_layers; ++l) layers.push_back(l);
+  }
+  for (int l : layers) {
+    if (l > n_layers) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": evaluation.layers: ", l, " exceeds ", m.name, "'s ",
+                                                     n_layers, " layers"));
+    }
+  }
+  ASSIGN_OR_RETURN(std::string key, ModelKey(ckpt->weights_path, model::TextConfigJson(ckpt->config)));
+  WordContextOptions wo{.context_words = e.context_words, .mode = e.context_mode, .batch_size = e.batch_size};
+  const std::string reads = absl::StrCat(
+      ckpt->config.model_type, " text model: reads each story's words (", e.context_words, "-word ", e.context_mode,
+      " contexts, ", ckpt->config.model_type == "gpt2" ? "byte-level BPE" : "WordPiece", " tokens); features at word offsets",
+      skipped.empty() ? "" : absl::StrCat("; not loaded from ", ckpt->weights_path, ": ", absl::StrJoin(skipped, ", ")));
+  FeatureExtractor extractor(MakeWordFeatureSource(std::move(encoder), std::move(*tokenizer), wo), key, layers,
+                             e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir);
+  return std::unique_ptr<ModelFeatures>(
+      new ModelFeatures(std::move(layers), std::move(extractor), model::InputContract{}, false, reads));
+}
+
 std::string ModelFeatures::InputLines(const std::string& model, const Participants& participants) const {
+  if (!text_.empty()) return absl::StrCat("braintune-eval: ", model, ": ", text_, "\n");
   std::vector<std::pair<std::string, double>> stories;
   for (const std::string& name : participants.heard) {
     stories.emplace_back(name, participants.dataset.FindStory(name)->sample_rate);

@@ -25,7 +25,8 @@ using LayerFeatures = std::map<std::string, StoryFeatures>;
 // Thread model: one thread, the rank's (the encoder runs on `device`).
 class ModelFeatures {
  public:
-  // Builds the model of `spec` (the untrained model is the trainer's before its first step:
+  // A text model (m.pretrained: GPT-2 or BERT with its tokenizer) reads each story's words
+  // (eval/word_features.h). Otherwise: builds the model of `spec` (the untrained model is the trainer's before its first step:
   // same seed, same pretrained weights, same adapters) with m.checkpoint's encoder when there
   // is one, on `device`, for evaluation.layers (all when empty). Errors name the checkpoint
   // (missing, or sizes other than the spec's) or `source` (a layer the model lacks).
@@ -49,13 +50,21 @@ class ModelFeatures {
   int cache_misses() const { return extractor_.cache_misses(); }
 
  private:
-  ModelFeatures(std::vector<int> layers, FeatureExtractor extractor, model::InputContract input, bool resample)
-      : layers_(std::move(layers)), extractor_(std::move(extractor)), input_(std::move(input)), resample_(resample) {}
+  ModelFeatures(std::vector<int> layers, FeatureExtractor extractor, model::InputContract input, bool resample,
+                std::string text = "")
+      : layers_(std::move(layers)),
+        extractor_(std::move(extractor)),
+        input_(std::move(input)),
+        resample_(resample),
+        text_(std::move(text)) {}
+  static absl::StatusOr<std::unique_ptr<ModelFeatures>> CreateText(const config::JobSpec& spec, const std::string& source,
+                                                                   const config::EvalModelSpec& m, torch::Device device);
 
   const std::vector<int> layers_;
   FeatureExtractor extractor_;
   const model::InputContract input_;
   const bool resample_;
+  const std::string text_;  // a text model: what it reads (InputLines), else ""
 };
 
 }  // namespace braintune::eval

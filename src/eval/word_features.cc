@@ -125,4 +125,60 @@ absl::StatusOr<std::vector<Tensor>> WordStates(model::TextEncoderImpl& encoder, 
   return out;
 }
 
+namespace {
+
+class WordFeatureSource final : public FeatureSource {
+ public:
+  WordFeatureSource(std::shared_ptr<model::TextEncoderImpl> encoder, std::shared_ptr<const model::Tokenizer> tokenizer,
+                    WordContextOptions options)
+      : encoder_(std::move(encoder)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {}
+
+  std::string StoryKey(const data::Story& story) const override {
+    std::string key = absl::StrCat("words|", options_.context_words, "|", options_.mode, "|");
+    for (const data::Interval& w : story.words) {
+      key.append(reinterpret_cast<const char*>(&w.offset), sizeof(double));
+      absl::StrAppend(&key, w.text.size(), ":", w.text);
+    }
+    return key;
+  }
+
+  absl::Status CheckUsable(const data::Story& story) const override {
+    if (story.words.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": a text model needs /stimuli/", story.name,
+                                                     "/words (onset, offset, text), which this dataset lacks"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story, const std::vector<int>& layers) override {
+    RETURN_IF_ERROR(CheckUsable(story));
+    std::vector<std::string> words;
+    std::vector<double> offsets;
+    for (const data::Interval& w : story.words) {
+      words.push_back(w.text);
+      offsets.push_back(w.offset);
+    }
+    ASSIGN_OR_RETURN(std::vector<Tensor> states,
+                     WordStates(*encoder_, *tokenizer_, words, layers, options_,
+                                absl::StrCat("/stimuli/", story.name, "/words/text")));
+    Tensor times = torch::tensor(offsets, torch::kFloat64);
+    std::vector<StoryFeatures> out;
+    for (Tensor& s : states) out.push_back(StoryFeatures{times, s.contiguous()});
+    return out;
+  }
+
+ private:
+  std::shared_ptr<model::TextEncoderImpl> encoder_;
+  std::shared_ptr<const model::Tokenizer> tokenizer_;
+  const WordContextOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureSource> MakeWordFeatureSource(std::shared_ptr<model::TextEncoderImpl> encoder,
+                                                     std::shared_ptr<const model::Tokenizer> tokenizer,
+                                                     WordContextOptions options) {
+  return std::make_unique<WordFeatureSource>(std::move(encoder), std::move(tokenizer), std::move(options));
+}
+
 }  // namespace braintune::eval

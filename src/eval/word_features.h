@@ -16,10 +16,12 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "eval/features.h"
 #include "model/text_encoder.h"
 #include "model/tokenizer.h"
 
@@ -40,6 +42,12 @@ absl::StatusOr<std::vector<torch::Tensor>> WordStates(model::TextEncoderImpl& en
                                                       const std::vector<std::string>& words,
                                                       const std::vector<int>& layers, const WordContextOptions& options,
                                                       const std::string& what);
+
+// The word features of each story's /stimuli/<story>/words for the feature cache (features.h),
+// at the words' offsets. A story without words is an error naming it.
+std::unique_ptr<FeatureSource> MakeWordFeatureSource(std::shared_ptr<model::TextEncoderImpl> encoder,
+                                                     std::shared_ptr<const model::Tokenizer> tokenizer,
+                                                     WordContextOptions options);
 
 }  // namespace braintune::eval
 

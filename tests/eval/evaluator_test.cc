@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <string>
@@ -16,6 +17,8 @@
 #include "data/synthetic.h"
 #include "gtest/gtest.h"
 #include "model/brain_model.h"
+#include "model/text_encoder.h"
+#include "model/tokenizer.h"
 #include "testing/process.h"
 #include "train/checkpoints.h"
 
@@ -256,6 +259,65 @@ TEST_F(EvaluatorTest, AMissingOrMismatchedCheckpointIsAClearError) {
             std::string::npos)
       << wide.output;
   EXPECT_FALSE(std::ifstream(dir_.File("out/evaluation.json")).good());  // nothing half-written
+}
+
+// A tiny text model with its tokenizer (trained by the reference on some English), as a Hugging
+// Face directory a lab would point evaluation.models[].pretrained at.
+void WriteTextModel(const testing::TempDir& dir, const std::string& type, const std::string& name) {
+  std::ofstream(dir.File("english.txt")) << "the quick brown fox jumped over the lazy dog and said hello to the "
+                                            "world twice; then the story ended and the dog slept again.\n";
+  auto r = testing::RunCommand(absl::StrCat("/usr/bin/python3 ", BRAINTUNE_SOURCE_DIR,
+                                            "/bench/reference/text_reference.py make-tokenizers --merges 40 --text ",
+                                            dir.File("english.txt"), " --out ", dir.File("tok")));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto tok = model::ReadTokenizer(dir.File("tok/" + type), type);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  model::TextModelConfig c = *model::NamedTextConfig(type, "tiny");
+  c.vocab_size = (*tok)->vocab_size();
+  torch::manual_seed(11);
+  auto enc = model::MakeTextEncoder(c);
+  ASSERT_TRUE(model::ExportTextHf(*enc, dir.File(name)).ok());
+  ASSERT_EQ(testing::RunCommand(absl::StrCat("cp ", dir.File("tok/" + type), "/* ", dir.File(name))).exit_code, 0);
+}
+
+TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
+  WriteTextModel(dir_, "gpt2", "gpt2-tiny");
+  WriteTextModel(dir_, "bert", "bert-tiny");
+  std::string spec = Spec("other.pt", "text", "  context_words: 32\n");
+  spec.replace(spec.find("    - {name: other, checkpoint: other.pt}\n"), std::string("    - {name: other, checkpoint: other.pt}\n").size(),
+               "    - {name: gpt2, pretrained: gpt2-tiny}\n    - {name: bert, pretrained: bert-tiny}\n");
+  auto r = Evaluate(2, spec, "text.yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("braintune-eval: gpt2: gpt2 text model: reads each story's words (32-word huth contexts"),
+            std::string::npos)
+      << r.output;
+  v1::EvaluationSummary s = ReadSummary(dir_.File("text/evaluation.json"));
+  ASSERT_EQ(s.models_size(), 3);
+  EXPECT_EQ(s.feature_cache_misses(), 15);  // 3 models x 5 stories
+  for (int m = 1; m < 3; ++m) {
+    SCOPED_TRACE(s.models(m).name());
+    ASSERT_EQ(s.models(m).layers_size(), 3);  // the text model's own layers 0..2
+    for (const auto& layer : s.models(m).layers()) {
+      ASSERT_EQ(layer.participants_size(), 3);  // the same participants as the speech model
+      for (const auto& p : layer.participants()) EXPECT_TRUE(std::isfinite(p.mean_r()));
+    }
+    EXPECT_EQ(s.models(m).best_layer_by_roi().size(), 3u);
+    EXPECT_EQ(s.models(m).removal().drop_size(), 3);  // the residualisation control runs for text too
+  }
+  // The paired comparisons pair every model with the first.
+  EXPECT_GE(s.comparisons_size(), 3);
+
+  // A speech checkpoint directory given as a text model is named.
+  model::Wav2Vec2Model w2v(*model::NamedConfig("tiny"));
+  ASSERT_TRUE(model::ExportHf(w2v, dir_.File("w2v")).ok());
+  std::string wrong = Spec("other.pt", "wrong");
+  wrong.replace(wrong.find("checkpoint: other.pt"), std::string("checkpoint: other.pt").size(), "pretrained: w2v");
+  auto bad = Evaluate(1, wrong, "wrong.yaml");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("evaluation.models (other): " + dir_.File("w2v/config.json") +
+                            ": model_type: 'wav2vec2' is not gpt2 or bert"),
+            std::string::npos)
+      << bad.output;
 }
 
 }  // namespace
