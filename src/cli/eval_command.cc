@@ -171,6 +171,19 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
     for (const auto& r : m.removal().drop()) removal.back().push_back(Score(r.score()));
   }
   if (removal.size() > 1) out << "\nfeature-removal control (score before - after):\n" << FormatTable(removal);
+  std::vector<std::vector<std::string>> erasure = {{"MODEL", "LAYER", "ERASED", "PROBE R2 BEFORE", "AFTER", "VARIANCE"}};
+  for (const auto& roi : rois) erasure[0].push_back(absl::StrCat("DROP ", absl::AsciiStrToUpper(roi)));
+  for (const auto& m : s.models()) {
+    if (!m.has_erasure()) continue;
+    const auto& e = m.erasure();
+    erasure.push_back({m.name(), std::to_string(e.layer()), e.concept(), absl::StrFormat("%.3f", e.probe_r2_before()),
+                       absl::StrFormat("%.3f", e.probe_r2_after()), absl::StrFormat("%.1f%%", 100 * e.variance_removed())});
+    for (const auto& r : e.drop()) erasure.back().push_back(Score(r.score()));
+  }
+  if (erasure.size() > 1) {
+    out << "\nconcept-erasure control (LEACE; probe R2 on the test stories' words; score before - after):\n"
+        << FormatTable(erasure);
+  }
   std::vector<std::vector<std::string>> sweep = {{"MODEL", "ROI", "LAYER"}};
   for (const auto& m : s.models()) {
     if (m.sweep().empty()) continue;

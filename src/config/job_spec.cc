@@ -271,10 +271,22 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.Read("participants", &s->participants));
   RETURN_IF_ERROR(r.ReadList("probes", &s->probes));
   RETURN_IF_ERROR(r.Read("context_words", &s->context_words));
+  RETURN_IF_ERROR(r.ReadList("controls", &s->controls));
+  RETURN_IF_ERROR(r.Read("erasure_concept", &s->erasure_concept));
   RETURN_IF_ERROR(r.Read("context_mode", &s->context_mode));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("context_words", s->context_words, 1, 100000));
   RETURN_IF_ERROR(CheckOneOf(r, "context_mode", s->context_mode, {"huth", "sliding"}));
+  RETURN_IF_ERROR(CheckOneOf(r, "erasure_concept", s->erasure_concept, {"letters", "phonemes"}));
+  for (size_t i = 0; i < s->controls.size(); ++i) {
+    const std::string& c = s->controls[i];
+    if (c != "residualisation" && c != "erasure") {
+      return r.Error(r.Child("controls"), r.Key("controls"), absl::StrCat("'", c, "' is not residualisation or erasure"));
+    }
+    if (std::find(s->controls.begin(), s->controls.begin() + i, c) != s->controls.begin() + i) {
+      return r.Error(r.Child("controls"), r.Key("controls"), absl::StrCat("'", c, "' is listed twice"));
+    }
+  }
   for (size_t i = 0; i < s->probes.size(); ++i) {
     const std::string& probe = s->probes[i];
     if (probe != "phoneme" && probe != "word_class") {

@@ -148,6 +148,10 @@ struct EvaluationSpec {
   // "letters", "phonemes" (per word), "word_rate", or any /stimuli/<story>/features name.
   // Empty: no removal control.
   std::vector<std::string> confounds = {"letters", "phonemes", "word_rate"};
+  // The controls run at each model's best layer (docs/evaluation.md): "residualisation" (the
+  // confounds above regressed out) and "erasure" (LEACE concept erasure of erasure_concept).
+  std::vector<std::string> controls = {"residualisation"};
+  std::string erasure_concept = "letters";  // per word: "letters" or "phonemes"
   // Shares of the training samples for the data-efficiency sweep, each in (0, 1]; empty: none.
   std::vector<double> data_fractions = {0.05, 0.1, 0.25, 0.5, 1.0};
   // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).

@@ -20,6 +20,7 @@
 #include "eval/outputs.h"
 #include "eval/participants.h"
 #include "eval/probes.h"
+#include "eval/erasure_control.h"
 #include "eval/removal_control.h"
 #include "eval/scores.h"
 #include "eval/shared_arrays.h"
@@ -109,7 +110,21 @@ class Evaluator {
     // 4. The feature-removal control at the best layer, and the data-efficiency sweep at every
     // layer that is some ROI's best (the summary reads each ROI at its own).
     Report(absl::StrCat("controls ", m.name));
-    if (!e.confounds.empty()) DeclareRemovalControl(m.name, shared_.get());
+    const bool residualise = !e.confounds.empty() && HasControl("residualisation");
+    if (residualise) DeclareRemovalControl(m.name, shared_.get());
+    if (HasControl("erasure")) {
+      DeclareErasureControl(m.name, shared_.get());
+      // Every rank fits the same eraser from every story heard (the cache), then erases for its own.
+      LayerFeatures all;
+      for (const std::string& story : participants_->heard) {
+        ASSIGN_OR_RETURN(all[story], features->Story(*participants_, story, best));
+      }
+      ASSIGN_OR_RETURN(ErasureFit fit, FitErasure(*participants_, all, e.erasure_concept));
+      for (const OwnedParticipant& o : participants_->owned) {
+        RETURN_IF_ERROR(RunErasureControl(*fitter_, fit, o, all, m.name, shared_.get()));
+      }
+      models_.back().erasure = std::move(fit);
+    }
     std::set<int> sweep_layers;
     for (const auto& [roi, layer] : best_layers) sweep_layers.insert(layer);
     for (int layer : sweep_layers) {
@@ -117,7 +132,7 @@ class Evaluator {
       ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
       for (const OwnedParticipant& o : participants_->owned) {
         ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at)));
-        if (layer == best && !e.confounds.empty()) {
+        if (layer == best && residualise) {
           RETURN_IF_ERROR(RunRemovalControl(*fitter_, e.confounds, o, in, m.name, shared_.get()));
         }
         RunDataSweep(*fitter_, e.data_fractions, o, in, m.name, layer, shared_.get());
@@ -140,6 +155,11 @@ class Evaluator {
     }
     ++done_units_;
     return absl::OkStatus();
+  }
+
+  bool HasControl(const std::string& control) const {
+    const auto& c = spec_.evaluation.controls;
+    return std::find(c.begin(), c.end(), control) != c.end();
   }
 
   // Every rank chose its participants and test stories itself (reading the dataset and the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
@@ -398,11 +399,17 @@ std::string EfficiencySection(const v1::EvaluationSummary& s) {
   return absl::StrCat(out, "</tbody></table></div></section>");
 }
 
-std::string RemovalSection(const v1::EvaluationSummary& s) {
-  std::string out = SectionStart("removal", "Feature-removal control");
+// A control at each model's best layer (residualisation, erasure): per model, the scores before
+// and after as bars and a table. `describe` says what the control removed.
+template <typename Control>
+std::string ControlSection(const v1::EvaluationSummary& s, const std::string& id, const std::string& title,
+                           const std::string& after_label, const std::string& none,
+                           const std::function<const Control&(const v1::ModelScores&)>& get,
+                           const std::function<std::string(const Control&)>& describe) {
+  std::string out = SectionStart(id, title);
   bool any = false;
   for (int i = 0; i < s.models_size(); ++i) {
-    const v1::RemovalScores& r = s.models(i).removal();
+    const Control& r = get(s.models(i));
     if (r.before().empty() && r.after().empty() && r.drop().empty()) continue;
     any = true;
     std::vector<std::string> rois;
@@ -410,11 +417,6 @@ std::string RemovalSection(const v1::EvaluationSummary& s) {
     AddRois(r.after(), &rois);
     AddRois(r.drop(), &rois);
     rois = AllFirst(rois);
-    std::string confounds;
-    for (int c = 0; c < r.confounds_size(); ++c)
-      absl::StrAppend(&confounds, c ? ", " : "", Escape(r.confounds(c)));
-    if (confounds.empty()) confounds = std::string(kMissing);
-
     std::vector<const v1::MeanSem*> before, after;
     for (const std::string& roi : rois) {
       before.push_back(FindRoi(r.before(), roi));
@@ -423,13 +425,12 @@ std::string RemovalSection(const v1::EvaluationSummary& s) {
     const std::string attrs = absl::StrCat("data-model=\"", i, "\" data-phase=");
     const std::vector<svg::BarSeries> bars = {
         {"before", {Colour(i), 1}, BarValues(before), attrs + "\"before\""},
-        {"after removal", {Colour(i), 0.35}, BarValues(after), attrs + "\"after\""}};
+        {after_label, {Colour(i), 0.35}, BarValues(after), attrs + "\"after\""}};
     absl::StrAppend(&out, ModelHeading(s, i, absl::StrCat(" <span class=\"n\">layer ", r.layer(), "</span>")),
-                    "<p>Confounds regressed out of the features: ", confounds, "</p>",
-                    Legend({{"before", Colour(i)}, {"after removal", Colour(i), 0.35}}));
+                    describe(r), Legend({{"before", Colour(i)}, {after_label, Colour(i), 0.35}}));
     absl::StrAppend(&out, "<div class=\"side\">",
-                    Figure(svg::GroupedBarChart(rois, bars, {}, "", ScoreLabel(s), "removal",
-                                                absl::StrCat("Feature removal, ", s.models(i).name())),
+                    Figure(svg::GroupedBarChart(rois, bars, {}, "", ScoreLabel(s), id,
+                                                absl::StrCat(title, ", ", s.models(i).name())),
                            "Mean over participants, error bars: SEM."));
     absl::StrAppend(
         &out,
@@ -442,8 +443,34 @@ std::string RemovalSection(const v1::EvaluationSummary& s) {
     }
     absl::StrAppend(&out, "</tbody></table></div></div>");
   }
-  if (!any) absl::StrAppend(&out, Empty("No feature-removal control was run."));
+  if (!any) absl::StrAppend(&out, Empty(none));
   return absl::StrCat(out, "</section>");
+}
+
+std::string RemovalSection(const v1::EvaluationSummary& s) {
+  return ControlSection<v1::RemovalScores>(
+      s, "removal", "Feature-removal control", "after removal", "No feature-removal control was run.",
+      [](const v1::ModelScores& m) -> const v1::RemovalScores& { return m.removal(); },
+      [](const v1::RemovalScores& r) {
+        std::string confounds;
+        for (int c = 0; c < r.confounds_size(); ++c) absl::StrAppend(&confounds, c ? ", " : "", Escape(r.confounds(c)));
+        if (confounds.empty()) confounds = std::string(kMissing);
+        return absl::StrCat("<p>Confounds regressed out of the features: ", confounds, "</p>");
+      });
+}
+
+std::string ErasureSection(const v1::EvaluationSummary& s) {
+  return ControlSection<v1::ErasureScores>(
+      s, "erasure", "Concept erasure (LEACE)", "after erasure", "No concept-erasure control was run.",
+      [](const v1::ModelScores& m) -> const v1::ErasureScores& { return m.erasure(); },
+      [](const v1::ErasureScores& e) {
+        return absl::StrFormat(
+            "<p>Erased from the features: %s per word. A ridge probe of it on the test stories' %d words explains "
+            "R<sup>2</sup> = %.3f before and %.3f after the erasure (fitted on %d training words); the erasure removes "
+            "%.1f%% of the features' variance.</p>",
+            Escape(e.concept()), e.test_words(), e.probe_r2_before(), e.probe_r2_after(), e.train_words(),
+            100 * e.variance_removed());
+      });
 }
 
 // Probe accuracy per model, probe and layer, with the chance level beside it.
@@ -603,7 +630,7 @@ std::string RenderHtmlReport(const v1::EvaluationSummary& summary) {
   absl::StrAppend(&out, HeaderSection(summary));
   if (summary.models().empty()) absl::StrAppend(&out, Empty("This evaluation has no models."));
   absl::StrAppend(&out, RoiSection(summary), LayersSection(summary), EfficiencySection(summary),
-                  RemovalSection(summary), ProbesSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
+                  RemovalSection(summary), ErasureSection(summary), ProbesSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
                   "</main></body></html>\n");
   return out;
 }

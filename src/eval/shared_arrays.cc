@@ -12,6 +12,7 @@ std::string LayerArray(const std::string& model, int layer, const std::string& w
 }
 
 std::string RemovalArray(const std::string& model) { return absl::StrCat("models/", model, "/removal/r"); }
+std::string ErasureArray(const std::string& model) { return absl::StrCat("models/", model, "/erasure/r"); }
 
 std::string SweepArray(const std::string& model, int layer, size_t point, const std::string& what) {
   return absl::StrCat("models/", model, "/sweep/", point, "/layer_", layer, "/", what);

@@ -20,6 +20,7 @@ namespace braintune::eval {
 // Names of the arrays of one model (docs/evaluation.md lists them as paths of evaluation.h5).
 std::string LayerArray(const std::string& model, int layer, const std::string& what);      // models/<m>/layer_<l>/<what>
 std::string RemovalArray(const std::string& model);                                      // models/<m>/removal/r
+std::string ErasureArray(const std::string& model);                                      // models/<m>/erasure/r
 std::string SweepArray(const std::string& model, int layer, size_t point, const std::string& what);  // models/<m>/sweep/<i>/layer_<l>/<what>
 
 // Arrays of float32, one value per target of every participant (participant p's targets at

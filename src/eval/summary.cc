@@ -51,19 +51,36 @@ void AddLayer(const Scores& scores, const Participants& j, const SharedArrays& s
   }
 }
 
-void AddRemoval(const Scores& scores, const std::vector<std::string>& confounds, const EvaluatedModel& m,
-                v1::RemovalScores* rm) {
-  rm->set_layer(m.best_layer);
-  for (const auto& c : confounds) rm->add_confounds(c);
+// A control's scores per ROI at the best layer: before, after and their difference.
+template <typename Control>
+void AddBeforeAfter(const Scores& scores, const EvaluatedModel& m, const std::string& after_key, Control* c) {
+  c->set_layer(m.best_layer);
   RoiMeans before = scores.RoiMeans(LayerArray(m.name, m.best_layer, "r"));
-  RoiMeans after = scores.RoiMeans(RemovalArray(m.name));
+  RoiMeans after = scores.RoiMeans(after_key);
   RoiMeans drop = before;
   for (auto& [roi, values] : drop) {
     for (size_t p = 0; p < values.size(); ++p) values[p] -= after[roi][p];
   }
-  AddRoiScores(before, rm->mutable_before());
-  AddRoiScores(after, rm->mutable_after());
-  AddRoiScores(drop, rm->mutable_drop());
+  AddRoiScores(before, c->mutable_before());
+  AddRoiScores(after, c->mutable_after());
+  AddRoiScores(drop, c->mutable_drop());
+}
+
+void AddRemoval(const Scores& scores, const std::vector<std::string>& confounds, const EvaluatedModel& m,
+                v1::RemovalScores* rm) {
+  for (const auto& c : confounds) rm->add_confounds(c);
+  AddBeforeAfter(scores, m, RemovalArray(m.name), rm);
+}
+
+void AddErasure(const Scores& scores, const EvaluatedModel& m, v1::ErasureScores* er) {
+  const ErasureFit& f = *m.erasure;
+  er->set_concept(f.concept);
+  er->set_probe_r2_before(f.probe_r2_before);
+  er->set_probe_r2_after(f.probe_r2_after);
+  er->set_variance_removed(f.variance_removed);
+  er->set_train_words(f.train_words);
+  er->set_test_words(f.test_words);
+  AddBeforeAfter(scores, m, ErasureArray(m.name), er);
 }
 
 // Per ROI, model b against model a, each at its best layer for the ROI.
@@ -149,6 +166,7 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
     }
     for (int l : m.layers) AddLayer(scores, participants, shared, m.name, l, ms->add_layers());
     if (shared.Has(RemovalArray(m.name))) AddRemoval(scores, e.confounds, m, ms->mutable_removal());
+    if (m.erasure && shared.Has(ErasureArray(m.name))) AddErasure(scores, m, ms->mutable_erasure());
     // Each ROI at its own best layer (the evaluator swept every such layer).
     for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, m.best_layer, f, "r")); ++f) {
       v1::SweepPoint* sp = ms->add_sweep();

@@ -6,11 +6,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "braintune/v1/job.pb.h"
 #include "config/job_spec.h"
+#include "eval/erasure_control.h"
 
 namespace braintune::eval {
 
@@ -35,6 +37,7 @@ struct EvaluatedModel {
   int best_layer = 0;      // chosen on the training stories (Scores::BestLayers, all targets)
   std::map<std::string, int> best_layers;  // per ROI, the same way (Scores::BestLayers)
   std::vector<ProbeResult> probes;         // rank 0's, per probe and layer
+  std::optional<ErasureFit> erasure;       // the erasure control's eraser and checks, when it ran
 };
 
 // Everything but the output paths, the time taken and the feature cache counts, which the

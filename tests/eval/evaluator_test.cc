@@ -283,7 +283,7 @@ void WriteTextModel(const testing::TempDir& dir, const std::string& type, const 
 TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
   WriteTextModel(dir_, "gpt2", "gpt2-tiny");
   WriteTextModel(dir_, "bert", "bert-tiny");
-  std::string spec = Spec("other.pt", "text", "  context_words: 32\n");
+  std::string spec = Spec("other.pt", "text", "  context_words: 32\n  controls: [residualisation, erasure]\n");
   spec.replace(spec.find("    - {name: other, checkpoint: other.pt}\n"), std::string("    - {name: other, checkpoint: other.pt}\n").size(),
                "    - {name: gpt2, pretrained: gpt2-tiny}\n    - {name: bert, pretrained: bert-tiny}\n");
   auto r = Evaluate(2, spec, "text.yaml");
@@ -306,6 +306,24 @@ TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
   }
   // The paired comparisons pair every model with the first.
   EXPECT_GE(s.comparisons_size(), 3);
+  // LEACE erases letters per word from every model's best layer, verified on the test story.
+  for (const auto& m : s.models()) {
+    SCOPED_TRACE(m.name());
+    ASSERT_TRUE(m.has_erasure());
+    const auto& e = m.erasure();
+    std::cout << m.name() << ": probe R2 " << e.probe_r2_before() << " -> " << e.probe_r2_after() << ", variance removed "
+              << e.variance_removed() << ", words " << e.train_words() << "/" << e.test_words() << "\n";
+    EXPECT_EQ(e.concept(), "letters");
+    EXPECT_EQ(e.layer(), m.best_layer());
+    EXPECT_GT(e.train_words(), 4 * e.test_words() / 2);
+    EXPECT_GT(e.test_words(), 50);
+    // Even random text models carry word length (their tokens do); the erasure leaves none.
+    if (m.name() != "untrained") EXPECT_GT(e.probe_r2_before(), 0.05);
+    EXPECT_LE(e.probe_r2_after(), 0.01);
+    EXPECT_GT(e.variance_removed(), 0.0);
+    EXPECT_LT(e.variance_removed(), 0.5);
+    EXPECT_EQ(e.drop_size(), 3);
+  }
 
   // A speech checkpoint directory given as a text model is named.
   model::Wav2Vec2Model w2v(*model::NamedConfig("tiny"));

@@ -1,0 +1,46 @@
+// The concept-erasure control (evaluator.h, step 4; docs/evaluation.md): at the model's best
+// layer, LEACE (leace.h) fitted on the word-level features of the training stories with the
+// concept's value per word (evaluation.erasure_concept: "letters" or "phonemes" per word),
+// applied to every feature vector of that layer, then the encoding models refitted and scored
+// again. Verified on the test stories' words: a ridge probe of the concept before and after.
+//
+// Word-level features are the layer's features at each word's offset: a text model's own
+// (one per word), a speech model's resampled there (Lanczos, as to response times).
+#ifndef BRAINTUNE_EVAL_ERASURE_CONTROL_H_
+#define BRAINTUNE_EVAL_ERASURE_CONTROL_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "eval/fits.h"
+#include "eval/leace.h"
+#include "eval/model_features.h"
+#include "eval/participants.h"
+#include "eval/shared_arrays.h"
+
+namespace braintune::eval {
+
+struct ErasureFit {
+  std::string concept;
+  ConceptEraser eraser;
+  double probe_r2_before = 0;  // ridge probe of the concept on the test stories' words
+  double probe_r2_after = 0;
+  double variance_removed = 0;  // share of the training words' feature variance the edit removes
+  int64_t train_words = 0, test_words = 0;
+};
+
+// The eraser of `concept` for one layer; `at` holds the layer's features of every story heard.
+// The same on every rank (it reads only the cache and the stimuli). Errors name the story.
+absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const LayerFeatures& at,
+                                      const std::string& concept);
+
+// Declares ErasureArray(model); every rank calls it, owned participants or not.
+void DeclareErasureControl(const std::string& model, SharedArrays* shared);
+
+// Participant o's r per target with `at` erased, into ErasureArray(model). Thread model: the fitter's.
+absl::Status RunErasureControl(const EncodingFitter& fitter, const ErasureFit& fit, const OwnedParticipant& o,
+                               const LayerFeatures& at, const std::string& model, SharedArrays* shared);
+
+}  // namespace braintune::eval
+
+#endif  // BRAINTUNE_EVAL_ERASURE_CONTROL_H_
