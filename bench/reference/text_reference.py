@@ -14,6 +14,10 @@ Usage:
     python3 text_reference.py make-tokenizers --text TEXT --out DIR [--merges 200]
         writes DIR/gpt2/{vocab.json,merges.txt} and DIR/bert/vocab.txt
 
+    # a tiny randomly initialised text model (64 wide, 2 layers) beside the tokenizer in TOK,
+    # as a Hugging Face directory for evaluation.models[].pretrained
+    python3 text_reference.py make-model --kind gpt2|bert --tokenizer TOK --out DIR [--seed 0]
+
     # compare braintune's token ids with this reference
     python3 text_reference.py tokenize --kind gpt2|bert --model DIR --texts T.json --expected E.json
         T.json: a list of strings; E.json: a list of lists of ids; exit 1 on the first difference
@@ -495,6 +499,43 @@ def make_tokenizers(args):
     return 0
 
 
+def make_model(args):
+    from wav2vec2_reference import save_safetensors
+    import shutil
+    torch.manual_seed(args.seed)
+    files = ["vocab.json", "merges.txt"] if args.kind == "gpt2" else ["vocab.txt"]
+    if args.kind == "gpt2":
+        with open(os.path.join(args.tokenizer, "vocab.json"), encoding="utf-8") as f:
+            vocab = len(json.load(f))
+        config = {"architectures": ["GPT2Model"], "model_type": "gpt2", "vocab_size": vocab, "n_positions": 512,
+                  "n_embd": 64, "n_layer": 2, "n_head": 2, "n_inner": 256, "activation_function": "gelu_new",
+                  "layer_norm_epsilon": 1e-5}
+        model = Gpt2Model(config)
+    else:
+        with open(os.path.join(args.tokenizer, "vocab.txt"), encoding="utf-8") as f:
+            vocab = len(f.read().rstrip("\n").split("\n"))
+        config = {"architectures": ["BertModel"], "model_type": "bert", "vocab_size": vocab,
+                  "max_position_embeddings": 512, "hidden_size": 64, "num_hidden_layers": 2,
+                  "num_attention_heads": 2, "intermediate_size": 256, "type_vocab_size": 2, "hidden_act": "gelu",
+                  "layer_norm_eps": 1e-12}
+        model = BertModel(config)
+    for name, p in model.named_parameters():  # Hugging Face's initialisation
+        if "LayerNorm" in name or ".ln_" in name or name.startswith("ln_"):
+            nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+        else:
+            nn.init.normal_(p, 0.0, 0.02)
+    os.makedirs(args.out, exist_ok=True)
+    save_safetensors(os.path.join(args.out, "model.safetensors"), dict(model.state_dict()), {"format": "pt"})
+    with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+    for name in files:
+        shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
+    print(f"{args.out}: {args.kind}, {sum(p.numel() for p in model.parameters())} parameters, vocabulary {vocab}")
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -502,6 +543,11 @@ def main():
     m.add_argument("--text", required=True)
     m.add_argument("--out", required=True)
     m.add_argument("--merges", type=int, default=200)
+    mm = sub.add_parser("make-model")
+    mm.add_argument("--kind", choices=["gpt2", "bert"], required=True)
+    mm.add_argument("--tokenizer", required=True)
+    mm.add_argument("--out", required=True)
+    mm.add_argument("--seed", type=int, default=0)
     t = sub.add_parser("tokenize")
     t.add_argument("--kind", choices=["gpt2", "bert"], required=True)
     t.add_argument("--model", required=True)
@@ -521,7 +567,7 @@ def main():
     w.add_argument("--expected", required=True)
     w.add_argument("--tol", type=float, default=1e-5)
     args = p.parse_args()
-    return {"make-tokenizers": make_tokenizers, "tokenize": tokenize, "forward": forward,
+    return {"make-tokenizers": make_tokenizers, "make-model": make_model, "tokenize": tokenize, "forward": forward,
             "word-features": word_features}[args.command](args)
 
 

@@ -338,5 +338,72 @@ TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
       << bad.output;
 }
 
+// The word-length confound on the synthetic brain, whose auditory ROI follows phoneme rate and
+// whose pseudo-words are spelt with about as many letters as they have phonemes: a text model
+// that never hears sound predicts the auditory ROI, and erasing letters per word (LEACE) takes
+// away much of that while the language ROI barely moves; a speech model's auditory score does
+// not depend on letters. docs/evaluation.md ("Text models and the word-length confound") has
+// the full-size figures (scripts/text-confound).
+TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLanguageScore) {
+  testing::TempDir dir;
+  data::SynthOptions o;
+  o.participants = 4;
+  o.stories = 8;
+  o.story_seconds = 180;
+  o.targets = 32;
+  o.seed = 1;
+  ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), o).ok());
+  const std::string py = absl::StrCat("/usr/bin/python3 ", BRAINTUNE_SOURCE_DIR, "/bench/reference/text_reference.py ");
+  auto words = testing::RunCommand(
+      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + dir.File("brain.h5") +
+      "', 'r'); w = [x.decode() for s in sorted(f['stimuli']) for x in f['stimuli'][s]['words']['text'][:]]; "
+      "open('" + dir.File("words.txt") + "', 'w').write(' '.join(w))\"");
+  ASSERT_EQ(words.exit_code, 0) << words.output;
+  for (const std::string& cmd :
+       {py + "make-tokenizers --merges 200 --text " + dir.File("words.txt") + " --out " + dir.File("tok"),
+        py + "make-model --kind gpt2 --tokenizer " + dir.File("tok/gpt2") + " --out " + dir.File("gpt2")}) {
+    auto r = testing::RunCommand(cmd);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  std::ofstream(dir.File("spec.yaml")) << "name: confound\nkind: evaluate\n"
+                                          "data: {path: brain.h5, test_stories: [story_07], trim_start: 5, trim_end: 2}\n"
+                                          "model: {size: tiny}\n"
+                                          "evaluation:\n"
+                                          "  models: [{name: speech}, {name: gpt2, pretrained: gpt2}]\n"
+                                          "  context_seconds: 10\n  stride_seconds: 0.5\n  pooling: mean\n"
+                                          "  controls: [erasure]\n  probes: []\n  data_fractions: []\n"
+                                          "  cache_dir: cache\n"
+                                          "output: {dir: out}\n";
+  auto r = testing::RunCommand("timeout 300 " + testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " +
+                               dir.File("spec.yaml"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  v1::EvaluationSummary s = ReadSummary(dir.File("out/evaluation.json"));
+  ASSERT_EQ(s.models_size(), 2);
+  auto roi = [](const google::protobuf::RepeatedPtrField<v1::RoiScore>& scores, const std::string& name) {
+    for (const auto& r : scores) {
+      if (r.roi() == name) return r.score().mean();
+    }
+    ADD_FAILURE() << "no ROI " << name;
+    return 0.0;
+  };
+  const v1::ErasureScores& speech = s.models(0).erasure();
+  const v1::ErasureScores& text = s.models(1).erasure();
+  std::cout << "text auditory " << roi(text.before(), "auditory") << " -> " << roi(text.after(), "auditory")
+            << ", language " << roi(text.before(), "language") << " -> " << roi(text.after(), "language")
+            << "; speech auditory " << roi(speech.before(), "auditory") << " -> " << roi(speech.after(), "auditory")
+            << "; probe R2 " << text.probe_r2_before() << " -> " << text.probe_r2_after() << "\n";
+  // The text model predicts the auditory ROI although it never hears sound...
+  EXPECT_GT(roi(text.before(), "auditory"), 0.1);
+  // ...because its features carry word length, which erasure removes (verified on held-out words)...
+  EXPECT_GT(text.probe_r2_before(), 0.3);
+  EXPECT_LE(text.probe_r2_after(), 0.01);
+  // ...taking a large share of the auditory score and little of the language score.
+  const double auditory_drop = roi(text.drop(), "auditory"), language_drop = roi(text.drop(), "language");
+  EXPECT_GT(auditory_drop, 0.25 * roi(text.before(), "auditory"));
+  EXPECT_GT(auditory_drop, 3 * std::max(language_drop, 0.0));
+  // The speech model's auditory score survives the same erasure better.
+  EXPECT_LT(roi(speech.drop(), "auditory"), auditory_drop);
+}
+
 }  // namespace
 }  // namespace braintune::eval
