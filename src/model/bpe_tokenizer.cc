@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
+#include "common/utf8.h"
 #include "config/yaml_reader.h"
 #include "model/tokenizer.h"
 #include "model/unicode_text.h"

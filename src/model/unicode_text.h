@@ -15,7 +15,6 @@ namespace braintune::model {
 // overlong sequence, a surrogate or a value above U+10FFFF (never the bytes themselves).
 absl::StatusOr<std::u32string> DecodeUtf8(std::string_view utf8, const std::string& what);
 std::string EncodeUtf8(std::u32string_view text);
-void AppendUtf8(char32_t c, std::string* out);
 
 bool IsLetter(char32_t c);          // general category L*  (regex \p{L})
 bool IsNumber(char32_t c);          // general category N*  (regex \p{N})
