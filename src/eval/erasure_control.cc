@@ -56,6 +56,10 @@ absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const La
   fit.train_words = x_train.size(0);
   fit.test_words = x_test.size(0);
   if (fit.train_words < 2) return absl::InvalidArgumentError("the erasure control needs at least 2 training words");
+  if (!torch::isfinite(x_train).all().item<bool>() || !torch::isfinite(x_test).all().item<bool>()) {
+    return absl::InvalidArgumentError("the erasure control: the layer's features are not all finite (the model's "
+                                      "weights?)");
+  }
   fit.eraser = FitLeace(x_train, z_train);
   const Tensor erased_train = fit.eraser.Apply(x_train);
   fit.probe_r2_before = ProbeR2(x_train, z_train, x_test, z_test);

@@ -1,5 +1,7 @@
 #include "eval/model_features.h"
 
+#include <algorithm>
+
 #include "eval/word_features.h"
 #include "model/text_encoder.h"
 #include "model/tokenizer.h"
@@ -141,6 +143,11 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::CreateText(const c
   if (absl::Status s = encoder->LoadHfStateDict(ckpt->tensors, ckpt->weights_path, &skipped); !s.ok()) return named(s);
   absl::StatusOr<std::unique_ptr<model::Tokenizer>> tokenizer = model::ReadTokenizer(m.pretrained, ckpt->config.model_type);
   if (!tokenizer.ok()) return named(tokenizer.status());
+  if ((*tokenizer)->vocab_size() > ckpt->config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat("evaluation.models (", m.name, "): ", m.pretrained, ": the tokenizer has ",
+                                                   (*tokenizer)->vocab_size(), " tokens, the model's vocab_size is ",
+                                                   ckpt->config.vocab_size, " (they do not belong together)"));
+  }
   encoder->eval();
   encoder->to(device);
   const int n_layers = encoder->num_layers();
@@ -154,12 +161,21 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::CreateText(const c
                                                      n_layers, " layers"));
     }
   }
-  ASSIGN_OR_RETURN(std::string key, ModelKey(ckpt->weights_path, model::TextConfigJson(ckpt->config)));
+  // The key covers the tokenizer too: another vocabulary or casing gives other features.
+  std::string described = model::TextConfigJson(ckpt->config);
+  for (const char* file : {"vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json"}) {
+    const std::string path = absl::StrCat(m.pretrained, "/", file);
+    if (absl::StatusOr<std::string> text = model::ReadTokenizerFile(path); text.ok()) absl::StrAppend(&described, file, *text);
+  }
+  ASSIGN_OR_RETURN(std::string key, ModelKey(ckpt->weights_path, described));
   WordContextOptions wo{.context_words = e.context_words, .mode = e.context_mode, .batch_size = e.batch_size};
   const std::string reads = absl::StrCat(
       ckpt->config.model_type, " text model: reads each story's words (", e.context_words, "-word ", e.context_mode,
       " contexts, ", ckpt->config.model_type == "gpt2" ? "byte-level BPE" : "WordPiece", " tokens); features at word offsets",
-      skipped.empty() ? "" : absl::StrCat("; not loaded from ", ckpt->weights_path, ": ", absl::StrJoin(skipped, ", ")));
+      skipped.empty() ? ""
+                      : absl::StrCat("; ", skipped.size(), " tensors of ", ckpt->weights_path, " not loaded (",
+                                     absl::StrJoin(skipped.begin(), skipped.begin() + std::min<size_t>(skipped.size(), 3), ", "),
+                                     skipped.size() > 3 ? ", ..." : "", ")"));
   FeatureExtractor extractor(MakeWordFeatureSource(std::move(encoder), std::move(*tokenizer), wo), key, layers,
                              e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir);
   return std::unique_ptr<ModelFeatures>(

@@ -16,6 +16,8 @@ namespace braintune::model {
 
 namespace {
 
+constexpr int64_t kMaxVocabulary = int64_t{1} << 20;  // ids; the largest published vocabularies have ~250k
+
 // GPT-2's byte-to-unicode table: printable Latin-1 bytes stand for themselves, the others for
 // U+0100 upwards in byte order, so that every byte is a visible character of the vocabulary.
 std::vector<std::string> ByteSymbols() {
@@ -99,8 +101,12 @@ class BpeTokenizer final : public Tokenizer {
     std::vector<int64_t> ids;
     for (const auto& [b, e] : PreTokenize(cps)) {
       const std::string piece = EncodeUtf8(std::u32string_view(cps).substr(b, e - b));
-      ASSIGN_OR_RETURN(const std::vector<int64_t>* piece_ids, Piece(piece));
-      ids.insert(ids.end(), piece_ids->begin(), piece_ids->end());
+      if (piece.size() > kMaxBpePieceBytes) {
+        return absl::InvalidArgumentError(absl::StrCat(what, ": a run of ", piece.size(),
+                                                       " bytes without a break (at most ", kMaxBpePieceBytes, ")"));
+      }
+      ASSIGN_OR_RETURN(std::vector<int64_t> piece_ids, Piece(piece));
+      ids.insert(ids.end(), piece_ids.begin(), piece_ids.end());
     }
     return ids;
   }
@@ -114,10 +120,11 @@ class BpeTokenizer final : public Tokenizer {
   bool space_before_words() const override { return true; }
 
  private:
-  // The ids of one pre-token, from the cache or by merging its bytes' symbols.
-  absl::StatusOr<const std::vector<int64_t>*> Piece(const std::string& piece) const {
+  // The ids of one pre-token, from the cache or by merging its bytes' symbols (a copy: another
+  // thread may clear the cache once the lock is released).
+  absl::StatusOr<std::vector<int64_t>> Piece(const std::string& piece) const {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = cache_.find(piece); it != cache_.end()) return &it->second;
+    if (auto it = cache_.find(piece); it != cache_.end()) return it->second;
     std::vector<std::string> symbols;
     for (unsigned char c : piece) symbols.push_back(bytes_[c]);
     while (symbols.size() > 1) {
@@ -149,8 +156,11 @@ class BpeTokenizer final : public Tokenizer {
       }
       ids.push_back(it->second);
     }
-    if (cache_.size() > 100000) cache_.clear();  // bounded: a story has far fewer distinct words
-    return &cache_.emplace(piece, std::move(ids)).first->second;
+    if (piece.size() <= 256) {  // bounded: a story has far fewer distinct words
+      if (cache_.size() > 100000) cache_.clear();
+      cache_.emplace(piece, ids);
+    }
+    return ids;
   }
 
   // Constant after construction.
@@ -179,7 +189,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> ReadBpeTokenizer(const std::string& d
   RETURN_IF_ERROR(config::GuardYaml(vocab_path, [&]() -> absl::Status {
     for (const auto& kv : root) {
       const int64_t id = kv.second.as<int64_t>();
-      if (id < 0 || id >= int64_t{1} << 24) {
+      if (id < 0 || id >= kMaxVocabulary) {
         return absl::InvalidArgumentError(absl::StrCat(vocab_path, ":", kv.second.Mark().line + 1, ": id ", id, " out of range"));
       }
       if (static_cast<size_t>(id) >= seen.size()) seen.resize(id + 1);

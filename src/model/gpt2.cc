@@ -33,7 +33,7 @@ class Gpt2EncoderImpl final : public TextEncoderImpl {
     {
       torch::NoGradGuard no_grad;  // HF's initialisation: N(0, 0.02)
       wte_->weight.normal_(0, 0.02);
-      wpe_->weight.normal_(0, 0.01);
+      wpe_->weight.normal_(0, 0.02);
     }
     auto blocks = Child(*this, "h");
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
@@ -50,6 +50,12 @@ class Gpt2EncoderImpl final : public TextEncoderImpl {
       blocks_.push_back(b);
     }
     ln_f_ = ln(*this, "ln_f");
+    // As HF (and the GPT-2 paper): the projections back into the residual stream start smaller,
+    // N(0, 0.02 / sqrt(2 x layers)).
+    torch::NoGradGuard no_grad;
+    for (Block& b : blocks_) {
+      for (LoraLinear* proj : {&b.c_proj, &b.mlp_c_proj}) (*proj)->weight.normal_(0, 0.02 / std::sqrt(2.0 * c.num_hidden_layers));
+    }
   }
 
   std::vector<Tensor> Layers(const Tensor& ids, const Tensor& mask) override {

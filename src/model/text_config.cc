@@ -54,6 +54,10 @@ absl::Status TextModelConfig::Validate(const std::string& source) const {
   RETURN_IF_ERROR(in("num_attention_heads", num_attention_heads, 1024));
   RETURN_IF_ERROR(in("intermediate_size", intermediate_size, 1 << 18));
   RETURN_IF_ERROR(in("type_vocab_size", type_vocab_size, 1024));
+  // Each size may be plausible and their product not: 4 billion parameters is 16 GB of float32.
+  if (NumParameters() > int64_t{4'000'000'000}) {
+    return bad("hidden_size", absl::StrCat("these sizes make ", NumParameters(), " parameters, more than 4 billion"));
+  }
   if (hidden_size % num_attention_heads != 0) {
     return bad("num_attention_heads", absl::StrCat("hidden_size (", hidden_size, ") must be divisible by it (", num_attention_heads, ")"));
   }
@@ -110,6 +114,16 @@ absl::StatusOr<TextModelConfig> ParseTextConfig(const std::string& json_text, co
       RETURN_IF_ERROR(r.Read("n_inner", &c.intermediate_size));  // null keeps 4 x n_embd
       RETURN_IF_ERROR(r.Read("layer_norm_epsilon", &c.layer_norm_eps));
       RETURN_IF_ERROR(r.Read("activation_function", &c.hidden_act));
+      // Variants of GPT-2's attention this implementation does not have: refused, not ignored.
+      bool scale_weights = true, by_layer = false, upcast = false;
+      RETURN_IF_ERROR(r.Read("scale_attn_weights", &scale_weights));
+      RETURN_IF_ERROR(r.Read("scale_attn_by_inverse_layer_idx", &by_layer));
+      RETURN_IF_ERROR(r.Read("reorder_and_upcast_attn", &upcast));
+      if (!scale_weights || by_layer || upcast) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            source, ": scale_attn_weights: false, scale_attn_by_inverse_layer_idx or reorder_and_upcast_attn: true ",
+            "are not supported (GPT-2's own attention only)"));
+      }
       return r.Read("resid_pdrop", &c.dropout);
     }
     RETURN_IF_ERROR(r.Read("max_position_embeddings", &c.max_position_embeddings));

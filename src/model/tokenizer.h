@@ -28,6 +28,9 @@ namespace braintune::model {
 
 // The longest text Encode takes (a story's words are encoded one at a time).
 inline constexpr size_t kMaxTokenizerTextBytes = 1 << 20;
+// The longest run of letters, digits or symbols BPE merges (its merging is quadratic in the
+// run's length; no word of any language comes near it).
+inline constexpr size_t kMaxBpePieceBytes = 1024;
 
 // Tokens of a sequence of words: word i's tokens are ids[ends[i - 1] .. ends[i]) (ends[-1] = 0).
 // A word may have no tokens (BERT drops a word of control characters), then ends repeats.
@@ -40,7 +43,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   // Token ids of `text`, without special tokens. InvalidArgument naming `what` for text that is
-  // not UTF-8 or longer than kMaxTokenizerTextBytes.
+  // not UTF-8, longer than kMaxTokenizerTextBytes, or (BPE) with a run longer than kMaxBpePieceBytes.
   virtual absl::StatusOr<std::vector<int64_t>> Encode(std::string_view text, const std::string& what) const = 0;
   // The words of a running text: GPT-2 reads " word" after the first word (a word inside a
   // sentence), WordPiece each word alone (the same as the joined text: it splits on spaces).

@@ -158,6 +158,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> ReadWordPieceTokenizer(const std::str
   std::vector<std::string> tokens;
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.size() > (size_t{1} << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat(vocab_path, ": ", lines.size(), " tokens, more than ", size_t{1} << 20));
+  }
   for (absl::string_view line : lines) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     // transformers' load_vocab: a repeated token keeps its last line's id.
@@ -181,6 +184,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> ReadWordPieceTokenizer(const std::str
       if (root["strip_accents"].IsDefined() && !root["strip_accents"].IsNull()) {
         RETURN_IF_ERROR(r.Read("strip_accents", &strip_value));
         strip = strip_value;
+      }
+      bool chinese = true;
+      RETURN_IF_ERROR(r.Read("tokenize_chinese_chars", &chinese));
+      if (!chinese) {
+        return absl::InvalidArgumentError(absl::StrCat(config_path, ": tokenize_chinese_chars: false is not supported"));
       }
       return absl::OkStatus();
     }));

@@ -253,6 +253,9 @@ TEST(TextModelTest, HuggingFaceConfigsParseAndBadOnesAreNamed) {
       {R"({"model_type": "bert", "num_hidden_layers": 0})", "num_hidden_layers: 0 is not in"},
       {R"({"model_type": "bert", "hidden_dropout_prob": 1.5})", "dropout: must be in"},
       {R"([1, 2])", "expected a JSON object"},
+      {R"({"model_type": "gpt2", "scale_attn_by_inverse_layer_idx": true})", "scale_attn_by_inverse_layer_idx"},
+      {R"({"model_type": "gpt2", "n_embd": 65536, "n_layer": 1024, "n_head": 1, "n_inner": 262144})",
+       "more than 4 billion"},
   };
   for (const auto& [json, needle] : bad) {
     auto c = ParseTextConfig(json, "m/config.json");

@@ -219,6 +219,16 @@ TEST(TokenizerTest, HostileTextIsRefusedNamingWhere) {
     auto big = (*tok)->Encode(std::string(kMaxTokenizerTextBytes + 1, 'a'), "story s3");
     ASSERT_FALSE(big.ok());
     EXPECT_THAT(big.status().message(), HasSubstr("story s3"));
+    // A megabyte without a break: refused by BPE (whose merging is quadratic in it) in bounded
+    // time; WordPiece makes it one [UNK].
+    auto run = (*tok)->Encode(std::string(kMaxTokenizerTextBytes, 'a'), "story s4");
+    if (kind == "gpt2") {
+      ASSERT_FALSE(run.ok());
+      EXPECT_THAT(run.status().message(), HasSubstr("story s4: a run of 1048576 bytes without a break"));
+    } else {
+      ASSERT_TRUE(run.ok());
+      EXPECT_EQ(run->size(), 1u);
+    }
   }
 }
 
@@ -233,11 +243,13 @@ TEST(TokenizerTest, BrokenFilesAreNamed) {
       {"gpt2", "vocab.json", "[1, 2]", "vocab.json: expected a JSON object"},
       {"gpt2", "vocab.json", "{\"a\": 0, \"b\": 0}", "id 0 used twice"},
       {"gpt2", "vocab.json", "{\"a\": -4}", "id -4 out of range"},
+      {"gpt2", "vocab.json", "{\"a\": 16777215}", "id 16777215 out of range"},
       {"gpt2", "vocab.json", "{\"a\": 0}", "lacks a token for one of the 256 bytes"},
       {"gpt2", "merges.txt", "#version: 0.2\nh e\nnot-a-pair\n", "merges.txt:3: expected two tokens"},
       {"gpt2", "merges.txt", "#version: 0.2\nq q\n", "merges.txt:2: the merged token is not in vocab.json"},
       {"bert", "vocab.txt", "[CLS]\n[SEP]\na\n", "vocab.txt: has no [UNK] token"},
       {"bert", "tokenizer_config.json", "{\"do_lower_case\": \"maybe\"}", "do_lower_case"},
+      {"bert", "tokenizer_config.json", "{\"tokenize_chinese_chars\": false}", "tokenize_chinese_chars: false is not supported"},
   };
   for (const Case& c : cases) {
     testing::TempDir copy;
