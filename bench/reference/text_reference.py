@@ -57,6 +57,19 @@ from wav2vec2_reference import load_safetensors  # noqa: E402
 GPT2_PATTERN = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
 
 
+def merge_pair(word, first, second):
+    """`word` (a tuple or list of symbols) with every adjacent (first, second) merged, left to right."""
+    merged, i = [], 0
+    while i < len(word):
+        if i + 1 < len(word) and word[i] == first and word[i + 1] == second:
+            merged.append(first + second)
+            i += 2
+        else:
+            merged.append(word[i])
+            i += 1
+    return merged
+
+
 def bytes_to_unicode():
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1)) + \
         list(range(ord("\xae"), ord("\xff") + 1))
@@ -89,16 +102,7 @@ class Gpt2Tokenizer:
             best = min(pairs, key=lambda p: self.ranks.get(p, float("inf")))
             if best not in self.ranks:
                 break
-            first, second = best
-            merged, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == first and word[i + 1] == second:
-                    merged.append(first + second)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = merged
+            word = merge_pair(word, *best)
         return word
 
     def encode(self, text):
@@ -130,15 +134,7 @@ def train_bpe(text, n_merges):
         vocab.setdefault(first + second, len(vocab))
         new_words = collections.Counter()
         for word, c in words.items():
-            out, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and word[i] == first and word[i + 1] == second:
-                    out.append(first + second)
-                    i += 2
-                else:
-                    out.append(word[i])
-                    i += 1
-            new_words[tuple(out)] += c
+            new_words[tuple(merge_pair(word, first, second))] += c
         words = new_words
     vocab["<|endoftext|>"] = len(vocab)
     return vocab, merges

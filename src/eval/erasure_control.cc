@@ -72,10 +72,14 @@ absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const La
 
 void DeclareErasureControl(const std::string& model, SharedArrays* shared) { shared->Declare(ErasureArray(model)); }
 
-absl::Status RunErasureControl(const EncodingFitter& fitter, const ErasureFit& fit, const OwnedParticipant& o,
-                               const LayerFeatures& at, const std::string& model, SharedArrays* shared) {
+LayerFeatures EraseLayer(const ErasureFit& fit, const LayerFeatures& at) {
   LayerFeatures erased;
   for (const auto& [name, f] : at) erased[name] = StoryFeatures{f.times, fit.eraser.Apply(f.values)};
+  return erased;
+}
+
+absl::Status RunErasureControl(const EncodingFitter& fitter, const LayerFeatures& erased, const OwnedParticipant& o,
+                               const std::string& model, SharedArrays* shared) {
   ASSIGN_OR_RETURN(FitInputs in, fitter.Inputs(o, ModelFeaturesAt(erased)));
   RidgeModel ridge = FitRidgeCV(in.x_train, in.y_train, fitter.ridge());
   shared->PutTargets(ErasureArray(model), o.index, PearsonPerTarget(ridge.Predict(in.x_test), in.y_test));

@@ -37,9 +37,13 @@ absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const La
 // Declares ErasureArray(model); every rank calls it, owned participants or not.
 void DeclareErasureControl(const std::string& model, SharedArrays* shared);
 
-// Participant o's r per target with `at` erased, into ErasureArray(model). Thread model: the fitter's.
-absl::Status RunErasureControl(const EncodingFitter& fitter, const ErasureFit& fit, const OwnedParticipant& o,
-                               const LayerFeatures& at, const std::string& model, SharedArrays* shared);
+// Every story of `at` with the eraser applied (its times kept).
+LayerFeatures EraseLayer(const ErasureFit& fit, const LayerFeatures& at);
+
+// Participant o's r per target on the `erased` features (EraseLayer), into ErasureArray(model).
+// Thread model: the fitter's.
+absl::Status RunErasureControl(const EncodingFitter& fitter, const LayerFeatures& erased, const OwnedParticipant& o,
+                               const std::string& model, SharedArrays* shared);
 
 }  // namespace braintune::eval
 

@@ -112,16 +112,20 @@ class Evaluator {
     Report(absl::StrCat("controls ", m.name));
     const bool residualise = !e.confounds.empty() && HasControl("residualisation");
     if (residualise) DeclareRemovalControl(m.name, shared_.get());
+    // The best layer of every story heard, read once when the erasure needs it (the sweep below
+    // reuses it: a superset of the owned participants' stories).
+    std::optional<LayerFeatures> best_heard;
     if (HasControl("erasure")) {
       DeclareErasureControl(m.name, shared_.get());
       // Every rank fits the same eraser from every story heard (the cache), then erases for its own.
-      LayerFeatures all;
+      best_heard.emplace();
       for (const std::string& story : participants_->heard) {
-        ASSIGN_OR_RETURN(all[story], features->Story(*participants_, story, best));
+        ASSIGN_OR_RETURN((*best_heard)[story], features->Story(*participants_, story, best));
       }
-      ASSIGN_OR_RETURN(ErasureFit fit, FitErasure(*participants_, all, e.erasure_concept));
+      ASSIGN_OR_RETURN(ErasureFit fit, FitErasure(*participants_, *best_heard, e.erasure_concept));
+      const LayerFeatures erased = EraseLayer(fit, *best_heard);
       for (const OwnedParticipant& o : participants_->owned) {
-        RETURN_IF_ERROR(RunErasureControl(*fitter_, fit, o, all, m.name, shared_.get()));
+        RETURN_IF_ERROR(RunErasureControl(*fitter_, erased, o, m.name, shared_.get()));
       }
       models_.back().erasure = std::move(fit);
     }
@@ -129,7 +133,11 @@ class Evaluator {
     for (const auto& [roi, layer] : best_layers) sweep_layers.insert(layer);
     for (int layer : sweep_layers) {
       DeclareDataSweep(m.name, layer, e.data_fractions, shared_.get());  // on every rank, owners or not
-      ASSIGN_OR_RETURN(LayerFeatures at, features->Layer(*participants_, layer));
+      LayerFeatures read;
+      if (layer != best || !best_heard) {
+        ASSIGN_OR_RETURN(read, features->Layer(*participants_, layer));
+      }
+      const LayerFeatures& at = layer == best && best_heard ? *best_heard : read;
       for (const OwnedParticipant& o : participants_->owned) {
         ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at)));
         if (layer == best && residualise) {

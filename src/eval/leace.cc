@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "eval/ridge.h"
+
 namespace braintune::eval {
 
 using torch::Tensor;
@@ -49,11 +51,8 @@ double ProbeR2(const Tensor& x_train, const Tensor& z_train, const Tensor& x_tes
   const Tensor zs = z_test.to(torch::kFloat64).reshape({x_test.size(0), -1});
   const Tensor mu = xt.mean(0), sd = xt.std(0, /*unbiased=*/false).clamp_min(1e-12);
   const Tensor a = (xt - mu) / sd, b = (xs - mu) / sd;
-  const Tensor z_mean = zt.mean(0);
-  const int64_t d = a.size(1);
-  const Tensor gram = torch::matmul(a.t(), a) + alpha * torch::eye(d, torch::kFloat64);
-  const Tensor w = torch::linalg::solve(gram, torch::matmul(a.t(), zt - z_mean), /*left=*/true);
-  const Tensor pred = torch::matmul(b, w) + z_mean;
+  const RidgeModel probe = FitRidge(a, zt, torch::full({zt.size(1)}, alpha, torch::kFloat64));
+  const Tensor pred = probe.Predict(b);
   const double ss_res = (zs - pred).pow(2).sum().item<double>();
   const double ss_tot = (zs - zs.mean(0)).pow(2).sum().item<double>();
   return ss_tot > 0 ? 1.0 - ss_res / ss_tot : 0.0;

@@ -150,8 +150,8 @@ class WordFeatureSource final : public FeatureSource {
     return absl::OkStatus();
   }
 
+  // The extractor has called CheckUsable.
   absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story, const std::vector<int>& layers) override {
-    RETURN_IF_ERROR(CheckUsable(story));
     std::vector<std::string> words;
     std::vector<double> offsets;
     for (const data::Interval& w : story.words) {

@@ -1,5 +1,6 @@
 // BERT (model/text_encoder.h).
 #include "model/attention.h"
+#include "model/hf_weights.h"
 #include "model/text_encoder.h"
 
 namespace braintune::model {
@@ -9,10 +10,6 @@ namespace F = torch::nn::functional;
 using torch::Tensor;
 
 namespace {
-
-std::shared_ptr<nn::Module> Child(nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<nn::Module>());
-}
 
 class BertEncoderImpl final : public TextEncoderImpl {
  public:

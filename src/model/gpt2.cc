@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "model/attention.h"
+#include "model/hf_weights.h"
 #include "model/text_encoder.h"
 
 namespace braintune::model {
@@ -11,10 +12,6 @@ namespace F = torch::nn::functional;
 using torch::Tensor;
 
 namespace {
-
-std::shared_ptr<nn::Module> Child(nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<nn::Module>());
-}
 
 // GPT-2's "gelu_new": the tanh approximation.
 Tensor GeluTanh(const Tensor& x) {

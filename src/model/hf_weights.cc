@@ -14,6 +14,10 @@ namespace braintune::model {
 
 using torch::Tensor;
 
+std::shared_ptr<torch::nn::Module> Child(torch::nn::Module& parent, const std::string& name) {
+  return parent.register_module(name, std::make_shared<torch::nn::Module>());
+}
+
 absl::StatusOr<std::string> FindHfWeights(const std::string& dir) {
   namespace fs = std::filesystem;
   const std::string path = (fs::path(dir) / "model.safetensors").string();

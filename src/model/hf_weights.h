@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -16,6 +17,10 @@
 #include "absl/status/statusor.h"
 
 namespace braintune::model {
+
+// An empty module registered in `parent` under `name`: a level of Hugging Face's name tree
+// ("encoder" in "encoder.layer.3.output.dense.weight") that holds no parameters of its own.
+std::shared_ptr<torch::nn::Module> Child(torch::nn::Module& parent, const std::string& name);
 
 // dir/model.safetensors, or failing that the first *.safetensors of `dir`; NotFound otherwise
 // (with the hint that pytorch_model.bin needs converting).

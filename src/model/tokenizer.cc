@@ -18,10 +18,14 @@ absl::StatusOr<WordTokens> Tokenizer::EncodeWords(const std::vector<std::string>
   out.ends.reserve(words.size());
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string where = absl::StrCat(what, " word ", i);
-    RETURN_IF_ERROR(DecodeUtf8(words[i], where).status());  // byte offsets within the word, not the text
     const std::string text = space_before_words() && i > 0 ? absl::StrCat(" ", words[i]) : words[i];
-    ASSIGN_OR_RETURN(std::vector<int64_t> ids, Encode(text, where));
-    out.ids.insert(out.ids.end(), ids.begin(), ids.end());
+    absl::StatusOr<std::vector<int64_t>> ids = Encode(text, where);
+    if (!ids.ok()) {
+      // Invalid UTF-8 is reported at its byte offset within the word, not within " " + word.
+      RETURN_IF_ERROR(DecodeUtf8(words[i], where).status());
+      return ids.status();
+    }
+    out.ids.insert(out.ids.end(), ids->begin(), ids->end());
     out.ends.push_back(static_cast<int64_t>(out.ids.size()));
   }
   return out;

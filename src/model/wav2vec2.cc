@@ -42,10 +42,6 @@ Tensor LayerNormComposite(const Tensor& x, const nn::LayerNorm& norm, double eps
   return centered * torch::rsqrt(var + eps) * norm->weight + norm->bias;
 }
 
-std::shared_ptr<nn::Module> Child(nn::Module& parent, const std::string& name) {
-  return parent.register_module(name, std::make_shared<nn::Module>());
-}
-
 nn::LayerNorm MakeLayerNorm(int64_t n, double eps) { return nn::LayerNorm(nn::LayerNormOptions({n}).eps(eps)); }
 
 }  // namespace
