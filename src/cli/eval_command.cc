@@ -171,18 +171,56 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
     for (const auto& r : m.removal().drop()) removal.back().push_back(Score(r.score()));
   }
   if (removal.size() > 1) out << "\nfeature-removal control (score before - after):\n" << FormatTable(removal);
-  std::vector<std::vector<std::string>> erasure = {{"MODEL", "LAYER", "ERASED", "PROBE R2 BEFORE", "AFTER", "VARIANCE"}};
+  std::vector<std::vector<std::string>> erasure = {{"MODEL", "LAYER", "ERASED", "PROBE R2 BEFORE", "AFTER", "VARIANCE",
+                                                     "NEXT-WORD LOSS +"}};
   for (const auto& roi : rois) erasure[0].push_back(absl::StrCat("DROP ", absl::AsciiStrToUpper(roi)));
   for (const auto& m : s.models()) {
     if (!m.has_erasure()) continue;
     const auto& e = m.erasure();
     erasure.push_back({m.name(), std::to_string(e.layer()), e.concept(), absl::StrFormat("%.3f", e.probe_r2_before()),
-                       absl::StrFormat("%.3f", e.probe_r2_after()), absl::StrFormat("%.1f%%", 100 * e.variance_removed())});
+                       absl::StrFormat("%.3f", e.probe_r2_after()), absl::StrFormat("%.1f%%", 100 * e.variance_removed()),
+                       e.next_token_tokens() == 0
+                           ? std::string("-")
+                           : absl::StrFormat("%+.3f", e.next_token_loss_after() - e.next_token_loss_before())});
     for (const auto& r : e.drop()) erasure.back().push_back(Score(r.score()));
   }
   if (erasure.size() > 1) {
     out << "\nconcept-erasure control (LEACE; probe R2 on the test stories' words; score before - after):\n"
         << FormatTable(erasure);
+  }
+  std::vector<std::vector<std::string>> partition = {
+      {"MODEL", "LAYER", "ROI", "R2 JOINT", "R2 MODEL", "R2 LOW-LEVEL", "UNIQUE MODEL", "SHARED", "UNIQUE LOW-LEVEL"}};
+  for (const auto& m : s.models()) {
+    const auto& v = m.variance_partitioning();
+    for (int r = 0; r < v.joint_r2_size(); ++r) {
+      auto at = [&](const google::protobuf::RepeatedPtrField<v1::RoiScore>& scores) {
+        return r < scores.size() ? Score(scores[r].score()) : "–";
+      };
+      partition.push_back({m.name(), std::to_string(v.layer()), v.joint_r2(r).roi(), at(v.joint_r2()), at(v.model_r2()),
+                           at(v.lowlevel_r2()), at(v.unique_model()), at(v.shared()), at(v.unique_lowlevel())});
+    }
+  }
+  if (partition.size() > 1) {
+    out << "\nvariance partitioning (banded ridge; R2 on the test stories; unique = joint - the other alone, shared ="
+           " model + low-level - joint, negatives set to 0 per target):\n"
+        << FormatTable(partition);
+  }
+  std::vector<std::vector<std::string>> permutation = {{"MODEL", "LAYER", "ROI", "SIGNIFICANT", "SHARE"}};
+  std::string permutation_setup;
+  for (const auto& m : s.models()) {
+    const auto& p = m.permutation();
+    if (p.rois().empty()) continue;
+    permutation_setup = absl::StrFormat("%d block permutations of %d TRs, Benjamini-Hochberg q = %g", p.permutations(),
+                                        p.block_trs(), p.fdr_q());
+    for (const auto& r : p.rois()) {
+      permutation.push_back({m.name(), std::to_string(p.layer()), r.roi(),
+                             absl::StrCat(r.significant(), " / ", r.targets()), Score(r.share())});
+    }
+  }
+  if (permutation.size() > 1) {
+    out << "\npermutation test (" << permutation_setup << "; targets significant, summed over participants; share"
+        << " per participant):\n"
+        << FormatTable(permutation);
   }
   std::vector<std::vector<std::string>> sweep = {{"MODEL", "ROI", "LAYER"}};
   for (const auto& m : s.models()) {

@@ -55,8 +55,12 @@ absl::Status ParseData(MapReader& r, DataSpec* s) {
   RETURN_IF_ERROR(r.Read("trim_end", &s->trim_end));
   RETURN_IF_ERROR(r.Read("validation_fraction", &s->validation_fraction));
   RETURN_IF_ERROR(r.Read("resample", &s->resample));
+  RETURN_IF_ERROR(r.Read("target_roi", &s->target_roi));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("validation_fraction", s->validation_fraction, 0.0, 0.5));
+  if (!s->target_roi.empty() && !IsValidName(s->target_roi)) {
+    return r.Error(r.Child("target_roi"), r.Key("target_roi"), "must be 1-64 characters of [A-Za-z0-9._-]");
+  }
   if (s->path.empty()) return r.Error(r.Child("path"), r.Key("path"), "must not be empty");
   RETURN_IF_ERROR(r.CheckRange("context_trs", s->context_trs, 1, 32));
   RETURN_IF_ERROR(r.CheckRange("context_seconds", s->context_seconds, 0.0, 120.0));
@@ -100,6 +104,7 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
     RETURN_IF_ERROR(l.Read("rank", &s->lora.rank));
     RETURN_IF_ERROR(l.Read("alpha", &s->lora.alpha));
     RETURN_IF_ERROR(l.Read("dropout", &s->lora.dropout));
+    s->lora.targets_given = l.Child("targets").IsDefined();
     RETURN_IF_ERROR(l.ReadList("targets", &s->lora.targets));
     RETURN_IF_ERROR(l.CheckNoUnknownKeys());
     RETURN_IF_ERROR(l.CheckRange("rank", s->lora.rank, 1, 1024));
@@ -113,7 +118,9 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
     std::set<std::string> seen;
     for (const auto& t : s->lora.targets) {
       RETURN_IF_ERROR(CheckOneOf(l, "targets", t,
-                                 {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"}));
+                                 {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense",
+                                  "c_attn", "c_proj", "c_fc", "mlp_c_proj", "query", "key", "value",
+                                  "attention_output", "intermediate", "output"}));
       if (!seen.insert(t).second) return l.Error(l.Child("targets"), l.Key("targets"), absl::StrCat("'", t, "' is listed twice"));
     }
   }
@@ -273,6 +280,9 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.Read("context_words", &s->context_words));
   RETURN_IF_ERROR(r.ReadList("controls", &s->controls));
   RETURN_IF_ERROR(r.Read("erasure_concept", &s->erasure_concept));
+  RETURN_IF_ERROR(r.Read("permutation_block_trs", &s->permutation_block_trs));
+  RETURN_IF_ERROR(r.Read("permutations", &s->permutations));
+  RETURN_IF_ERROR(r.Read("fdr_q", &s->fdr_q));
   RETURN_IF_ERROR(r.Read("context_mode", &s->context_mode));
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("context_words", s->context_words, 1, 100000));
@@ -280,12 +290,22 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(CheckOneOf(r, "erasure_concept", s->erasure_concept, {"letters", "phonemes"}));
   for (size_t i = 0; i < s->controls.size(); ++i) {
     const std::string& c = s->controls[i];
-    if (c != "residualisation" && c != "erasure") {
-      return r.Error(r.Child("controls"), r.Key("controls"), absl::StrCat("'", c, "' is not residualisation or erasure"));
+    if (c != "residualisation" && c != "erasure" && c != "variance_partitioning" && c != "permutation") {
+      return r.Error(r.Child("controls"), r.Key("controls"),
+                     absl::StrCat("'", c, "' is not residualisation, erasure, variance_partitioning or permutation"));
     }
     if (std::find(s->controls.begin(), s->controls.begin() + i, c) != s->controls.begin() + i) {
       return r.Error(r.Child("controls"), r.Key("controls"), absl::StrCat("'", c, "' is listed twice"));
     }
+    if (c == "variance_partitioning" && s->confounds.empty()) {
+      return r.Error(r.Child("controls"), r.Key("controls"),
+                     "variance_partitioning needs evaluation.confounds (its low-level band), which is empty");
+    }
+  }
+  RETURN_IF_ERROR(r.CheckRange("permutation_block_trs", s->permutation_block_trs, 1, 1000));
+  RETURN_IF_ERROR(r.CheckRange("permutations", s->permutations, 100, 100000));
+  if (!(s->fdr_q > 0 && s->fdr_q <= 0.5)) {
+    return r.Error(r.Child("fdr_q"), r.Key("fdr_q"), absl::StrCat(s->fdr_q, " is out of range (0, 0.5]"));
   }
   for (size_t i = 0; i < s->probes.size(); ++i) {
     const std::string& probe = s->probes[i];

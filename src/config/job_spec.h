@@ -39,6 +39,9 @@ struct DataSpec {
   // Stories recorded at another rate than the model hears (its input contract,
   // docs/model.md) are resampled to it; false makes that an error instead.
   bool resample = true;
+  // Train on this ROI's targets only (a name in the participants' /rois; every participant
+  // must have it). Empty: every target.
+  std::string target_roi;
 };
 
 // LoRA adapters (model.finetune: lora).
@@ -46,12 +49,17 @@ struct LoraSpec {
   int rank = 8;          // 1..1024
   double alpha = 32;     // the update is scaled by alpha / rank; (0, 1e6]
   double dropout = 0.1;  // on the adapter's input; [0, 1)
-  // Linear layers of every transformer layer that get an adapter: q_proj, k_proj, v_proj,
-  // out_proj, intermediate_dense, output_dense.
+  // Linear layers of every transformer layer that get an adapter. wav2vec2 / HuBERT: q_proj,
+  // k_proj, v_proj, out_proj, intermediate_dense, output_dense (default: the first four). GPT-2:
+  // c_attn, c_proj, c_fc, mlp_c_proj (default: c_attn, c_proj). BERT: query, key, value,
+  // attention_output, intermediate, output (default: the first four). A name the model lacks
+  // is an error when the model is built.
   std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "out_proj"};
+  bool targets_given = false;  // model.lora.targets was in the spec (else the architecture's default)
 };
 
-// The brain-tuning model (docs/model.md): a wav2vec2 / HuBERT encoder, pooling, heads.
+// The brain-tuning model (docs/model.md): a wav2vec2 / HuBERT encoder, or a GPT-2 / BERT text
+// encoder (model.pretrained's config.json says which), pooling, heads.
 struct ModelSpec {
   std::string size = "tiny";      // "tiny" (CPU-sized), "base" (95M, wav2vec2-base/HuBERT-base), "large" (315M)
   std::string type = "wav2vec2";  // "wav2vec2" or "hubert": the model_type of exports (one architecture)
@@ -70,7 +78,9 @@ struct ModelSpec {
   std::string finetune = "full";       // "full": every transformer parameter; "lora": adapters only
   LoraSpec lora;
   std::string head = "shared";         // "shared": one head per space; "participant": one each
-  std::string pooling = "mean";        // over time: "mean", "last" (newest frame), "attention"
+  // Over time: "mean", "last" (newest frame), "attention"; a text model pools the states at
+  // the last token of each word of the sample the same ways (mean, the newest word, attention).
+  std::string pooling = "mean";
 };
 
 // The training recipe (design.md section 2; docs/job-spec.md).
@@ -149,9 +159,17 @@ struct EvaluationSpec {
   // Empty: no removal control.
   std::vector<std::string> confounds = {"letters", "phonemes", "word_rate"};
   // The controls run at each model's best layer (docs/evaluation.md): "residualisation" (the
-  // confounds above regressed out) and "erasure" (LEACE concept erasure of erasure_concept).
+  // confounds above regressed out), "erasure" (LEACE concept erasure of erasure_concept),
+  // "variance_partitioning" (banded ridge on the model's features and the confounds above,
+  // which must not be empty: unique and shared R^2 per ROI) and "permutation" (per-target
+  // block-permutation p-values, Benjamini-Hochberg FDR; the keys below).
   std::vector<std::string> controls = {"residualisation"};
   std::string erasure_concept = "letters";  // per word: "letters" or "phonemes"
+  // The permutation control: shuffles of the test responses in blocks of permutation_block_trs
+  // samples (within each test run); 1..1000.
+  int permutation_block_trs = 10;
+  int permutations = 1000;               // shuffles per participant; 100..100000
+  double fdr_q = 0.05;                   // Benjamini-Hochberg false discovery rate; (0, 0.5]
   // Shares of the training samples for the data-efficiency sweep, each in (0, 1]; empty: none.
   std::vector<double> data_fractions = {0.05, 0.1, 0.25, 0.5, 1.0};
   // Feature cache; empty = $XDG_CACHE_HOME/braintune/features (~/.cache/braintune/features).

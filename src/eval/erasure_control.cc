@@ -1,6 +1,7 @@
 #include "eval/erasure_control.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -68,6 +69,47 @@ absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const La
   const double left = (erased_train - erased_train.mean(0)).pow(2).sum().item<double>();
   fit.variance_removed = total > 0 ? 1.0 - left / total : 0.0;
   return fit;
+}
+
+absl::StatusOr<NextTokenLoss> NextTokenLossOfErasure(model::TextEncoderImpl& encoder, const model::Tokenizer& tokenizer,
+                                                     const Participants& participants, const ErasureFit& fit, int layer) {
+  const int64_t chunk = std::min<int64_t>(256, encoder.config().max_position_embeddings);
+  const torch::Device device = encoder.parameters()[0].device();
+  torch::NoGradGuard no_grad;
+  encoder.eval();
+  auto erase = [&](const Tensor& h) {
+    return fit.eraser.Apply(h.reshape({-1, h.size(-1)}).to(torch::kCPU)).to(h.device(), h.scalar_type()).view(h.sizes());
+  };
+  double sums[2] = {0, 0};
+  NextTokenLoss out;
+  for (const std::string& name : participants.test_stories) {
+    const data::Story* story = participants.dataset.FindStory(name);
+    if (story == nullptr || story->words.empty()) continue;
+    std::vector<std::string> words;
+    for (const data::Interval& w : story->words) words.push_back(w.text);
+    ASSIGN_OR_RETURN(model::WordTokens tokens,
+                     tokenizer.EncodeWords(words, absl::StrCat("/stimuli/", name, "/words/text")));
+    for (size_t begin = 0; begin + 1 < tokens.ids.size() && out.tokens < kMaxNextTokenLossTokens; begin += chunk) {
+      const int64_t n = std::min<int64_t>(chunk, static_cast<int64_t>(tokens.ids.size() - begin));
+      if (n < 2) break;
+      const Tensor ids = torch::tensor(std::vector<int64_t>(tokens.ids.begin() + begin, tokens.ids.begin() + begin + n),
+                                       torch::kLong).unsqueeze(0).to(device);
+      const Tensor target = ids.narrow(1, 1, n - 1).reshape({-1});
+      int k = 0;
+      for (const auto& edit : {std::function<Tensor(const Tensor&)>{}, std::function<Tensor(const Tensor&)>{erase}}) {
+        ASSIGN_OR_RETURN(Tensor logits, encoder.NextTokenLogits(ids, Tensor(), layer, edit));
+        const Tensor l = logits.narrow(1, 0, n - 1).reshape({n - 1, -1}).to(torch::kFloat32);
+        sums[k++] += torch::nn::functional::cross_entropy(
+                         l, target, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                         .item<double>();
+      }
+      out.tokens += n - 1;
+    }
+  }
+  if (out.tokens == 0) return absl::InvalidArgumentError("the next-token check needs words in the test stories");
+  out.before = sums[0] / static_cast<double>(out.tokens);
+  out.after = sums[1] / static_cast<double>(out.tokens);
+  return out;
 }
 
 void DeclareErasureControl(const std::string& model, SharedArrays* shared) { shared->Declare(ErasureArray(model)); }

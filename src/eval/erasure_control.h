@@ -9,6 +9,7 @@
 #ifndef BRAINTUNE_EVAL_ERASURE_CONTROL_H_
 #define BRAINTUNE_EVAL_ERASURE_CONTROL_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -17,8 +18,18 @@
 #include "eval/model_features.h"
 #include "eval/participants.h"
 #include "eval/shared_arrays.h"
+#include "model/text_encoder.h"
+#include "model/tokenizer.h"
 
 namespace braintune::eval {
+
+// A causal text model's next-token loss on the test stories' words, as it is and with the
+// eraser applied to every token's state at the erased layer, patched into the forward pass
+// (Belrose et al. 2023 check this way that an erasure costs the model little language ability).
+struct NextTokenLoss {
+  double before = 0, after = 0;  // mean cross-entropy, nats per token
+  int64_t tokens = 0;            // tokens predicted
+};
 
 struct ErasureFit {
   std::string concept;
@@ -27,12 +38,22 @@ struct ErasureFit {
   double probe_r2_after = 0;
   double variance_removed = 0;  // share of the training words' feature variance the edit removes
   int64_t train_words = 0, test_words = 0;
+  std::optional<NextTokenLoss> next_token;  // causal text models (NextTokenLossOfErasure)
 };
 
 // The eraser of `concept` for one layer; `at` holds the layer's features of every story heard.
 // The same on every rank (it reads only the cache and the stimuli). Errors name the story.
 absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const LayerFeatures& at,
                                       const std::string& concept);
+
+// The most tokens NextTokenLossOfErasure reads: a bounded cost on long test stories.
+inline constexpr int64_t kMaxNextTokenLossTokens = 16384;
+
+// NextTokenLoss of `fit` at `layer` of `encoder` (a causal text model, with its tokenizer), on
+// the test stories' words read as running text in chunks of at most 256 tokens (and the model's
+// positions), the first kMaxNextTokenLossTokens tokens. Errors name the story.
+absl::StatusOr<NextTokenLoss> NextTokenLossOfErasure(model::TextEncoderImpl& encoder, const model::Tokenizer& tokenizer,
+                                                     const Participants& participants, const ErasureFit& fit, int layer);
 
 // Declares ErasureArray(model); every rank calls it, owned participants or not.
 void DeclareErasureControl(const std::string& model, SharedArrays* shared);

@@ -21,10 +21,12 @@
 #include "eval/participants.h"
 #include "eval/probes.h"
 #include "eval/erasure_control.h"
+#include "eval/permutation_control.h"
 #include "eval/removal_control.h"
 #include "eval/scores.h"
 #include "eval/shared_arrays.h"
 #include "eval/summary.h"
+#include "eval/variance_partitioning.h"
 #include "rank/progress_reporter.h"
 #include "rank/rank.h"
 
@@ -107,11 +109,16 @@ class Evaluator {
     const int best = best_layers.at(kAllTargets);
     models_.push_back({m.name, m.checkpoint, features->layers(), best, best_layers});
 
-    // 4. The feature-removal control at the best layer, and the data-efficiency sweep at every
-    // layer that is some ROI's best (the summary reads each ROI at its own).
+    // 4. The controls at the best layer (residualisation, erasure, variance partitioning, the
+    // permutation test), and the data-efficiency sweep at every layer that is some ROI's best
+    // (the summary reads each ROI at its own).
     Report(absl::StrCat("controls ", m.name));
     const bool residualise = !e.confounds.empty() && HasControl("residualisation");
     if (residualise) DeclareRemovalControl(m.name, shared_.get());
+    const bool partition = HasControl("variance_partitioning");  // the spec requires confounds
+    const bool permute = HasControl("permutation");
+    if (partition) DeclareVariancePartitioning(m.name, shared_.get());
+    if (permute) DeclarePermutationTest(m.name, shared_.get());
     // The best layer of every story heard, read once when the erasure needs it (the sweep below
     // reuses it: a superset of the owned participants' stories).
     std::optional<LayerFeatures> best_heard;
@@ -123,6 +130,13 @@ class Evaluator {
         ASSIGN_OR_RETURN((*best_heard)[story], features->Story(*participants_, story, best));
       }
       ASSIGN_OR_RETURN(ErasureFit fit, FitErasure(*participants_, *best_heard, e.erasure_concept));
+      // A causal text model: what the erasure costs its next-word prediction (every rank
+      // computes the same; rank 0's goes into the summary).
+      if (features->text_encoder() != nullptr && features->text_encoder()->config().model_type == "gpt2") {
+        Report(absl::StrCat("next-word loss with the erased layer ", m.name));
+        ASSIGN_OR_RETURN(fit.next_token, NextTokenLossOfErasure(*features->text_encoder(), *features->tokenizer(),
+                                                                *participants_, fit, best));
+      }
       const LayerFeatures erased = EraseLayer(fit, *best_heard);
       for (const OwnedParticipant& o : participants_->owned) {
         RETURN_IF_ERROR(RunErasureControl(*fitter_, erased, o, m.name, shared_.get()));
@@ -142,6 +156,14 @@ class Evaluator {
         ASSIGN_OR_RETURN(FitInputs in, fitter_->Inputs(o, ModelFeaturesAt(at)));
         if (layer == best && residualise) {
           RETURN_IF_ERROR(RunRemovalControl(*fitter_, e.confounds, o, in, m.name, shared_.get()));
+        }
+        if (layer == best && (partition || permute)) {
+          // The best layer's own prediction of the test rows (as step 3 fitted it).
+          const torch::Tensor prediction = FitRidgeCV(in.x_train, in.y_train, fitter_->ridge()).Predict(in.x_test);
+          if (partition) {
+            RETURN_IF_ERROR(RunVariancePartitioning(*fitter_, e.confounds, o, in, prediction, m.name, shared_.get()));
+          }
+          if (permute) RETURN_IF_ERROR(RunPermutationTest(*participants_, e, o, prediction, m.name, shared_.get()));
         }
         RunDataSweep(*fitter_, e.data_fractions, o, in, m.name, layer, shared_.get());
       }

@@ -10,12 +10,14 @@
 //      stories: Pearson r per target, the noise ceiling, the normalized score.
 //   4. Per-target results are summed across ranks into arrays every rank holds; the best
 //      layer of each model (highest mean over participants) is chosen from them, identically
-//      on every rank, for the feature-removal control and the data-efficiency sweep.
+//      on every rank, for the controls of evaluation.controls (feature removal, concept
+//      erasure, variance partitioning, the permutation test) and the data-efficiency sweep.
 //   5. Rank 0 summarises (per ROI and participant, mean +- SEM; paired tests between models),
 //      writes evaluation.json, evaluation.h5 and report.html atomically, and reports the
 //      summary to the coordinator.
 // Each step has its own file: participants.h (1), model_features.h (2), fits.h (3),
-// shared_arrays.h and scores.h (4), removal_control.h and data_sweep.h (4), summary.h and
+// shared_arrays.h and scores.h (4), removal_control.h, erasure_control.h,
+// variance_partitioning.h, permutation_control.h and data_sweep.h (4), summary.h and
 // outputs.h (5); evaluator.cc wires them in this order.
 #ifndef BRAINTUNE_EVAL_EVALUATOR_H_
 #define BRAINTUNE_EVAL_EVALUATOR_H_

@@ -51,6 +51,13 @@ torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tens
   return torch::where(denominator > 0, (p * a).sum(0) / denominator, torch::zeros_like(denominator));
 }
 
+torch::Tensor R2PerTarget(const torch::Tensor& predicted, const torch::Tensor& actual) {
+  const torch::Tensor a = actual.to(torch::kFloat64);
+  const torch::Tensor total = (a - a.mean(0)).pow(2).sum(0);
+  const torch::Tensor error = (a - predicted.to(torch::kFloat64)).pow(2).sum(0);
+  return torch::where(total > 0, 1 - error / total, torch::zeros_like(total));
+}
+
 torch::Tensor NoiseCeiling(const torch::Tensor& repeats, int averaged) {
   torch::Tensor y = repeats.to(torch::kFloat64);
   const double n = static_cast<double>(y.size(0));

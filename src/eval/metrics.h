@@ -41,6 +41,11 @@ Residuals RemoveConfounds(const torch::Tensor& features_train, const torch::Tens
 // Pearson r of each column: predicted and actual [n, t] -> [t] (0 where either is constant).
 torch::Tensor PearsonPerTarget(const torch::Tensor& predicted, const torch::Tensor& actual);
 
+// Coefficient of determination of each column (scikit-learn's r2_score): 1 - sum of squared
+// errors / sum of squares about the column's mean; 0 where the column is constant. [n, t] -> [t].
+// Negative when the prediction is worse than the column's mean.
+torch::Tensor R2PerTarget(const torch::Tensor& predicted, const torch::Tensor& actual);
+
 // The noise ceiling cc_max of Schoppe et al. (2016) from repeats [N, n, t] of one stimulus:
 // SP = (Var(sum of repeats) - sum of Var(repeat)) / (N (N - 1)), TP = mean Var(repeat),
 // cc_max = 1 / sqrt(1 + (1 / averaged) (TP / SP - 1)): the best correlation any model can reach

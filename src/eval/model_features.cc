@@ -136,18 +136,12 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::CreateText(const c
   auto named = [&](const absl::Status& s) {
     return absl::Status(s.code(), absl::StrCat("evaluation.models (", m.name, "): ", s.message()));
   };
-  absl::StatusOr<model::TextCheckpoint> ckpt = model::ReadTextCheckpoint(m.pretrained);
-  if (!ckpt.ok()) return named(ckpt.status());
-  std::shared_ptr<model::TextEncoderImpl> encoder = model::MakeTextEncoder(ckpt->config);
-  std::vector<std::string> skipped;
-  if (absl::Status s = encoder->LoadHfStateDict(ckpt->tensors, ckpt->weights_path, &skipped); !s.ok()) return named(s);
-  absl::StatusOr<std::unique_ptr<model::Tokenizer>> tokenizer = model::ReadTokenizer(m.pretrained, ckpt->config.model_type);
-  if (!tokenizer.ok()) return named(tokenizer.status());
-  if ((*tokenizer)->vocab_size() > ckpt->config.vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat("evaluation.models (", m.name, "): ", m.pretrained, ": the tokenizer has ",
-                                                   (*tokenizer)->vocab_size(), " tokens, the model's vocab_size is ",
-                                                   ckpt->config.vocab_size, " (they do not belong together)"));
-  }
+  absl::StatusOr<rank::TextModel> text = rank::LoadTextModel(m.pretrained);
+  if (!text.ok()) return named(text.status());
+  std::shared_ptr<model::TextEncoderImpl> encoder = text->encoder;
+  std::shared_ptr<const model::Tokenizer> tokenizer = std::move(text->tokenizer);
+  const model::TextModelConfig& config = encoder->config();
+  const std::vector<std::string>& skipped = text->skipped;
   encoder->eval();
   encoder->to(device);
   const int n_layers = encoder->num_layers();
@@ -162,24 +156,27 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::CreateText(const c
     }
   }
   // The key covers the tokenizer too: another vocabulary or casing gives other features.
-  std::string described = model::TextConfigJson(ckpt->config);
-  for (const char* file : {"vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json"}) {
+  std::string described = model::TextConfigJson(config);
+  for (const std::string& file : rank::TokenizerFiles()) {
     const std::string path = absl::StrCat(m.pretrained, "/", file);
     if (absl::StatusOr<std::string> text = model::ReadTokenizerFile(path); text.ok()) absl::StrAppend(&described, file, *text);
   }
-  ASSIGN_OR_RETURN(std::string key, ModelKey(ckpt->weights_path, described));
+  ASSIGN_OR_RETURN(std::string key, ModelKey(text->weights_path, described));
   WordContextOptions wo{.context_words = e.context_words, .mode = e.context_mode, .batch_size = e.batch_size};
   const std::string reads = absl::StrCat(
-      ckpt->config.model_type, " text model: reads each story's words (", e.context_words, "-word ", e.context_mode,
-      " contexts, ", ckpt->config.model_type == "gpt2" ? "byte-level BPE" : "WordPiece", " tokens); features at word offsets",
+      config.model_type, " text model: reads each story's words (", e.context_words, "-word ", e.context_mode,
+      " contexts, ", config.model_type == "gpt2" ? "byte-level BPE" : "WordPiece", " tokens); features at word offsets",
       skipped.empty() ? ""
-                      : absl::StrCat("; ", skipped.size(), " tensors of ", ckpt->weights_path, " not loaded (",
+                      : absl::StrCat("; ", skipped.size(), " tensors of ", text->weights_path, " not loaded (",
                                      absl::StrJoin(skipped.begin(), skipped.begin() + std::min<size_t>(skipped.size(), 3), ", "),
                                      skipped.size() > 3 ? ", ..." : "", ")"));
-  FeatureExtractor extractor(MakeWordFeatureSource(std::move(encoder), std::move(*tokenizer), wo), key, layers,
+  FeatureExtractor extractor(MakeWordFeatureSource(encoder, tokenizer, wo), key, layers,
                              e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir);
-  return std::unique_ptr<ModelFeatures>(
+  auto features = std::unique_ptr<ModelFeatures>(
       new ModelFeatures(std::move(layers), std::move(extractor), model::InputContract{}, false, reads));
+  features->text_encoder_ = std::move(encoder);
+  features->tokenizer_ = std::move(tokenizer);
+  return features;
 }
 
 std::string ModelFeatures::InputLines(const std::string& model, const Participants& participants) const {

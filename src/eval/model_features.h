@@ -16,6 +16,8 @@
 #include "config/job_spec.h"
 #include "eval/features.h"
 #include "eval/participants.h"
+#include "model/text_encoder.h"
+#include "model/tokenizer.h"
 
 namespace braintune::eval {
 
@@ -46,6 +48,9 @@ class ModelFeatures {
   absl::StatusOr<LayerFeatures> Layer(const Participants& participants, int layer);
   // One layer of one story of participants.heard (feature_export.h).
   absl::StatusOr<StoryFeatures> Story(const Participants& participants, const std::string& story, int layer);
+  // A text model's encoder and tokenizer (null for a speech model).
+  const std::shared_ptr<model::TextEncoderImpl>& text_encoder() const { return text_encoder_; }
+  const std::shared_ptr<const model::Tokenizer>& tokenizer() const { return tokenizer_; }
   int cache_hits() const { return extractor_.cache_hits(); }
   int cache_misses() const { return extractor_.cache_misses(); }
 
@@ -65,6 +70,8 @@ class ModelFeatures {
   const model::InputContract input_;
   const bool resample_;
   const std::string text_;  // a text model: what it reads (InputLines), else ""
+  std::shared_ptr<model::TextEncoderImpl> text_encoder_;
+  std::shared_ptr<const model::Tokenizer> tokenizer_;
 };
 
 }  // namespace braintune::eval

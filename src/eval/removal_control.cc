@@ -6,14 +6,8 @@
 
 namespace braintune::eval {
 
-void DeclareRemovalControl(const std::string& model, SharedArrays* shared) { shared->Declare(RemovalArray(model)); }
-
-absl::Status RunRemovalControl(const EncodingFitter& fitter, const std::vector<std::string>& confounds,
-                               const OwnedParticipant& o, const FitInputs& in, const std::string& model,
-                               SharedArrays* shared) {
-  const data::Dataset& dataset = fitter.participants().dataset;
-  // The confounds at a run's response times, one column per name.
-  auto at_times = [&](const data::Run& run) -> absl::StatusOr<torch::Tensor> {
+AtTimes ConfoundsAt(const data::Dataset& dataset, const std::vector<std::string>& confounds) {
+  return [&dataset, confounds](const data::Run& run) -> absl::StatusOr<torch::Tensor> {
     std::vector<torch::Tensor> columns;
     for (const std::string& name : confounds) {
       ASSIGN_OR_RETURN(TimedValues v, StimulusFeature(*dataset.FindStory(run.story), name));
@@ -21,7 +15,14 @@ absl::Status RunRemovalControl(const EncodingFitter& fitter, const std::vector<s
     }
     return torch::cat(columns, 1);
   };
-  ASSIGN_OR_RETURN(auto c, fitter.Design(o, at_times));
+}
+
+void DeclareRemovalControl(const std::string& model, SharedArrays* shared) { shared->Declare(RemovalArray(model)); }
+
+absl::Status RunRemovalControl(const EncodingFitter& fitter, const std::vector<std::string>& confounds,
+                               const OwnedParticipant& o, const FitInputs& in, const std::string& model,
+                               SharedArrays* shared) {
+  ASSIGN_OR_RETURN(auto c, fitter.Design(o, ConfoundsAt(fitter.participants().dataset, confounds)));
   Residuals left = RemoveConfounds(in.x_train, c.first, in.x_test, c.second, fitter.ridge());
   RidgeModel fit = FitRidgeCV(left.train, in.y_train, fitter.ridge());
   shared->PutTargets(RemovalArray(model), o.index, PearsonPerTarget(fit.Predict(left.test), in.y_test));

@@ -15,6 +15,10 @@
 
 namespace braintune::eval {
 
+// The low-level features `confounds` (features.h StimulusFeature names) at a run's response
+// times, one column per name (Lanczos, as model features). Refers to `dataset`.
+AtTimes ConfoundsAt(const data::Dataset& dataset, const std::vector<std::string>& confounds);
+
 // Declares RemovalArray(model); every rank calls it, owned participants or not.
 void DeclareRemovalControl(const std::string& model, SharedArrays* shared);
 

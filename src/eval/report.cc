@@ -469,8 +469,109 @@ std::string ErasureSection(const v1::EvaluationSummary& s) {
             "R<sup>2</sup> = %.3f before and %.3f after the erasure (fitted on %d training words); the erasure removes "
             "%.1f%% of the features' variance.</p>",
             Escape(e.concept()), e.test_words(), e.probe_r2_before(), e.probe_r2_after(), e.train_words(),
-            100 * e.variance_removed());
+            100 * e.variance_removed()) +
+               (e.next_token_tokens() == 0
+                    ? std::string()
+                    : absl::StrFormat("<p>Next-word loss on the test stories (%d tokens), with the erased layer patched "
+                                      "back into the forward pass: %.3f nats per token before, %.3f after (%+.3f).</p>",
+                                      e.next_token_tokens(), e.next_token_loss_before(), e.next_token_loss_after(),
+                                      e.next_token_loss_after() - e.next_token_loss_before()));
       });
+}
+
+// Variance partitioning per model at its best layer: the three partitions per ROI as bars, and
+// a table with the R^2 they come from.
+std::string VariancePartitionSection(const v1::EvaluationSummary& s) {
+  std::string out = SectionStart("variance-partitioning", "Variance partitioning");
+  bool any = false;
+  for (int i = 0; i < s.models_size(); ++i) {
+    const v1::VariancePartitionScores& v = s.models(i).variance_partitioning();
+    if (v.joint_r2().empty()) continue;
+    if (!any) {
+      absl::StrAppend(&out,
+                      "<p class=\"note\">R<sup>2</sup> on the test stories of three encoding models at the model's "
+                      "best layer: the model's features and the low-level features as two bands of a banded ridge "
+                      "(one alpha per band and target, chosen on contiguous folds of the training stories), and each "
+                      "alone. Unique = joint − the other alone; shared = model + low-level − joint; negative "
+                      "estimates are set to 0 per target. Means over each ROI's targets, then over participants "
+                      "(± SEM); not divided by the noise ceiling.</p>");
+    }
+    any = true;
+    std::vector<std::string> rois;
+    AddRois(v.joint_r2(), &rois);
+    rois = AllFirst(rois);
+    std::vector<const v1::MeanSem*> unique_model, shared, unique_low;
+    for (const std::string& roi : rois) {
+      unique_model.push_back(FindRoi(v.unique_model(), roi));
+      shared.push_back(FindRoi(v.shared(), roi));
+      unique_low.push_back(FindRoi(v.unique_lowlevel(), roi));
+    }
+    const std::string attrs = absl::StrCat("data-model="", i, "" data-part=");
+    const std::string grey = "#777777";
+    const std::vector<svg::BarSeries> bars = {
+        {"unique to the model", {Colour(i), 1}, BarValues(unique_model), attrs + "\"unique-model\""},
+        {"shared", {Colour(i), 0.35}, BarValues(shared), attrs + "\"shared\""},
+        {"unique to the low-level features", {grey, 0.6}, BarValues(unique_low), attrs + "\"unique-lowlevel\""}};
+    std::string confounds;
+    for (int c = 0; c < v.confounds_size(); ++c) absl::StrAppend(&confounds, c ? ", " : "", Escape(v.confounds(c)));
+    absl::StrAppend(&out, ModelHeading(s, i, absl::StrCat(" <span class=\"n\">layer ", v.layer(), "</span>")),
+                    "<p>Low-level features: ", confounds.empty() ? std::string(kMissing) : confounds, "</p>",
+                    Legend({{"unique to the model", Colour(i)},
+                            {"shared", Colour(i), 0.35},
+                            {"unique to the low-level features", grey, 0.6}}));
+    absl::StrAppend(&out, "<div class=\"side\">",
+                    Figure(svg::GroupedBarChart(rois, bars, {}, "", "R² (test stories)", "variance-partitioning",
+                                                absl::StrCat("Variance partitioning, ", s.models(i).name())),
+                           "Mean over participants, error bars: SEM."));
+    absl::StrAppend(&out,
+                    "<div class=\"scroll\"><table class=\"scores\"><thead><tr><th>ROI</th>"
+                    "<th class=\"num\">R² joint</th><th class=\"num\">R² model</th><th class=\"num\">R² low-level</th>"
+                    "<th class=\"num\">unique model</th><th class=\"num\">shared</th>"
+                    "<th class=\"num\">unique low-level</th></tr></thead><tbody>");
+    for (size_t j = 0; j < rois.size(); ++j) {
+      absl::StrAppend(&out, "<tr><td>", Escape(rois[j]), "</td>", Td(MeanSemHtml(FindRoi(v.joint_r2(), rois[j]), false)),
+                      Td(MeanSemHtml(FindRoi(v.model_r2(), rois[j]), false)),
+                      Td(MeanSemHtml(FindRoi(v.lowlevel_r2(), rois[j]), false)), Td(MeanSemHtml(unique_model[j], false)),
+                      Td(MeanSemHtml(shared[j], false)), Td(MeanSemHtml(unique_low[j], true)), "</tr>");
+    }
+    absl::StrAppend(&out, "</tbody></table></div></div>");
+  }
+  if (!any) absl::StrAppend(&out, Empty("No variance partitioning was run."));
+  return absl::StrCat(out, "</section>");
+}
+
+// The permutation test: per model and ROI, the targets whose prediction beats block permutations
+// of the test responses after the FDR correction.
+std::string PermutationSection(const v1::EvaluationSummary& s) {
+  std::string out = SectionStart("permutation", "Permutation test");
+  std::string rows;
+  const v1::PermutationScores* first = nullptr;
+  for (int i = 0; i < s.models_size(); ++i) {
+    const v1::PermutationScores& p = s.models(i).permutation();
+    if (p.rois().empty()) continue;
+    if (first == nullptr) first = &p;
+    for (const v1::PermutationRoi& r : p.rois()) {
+      absl::StrAppend(&rows, "<tr><td>", ModelLabel(s.models(i).name(), Colour(i)), "</td>",
+                      Td(absl::StrCat(p.layer())), "<td>", Escape(r.roi()), "</td>",
+                      Td(absl::StrCat(r.significant(), " / ", r.targets())),
+                      Td(HasMean(&r.share()) ? PlusMinus(r.share().mean(), SemOf(&r.share())) : std::string(kMissing)),
+                      Td(absl::StrCat(p.min_blocks())), "</tr>");
+    }
+  }
+  if (first == nullptr) return absl::StrCat(out, Empty("No permutation test was run."), "</section>");
+  absl::StrAppend(
+      &out,
+      absl::StrFormat(
+          "<p class=\"note\">Per target, the Pearson r of the best layer's prediction with the test responses against "
+          "%d shuffles of the responses in blocks of %d samples (within each test run); p = (1 + shuffles with r at "
+          "least as high) / (1 + shuffles), one-sided. Significant: Benjamini-Hochberg at q = %s across all targets of "
+          "a participant. Counts are summed over participants; the share is per participant, mean ± SEM.</p>",
+          first->permutations(), first->block_trs(), Num(first->fdr_q(), 3)),
+      "<div class=\"scroll\"><table class=\"scores\"><thead><tr><th>model</th><th class=\"num\">layer</th>"
+      "<th>ROI</th><th class=\"num\">significant / targets</th><th class=\"num\">share</th>"
+      "<th class=\"num\">blocks (fewest)</th></tr></thead><tbody>",
+      rows, "</tbody></table></div>");
+  return absl::StrCat(out, "</section>");
 }
 
 // Probe accuracy per model, probe and layer, with the chance level beside it.
@@ -630,7 +731,8 @@ std::string RenderHtmlReport(const v1::EvaluationSummary& summary) {
   absl::StrAppend(&out, HeaderSection(summary));
   if (summary.models().empty()) absl::StrAppend(&out, Empty("This evaluation has no models."));
   absl::StrAppend(&out, RoiSection(summary), LayersSection(summary), EfficiencySection(summary),
-                  RemovalSection(summary), ErasureSection(summary), ProbesSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
+                  RemovalSection(summary), ErasureSection(summary), VariancePartitionSection(summary),
+                  PermutationSection(summary), ProbesSection(summary), ComparisonsSection(summary), ParticipantsSection(summary),
                   "</main></body></html>\n");
   return out;
 }

@@ -371,6 +371,21 @@ torch::Tensor ChooseAlphasByFolds(const torch::Tensor& x, const torch::Tensor& y
   return alphas.index_select(0, ChooseAndFit(x, y, options, /*leave_one_out=*/false, nullptr));
 }
 
+torch::Tensor FoldErrorsByAlpha(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor alphas = AlphaTensor(options.alphas, x.device());
+  const std::vector<Fold> folds = PrepareFolds(x, options.folds, /*screen=*/false);
+  const int64_t t = y.size(1);
+  torch::Tensor errors = torch::empty({alphas.size(0), t}, y.options().dtype(torch::kFloat64));
+  Scratch scratch;
+  for (int64_t b = 0; b < t; b += options.target_batch) {
+    const int64_t e = std::min(t, b + options.target_batch);
+    const torch::Tensor yb = y.slice(1, b, e).to(torch::kFloat64).contiguous();
+    errors.slice(1, b, e).copy_(FoldErrors(folds, alphas, yb, torch::kFloat64, scratch));
+  }
+  return errors;
+}
+
 torch::Tensor ChooseAlphasLeaveOneOut(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options) {
   const torch::Tensor alphas = AlphaTensor(options.alphas, x.device());
   return alphas.index_select(0, ChooseAndFit(x, y, options, /*leave_one_out=*/true, nullptr));

@@ -50,6 +50,11 @@ RidgeModel FitRidge(const torch::Tensor& x, const torch::Tensor& y, const torch:
 // model is fitted on the other rows). Ties go to the smaller alpha. Returns [t].
 torch::Tensor ChooseAlphasByFolds(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options);
 
+// Squared validation errors summed over the same contiguous folds as ChooseAlphasByFolds, per
+// candidate alpha (options.alphas) and target, in float64 (no float32 screening): [alphas, t].
+// What ChooseAlphasByFolds minimises; banded_ridge.h compares these across designs.
+torch::Tensor FoldErrorsByAlpha(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options);
+
 // Per target, the alpha with the smallest mean squared leave-one-out error, computed exactly
 // from the hat matrix (what scikit-learn's RidgeCV(alpha_per_target=True) does with cv=None).
 torch::Tensor ChooseAlphasLeaveOneOut(const torch::Tensor& x, const torch::Tensor& y, const RidgeOptions& options);

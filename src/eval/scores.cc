@@ -71,6 +71,24 @@ std::map<std::string, std::vector<double>> Scores::RoiMeans(const std::string& k
   return out;
 }
 
+std::map<std::string, std::vector<double>> Scores::UnscaledRoiMeans(const std::string& key) const {
+  const size_t n = participants_.ids.size();
+  std::map<std::string, std::vector<double>> out;
+  out[kAllTargets].assign(n, std::nan(""));
+  for (const std::string& roi : participants_.rois) out[roi].assign(n, std::nan(""));
+  for (size_t p = 0; p < n; ++p) {
+    torch::Tensor s = shared_.Slice(key, static_cast<int>(p));
+    if (Normalized()) {
+      s = torch::where(shared_.Slice("ceiling", static_cast<int>(p)) > ceiling_threshold_, s,
+                       torch::full_like(s, std::nan("")));
+    }
+    auto mean = [](const MeanSem& m) { return m.n > 0 ? m.mean : std::nan(""); };
+    out[kAllTargets][p] = mean(Summarize(s));
+    for (const auto& [roi, m] : SummarizeRois(s, participants_.RoisOf(static_cast<int>(p)))) out[roi][p] = mean(m);
+  }
+  return out;
+}
+
 std::map<std::string, std::vector<double>> Scores::CeilingRoiMeans() const {
   const size_t n = participants_.ids.size();
   std::map<std::string, std::vector<double>> means;

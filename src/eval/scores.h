@@ -38,6 +38,9 @@ class Scores {
   torch::Tensor PerTarget(const std::string& key, int p) const;
   // ROI -> (participant -> mean score over the ROI's unmasked targets; NaN if none).
   std::map<std::string, std::vector<double>> RoiMeans(const std::string& key) const;
+  // ROI -> (participant -> mean over the ROI's targets of the per-target array `key`, as it is
+  // (not divided by the ceiling), over the targets PerTarget leaves unmasked; NaN if none).
+  std::map<std::string, std::vector<double>> UnscaledRoiMeans(const std::string& key) const;
   // ROI -> (participant -> mean noise ceiling over the ROI's targets).
   std::map<std::string, std::vector<double>> CeilingRoiMeans() const;
   // Per ROI (kAllTargets too), the layer with the highest cross-validated R^2 on the training

@@ -13,6 +13,9 @@ std::string LayerArray(const std::string& model, int layer, const std::string& w
 
 std::string RemovalArray(const std::string& model) { return absl::StrCat("models/", model, "/removal/r"); }
 std::string ErasureArray(const std::string& model) { return absl::StrCat("models/", model, "/erasure/r"); }
+std::string ControlArray(const std::string& model, const std::string& control, const std::string& what) {
+  return absl::StrCat("models/", model, "/", control, "/", what);
+}
 
 std::string SweepArray(const std::string& model, int layer, size_t point, const std::string& what) {
   return absl::StrCat("models/", model, "/sweep/", point, "/layer_", layer, "/", what);

@@ -21,6 +21,7 @@ namespace braintune::eval {
 std::string LayerArray(const std::string& model, int layer, const std::string& what);      // models/<m>/layer_<l>/<what>
 std::string RemovalArray(const std::string& model);                                      // models/<m>/removal/r
 std::string ErasureArray(const std::string& model);                                      // models/<m>/erasure/r
+std::string ControlArray(const std::string& model, const std::string& control, const std::string& what);  // models/<m>/<control>/<what>
 std::string SweepArray(const std::string& model, int layer, size_t point, const std::string& what);  // models/<m>/sweep/<i>/layer_<l>/<what>
 
 // Arrays of float32, one value per target of every participant (participant p's targets at

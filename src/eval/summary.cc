@@ -80,7 +80,70 @@ void AddErasure(const Scores& scores, const EvaluatedModel& m, v1::ErasureScores
   er->set_variance_removed(f.variance_removed);
   er->set_train_words(f.train_words);
   er->set_test_words(f.test_words);
+  if (f.next_token) {
+    er->set_next_token_loss_before(f.next_token->before);
+    er->set_next_token_loss_after(f.next_token->after);
+    er->set_next_token_tokens(f.next_token->tokens);
+  }
   AddBeforeAfter(scores, m, ErasureArray(m.name), er);
+}
+
+void AddVariancePartitioning(const Scores& scores, const std::vector<std::string>& confounds, const EvaluatedModel& m,
+                             v1::VariancePartitionScores* vp) {
+  vp->set_layer(m.best_layer);
+  for (const auto& c : confounds) vp->add_confounds(c);
+  auto add = [&](const char* what, RoiScores* out) {
+    AddRoiScores(scores.UnscaledRoiMeans(ControlArray(m.name, "variance_partitioning", what)), out);
+  };
+  add("joint_r2", vp->mutable_joint_r2());
+  add("model_r2", vp->mutable_model_r2());
+  add("lowlevel_r2", vp->mutable_lowlevel_r2());
+  add("unique_model", vp->mutable_unique_model());
+  add("unique_lowlevel", vp->mutable_unique_lowlevel());
+  add("shared", vp->mutable_shared());
+}
+
+// Per ROI, the FDR-significant targets: counts summed over participants, shares averaged.
+void AddPermutation(const Participants& j, const SharedArrays& shared, const config::EvaluationSpec& e,
+                    const EvaluatedModel& m, v1::PermutationScores* ps) {
+  ps->set_layer(m.best_layer);
+  ps->set_permutations(e.permutations);
+  ps->set_block_trs(e.permutation_block_trs);
+  ps->set_fdr_q(e.fdr_q);
+  const auto& blocks = shared.At(ControlArray(m.name, "permutation", "blocks"));
+  ps->set_min_blocks(blocks.empty() ? 0 : static_cast<int32_t>(*std::min_element(blocks.begin(), blocks.end())));
+  std::map<std::string, std::vector<double>> shares;  // ROI -> participant -> share
+  std::map<std::string, std::pair<int64_t, int64_t>> counts;  // ROI -> significant, targets
+  for (size_t p = 0; p < j.ids.size(); ++p) {
+    const std::vector<float> significant = shared.Values(ControlArray(m.name, "permutation", "significant"), static_cast<int>(p));
+    auto add = [&](const std::string& roi, int64_t hits, int64_t targets) {
+      counts[roi].first += hits;
+      counts[roi].second += targets;
+      if (targets > 0) shares[roi].push_back(static_cast<double>(hits) / targets);
+    };
+    int64_t all = 0;
+    for (float v : significant) all += v > 0.5f;
+    add(kAllTargets, all, static_cast<int64_t>(significant.size()));
+    for (const auto& [roi, indices] : j.RoisOf(static_cast<int>(p))) {
+      int64_t hits = 0;
+      for (int32_t i : indices) hits += significant[i] > 0.5f;
+      add(roi, hits, static_cast<int64_t>(indices.size()));
+    }
+  }
+  auto add_roi = [&](const std::string& roi) {
+    v1::PermutationRoi* r = ps->add_rois();
+    r->set_roi(roi);
+    r->set_significant(counts[roi].first);
+    r->set_targets(counts[roi].second);
+    const MeanSem share = Summarize(torch::tensor(shares[roi], torch::kFloat64));
+    r->mutable_share()->set_mean(share.mean);
+    r->mutable_share()->set_sem(share.sem);
+    r->mutable_share()->set_n(share.n);
+  };
+  add_roi(kAllTargets);
+  for (const auto& [roi, c] : counts) {
+    if (roi != kAllTargets) add_roi(roi);
+  }
 }
 
 // Per ROI, model b against model a, each at its best layer for the ROI.
@@ -167,6 +230,12 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
     for (int l : m.layers) AddLayer(scores, participants, shared, m.name, l, ms->add_layers());
     if (shared.Has(RemovalArray(m.name))) AddRemoval(scores, e.confounds, m, ms->mutable_removal());
     if (m.erasure && shared.Has(ErasureArray(m.name))) AddErasure(scores, m, ms->mutable_erasure());
+    if (shared.Has(ControlArray(m.name, "variance_partitioning", "shared"))) {
+      AddVariancePartitioning(scores, e.confounds, m, ms->mutable_variance_partitioning());
+    }
+    if (shared.Has(ControlArray(m.name, "permutation", "significant"))) {
+      AddPermutation(participants, shared, e, m, ms->mutable_permutation());
+    }
     // Each ROI at its own best layer (the evaluator swept every such layer).
     for (size_t f = 0; f < e.data_fractions.size() && shared.Has(SweepArray(m.name, m.best_layer, f, "r")); ++f) {
       v1::SweepPoint* sp = ms->add_sweep();

@@ -55,11 +55,25 @@ class Gpt2EncoderImpl final : public TextEncoderImpl {
     }
   }
 
-  std::vector<Tensor> Layers(const Tensor& ids, const Tensor& mask) override {
+  std::vector<Tensor> Layers(const Tensor& ids, const Tensor& mask) override { return Run(ids, mask, -1, {}); }
+
+  absl::StatusOr<Tensor> NextTokenLogits(const Tensor& ids, const Tensor& mask, int layer,
+                                         const std::function<Tensor(const Tensor&)>& edit) override {
+    if (edit && (layer < 0 || layer > num_layers())) {
+      return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " is not in [0, ", num_layers(), "]"));
+    }
+    return torch::matmul(Run(ids, mask, layer, edit).back(), wte_->weight.t());
+  }
+
+ private:
+  // Layers, with hidden state `edit_layer` replaced by edit(state) when `edit` is set.
+  std::vector<Tensor> Run(const Tensor& ids, const Tensor& mask, int edit_layer,
+                          const std::function<Tensor(const Tensor&)>& edit) {
+    auto patch = [&](int k, Tensor x) { return edit && k == edit_layer ? edit(x) : x; };
     const double p = is_training() ? config_.dropout : 0.0;
     auto drop = [&](const Tensor& y) { return p > 0 ? F::dropout(y, F::DropoutFuncOptions().p(p).training(true)) : y; };
     const int64_t b = ids.size(0), t = ids.size(1), heads = config_.num_attention_heads, h = config_.hidden_size;
-    Tensor x = drop(wte_(ids) + wpe_(torch::arange(t, ids.options().dtype(torch::kLong))).unsqueeze(0));
+    Tensor x = patch(0, drop(wte_(ids) + wpe_(torch::arange(t, ids.options().dtype(torch::kLong))).unsqueeze(0)));
     std::vector<Tensor> out{x};
     auto split = [&](const Tensor& y) { return y.view({b, t, heads, h / heads}).transpose(1, 2); };
     for (Block& blk : blocks_) {
@@ -67,9 +81,13 @@ class Gpt2EncoderImpl final : public TextEncoderImpl {
       Tensor ctx = MaskedAttention(split(qkv[0]), split(qkv[1]), split(qkv[2]), mask, /*causal=*/true, p);
       x = x + drop(blk.c_proj(ctx.transpose(1, 2).reshape({b, t, h})));
       x = x + drop(blk.mlp_c_proj(GeluTanh(blk.c_fc(blk.ln_2(x)))));
+      const int k = static_cast<int>(out.size());
+      // The last state is after ln_f (HF's convention), and is edited there.
+      if (k < num_layers()) x = patch(k, x);
       out.push_back(x);
     }
     out.back() = ln_f_(x);
+    if (num_layers() > 0) out.back() = patch(num_layers(), out.back());
     return out;
   }
 

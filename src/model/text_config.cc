@@ -93,6 +93,17 @@ std::vector<std::string> NamedTextSizes(const std::string& model_type) {
   return {"tiny", model_type == "bert" ? "base" : "small"};
 }
 
+absl::StatusOr<std::string> HfModelType(const std::string& json_text, const std::string& source) {
+  ASSIGN_OR_RETURN(YAML::Node root, config::LoadYaml(json_text, source, "JSON"));
+  if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));
+  config::MapReader r(root, "", source);
+  std::string model_type;
+  RETURN_IF_ERROR(config::GuardYaml(source, [&] { return r.Read("model_type", &model_type); }));
+  return model_type;
+}
+
+bool IsTextModelType(const std::string& model_type) { return model_type == "gpt2" || model_type == "bert"; }
+
 absl::StatusOr<TextModelConfig> ParseTextConfig(const std::string& json_text, const std::string& source) {
   ASSIGN_OR_RETURN(YAML::Node root, config::LoadYaml(json_text, source, "JSON"));
   if (!root.IsMap()) return absl::InvalidArgumentError(absl::StrCat(source, ": expected a JSON object"));

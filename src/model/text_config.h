@@ -45,6 +45,10 @@ std::vector<std::string> NamedTextSizes(const std::string& model_type);
 // unknown fields are ignored, missing ones take HF's defaults, wrong types are errors naming
 // `source` and the field.
 absl::StatusOr<TextModelConfig> ParseTextConfig(const std::string& json_text, const std::string& source);
+// The model_type of a Hugging Face config.json ("" when absent); errors name `source`.
+absl::StatusOr<std::string> HfModelType(const std::string& json_text, const std::string& source);
+// "gpt2" or "bert".
+bool IsTextModelType(const std::string& model_type);
 // config.json for `c`, loadable by transformers' AutoConfig (architectures: the bare model).
 std::string TextConfigJson(const TextModelConfig& c);
 

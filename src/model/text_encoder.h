@@ -21,6 +21,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "model/lora.h"
 #include "model/text_config.h"
 
@@ -48,6 +50,15 @@ class TextEncoderImpl : public torch::nn::Module {
   // ids [B, T] int64 (T <= max_position_embeddings), mask [B, T] (1 = a real token; undefined:
   // all real) -> the hidden states (see above).
   virtual std::vector<torch::Tensor> Layers(const torch::Tensor& ids, const torch::Tensor& mask = {}) = 0;
+
+  // A causal model's next-token logits [B, T, vocab_size] (GPT-2: the last hidden state times
+  // wte, tied as GPT2LMHeadModel), with hidden state `layer` (the index of Layers' output)
+  // replaced by edit(state) on the way, so later blocks see the edited state: a layer's edit
+  // patched back into the forward pass. No edit when `edit` is empty. Unimplemented for BERT.
+  virtual absl::StatusOr<torch::Tensor> NextTokenLogits(const torch::Tensor& ids, const torch::Tensor& mask, int layer,
+                                                        const std::function<torch::Tensor(const torch::Tensor&)>& edit) {
+    return absl::UnimplementedError(absl::StrCat(config_.model_type, " is not a causal language model"));
+  }
 
   // Adds adapters to options.targets (names above) of every block and freezes every other
   // parameter. InvalidArgument naming a target this model does not have.

@@ -2,10 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 
 #include "common/files.h"
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "model/text_config.h"
 
 namespace braintune::rank {
 
@@ -29,14 +33,77 @@ absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& s
   return c;
 }
 
+absl::StatusOr<bool> IsTextModel(const config::ModelSpec& spec) {
+  if (spec.pretrained.empty()) return false;
+  const std::string path = spec.pretrained + "/config.json";
+  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path, "model.pretrained config"));
+  ASSIGN_OR_RETURN(std::string type, model::HfModelType(text, path));
+  return model::IsTextModelType(type);
+}
+
+const std::vector<std::string>& TokenizerFiles() {
+  static const auto* files =
+      new std::vector<std::string>{"vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json"};
+  return *files;
+}
+
+absl::StatusOr<TextModel> LoadTextModel(const std::string& dir) {
+  TextModel m;
+  ASSIGN_OR_RETURN(model::TextCheckpoint ckpt, model::ReadTextCheckpoint(dir));
+  m.encoder = model::MakeTextEncoder(ckpt.config);
+  RETURN_IF_ERROR(m.encoder->LoadHfStateDict(ckpt.tensors, ckpt.weights_path, &m.skipped));
+  ASSIGN_OR_RETURN(m.tokenizer, model::ReadTokenizer(dir, ckpt.config.model_type));
+  if (m.tokenizer->vocab_size() > ckpt.config.vocab_size) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": the tokenizer has ", m.tokenizer->vocab_size(),
+                                                   " tokens, the model's vocab_size is ", ckpt.config.vocab_size,
+                                                   " (they do not belong together)"));
+  }
+  m.weights_path = ckpt.weights_path;
+  return m;
+}
+
 absl::StatusOr<model::InputContract> InputContractOf(const config::ModelSpec& spec) {
   if (spec.pretrained.empty()) return model::NoContract();
+  ASSIGN_OR_RETURN(const bool text, IsTextModel(spec));
+  if (text) return model::NoContract();  // it reads words, not sound
   ASSIGN_OR_RETURN(model::Wav2Vec2Config c, EncoderConfigOf(spec));
   return model::ReadInputContract(spec.pretrained, c);
 }
 
+namespace {
+
+model::LoraOptions LoraOf(const config::ModelSpec& spec, const std::vector<std::string>& default_targets) {
+  model::LoraOptions lo;
+  lo.rank = spec.lora.rank;
+  lo.alpha = spec.lora.alpha;
+  lo.dropout = spec.lora.dropout;
+  lo.targets = spec.lora.targets_given ? spec.lora.targets : default_targets;
+  return lo;
+}
+
+void PrintLoaded(const std::string& weights_path, const std::vector<std::string>& skipped) {
+  std::cout << "braintune-train: loaded " << weights_path;
+  if (!skipped.empty()) std::cout << " (" << skipped.size() << " tensors of other heads not used, e.g. " << skipped[0] << ")";
+  std::cout << std::endl;
+}
+
+absl::StatusOr<model::BrainModel> BuildTextModel(const config::JobSpec& spec, const std::map<std::string, int64_t>& heads,
+                                                 bool verbose) {
+  torch::manual_seed(spec.training.seed);  // the heads' initialisation
+  ASSIGN_OR_RETURN(TextModel text, LoadTextModel(spec.model.pretrained));
+  if (verbose) PrintLoaded(text.weights_path, text.skipped);
+  if (spec.model.finetune == "lora") {
+    RETURN_IF_ERROR(text.encoder->EnableLora(LoraOf(spec.model, model::DefaultTextLoraTargets(text.encoder->config().model_type))));
+  }
+  return model::BrainModel(text.encoder, heads, spec.model.pooling);
+}
+
+}  // namespace
+
 absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const std::map<std::string, int64_t>& heads,
                                              bool verbose) {
+  ASSIGN_OR_RETURN(const bool text, IsTextModel(spec.model));
+  if (text) return BuildTextModel(spec, heads, verbose);
   ASSIGN_OR_RETURN(model::Wav2Vec2Config config, EncoderConfigOf(spec.model));
   torch::manual_seed(spec.training.seed);
   model::BrainModel m(config, heads, spec.model.pooling);
@@ -44,19 +111,18 @@ absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const 
     ASSIGN_OR_RETURN(model::HfCheckpoint ckpt, model::ReadHfCheckpoint(spec.model.pretrained));
     std::vector<std::string> skipped;
     RETURN_IF_ERROR(m->encoder()->LoadHfStateDict(ckpt.tensors, ckpt.weights_path, &skipped));
-    if (verbose) {
-      std::cout << "braintune-train: loaded " << ckpt.weights_path;
-      if (!skipped.empty()) std::cout << " (" << skipped.size() << " tensors of other heads not used, e.g. " << skipped[0] << ")";
-      std::cout << std::endl;
-    }
+    if (verbose) PrintLoaded(ckpt.weights_path, skipped);
   }
   if (spec.model.freeze_feature_encoder) m->encoder()->FreezeFeatureEncoder();
   if (spec.model.finetune == "lora") {
-    model::LoraOptions lo;
-    lo.rank = spec.model.lora.rank;
-    lo.alpha = spec.model.lora.alpha;
-    lo.dropout = spec.model.lora.dropout;
-    lo.targets = spec.model.lora.targets;
+    const model::LoraOptions lo = LoraOf(spec.model, config::LoraSpec().targets);
+    static const char* kSpeechTargets[] = {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"};
+    for (const std::string& t : lo.targets) {
+      if (std::find(std::begin(kSpeechTargets), std::end(kSpeechTargets), t) == std::end(kSpeechTargets)) {
+        return absl::InvalidArgumentError(absl::StrCat("model.lora.targets: '", t, "' is not a layer of a ", config.model_type,
+                                                       " model (q_proj, k_proj, v_proj, out_proj, intermediate_dense, output_dense)"));
+      }
+    }
     m->encoder()->EnableLora(lo);
   }
   return m;

@@ -9,10 +9,30 @@
 #include "config/job_spec.h"
 #include "model/brain_model.h"
 #include "model/input_contract.h"
+#include "model/text_encoder.h"
+#include "model/tokenizer.h"
 
 namespace braintune::rank {
 
-// The encoder architecture of the spec's model section: model.pretrained's config.json, or the
+// Whether the spec's model is a text model: model.pretrained's config.json has model_type gpt2
+// or bert. Errors name the file.
+absl::StatusOr<bool> IsTextModel(const config::ModelSpec& spec);
+
+// A text checkpoint directory (config.json, *.safetensors, the tokenizer's files) loaded: the
+// encoder with its weights, and its tokenizer. Errors name the file; a tokenizer with more
+// tokens than the model's vocab_size is an error (they do not belong together).
+struct TextModel {
+  std::shared_ptr<model::TextEncoderImpl> encoder;
+  std::unique_ptr<model::Tokenizer> tokenizer;
+  std::string weights_path;
+  std::vector<std::string> skipped;  // tensors of the checkpoint not used (heads)
+};
+absl::StatusOr<TextModel> LoadTextModel(const std::string& dir);
+
+// The tokenizer files a text checkpoint directory may hold (copied into exports).
+const std::vector<std::string>& TokenizerFiles();
+
+// The encoder architecture of the spec's (speech) model section: model.pretrained's config.json, or the
 // named size with its overrides. Errors name the file.
 absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& spec);
 
@@ -21,7 +41,8 @@ absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& s
 // model trained from scratch. Errors name the file and the field.
 absl::StatusOr<model::InputContract> InputContractOf(const config::ModelSpec& spec);
 
-// Builds the model of the spec: random weights from torch::manual_seed(seed) (the same seed gives
+// Builds the model of the spec: a text model (IsTextModel) from model.pretrained's weights;
+// otherwise random weights from torch::manual_seed(seed) (the same seed gives
 // the same weights to the trainer and the evaluator), then model.pretrained's weights, the frozen
 // feature encoder and LoRA adapters as the spec says. Prints what a pretrained checkpoint held
 // that the encoder does not use when `verbose`.

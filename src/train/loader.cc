@@ -46,9 +46,7 @@ absl::Status Loader::ComputeStatistics() {
     std::vector<float> chunk;
     for (int64_t begin = 0; begin < n; begin += kChunkRows) {
       const int64_t rows = std::min(kChunkRows, n - begin);
-      chunk.resize(rows * cols);
-      RETURN_IF_ERROR(reader_->ReadResponseRows(owned.shard.participant, plan_.stories[owned.shard.story].name, begin,
-                                                rows, chunk.data()));
+      RETURN_IF_ERROR(ReadRows(owned, begin, rows, &chunk));
       for (int64_t r = 0; r < rows; ++r) {
         for (int64_t c = 0; c < cols; ++c) {
           const double v = chunk[r * cols + c];
@@ -85,9 +83,13 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
     if (needed) batch.windows.push_back(w);
   }
   const int64_t len = plan_.window_samples;
-  batch.audio.resize(batch.windows.size() * len);
+  if (plan_.text) {
+    for (const Window& w : batch.windows) batch.text.push_back(options_.text->Cut(plan_, w));
+  } else {
+    batch.audio.resize(batch.windows.size() * len);
+  }
   absl::MutexLock lock(&reader_mu_);
-  for (size_t i = 0; i < batch.windows.size(); ++i) {
+  for (size_t i = 0; i < batch.windows.size() && !plan_.text; ++i) {
     const Window& w = batch.windows[i];
     float* out = &batch.audio[i * len];
     if (NeedsResampling(plan_, w.story)) {
@@ -104,14 +106,30 @@ absl::StatusOr<Batch> Loader::Build(const std::vector<Window>& windows, const st
     const OwnedShard& owned = shards_[t.shard];
     const int64_t cols = owned.n_targets;
     t.values.resize(t.rows.size() * cols);
+    std::vector<float> read;
     for (size_t r = 0; r < t.rows.size(); ++r) {
       float* row = &t.values[r * cols];
-      RETURN_IF_ERROR(reader_->ReadResponseRows(owned.shard.participant, plan_.stories[owned.shard.story].name,
-                                                batch.windows[t.rows[r]].index, 1, row));
-      for (int64_t c = 0; c < cols; ++c) row[c] = (row[c] - owned.mean[c]) * owned.inv_std[c];
+      RETURN_IF_ERROR(ReadRows(owned, batch.windows[t.rows[r]].index, 1, &read));
+      for (int64_t c = 0; c < cols; ++c) row[c] = (read[c] - owned.mean[c]) * owned.inv_std[c];
     }
   }
   return batch;
+}
+
+absl::Status Loader::ReadRows(const OwnedShard& owned, int64_t begin, int64_t rows, std::vector<float>* out) {
+  const std::string& story = plan_.stories[owned.shard.story].name;
+  if (owned.columns.empty()) {
+    out->resize(rows * owned.n_targets);
+    return reader_->ReadResponseRows(owned.shard.participant, story, begin, rows, out->data());
+  }
+  std::vector<float> whole(rows * owned.file_targets);
+  RETURN_IF_ERROR(reader_->ReadResponseRows(owned.shard.participant, story, begin, rows, whole.data()));
+  const int64_t cols = static_cast<int64_t>(owned.columns.size());
+  out->resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) (*out)[r * cols + c] = whole[r * owned.file_targets + owned.columns[c]];
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<const std::vector<float>*> Loader::ResampledAudio(int story) {

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "data/reader.h"
 #include "train/plan.h"
+#include "train/text_sample.h"
 
 namespace braintune::train {
 
@@ -25,14 +26,19 @@ namespace braintune::train {
 struct OwnedShard {
   Shard shard;
   std::string space;
-  int64_t n_targets = 0;
+  int64_t n_targets = 0;             // the targets trained on
   std::vector<float> mean, inv_std;  // [n_targets]; inv_std is 0 for constant targets
+  // data.target_roi: the columns of the responses trained on (n_targets of them, ascending),
+  // out of file_targets; empty: all of them (file_targets == n_targets).
+  std::vector<int32_t> columns;
+  int64_t file_targets = 0;
 };
 
 struct Batch {
   int64_t step = 0;
   std::vector<Window> windows;  // the windows some owned shard heard, in batch order
   std::vector<float> audio;     // [windows.size(), plan.window_samples], prepared as plan.input says
+  std::vector<TextSample> text;  // [windows.size()] for a text model's plan, instead of audio
   std::vector<WindowSpan> spans;  // [windows.size()]: each window's samples inside its story
   struct Targets {
     int shard = 0;                // index into Loader::shards()
@@ -47,6 +53,7 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int batch_size = 16;
   int prefetch = 4;  // batches read ahead
+  const TextSamples* text = nullptr;  // a text model's plan: its tokenized stories (outlive the loader)
 };
 
 // One rank's batches, read ahead of its step loop.
@@ -84,6 +91,9 @@ class Loader {
   absl::StatusOr<Batch> Build(const std::vector<Window>& windows, const std::vector<int>& only)
       ABSL_LOCKS_EXCLUDED(reader_mu_);
   void PrefetchLoop(int64_t first_step) ABSL_LOCKS_EXCLUDED(queue_mu_);
+  // Rows [begin, begin + rows) of `owned`'s responses, only its columns (data.target_roi), raw.
+  absl::Status ReadRows(const OwnedShard& owned, int64_t begin, int64_t rows, std::vector<float>* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);
   // The whole audio of plan story `story` at the plan's rate: read and resampled the first time,
   // then kept (the map's nodes do not move).
   absl::StatusOr<const std::vector<float>*> ResampledAudio(int story) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reader_mu_);

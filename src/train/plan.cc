@@ -140,9 +140,10 @@ std::string DefaultTestStory(const data::Dataset& ds, const std::vector<std::str
 }
 
 absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& spec,
-                              const model::InputContract& input) {
+                              const model::InputContract& input, bool text) {
   Plan plan;
   plan.input = input;
+  plan.text = text;
   std::set<std::string> wanted(spec.participants.begin(), spec.participants.end());
   for (const auto& id : spec.participants) {
     if (!ds.FindParticipant(id)) {
@@ -181,16 +182,18 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
   double window_seconds = 0;
   for (auto& [name, t] : timing) {
     const data::Story* story = ds.FindStory(name);
-    const std::string where = absl::StrCat(ds.path, ": /stimuli/", name, "/audio");
-    ASSIGN_OR_RETURN(const double heard, model::HeardRate(input, story->sample_rate, spec.resample, where));
-    if (plan.sample_rate == 0) plan.sample_rate = heard;
-    if (std::abs(heard - plan.sample_rate) > 1e-6) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": sample_rate ", story->sample_rate, " Hz differs from other stories' ", plan.sample_rate,
-          " Hz, and the model (", input.source, ") has no rate of its own to resample them all to"));
+    if (!text) {
+      const std::string where = absl::StrCat(ds.path, ": /stimuli/", name, "/audio");
+      ASSIGN_OR_RETURN(const double heard, model::HeardRate(input, story->sample_rate, spec.resample, where));
+      if (plan.sample_rate == 0) plan.sample_rate = heard;
+      if (std::abs(heard - plan.sample_rate) > 1e-6) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": sample_rate ", story->sample_rate, " Hz differs from other stories' ", plan.sample_rate,
+            " Hz, and the model (", input.source, ") has no rate of its own to resample them all to"));
+      }
+      t.recorded_rate = story->sample_rate;
+      t.recorded_samples = story->n_samples;
     }
-    t.recorded_rate = story->sample_rate;
-    t.recorded_samples = story->n_samples;
     window_seconds = std::max(window_seconds, spec.context_seconds > 0 ? spec.context_seconds
                                                : ds.modality == "meg" ? kMegContextSeconds
                                                                       : spec.context_trs * t.tr);
@@ -212,6 +215,7 @@ absl::StatusOr<Plan> MakePlan(const data::Dataset& ds, const config::DataSpec& s
         ds.path, ": no ", plan.train_windows.empty() ? "training" : "test",
         " samples left after trimming (data.trim_start=", spec.trim_start, ", data.trim_end=", spec.trim_end, ")"));
   }
+  plan.window_seconds = window_seconds;
   plan.window_samples = static_cast<int64_t>(std::llround(window_seconds * plan.sample_rate));
   return plan;
 }
@@ -254,7 +258,10 @@ std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>
   std::string out = absl::StrCat("braintune-train: ", assignment.size(), " ranks, ", participants, " participants, ",
                                  plan.stories.size(), " stories (test: ", plan.test_story_names, "), ",
                                  plan.train_windows.size(),
-                                 " training windows of ", plan.window_samples, " samples\n");
+                                 " training windows of ",
+                                 plan.text ? absl::StrCat(plan.window_seconds, " s of words")
+                                           : absl::StrCat(plan.window_samples, " samples"),
+                                 "\n");
   for (size_t r = 0; r < assignment.size(); ++r) {
     // A participant whose every story is here is listed by name; split ones as name:story.
     std::map<std::string, std::vector<std::string>> stories;

@@ -50,7 +50,7 @@ absl::StatusOr<std::vector<std::vector<Shard>>> AssignShards(const data::Dataset
 
 // The table rank 0 prints once shards are assigned, one line each, newline-terminated: the
 // job's size ("braintune-train: <ranks> ranks, <participants> participants, <stories> stories
-// (test: ...), <windows> training windows of <samples> samples"), then each rank's participants
+// (test: ...), <windows> training windows of <samples> samples" or, for a text model, "of <seconds> s of words"), then each rank's participants
 // (name:story for each story of a participant split across ranks) and training samples.
 std::string ShardingTable(const Plan& plan, const std::vector<std::vector<Shard>>& assignment, size_t participants);
 
@@ -77,7 +77,9 @@ struct Plan {
   std::vector<Window> test_windows;   // after trimming, test stories only
   std::vector<Window> validation_windows;  // the last data.validation_fraction of each training story
   std::string test_story_names;       // comma separated
-  int64_t window_samples = 0;         // audio samples per window
+  int64_t window_samples = 0;         // audio samples per window (0 for a text model)
+  double window_seconds = 0;          // the stimulus each sample covers, ending with its TR
+  bool text = false;                  // a text model: samples are words (text_sample.h), not audio
   double sample_rate = 0;             // the rate the model hears (model::HeardRate)
   model::InputContract input;         // how windows are prepared for the model
 };
@@ -87,8 +89,9 @@ struct Plan {
 // another rate are resampled when data.resample allows; model::HeardRate). Errors name the file
 // and the story when participants disagree on a story's timing, a story is unknown, or stories
 // a model without a fixed rate hears differ in rate.
+// A text model's plan (`text`) has no audio: its stories need no audio, only words.
 absl::StatusOr<Plan> MakePlan(const data::Dataset& dataset, const config::DataSpec& spec,
-                              const model::InputContract& input);
+                              const model::InputContract& input, bool text = false);
 
 // Lines rank 0 prints about what the model hears: the contract, and each story resampled.
 std::string InputTable(const Plan& plan);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
+#include "common/files.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "config/job_spec.h"
@@ -28,6 +29,8 @@
 #include "eval/metrics.h"  // the one Pearson r, as the evaluator scores
 #include "model/autocast.h"
 #include "model/brain_model.h"
+#include "model/text_config.h"
+#include "model/tokenizer.h"
 #include "rank/model_from_spec.h"
 #include "rank/progress_reporter.h"
 #include "rank/rank.h"
@@ -37,6 +40,7 @@
 #include "train/plan.h"
 #include "train/rank_device.h"
 #include "train/recipe.h"
+#include "train/text_sample.h"
 
 namespace braintune::train {
 namespace {
@@ -150,14 +154,45 @@ class Trainer {
     meta_only.load_all_responses = false;
     meta_only.load_audio = false;
     ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(path, meta_only));
-    ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data, input_));
-    if (comm_->rank() == 0) std::cout << InputTable(plan_) << std::flush;
+    ASSIGN_OR_RETURN(const bool text, rank::IsTextModel(spec_.model));
+    ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data, input_, text));
+    if (text) {
+      RETURN_IF_ERROR(TokenizeStories(meta));
+    } else if (comm_->rank() == 0) {
+      std::cout << InputTable(plan_) << std::flush;
+    }
     std::set<std::string> wanted(spec_.data.participants.begin(), spec_.data.participants.end());
+    std::map<std::string, std::vector<int32_t>> columns;  // participant -> data.target_roi's targets
+    const std::string& roi = spec_.data.target_roi;
     for (const auto& p : meta.participants) {
       if (!wanted.empty() && !wanted.count(p.id)) continue;
+      int64_t targets = p.n_targets;
+      if (!roi.empty()) {
+        auto it = p.rois.find(roi);
+        if (it == p.rois.end() || it->second.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(path, ": /participants/", p.id, "/rois/", roi,
+                                                         ": no such ROI (data.target_roi in ", source_, ")"));
+        }
+        std::vector<int32_t> cols = it->second;
+        std::sort(cols.begin(), cols.end());
+        cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
+        for (int32_t c : cols) {
+          if (c < 0 || c >= p.n_targets) {
+            return absl::InvalidArgumentError(absl::StrCat(path, ": /participants/", p.id, "/rois/", roi, ": target ", c,
+                                                           " is not in [0, ", p.n_targets, ")"));
+          }
+        }
+        targets = static_cast<int64_t>(cols.size());
+        columns[p.id] = std::move(cols);
+      }
+      if (auto [it, inserted] = spaces_.emplace(p.space, targets); !inserted && it->second != targets && !roi.empty() &&
+                                                                  spec_.model.head != "participant") {
+        return absl::InvalidArgumentError(absl::StrCat(path, ": /participants/", p.id, "/rois/", roi, ": ", targets,
+                                                       " targets where other participants of space ", p.space, " have ",
+                                                       it->second, "; a shared head needs the same targets (model.head: participant does not)"));
+      }
       participant_ids_.push_back(p.id);
-      spaces_[p.space] = p.n_targets;
-      participant_targets_[p.id] = p.n_targets;
+      participant_targets_[p.id] = targets;
       for (const auto& r : p.runs) {
         if (int s = StoryIndex(plan_, r.story); s >= 0) heard_by_[s] += 1;
       }
@@ -167,12 +202,35 @@ class Trainer {
     std::vector<OwnedShard> owned;
     for (const Shard& shard : assignment_[comm_->rank()]) {
       const data::Participant* p = meta.FindParticipant(shard.participant);
-      owned.push_back({shard, p->space, p->n_targets, {}, {}});
+      OwnedShard o{shard, p->space, participant_targets_.at(p->id), {}, {}, {}, p->n_targets};
+      if (auto it = columns.find(p->id); it != columns.end()) o.columns = it->second;
+      owned.push_back(std::move(o));
     }
     LoaderOptions lo;
     lo.seed = spec_.training.seed;
     lo.batch_size = spec_.training.batch_size;
+    lo.text = text_samples_ ? &*text_samples_ : nullptr;
     ASSIGN_OR_RETURN(loader_, Loader::Start(path, plan_, std::move(owned), lo, first_step_));
+    return absl::OkStatus();
+  }
+
+  // A text model's plan: every story's words through the model's tokenizer (text_sample.h).
+  absl::Status TokenizeStories(const data::Dataset& meta) {
+    const std::string config_path = spec_.model.pretrained + "/config.json";
+    ASSIGN_OR_RETURN(std::string json, ReadWholeFile(config_path, "model.pretrained config"));
+    ASSIGN_OR_RETURN(model::TextModelConfig config, model::ParseTextConfig(json, config_path));
+    ASSIGN_OR_RETURN(std::unique_ptr<model::Tokenizer> tokenizer, model::ReadTokenizer(spec_.model.pretrained, config.model_type));
+    ASSIGN_OR_RETURN(TextSamples samples, TextSamples::Make(plan_, meta, *tokenizer, config.vocab_size,
+                                                            config.max_position_embeddings));
+    text_samples_ = std::move(samples);
+    if (comm_->rank() == 0) {
+      std::cout << absl::StrFormat(
+                       "braintune-train: a %s text model reads the words heard in the %.1f s before each response sample "
+                       "(%.1f tokens per training sample on average, %s tokens); its states at each word's last token are pooled (%s)",
+                       config.model_type, plan_.window_seconds, text_samples_->MeanTokens(plan_, plan_.train_windows),
+                       config.model_type == "gpt2" ? "byte-level BPE" : "WordPiece", spec_.model.pooling)
+                << std::endl;
+    }
     return absl::OkStatus();
   }
 
@@ -215,7 +273,7 @@ class Trainer {
                        "braintune-train: %s encoder (%s), %d parameters, %d trainable (%.2f%%: %s), %s heads, %s pooling, "
                        "%d threads per rank%s",
                        spec_.model.pretrained.empty() ? spec_.model.size : spec_.model.pretrained,
-                       model_->encoder()->config().model_type, total, trainable, 100.0 * trainable / total,
+                       model_->model_type(), total, trainable, 100.0 * trainable / total,
                        spec_.model.finetune == "lora" ? "LoRA adapters and heads" : "encoder and heads",
                        spec_.model.head, spec_.model.pooling, threads,
                        gpu ? absl::StrCat(", on ", rank_device_.device.str(), rank_device_.bf16 ? " in bf16" : "") : "")
@@ -290,6 +348,7 @@ class Trainer {
   // an attention mask, a padded window is encoded alone at its unpadded length: what the mask
   // gives (no padded frame is attended to or pooled), without one in the encoder.
   torch::Tensor Embed(Batch& batch, int64_t lo, int64_t hi) {
+    if (plan_.text) return EmbedText(batch, lo, hi);
     const int64_t len = plan_.window_samples, n = static_cast<int64_t>(batch.windows.size());
     torch::Tensor audio = View(batch.audio, n, len).narrow(0, lo, hi - lo);
     std::vector<int64_t> whole, alone;
@@ -310,6 +369,34 @@ class Trainer {
       rows[i] = model_->Embed(audio[i].narrow(0, span.begin, span.end - span.begin).unsqueeze(0).to(rank_device_.device))[0];
     }
     return torch::stack(rows);
+  }
+
+  // A text model's Embed: samples [lo, hi) padded on the right to the longest.
+  torch::Tensor EmbedText(const Batch& batch, int64_t lo, int64_t hi) {
+    int64_t tokens = 1, words = 1;
+    for (int64_t i = lo; i < hi; ++i) {
+      tokens = std::max<int64_t>(tokens, batch.text[i].ids.size());
+      words = std::max<int64_t>(words, batch.text[i].positions.size());
+    }
+    const int64_t b = hi - lo;
+    torch::Tensor ids = torch::zeros({b, tokens}, torch::kLong), mask = torch::zeros({b, tokens}, torch::kLong);
+    torch::Tensor at = torch::zeros({b, words}, torch::kLong), word_mask = torch::zeros({b, words}, torch::kLong);
+    for (int64_t i = 0; i < b; ++i) {
+      const TextSample& s = batch.text[lo + i];
+      const int64_t n = static_cast<int64_t>(s.ids.size()), w = static_cast<int64_t>(s.positions.size());
+      if (n > 0) {
+        ids[i].narrow(0, 0, n).copy_(torch::tensor(s.ids, torch::kLong));
+        mask[i].narrow(0, 0, n).fill_(1);
+      } else {
+        mask[i][0] = 1;  // nothing to read (GPT-2, no words): keeps attention defined; nothing is pooled
+      }
+      if (w > 0) {
+        at[i].narrow(0, 0, w).copy_(torch::tensor(s.positions, torch::kLong));
+        word_mask[i].narrow(0, 0, w).fill_(1);
+      }
+    }
+    const torch::Device d = rank_device_.device;
+    return model_->EmbedText(ids.to(d), mask.to(d), at.to(d), word_mask.to(d));
   }
 
   // Runs `fn(owned shard index, predictions [rows, targets] on the CPU, batch)` over `windows` of
@@ -437,7 +524,17 @@ class Trainer {
                                            absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty())));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
-    if (spec_.training.export_hf) {
+    if (spec_.training.export_hf && model_->is_text()) {
+      // transformers' GPT2Model/BertModel.from_pretrained(<dir>/hf), adapters merged, with the
+      // tokenizer's files: the directory is a model.pretrained or evaluation.models entry again.
+      RETURN_IF_ERROR(model::ExportTextHf(*model_->text_encoder(), dir + "/hf", model_->HeadStateDict(), "brain_heads.safetensors"));
+      for (const std::string& file : rank::TokenizerFiles()) {
+        const fs::path from = fs::path(spec_.model.pretrained) / file;
+        if (!fs::is_regular_file(from)) continue;
+        ASSIGN_OR_RETURN(std::string bytes, model::ReadTokenizerFile(from.string()));
+        RETURN_IF_ERROR(WriteFileAtomically(dir + "/hf/" + file, bytes));
+      }
+    } else if (spec_.training.export_hf) {
       // For Python users: transformers' Wav2Vec2Model/HubertModel.from_pretrained(<dir>/hf), adapters
       // merged; the heads and pooling in brain_heads.safetensors beside it.
       RETURN_IF_ERROR(model::ExportHf(model_->encoder(), dir + "/hf", model_->HeadStateDict(), "brain_heads.safetensors"));
@@ -466,6 +563,7 @@ class Trainer {
   Checkpoints checkpoints_;
   EarlyStopping early_stopping_;
   Plan plan_;
+  std::optional<TextSamples> text_samples_;  // a text model's tokenized stories
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
   std::map<std::string, int64_t> participant_targets_; // participant -> targets
   std::map<std::string, std::string> head_of_participant_;  // with model.head: participant

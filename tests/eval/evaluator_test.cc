@@ -323,6 +323,17 @@ TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
     EXPECT_GT(e.variance_removed(), 0.0);
     EXPECT_LT(e.variance_removed(), 0.5);
     EXPECT_EQ(e.drop_size(), 3);
+    // A causal text model also reports what the erasure costs its next-word prediction.
+    if (m.name() == "gpt2") {
+      std::cout << "gpt2 next-word loss " << e.next_token_loss_before() << " -> " << e.next_token_loss_after() << " ("
+                << e.next_token_tokens() << " tokens)\n";
+      EXPECT_GT(e.next_token_tokens(), 50);
+      EXPECT_GT(e.next_token_loss_before(), 0.0);
+      EXPECT_TRUE(std::isfinite(e.next_token_loss_after()));
+      EXPECT_NE(e.next_token_loss_after(), e.next_token_loss_before());  // the erased layer was patched in
+    } else {
+      EXPECT_EQ(e.next_token_tokens(), 0);
+    }
   }
 
   // A speech checkpoint directory given as a text model is named.
@@ -342,14 +353,16 @@ TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
 // whose pseudo-words are spelt with about as many letters as they have phonemes: a text model
 // that never hears sound predicts the auditory ROI, and erasing letters per word (LEACE) takes
 // away much of that while the language ROI barely moves; a speech model's auditory score does
-// not depend on letters. docs/evaluation.md ("Text models and the word-length confound") has
-// the full-size figures (scripts/text-confound).
+// not depend on letters. Variance partitioning puts the text model's auditory prediction mostly
+// in the part the low-level features share, and the permutation test finds the targets it
+// predicts. docs/evaluation.md ("Text models and the word-length confound") has the full-size
+// figures (scripts/text-confound).
 TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLanguageScore) {
   testing::TempDir dir;
   data::SynthOptions o;
   o.participants = 4;
   o.stories = 8;
-  o.story_seconds = 180;
+  o.story_seconds = 240;
   o.targets = 32;
   o.seed = 1;
   ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), o).ok());
@@ -371,7 +384,8 @@ TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLangua
                                           "evaluation:\n"
                                           "  models: [{name: speech}, {name: gpt2, pretrained: gpt2}]\n"
                                           "  context_seconds: 10\n  stride_seconds: 0.5\n  pooling: mean\n"
-                                          "  controls: [erasure]\n  probes: []\n  data_fractions: []\n"
+                                          "  controls: [residualisation, erasure, variance_partitioning, permutation]\n"
+                                          "  probes: []\n  data_fractions: []\n"
                                           "  cache_dir: cache\n"
                                           "output: {dir: out}\n";
   auto r = testing::RunCommand("timeout 300 " + testing::Mpirun(2) + testing::Binary("braintune-train") + " --spec " +
@@ -403,6 +417,47 @@ TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLangua
   EXPECT_GT(auditory_drop, 3 * std::max(language_drop, 0.0));
   // The speech model's auditory score survives the same erasure better.
   EXPECT_LT(roi(speech.drop(), "auditory"), auditory_drop);
+
+  // Variance partitioning: what the text model explains of the auditory ROI, the low-level
+  // features (letters, phonemes, word rate) explain too: most of it is shared.
+  const v1::VariancePartitionScores& parts = s.models(1).variance_partitioning();
+  ASSERT_EQ(parts.layer(), s.models(1).best_layer());
+  std::cout << "text auditory R2: joint " << roi(parts.joint_r2(), "auditory") << ", model "
+            << roi(parts.model_r2(), "auditory") << ", low-level " << roi(parts.lowlevel_r2(), "auditory")
+            << "; unique model " << roi(parts.unique_model(), "auditory") << ", shared " << roi(parts.shared(), "auditory")
+            << ", unique low-level " << roi(parts.unique_lowlevel(), "auditory") << "; language: unique model "
+            << roi(parts.unique_model(), "language") << ", shared " << roi(parts.shared(), "language") << "\n";
+  EXPECT_GT(roi(parts.model_r2(), "auditory"), 0.05);
+  EXPECT_GT(roi(parts.shared(), "auditory"), roi(parts.unique_model(), "auditory"));
+  // The same from the ROI means of the three R^2, without the per-target correction of negatives.
+  const double joint = roi(parts.joint_r2(), "auditory"), low = roi(parts.lowlevel_r2(), "auditory");
+  EXPECT_GT(roi(parts.model_r2(), "auditory") + low - joint, joint - low);
+  // ...unlike the language ROI, which only the model's features explain.
+  EXPECT_GT(roi(parts.unique_model(), "language"), roi(parts.shared(), "language"));
+  for (const auto& part : {parts.unique_model(), parts.unique_lowlevel(), parts.shared()}) {
+    for (const auto& r : part) EXPECT_GE(r.score().mean(), 0.0) << r.roi();
+  }
+
+  // The permutation test finds the targets the text model predicts.
+  const v1::PermutationScores& perm = s.models(1).permutation();
+  EXPECT_EQ(perm.permutations(), 1000);
+  EXPECT_EQ(perm.block_trs(), 10);
+  EXPECT_GE(perm.min_blocks(), 8);  // 83 test TRs after trimming
+  for (const auto& r : perm.rois()) {
+    std::cout << "text permutation " << r.roi() << ": " << r.significant() << " / " << r.targets() << "\n";
+    if (r.roi() == "language") EXPECT_GT(r.share().mean(), 0.5);
+    if (r.roi() == "all") EXPECT_EQ(r.targets(), 4 * 32);
+  }
+  // And the outputs carry both: evaluation.h5 per target, report.html and the CLI's sections.
+  const std::string html = testing::ReadFileOrEmpty(dir.File("out/report.html"));
+  EXPECT_NE(html.find("<h2>Variance partitioning</h2>"), std::string::npos);
+  EXPECT_NE(html.find("<h2>Permutation test</h2>"), std::string::npos);
+  auto h5 = testing::RunCommand(
+      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + dir.File("out/evaluation.h5") +
+      "', 'r'); print(f['models/gpt2/permutation/p/sub-01'].shape, f['models/gpt2/variance_partitioning/shared/sub-01']"
+      ".shape, f['models/gpt2/permutation/blocks'].shape)\"");
+  ASSERT_EQ(h5.exit_code, 0) << h5.output;
+  EXPECT_NE(h5.output.find("(32,) (32,) (4,)"), std::string::npos) << h5.output;
 }
 
 }  // namespace

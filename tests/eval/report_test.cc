@@ -273,6 +273,54 @@ TEST(ReportTest, RemovalShowsBeforeAfterAndDrops) {
   EXPECT_THAT(removal, HasSubstr("0.150 ± 0.010 <span class=\"n\">(n=3)</span>"));
 }
 
+TEST(ReportTest, VariancePartitioningAndPermutationHaveTheirSections) {
+  v1::EvaluationSummary s = SampleSummary();
+  std::string html = RenderHtmlReport(s);
+  EXPECT_THAT(Section(html, "variance-partitioning"), HasSubstr("No variance partitioning was run."));
+  EXPECT_THAT(Section(html, "permutation"), HasSubstr("No permutation test was run."));
+  v1::VariancePartitionScores* v = s.mutable_models(1)->mutable_variance_partitioning();
+  v->set_layer(1);
+  v->add_confounds("letters");
+  v->add_confounds("word_rate");
+  AddRois(v->mutable_joint_r2(), 0.30, 3);
+  AddRois(v->mutable_model_r2(), 0.25, 3);
+  AddRois(v->mutable_lowlevel_r2(), 0.20, 3);
+  AddRois(v->mutable_unique_model(), 0.10, 3);
+  AddRois(v->mutable_unique_lowlevel(), 0.05, 3);
+  AddRois(v->mutable_shared(), 0.15, 3);
+  v1::PermutationScores* p = s.mutable_models(1)->mutable_permutation();
+  p->set_layer(1);
+  p->set_permutations(1000);
+  p->set_block_trs(10);
+  p->set_fdr_q(0.05);
+  p->set_min_blocks(29);
+  for (const std::string roi : {"all", "AC"}) {
+    v1::PermutationRoi* r = p->add_rois();
+    r->set_roi(roi);
+    r->set_significant(roi == "all" ? 120 : 37);
+    r->set_targets(roi == "all" ? 300 : 60);
+    r->mutable_share()->set_mean(roi == "all" ? 0.4 : 0.617);
+    r->mutable_share()->set_sem(0.02);
+    r->mutable_share()->set_n(3);
+  }
+  html = RenderHtmlReport(s);
+  const std::string partition = Section(html, "variance-partitioning");
+  EXPECT_THAT(partition, HasSubstr("letters, word_rate"));
+  EXPECT_EQ(Count(partition, "<svg"), 1);  // the one model that has it
+  EXPECT_EQ(Count(partition, "data-part=\"shared\""), 3);  // all, AC, IFG
+  EXPECT_EQ(Count(partition, "data-part=\"unique-model\""), 3);
+  EXPECT_THAT(partition, HasSubstr(kNastyEscaped));
+  EXPECT_THAT(partition, HasSubstr("0.250 ± 0.020"));  // the shared part of AC: 0.15 + 0.10
+  const std::string permutation = Section(html, "permutation");
+  EXPECT_THAT(permutation, HasSubstr("1000 shuffles of the responses in blocks of 10 samples"));
+  EXPECT_THAT(permutation, HasSubstr("37 / 60"));
+  EXPECT_THAT(permutation, HasSubstr("120 / 300"));
+  // In order: after the erasure section, before the probes.
+  EXPECT_LT(html.find("<h2>Concept erasure (LEACE)</h2>"), html.find("<h2>Variance partitioning</h2>"));
+  EXPECT_LT(html.find("<h2>Variance partitioning</h2>"), html.find("<h2>Permutation test</h2>"));
+  EXPECT_LT(html.find("<h2>Permutation test</h2>"), html.find("<h2>Linear probes</h2>"));
+}
+
 TEST(ReportTest, ComparisonsTableAndPairedPlot) {
   const std::string comparisons = Section(RenderHtmlReport(SampleSummary()), "comparisons");
   EXPECT_THAT(comparisons, HasSubstr(std::string(kNastyEscaped) + " − "));

@@ -113,6 +113,37 @@ TEST(TextModelTest, Gpt2SeesOnlyThePastAndBertIgnoresPadding) {
   EXPECT_FALSE(torch::allclose(bert->Layers(ids).back().narrow(1, 0, 8), bert->Layers(changed).back().narrow(1, 0, 8)));
 }
 
+// The next-token check of concept erasure (eval/erasure_control.h) patches an edited hidden
+// state back into GPT-2's forward pass: later blocks must see the edit, earlier states not.
+TEST(TextModelTest, Gpt2NextTokenLogitsSeeAPatchedLayer) {
+  torch::manual_seed(3);
+  torch::NoGradGuard no_grad;
+  auto gpt2 = MakeTextEncoder(Tiny("gpt2"));
+  gpt2->eval();
+  const torch::Tensor ids = torch::randint(0, 300, {2, 10}, torch::kLong);
+  const std::vector<torch::Tensor> layers = gpt2->Layers(ids);
+  const int last = gpt2->num_layers();
+  const torch::Tensor wte = gpt2->named_parameters()["wte.weight"];
+  auto plain = gpt2->NextTokenLogits(ids, {}, 0, {});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->sizes(), (std::vector<int64_t>{2, 10, 300}));
+  EXPECT_TRUE(torch::allclose(*plain, torch::matmul(layers.back(), wte.t()), 1e-5, 1e-5));  // tied head
+  auto identity = gpt2->NextTokenLogits(ids, {}, 1, [](const torch::Tensor& h) { return h; });
+  ASSERT_TRUE(identity.ok());
+  EXPECT_TRUE(torch::allclose(*identity, *plain));
+  // An edit of the last state reaches the logits directly; one of an earlier state goes on through the blocks.
+  auto scale = [](const torch::Tensor& h) { return h * 0.5; };
+  EXPECT_TRUE(torch::allclose(*gpt2->NextTokenLogits(ids, {}, last, scale), *plain * 0.5, 1e-5, 1e-5));
+  auto early = gpt2->NextTokenLogits(ids, {}, 0, scale);
+  ASSERT_TRUE(early.ok());
+  EXPECT_FALSE(torch::allclose(*early, *plain, 1e-3, 1e-3));
+  EXPECT_FALSE(torch::allclose(*early, *plain * 0.5, 1e-3, 1e-3));
+  EXPECT_FALSE(gpt2->NextTokenLogits(ids, {}, last + 1, scale).ok());
+  // BERT is not a causal language model.
+  auto bert = MakeTextEncoder(Tiny("bert"));
+  EXPECT_EQ(bert->NextTokenLogits(ids, {}, 0, {}).status().code(), absl::StatusCode::kUnimplemented);
+}
+
 TEST(TextModelTest, CheckpointsLoadByHuggingFaceNamesAndBadOnesAreNamed) {
   for (const std::string type : {"gpt2", "bert"}) {
     SCOPED_TRACE(type);
