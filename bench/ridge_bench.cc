@@ -20,6 +20,13 @@
 //    table with times, peak RSS and the ratios scikit-learn / ours. Exits 1 if accuracy differs.
 //
 // --quick is a smoke size (1000 x 400 x 2000, 250 held out).
+//
+// --banded P1 benchmarks banded ridge instead (src/eval/banded_ridge.h, issue 19): the first P1
+// features are band 1, the rest band 2, alphas per band and target chosen over every pair of the
+// grid by the same contiguous folds; against bench/banded_ridge_reference.py, the same estimator
+// written straightforwardly in NumPy (per fold and pair, a solve of the penalised normal
+// equations). Same checks of equal accuracy (the same pair on >= 99% of targets, predictions
+// within 1e-4 relative). Default size there 2,000 x 400 (P1 384) x 2,000, 500 held out.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -33,6 +40,7 @@
 
 #include "data/hdf5_util.h"
 #include "data/hdf5_writer.h"
+#include "eval/banded_ridge.h"
 #include "eval/ridge.h"
 
 namespace {
@@ -138,10 +146,20 @@ int RunOurs(const std::string& mode, const std::string& problem, const std::stri
   options.alphas.assign(alphas.data_ptr<double>(), alphas.data_ptr<double>() + alphas.numel());
   options.folds = folds;
   const double start = Now();
-  braintune::eval::RidgeModel model = braintune::eval::FitRidgeCV(x, y, options, /*leave_one_out=*/mode == "loo");
-  torch::Tensor pred = model.Predict(x_test);
+  torch::Tensor chosen, pred;
+  if (mode == "banded") {
+    const int64_t p1 = ReadArray(problem, "band1_columns").item<double>();
+    const braintune::eval::BandedRidgeModel model =
+        braintune::eval::FitBandedRidgeCV({x.slice(1, 0, p1), x.slice(1, p1)}, y, options);
+    pred = model.Predict(x_test);
+    chosen = model.alphas;
+  } else {
+    braintune::eval::RidgeModel model = braintune::eval::FitRidgeCV(x, y, options, /*leave_one_out=*/mode == "loo");
+    pred = model.Predict(x_test);
+    chosen = model.alphas;
+  }
   const double seconds = Now() - start;
-  WriteArrays(out, {{"alphas", model.alphas}, {"pred", pred}});
+  WriteArrays(out, {{"alphas", chosen}, {"pred", pred}});
   std::printf("{\"seconds\": %.3f, \"peak_mb\": %.1f, \"loaded_mb\": %.1f}\n", seconds, PeakRssMb(), loaded);
   return 0;
 }
@@ -180,20 +198,67 @@ torch::Tensor ColumnR(const torch::Tensor& a, const torch::Tensor& b) {
   return (ac * bc).sum(0) / (ac.norm(2, 0) * bc.norm(2, 0));
 }
 
+// --banded: banded ridge, ours against the NumPy reference (see the file comment).
+int BandedMain(const Sizes& sizes, int64_t band1, int threads, int folds, int seed, const std::string& dir) {
+  if (band1 >= sizes.p) Die("--banded must be below --p");
+  const std::string problem = dir + "/banded-problem.h5";
+  const braintune::eval::RidgeOptions defaults;
+  double start = Now();
+  std::map<std::string, torch::Tensor> arrays = MakeProblem(sizes, defaults.alphas, seed);
+  arrays["band1_columns"] = torch::tensor({static_cast<double>(band1)}, torch::kFloat64);
+  WriteArrays(problem, arrays);
+  std::printf("ridge_bench --banded: %lld TRs x (%lld + %lld) features x %lld targets, %lld held-out TRs, %zu x %zu "
+              "alpha pairs, %d contiguous folds, %d threads; problem written in %.1f s\n",
+              static_cast<long long>(sizes.n), static_cast<long long>(band1), static_cast<long long>(sizes.p - band1),
+              static_cast<long long>(sizes.t), static_cast<long long>(sizes.test), defaults.alphas.size(),
+              defaults.alphas.size(), folds, threads, Now() - start);
+  std::fflush(stdout);
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const Run numpy = RunChild("/usr/bin/python3 " BRAINTUNE_SOURCE_DIR "/bench/banded_ridge_reference.py " + problem +
+                                 " " + dir + "/banded-numpy.h5 " + std::to_string(folds),
+                             dir + "/banded-numpy.h5");
+  const Run ours = RunChild(self + " --mode banded --problem " + problem + " --out " + dir + "/banded.h5 --threads " +
+                                std::to_string(threads) + " --folds " + std::to_string(folds),
+                            dir + "/banded.h5");
+  const torch::Tensor y_test = ReadArray(problem, "/y_test").to(torch::kFloat64);
+  // alphas [2, t]: the same pair where both bands' alphas agree.
+  const double same = ours.alphas.eq(numpy.alphas).all(0).to(torch::kFloat64).mean().item<double>();
+  const double pred_diff = ((ours.pred - numpy.pred).abs().max() / numpy.pred.abs().max()).item<double>();
+  const bool equal = same >= 0.99 && pred_diff <= 1e-4;
+  const torch::Tensor pairs = ours.alphas.select(0, 0) * 1e6 + ours.alphas.select(0, 1);
+  std::printf("\n| method | fit + predict s | peak RSS MB (after loading) | NumPy time / ours | mean held-out r | "
+              "distinct alpha pairs chosen |\n|---|---|---|---|---|---|\n");
+  std::printf("| NumPy, per fold and pair a solve | %.1f | %.0f (%.0f) | 1.00 | %.4f | %lld |\n", numpy.seconds,
+              numpy.peak_mb, numpy.loaded_mb, ColumnR(numpy.pred, y_test).mean().item<double>(),
+              static_cast<long long>(std::get<0>(torch::_unique(numpy.alphas.select(0, 0) * 1e6 +
+                                                                numpy.alphas.select(0, 1))).numel()));
+  std::printf("| braintune FitBandedRidgeCV | %.1f | %.0f (%.0f) | %.2f | %.4f | %lld |\n", ours.seconds, ours.peak_mb,
+              ours.loaded_mb, numpy.seconds / ours.seconds, ColumnR(ours.pred, y_test).mean().item<double>(),
+              static_cast<long long>(std::get<0>(torch::_unique(pairs)).numel()));
+  std::printf("\naccuracy vs NumPy: the same alpha pair on %.2f%% of targets (>= 99%%), held-out predictions differ "
+              "by %.1e relative (<= 1e-4): %s\nspeed: %.2fx NumPy\n",
+              100 * same, pred_diff, equal ? "equal" : "NOT EQUAL", numpy.seconds / ours.seconds);
+  return equal ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Sizes sizes;
   int threads = 2, folds = 5, seed = 0;
+  int64_t band1 = 0;   // --banded P1
+  bool sized = false;  // a size flag was given
   std::string dir = "/tmp/braintune-ridge-bench", mode, problem, out;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     if (k == "--quick") {
       sizes = {1000, 400, 2000, 250};
+      sized = true;
       continue;
     }
     if (i + 1 >= argc) Die("missing value after " + k);
     const std::string v = argv[++i];
+    sized = sized || k == "--n" || k == "--p" || k == "--t" || k == "--test";
     if (k == "--n") sizes.n = std::stoll(v);
     else if (k == "--p") sizes.p = std::stoll(v);
     else if (k == "--t") sizes.t = std::stoll(v);
@@ -202,6 +267,7 @@ int main(int argc, char** argv) {
     else if (k == "--folds") folds = std::stoi(v);
     else if (k == "--seed") seed = std::stoi(v);
     else if (k == "--dir") dir = v;
+    else if (k == "--banded") band1 = std::stoll(v);
     else if (k == "--mode") mode = v;        // internal: the child processes
     else if (k == "--problem") problem = v;  // internal
     else if (k == "--out") out = v;          // internal
@@ -217,6 +283,7 @@ int main(int argc, char** argv) {
     setenv(var, threads_s.c_str(), 1);
   }
   std::filesystem::create_directories(dir);
+  if (band1 > 0) return BandedMain(sized ? sizes : Sizes{2000, 400, 2000, 500}, band1, threads, folds, seed, dir);
   problem = dir + "/problem.h5";
   const braintune::eval::RidgeOptions defaults;
   double start = Now();

@@ -4,11 +4,15 @@
 # same threads, same BLAS threading (OpenBLAS on one thread, as braintune sets it), the same
 # randomly initialised GPT-2 weights, run alternately ROUNDS times; the ratio is of the medians.
 #   words: word-level features of every layer (eval/word_features.h: tokenizing, huth contexts of
-#          256 words, batched passes), words/s; the states are compared (largest difference).
+#          64 words, batched passes), words/s; the states are compared (largest difference). The
+#          toy BPE vocabulary (400 merges) cuts a word into ~3 tokens where GPT-2's real one needs
+#          ~1.3, so 64 words here are about as many tokens as ~150 real ones (longer contexts
+#          exceed tiny's 512 positions and turn into one pass per word).
 #   step:  a brain-tuning step with LoRA on attention (mean over words -> head -> Pearson loss
 #          -> backward -> clip -> AdamW), samples/s; the first losses and gradient norm compared.
 # The words are the first WORDS words of docs/evaluation.md (English with punctuation, digits,
-# code), the BPE vocabulary trained on them by bench/reference/text_reference.py.
+# code; a quarter of them for small), the BPE vocabulary trained on them by
+# bench/reference/text_reference.py.
 # Usage: bench/text_bench.sh [THREADS] [ROUNDS] [WORDS] (default: all cores, 3 rounds, 2000 words)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +24,9 @@ export OPENBLAS_NUM_THREADS=1
 ./scripts/build text_bench >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tr -s ' \n\t' '\n' < docs/evaluation.md | grep -v '^$' | head -n "$WORDS" | tr '\n' ' ' > "$work/words.txt"
-/usr/bin/python3 bench/reference/text_reference.py make-tokenizers --text "$work/words.txt" --out "$work/tok" \
+tr -s ' \n\t' '\n' < docs/evaluation.md | grep -v '^$' | head -n "$WORDS" | tr '\n' ' ' > "$work/tiny.words"
+tr ' ' '\n' < "$work/tiny.words" | head -n $((WORDS / 4)) | tr '\n' ' ' > "$work/small.words"
+/usr/bin/python3 bench/reference/text_reference.py make-tokenizers --text "$work/tiny.words" --out "$work/tok" \
   --merges 400 >/dev/null
 for size in tiny small; do
   /usr/bin/python3 bench/text_bench.py make-model --size $size --out "$work/$size" >/dev/null
@@ -43,7 +48,7 @@ PY
 
 words() {  # size
   local size=$1 cpp=() py=()
-  local args=(--model "$work/$size" --tokenizer "$work/tok/gpt2" --words "$work/words.txt" --context-words 256
+  local args=(--model "$work/$size" --tokenizer "$work/tok/gpt2" --words "$work/$size.words" --context-words 64
               --mode huth --batch-size 8 --repeats 2 --threads "$THREADS")
   for r in $(seq "$ROUNDS"); do
     cpp+=("$("$BIN" words "${args[@]}" --save "$work/states.safetensors" | tail -1)")
@@ -51,7 +56,7 @@ words() {  # size
     echo "braintune: ${cpp[-1]}"
     echo "pytorch:   ${py[-1]}"
   done
-  ratio "words $size ($WORDS words, 256-word huth contexts, $THREADS threads)" words_per_sec "$ROUNDS" "${cpp[@]}" "${py[@]}"
+  ratio "words $size ($(wc -w < "$work/$size.words") words, 64-word huth contexts, $THREADS threads)" words_per_sec "$ROUNDS" "${cpp[@]}" "${py[@]}"
 }
 
 step() {  # size, steps
