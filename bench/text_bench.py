@@ -48,7 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference"))
-from text_reference import Conv1D, Gpt2Model, Gpt2Tokenizer, context_starts, load_model  # noqa: E402
+from text_reference import Conv1D, Gpt2Model, Gpt2Tokenizer, context_starts, load_model, save_hf_model  # noqa: E402
 from wav2vec2_reference import load_safetensors, save_safetensors  # noqa: E402
 
 
@@ -93,17 +93,7 @@ def make_model(a):
               "embd_pdrop": 0.0, "attn_pdrop": 0.0, **SIZES[a.size]}
     torch.manual_seed(a.seed)
     model = Gpt2Model(config)
-    for name, p in model.named_parameters():  # Hugging Face's initialisation
-        if ".ln_" in name or name.startswith("ln_"):
-            nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
-        elif name.endswith("bias"):
-            nn.init.zeros_(p)
-        else:
-            nn.init.normal_(p, 0.0, 0.02)
-    os.makedirs(a.out, exist_ok=True)
-    save_safetensors(os.path.join(a.out, "model.safetensors"), dict(model.state_dict()), {"format": "pt"})
-    with open(os.path.join(a.out, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2)
+    save_hf_model(model, config, a.out)
     print(f"{a.out}: gpt2 {a.size}, {sum(p.numel() for p in model.parameters())} parameters")
     return 0
 

@@ -48,7 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wav2vec2_reference import load_safetensors  # noqa: E402
+from wav2vec2_reference import load_safetensors, save_safetensors  # noqa: E402
 
 # ---------------------------------------------------------------------------------------------
 # GPT-2 byte-level BPE
@@ -495,8 +495,23 @@ def make_tokenizers(args):
     return 0
 
 
+def save_hf_model(model, config, out):
+    """Hugging Face's initialisation (layer norms 1 and 0, biases 0, other weights N(0, 0.02)),
+    then model.safetensors and config.json in the directory `out`."""
+    for name, p in model.named_parameters():
+        if "LayerNorm" in name or ".ln_" in name or name.startswith("ln_"):
+            nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
+        elif name.endswith("bias"):
+            nn.init.zeros_(p)
+        else:
+            nn.init.normal_(p, 0.0, 0.02)
+    os.makedirs(out, exist_ok=True)
+    save_safetensors(os.path.join(out, "model.safetensors"), dict(model.state_dict()), {"format": "pt"})
+    with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+
+
 def make_model(args):
-    from wav2vec2_reference import save_safetensors
     import shutil
     torch.manual_seed(args.seed)
     files = ["vocab.json", "merges.txt"] if args.kind == "gpt2" else ["vocab.txt"]
@@ -515,17 +530,7 @@ def make_model(args):
                   "num_attention_heads": 2, "intermediate_size": 256, "type_vocab_size": 2, "hidden_act": "gelu",
                   "layer_norm_eps": 1e-12}
         model = BertModel(config)
-    for name, p in model.named_parameters():  # Hugging Face's initialisation
-        if "LayerNorm" in name or ".ln_" in name or name.startswith("ln_"):
-            nn.init.ones_(p) if name.endswith("weight") else nn.init.zeros_(p)
-        elif name.endswith("bias"):
-            nn.init.zeros_(p)
-        else:
-            nn.init.normal_(p, 0.0, 0.02)
-    os.makedirs(args.out, exist_ok=True)
-    save_safetensors(os.path.join(args.out, "model.safetensors"), dict(model.state_dict()), {"format": "pt"})
-    with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:
-        json.dump(config, f, indent=2)
+    save_hf_model(model, config, args.out)
     for name in files:
         shutil.copy(os.path.join(args.tokenizer, name), os.path.join(args.out, name))
     print(f"{args.out}: {args.kind}, {sum(p.numel() for p in model.parameters())} parameters, vocabulary {vocab}")

@@ -20,6 +20,7 @@
 #include "model/text_encoder.h"
 #include "model/tokenizer.h"
 #include "testing/process.h"
+#include "testing/text_model.h"
 #include "train/checkpoints.h"
 
 namespace braintune::eval {
@@ -366,18 +367,7 @@ TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLangua
   o.targets = 32;
   o.seed = 1;
   ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), o).ok());
-  const std::string py = absl::StrCat("/usr/bin/python3 ", BRAINTUNE_SOURCE_DIR, "/bench/reference/text_reference.py ");
-  auto words = testing::RunCommand(
-      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + dir.File("brain.h5") +
-      "', 'r'); w = [x.decode() for s in sorted(f['stimuli']) for x in f['stimuli'][s]['words']['text'][:]]; "
-      "open('" + dir.File("words.txt") + "', 'w').write(' '.join(w))\"");
-  ASSERT_EQ(words.exit_code, 0) << words.output;
-  for (const std::string& cmd :
-       {py + "make-tokenizers --merges 200 --text " + dir.File("words.txt") + " --out " + dir.File("tok"),
-        py + "make-model --kind gpt2 --tokenizer " + dir.File("tok/gpt2") + " --out " + dir.File("gpt2")}) {
-    auto r = testing::RunCommand(cmd);
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
+  ASSERT_NO_FATAL_FAILURE(testing::WriteTextModelForDataset(dir, "brain.h5", "gpt2"));
   std::ofstream(dir.File("spec.yaml")) << "name: confound\nkind: evaluate\n"
                                           "data: {path: brain.h5, test_stories: [story_07], trim_start: 5, trim_end: 2}\n"
                                           "model: {size: tiny}\n"

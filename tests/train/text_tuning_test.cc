@@ -13,26 +13,15 @@
 #include "data/synthetic.h"
 #include "model/safetensors.h"
 #include "testing/process.h"
+#include "testing/text_model.h"
 
 namespace braintune::train {
 namespace {
 
-// A synthetic brain at dir/brain.h5 and a tokenizer fitted to its words at dir/tok/<kind>, with
-// a random tiny text model of `kind` (gpt2 or bert) at dir/<kind> (text_reference.py make-model).
+// A synthetic brain at dir/brain.h5 and a random tiny text model of `kind` fitted to its words.
 void WriteBrainAndModel(const testing::TempDir& dir, const data::SynthOptions& synth, const std::string& kind) {
   ASSERT_TRUE(data::WriteSyntheticDataset(dir.File("brain.h5"), synth).ok());
-  const std::string py = absl::StrCat("/usr/bin/python3 ", BRAINTUNE_SOURCE_DIR, "/bench/reference/text_reference.py ");
-  auto words = testing::RunCommand(
-      "/usr/bin/python3 -c \"import h5py; f = h5py.File('" + dir.File("brain.h5") +
-      "', 'r'); w = [x.decode() for s in sorted(f['stimuli']) for x in f['stimuli'][s]['words']['text'][:]]; "
-      "open('" + dir.File("words.txt") + "', 'w').write(' '.join(w))\"");
-  ASSERT_EQ(words.exit_code, 0) << words.output;
-  for (const std::string& cmd :
-       {py + "make-tokenizers --merges 200 --text " + dir.File("words.txt") + " --out " + dir.File("tok"),
-        py + "make-model --kind " + kind + " --tokenizer " + dir.File("tok/" + kind) + " --out " + dir.File(kind)}) {
-    auto r = testing::RunCommand(cmd);
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
+  testing::WriteTextModelForDataset(dir, "brain.h5", kind);
 }
 
 double ResultNumber(const std::string& json, const std::string& key) {
@@ -52,7 +41,7 @@ TEST(TextTuningTest, GptTwoTunedOnTheLanguageRoiBeatsItsUntrainedSelf) {
   synth.stories = 8;
   synth.story_seconds = 180;
   synth.targets = 16;
-  WriteBrainAndModel(dir, synth, "gpt2");
+  ASSERT_NO_FATAL_FAILURE(WriteBrainAndModel(dir, synth, "gpt2"));
   std::ofstream(dir.File("job.yaml"))
       << "name: text\ndata: {path: brain.h5, trim_start: 5, trim_end: 2, target_roi: language}\n"
       << "model: {pretrained: gpt2, finetune: lora, lora: {rank: 8, alpha: 16, dropout: 0.0}}\n"
@@ -124,7 +113,7 @@ TEST(TextTuningTest, OneAndTwoRanksGiveTheSameBert) {
   synth.stories = 3;
   synth.story_seconds = 40;
   synth.targets = 6;
-  WriteBrainAndModel(dir, synth, "bert");
+  ASSERT_NO_FATAL_FAILURE(WriteBrainAndModel(dir, synth, "bert"));
   std::ofstream(dir.File("job.yaml")) << "name: text\ndata: {path: brain.h5, trim_start: 2, trim_end: 1}\n"
                                       << "model: {pretrained: bert, pooling: attention}\n"
                                       << "training: {steps: 4, batch_size: 6, lr: 0.001, log_every: 5}\n";
