@@ -309,8 +309,9 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   }
   for (size_t i = 0; i < s->probes.size(); ++i) {
     const std::string& probe = s->probes[i];
-    if (probe != "phoneme" && probe != "word_class") {
-      return r.Error(r.Child("probes"), r.Key("probes"), absl::StrCat("'", probe, "' is not phoneme or word_class"));
+    if (probe != "phoneme" && probe != "word_class" && probe != "context_class") {
+      return r.Error(r.Child("probes"), r.Key("probes"),
+                     absl::StrCat("'", probe, "' is not phoneme, word_class or context_class"));
     }
     if (std::find(s->probes.begin(), s->probes.begin() + i, probe) != s->probes.begin() + i) {
       return r.Error(r.Child("probes"), r.Key("probes"), absl::StrCat("'", probe, "' is listed twice"));

@@ -181,7 +181,8 @@ struct EvaluationSpec {
   int context_words = 256;               // 1..100000
   std::string context_mode = "huth";     // "huth" or "sliding"
   // Linear probes of every layer (docs/evaluation.md): "phoneme" (phoneme identity, from the
-  // dataset's phoneme timings) and "word_class" (word meaning: /stimuli/<story>/words/class),
+  // dataset's phoneme timings), "word_class" (word meaning: /stimuli/<story>/words/class) and
+  // "context_class" (the class dominating the last few seconds of words: eval/probes.h),
   // fitted on the training stories and scored on the test stories. A probe the dataset has no
   // labels for is skipped, saying so. Empty: none.
   std::vector<std::string> probes = {"phoneme", "word_class"};

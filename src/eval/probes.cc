@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -25,8 +26,9 @@ std::vector<std::pair<double, std::string>> Labelled(const data::Story& story, c
   if (probe == kPhonemeProbe) {
     for (const data::Interval& p : story.phonemes) out.emplace_back(p.offset, p.text);
   } else {
-    for (size_t i = 0; i < story.words.size() && i < story.word_classes.size(); ++i) {
-      out.emplace_back(story.words[i].offset, std::to_string(story.word_classes[i]));
+    const std::vector<int32_t> classes = probe == kContextClassProbe ? ContextClasses(story) : story.word_classes;
+    for (size_t i = 0; i < story.words.size() && i < classes.size(); ++i) {
+      out.emplace_back(story.words[i].offset, std::to_string(classes[i]));
     }
   }
   return out;
@@ -34,12 +36,36 @@ std::vector<std::pair<double, std::string>> Labelled(const data::Story& story, c
 
 }  // namespace
 
+std::vector<int32_t> ContextClasses(const data::Story& story) {
+  const size_t n = std::min(story.words.size(), story.word_classes.size());
+  std::vector<int32_t> out(n);
+  std::map<int32_t, double> weight;  // class -> weight, reset per word
+  for (size_t i = 0; i < n; ++i) {
+    const double end = story.words[i].offset;
+    weight.clear();
+    // Words ending more than 10 time constants ago weigh < 5e-5 of a new one: left out.
+    for (size_t k = i + 1; k-- > 0;) {
+      const data::Interval& w = story.words[k];
+      const double age = end - w.offset;
+      if (age > 10 * kContextClassSeconds) break;
+      weight[story.word_classes[k]] += (w.offset - w.onset) * std::exp(-age / kContextClassSeconds);
+    }
+    // The heaviest class; a tie goes to the current word's class, then to the smaller label.
+    int32_t best = story.word_classes[i];
+    for (const auto& [c, v] : weight) {
+      if (v > weight[best]) best = c;
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
 std::string ProbeUnavailable(const Participants& j, const std::string& probe) {
   std::set<std::string> labels;
   for (const std::string& name : j.heard) {
     const data::Story* s = j.dataset.FindStory(name);
     if (probe == kPhonemeProbe && s->phonemes.empty()) return "a story heard has no phoneme timings";
-    if (probe == kWordClassProbe && s->word_classes.empty()) return "a story heard has no word classes (words/class)";
+    if (probe != kPhonemeProbe && s->word_classes.empty()) return "a story heard has no word classes (words/class)";
     for (const auto& item : Labelled(*s, probe)) labels.insert(item.second);
   }
   // One classifier output per label: a vocabulary's worth would take gigabytes.

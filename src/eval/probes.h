@@ -20,11 +20,21 @@ namespace braintune::eval {
 // The probes evaluation.probes may name.
 inline constexpr char kPhonemeProbe[] = "phoneme";
 inline constexpr char kWordClassProbe[] = "word_class";
+// The meaning of the context rather than of the word: at each word's end, the class that
+// dominates the words heard in the last seconds, each word weighted by its duration and by
+// exp(-(age of its end) / kContextClassSeconds) (a leaky average of meaning, what a
+// language area integrating meaning over a few seconds follows; the synthetic brain's own
+// integration time). Needs word classes as word_class does.
+inline constexpr char kContextClassProbe[] = "context_class";
+inline constexpr double kContextClassSeconds = 4.0;
+
+// The context_class label of every word of `story` (its word classes), in word order.
+std::vector<int32_t> ContextClasses(const data::Story& story);
 // A probe with more labels than this is skipped (its one-hot targets would not fit in memory).
 inline constexpr size_t kMaxProbeClasses = 1000;
 
 // Why `probe` cannot run on the stories `participants` heard ("" when it can): no phoneme or
-// word timings, no word classes, or more than kMaxProbeClasses labels.
+// word timings, no word classes (word_class, context_class), or more than kMaxProbeClasses labels.
 std::string ProbeUnavailable(const Participants& participants, const std::string& probe);
 
 // Runs `probe` on one layer's features of the stories heard (every story in `features`). Each

@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], participants: some}\n",
                 "evaluation.participants: 'some'"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], probes: [syntax]}\n",
-                "evaluation.probes: 'syntax' is not phoneme or word_class"},
+                "evaluation.probes: 'syntax' is not phoneme, word_class or context_class"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], probes: [phoneme, phoneme]}\n",
                 "evaluation.probes: 'phoneme' is listed twice"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], delays: [1, x]}\n",

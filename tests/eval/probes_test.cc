@@ -91,5 +91,31 @@ TEST(ProbesTest, PhonemesAreItemsAndMissingLabelsAreNamed) {
   EXPECT_NE(ProbeUnavailable(j, kWordClassProbe).find("no word classes"), std::string::npos);
 }
 
+// context_class: the class that dominates the last seconds of words, by duration and recency.
+TEST(ProbeTest, ContextClassIsTheClassOfTheLastSecondsNotOfTheWord) {
+  data::Story s;
+  // Three long words of class 2, then a short word of class 0: the context is still class 2.
+  for (int w = 0; w < 3; ++w) {
+    s.words.push_back({1.0 * w, 1.0 * w + 0.9, "long"});
+    s.word_classes.push_back(2);
+  }
+  s.words.push_back({3.0, 3.2, "short"});
+  s.word_classes.push_back(0);
+  // 20 s of silence, then one word of class 1: the old words have faded (exp(-5) each).
+  s.words.push_back({23.2, 23.6, "late"});
+  s.word_classes.push_back(1);
+  // Then shorter class 3 words: one does not outweigh the class 1 word (0.3 < 0.4 exp(-0.1)), two do.
+  for (int w = 0; w < 3; ++w) {
+    s.words.push_back({23.7 + 0.4 * w, 24.0 + 0.4 * w, "next"});
+    s.word_classes.push_back(3);
+  }
+  EXPECT_EQ(ContextClasses(s), (std::vector<int32_t>{2, 2, 2, 2, 1, 1, 3, 3}));
+  // A tie (one word of each class, same length, same end) goes to the current word's class.
+  data::Story tie;
+  tie.words = {{0, 0.5, "a"}, {0, 0.5, "b"}};
+  tie.word_classes = {1, 0};
+  EXPECT_EQ(ContextClasses(tie), (std::vector<int32_t>{1, 0}));
+}
+
 }  // namespace
 }  // namespace braintune::eval
