@@ -2,9 +2,8 @@
 # The images, built and run for real (issue 18; docs/deploy.md):
 #  1. a Debian 12 base from Debian's packages (debootstrap --variant=minbase), kept as an OCI
 #     tarball in $BRAINTUNE_IMAGE_CACHE (default /var/cache/braintune-images) for the next run;
-#  2. the coordinator and worker images from docker/Dockerfile with buildah (the builder takes
-#     the suite's own binaries, BUILD_DIR/services, unless BRAINTUNE_IMAGES_COMPILE=1; the host's
-#     ccache is mounted into the builder for when it compiles);
+#  2. the coordinator and worker images from docker/Dockerfile with buildah (the host's ccache
+#     mounted into the builder);
 #  3. the images checked: the coordinator's has no LibTorch and no MPI (its size is printed),
 #     the OCI labels and the HEALTHCHECK are there;
 #  4. a pool run from them: a coordinator container (as its unprivileged user, auth on) and two
@@ -93,19 +92,11 @@ say "base ready ($(elapsed))"
 ccache_dir=$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")
 mkdir -p "$ccache_dir"
 revision=$(git -C "$src" rev-parse HEAD 2>/dev/null || echo unknown)
-# The binaries the suite was built with (BUILD_DIR), from these sources on this Debian 12: the
-# builder takes them instead of compiling everything a second time (docker/Dockerfile, PREBUILT).
-# BRAINTUNE_IMAGES_COMPILE=1 has the builder compile, as an operator's build does.
-prebuilt=()
-if [ "${BRAINTUNE_IMAGES_COMPILE:-0}" != 1 ]; then
-  prebuilt=(-v "$bin:/prebuilt:ro" --build-arg PREBUILT=/prebuilt)
-  say "the builder takes the binaries of $bin"
-fi
 for target in coordinator worker; do
   say "building braintune-$target"
   buildah bud --isolation chroot --layers --format docker --target "$target" \
     --build-arg BASE="$base" --build-arg VERSION=test --build-arg REVISION="$revision" \
-    "${prebuilt[@]}" -v "$ccache_dir:/ccache" -v /var/cache/apt/archives:/var/cache/apt/archives \
+    -v "$ccache_dir:/ccache" -v /var/cache/apt/archives:/var/cache/apt/archives \
     -f "$src/docker/Dockerfile" -t "localhost/braintune-$target:$tag" "$src" >"$work/build-$target.log" 2>&1 ||
     { tail -40 "$work/build-$target.log"; fail "building braintune-$target"; }
   grep -h "^builder:" "$work/build-$target.log" | head -1 || true
