@@ -2,8 +2,10 @@
 
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <optional>
 #include <set>
 
@@ -177,7 +179,14 @@ void Wav2Vec2ModelImpl::FreezeFeatureEncoder() {
   for (auto& p : named_children()["feature_extractor"]->parameters()) p.set_requires_grad(false);
 }
 
-void Wav2Vec2ModelImpl::EnableLora(const LoraOptions& o) {
+absl::Status Wav2Vec2ModelImpl::EnableLora(const LoraOptions& o) {
+  static const char* kTargets[] = {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"};
+  for (const std::string& t : o.targets) {
+    if (std::find(std::begin(kTargets), std::end(kTargets), t) == std::end(kTargets)) {
+      return absl::InvalidArgumentError(absl::StrCat("lora target '", t, "' is not a layer of ", config_.model_type,
+                                                     " (known: ", absl::StrJoin(kTargets, ", "), ")"));
+    }
+  }
   for (auto& p : parameters()) p.set_requires_grad(false);
   for (Layer& l : layers_) {
     const std::map<std::string, LoraLinear*> by_name = {{"q_proj", &l.q},           {"k_proj", &l.k},
@@ -186,6 +195,7 @@ void Wav2Vec2ModelImpl::EnableLora(const LoraOptions& o) {
                                                         {"output_dense", &l.output}};
     for (const std::string& t : o.targets) (*by_name.at(t))->EnableLora(o);
   }
+  return absl::OkStatus();
 }
 
 std::vector<std::pair<std::string, Tensor>> Wav2Vec2ModelImpl::HfStateDict() { return MergedParameters(*this); }

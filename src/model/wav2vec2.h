@@ -43,7 +43,9 @@ class Wav2Vec2ModelImpl : public torch::nn::Module {
   // The convolutional feature encoder stops learning (and runs without autograd).
   void FreezeFeatureEncoder();
   // Adds adapters to options.targets of every layer and freezes every other parameter.
-  void EnableLora(const LoraOptions& options);
+  // InvalidArgument naming a target this model does not have (q_proj, k_proj, v_proj,
+  // out_proj, intermediate_dense, output_dense), before any change.
+  absl::Status EnableLora(const LoraOptions& options);
 
   // Parameters by HF name, adapters merged into their weights (for export).
   std::vector<std::pair<std::string, torch::Tensor>> HfStateDict();

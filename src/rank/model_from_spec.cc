@@ -2,9 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <iostream>
-#include <iterator>
 
 #include "common/files.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +79,11 @@ model::LoraOptions LoraOf(const config::ModelSpec& spec, const std::vector<std::
   return lo;
 }
 
+// An encoder's refusal of a LoRA target, named by the spec key that asked for it.
+absl::Status Named(const absl::Status& s) {
+  return s.ok() ? s : absl::Status(s.code(), absl::StrCat("model.lora.targets: ", s.message()));
+}
+
 void PrintLoaded(const std::string& weights_path, const std::vector<std::string>& skipped) {
   std::cout << "braintune-train: loaded " << weights_path;
   if (!skipped.empty()) std::cout << " (" << skipped.size() << " tensors of other heads not used, e.g. " << skipped[0] << ")";
@@ -93,7 +96,8 @@ absl::StatusOr<model::BrainModel> BuildTextModel(const config::JobSpec& spec, co
   ASSIGN_OR_RETURN(TextModel text, LoadTextModel(spec.model.pretrained));
   if (verbose) PrintLoaded(text.weights_path, text.skipped);
   if (spec.model.finetune == "lora") {
-    RETURN_IF_ERROR(text.encoder->EnableLora(LoraOf(spec.model, model::DefaultTextLoraTargets(text.encoder->config().model_type))));
+    RETURN_IF_ERROR(
+        Named(text.encoder->EnableLora(LoraOf(spec.model, model::DefaultTextLoraTargets(text.encoder->config().model_type)))));
   }
   return model::BrainModel(text.encoder, heads, spec.model.pooling);
 }
@@ -115,15 +119,7 @@ absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const 
   }
   if (spec.model.freeze_feature_encoder) m->encoder()->FreezeFeatureEncoder();
   if (spec.model.finetune == "lora") {
-    const model::LoraOptions lo = LoraOf(spec.model, config::LoraSpec().targets);
-    static const char* kSpeechTargets[] = {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"};
-    for (const std::string& t : lo.targets) {
-      if (std::find(std::begin(kSpeechTargets), std::end(kSpeechTargets), t) == std::end(kSpeechTargets)) {
-        return absl::InvalidArgumentError(absl::StrCat("model.lora.targets: '", t, "' is not a layer of a ", config.model_type,
-                                                       " model (q_proj, k_proj, v_proj, out_proj, intermediate_dense, output_dense)"));
-      }
-    }
-    m->encoder()->EnableLora(lo);
+    RETURN_IF_ERROR(Named(m->encoder()->EnableLora(LoraOf(spec.model, config::LoraSpec().targets))));
   }
   return m;
 }

@@ -169,19 +169,13 @@ class Trainer {
       int64_t targets = p.n_targets;
       if (!roi.empty()) {
         auto it = p.rois.find(roi);
-        if (it == p.rois.end() || it->second.empty()) {
+        if (it == p.rois.end()) {
           return absl::InvalidArgumentError(absl::StrCat(path, ": /participants/", p.id, "/rois/", roi,
                                                          ": no such ROI (data.target_roi in ", source_, ")"));
         }
+        // The reader has checked the ROI: not empty, distinct indices in [0, n_targets).
         std::vector<int32_t> cols = it->second;
         std::sort(cols.begin(), cols.end());
-        cols.erase(std::unique(cols.begin(), cols.end()), cols.end());
-        for (int32_t c : cols) {
-          if (c < 0 || c >= p.n_targets) {
-            return absl::InvalidArgumentError(absl::StrCat(path, ": /participants/", p.id, "/rois/", roi, ": target ", c,
-                                                           " is not in [0, ", p.n_targets, ")"));
-          }
-        }
         targets = static_cast<int64_t>(cols.size());
         columns[p.id] = std::move(cols);
       }

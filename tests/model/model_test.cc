@@ -59,7 +59,7 @@ TEST(Wav2Vec2Test, BaseHasThePublishedShapesAndParameterCount) {
   EXPECT_EQ(base->config().Frames(16000), 49);
   // The published LoRA recipe: rank 8 on q/k/v/out trains 0.6% of the encoder.
   base->FreezeFeatureEncoder();
-  base->EnableLora(LoraOptions{});
+  ASSERT_TRUE(base->EnableLora(LoraOptions{}).ok());
   EXPECT_EQ(Count(base->parameters(), true), 12 * 4 * (768 * 8 + 8 * 768));
   EXPECT_NEAR(100.0 * Count(base->parameters(), true) / 94'370'944, 0.62, 0.01);
 }
@@ -188,8 +188,14 @@ TEST(LoraTest, FreshAdaptersChangeNothingAndMergedExportsMatch) {
   torch::Tensor audio = torch::randn({2, 4000});
   torch::Tensor before = m->forward(audio);
   LoraOptions lo;
+  // A target the model does not have (GPT-2's c_attn) is named, and nothing changes.
+  lo.targets = {"q_proj", "c_attn"};
+  const absl::Status bad = m->EnableLora(lo);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("lora target 'c_attn' is not a layer of"), std::string::npos) << bad;
+  for (auto& p : m->parameters()) EXPECT_TRUE(p.requires_grad());
   lo.targets = {"q_proj", "v_proj", "output_dense"};
-  m->EnableLora(lo);
+  ASSERT_TRUE(m->EnableLora(lo).ok());
   EXPECT_TRUE(torch::allclose(m->forward(audio), before)) << "B starts at zero";
   int adapters = 0;
   for (auto& item : m->named_parameters()) {
