@@ -81,9 +81,12 @@ absl::Status CreatePrivateDirectory(const std::string& dir, const std::string& w
 }
 
 absl::Status RestrictToOwner(const std::string& path) {
-  // O_NONBLOCK: opening a FIFO planted under the name must not hang; fchmod on the descriptor
-  // changes exactly the file that was checked.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  // O_PATH: the descriptor names the file without opening it (a FIFO planted under the name
+  // cannot hang us) and, unlike an opened one, its close() keeps the POSIX locks this process
+  // holds on the file: SQLite's, when the file is a database another connection has open.
+  // Closing any other descriptor would drop them. The mode is changed through the descriptor,
+  // so exactly the file that was checked.
+  const int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return absl::OkStatus();
     return absl::InternalError(absl::StrCat(path, ": cannot open to restrict its permissions: ", std::strerror(errno)));
@@ -92,7 +95,8 @@ absl::Status RestrictToOwner(const std::string& path) {
   absl::Status status;
   if (::fstat(fd, &st) != 0) {
     status = absl::InternalError(absl::StrCat(path, ": cannot stat: ", std::strerror(errno)));
-  } else if ((st.st_mode & 077) != 0 && ::fchmod(fd, st.st_mode & 07700) != 0) {
+  } else if ((st.st_mode & 077) != 0 &&
+             ::chmod(absl::StrCat("/proc/self/fd/", fd).c_str(), st.st_mode & 07700) != 0) {
     status = absl::InternalError(
         absl::StrCat(path, ": cannot make it private to its owner (chmod 600): ", std::strerror(errno)));
   }

@@ -35,7 +35,8 @@ void WarnIfOpenToOthers(const std::string& dir, const std::string& what);
 
 // Takes the group's and others' permissions off the existing file `path` (0644 becomes 0600),
 // so that a file made by an older braintune or under a loose umask is no longer readable by
-// other users. A missing file is OK; otherwise errors name the file.
+// other users. A missing file is OK; otherwise errors name the file. Safe on a file this process
+// has open and locked (a SQLite database): it keeps the process's POSIX locks on it.
 absl::Status RestrictToOwner(const std::string& path);
 
 }  // namespace braintune

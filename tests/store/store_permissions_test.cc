@@ -54,5 +54,32 @@ TEST_F(StorePermissionsTest, AnOlderWorldReadableDatabaseIsTightenedOnOpen) {
   for (const char* suffix : {"", "-wal", "-shm"}) EXPECT_EQ(ModeOf(db_ + suffix), 0600u) << db_ << suffix;
 }
 
+// Tightening the files must not cost the coordinator its SQLite locks: closing any descriptor of
+// a file drops every POSIX lock the process holds on it, so opening the token store beside an open
+// job store (as the coordinator does) once let another process believe it was the database's
+// last user. Its close then checkpointed and deleted the WAL under the coordinator, whose next
+// reads could miss that process's writes: a token revoked by `braintune-coordinator token
+// revoke` still worked (seen in CI), and SQLite documents such lost locks as a way to corrupt a
+// database.
+TEST_F(StorePermissionsTest, OpeningASecondStoreKeepsTheFirstOnesLocks) {
+  auto jobs = OpenSqliteJobStore(db_);
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  v1::Job job;
+  job.set_id("job-1");
+  ASSERT_TRUE((*jobs)->Put(job).ok());
+  auto tokens = OpenSqliteTokenStore(db_);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  auto token = (*tokens)->Issue("alice", "user");
+  ASSERT_TRUE(token.ok()) << token.status();
+  ASSERT_TRUE((*tokens)->Lookup(*token).ok());
+
+  // Another process (the admin's CLI) revokes the token and closes its connection.
+  auto revoke = testing::RunCommand("sqlite3 " + db_ + " \"DELETE FROM tokens WHERE user = 'alice'\" 2>&1");
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.output;
+  EXPECT_EQ(ModeOf(db_ + "-wal"), 0600u) << "the other process took itself for the last user and removed the WAL";
+  EXPECT_FALSE((*tokens)->Lookup(*token).ok()) << "a revoked token still works";
+  EXPECT_TRUE((*jobs)->Get("job-1").ok());
+}
+
 }  // namespace
 }  // namespace braintune::store
