@@ -6,6 +6,7 @@
 #include "model/text_encoder.h"
 #include "model/tokenizer.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -14,12 +15,15 @@
 #include "model/hf_config.h"
 #include "model/input_contract.h"
 #include "rank/model_from_spec.h"
+#include "train/checkpoints.h"
 
 namespace braintune::eval {
 namespace {
 
-// LibTorch's Module::load copies tensors without comparing shapes: check every parameter and
-// buffer of `module` against the archive first, naming the first that is missing or differs.
+// LibTorch's Module::load copies tensors without comparing shapes and ignores what the module
+// lacks: check every parameter and buffer of `module` against the archive first, naming the
+// first that is missing or differs, and every tensor of the archive, naming the first the module
+// has no place for (loading without it would evaluate another model than the one tuned).
 absl::Status CheckShapes(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& path,
                          const config::EvalModelSpec& m) {
   auto fail = [&](const std::string& what) {
@@ -40,6 +44,14 @@ absl::Status CheckShapes(torch::nn::Module& module, torch::serialize::InputArchi
     torch::serialize::InputArchive sub;
     if (!archive.try_read(child.key(), sub)) return fail(absl::StrCat(path, ".", child.key(), " is missing"));
     RETURN_IF_ERROR(CheckShapes(*child.value(), sub, absl::StrCat(path, ".", child.key()), m));
+  }
+  for (const std::string& key : archive.keys()) {
+    c10::IValue value;
+    if (!archive.try_read(key, value) || !value.isTensor()) continue;
+    if (module.named_parameters(false).contains(key) || module.named_buffers(false).contains(key)) continue;
+    return fail(absl::StrCat(path, ".", key, " is in the checkpoint but not in the model",
+                             absl::StrContains(key, "lora_") ? " (a LoRA adapter, from a braintune that did not record them)"
+                                                             : ""));
   }
   return absl::OkStatus();
 }
@@ -77,6 +89,16 @@ absl::Status LoadEncoder(model::BrainModel& model, const config::EvalModelSpec& 
           m.checkpoint, ": evaluation.models (", m.name, "): tuned on input prepared under another contract than the ",
           "spec's model gives now (", input.Describe(), "); tuned under: ", absl::StrReplaceAll(then, {{"\n", " "}})));
     }
+    // Adapters it was tuned with are part of its encoder (a record written by the trainer).
+    c10::IValue lora;
+    if (archive.try_read(train::kTunedLoraKey, lora) && lora.isString()) {
+      absl::StatusOr<model::LoraOptions> options = model::ParseLoraOptionsRecord(lora.toStringRef());
+      absl::Status enabled = options.ok() ? model->encoder()->EnableLora(*options) : options.status();
+      if (!enabled.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(m.checkpoint, ": evaluation.models (", m.name, "): '",
+                                                       train::kTunedLoraKey, "': ", enabled.message()));
+      }
+    }
     archive.read("encoder", encoder);
     RETURN_IF_ERROR(CheckShapes(*model->encoder(), encoder, "encoder", m));
     model->encoder()->load(encoder);  // leaves the parameters on the archive's device (CPU)
@@ -97,7 +119,10 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
                                                                      torch::Device device) {
   if (!m.pretrained.empty()) return CreateText(spec, source, m, device);
   const config::EvaluationSpec& e = spec.evaluation;
-  ASSIGN_OR_RETURN(model::BrainModel model, rank::BuildModel(spec, spaces, /*verbose=*/false));
+  // A checkpoint's encoder carries its own adapters, if any (LoadEncoder): none from the spec.
+  config::JobSpec built = spec;
+  if (!m.checkpoint.empty()) built.model.finetune = "full";
+  ASSIGN_OR_RETURN(model::BrainModel model, rank::BuildModel(built, spaces, /*verbose=*/false));
   model->eval();
   const model::Wav2Vec2Config& cfg = model->encoder()->config();
   ASSIGN_OR_RETURN(std::string key, CacheKey(spec, m, cfg));

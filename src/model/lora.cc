@@ -4,12 +4,41 @@
 #include <map>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace braintune::model {
 
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 using torch::Tensor;
+
+std::string LoraOptionsRecord(const LoraOptions& o) {
+  return absl::StrCat("rank=", o.rank, " alpha=", o.alpha, " targets=", absl::StrJoin(o.targets, ","));
+}
+
+absl::StatusOr<LoraOptions> ParseLoraOptionsRecord(const std::string& record) {
+  LoraOptions o;
+  o.dropout = 0;
+  bool rank = false, alpha = false, targets = false;
+  for (absl::string_view field : absl::StrSplit(record, ' ', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(field, absl::MaxSplits('=', 1));
+    if (kv.first == "rank") {
+      rank = absl::SimpleAtoi(kv.second, &o.rank) && o.rank >= 1 && o.rank <= 4096;
+    } else if (kv.first == "alpha") {
+      alpha = absl::SimpleAtod(kv.second, &o.alpha) && std::isfinite(o.alpha) && o.alpha > 0;
+    } else if (kv.first == "targets") {
+      o.targets = absl::StrSplit(kv.second, ',', absl::SkipEmpty());
+      targets = !o.targets.empty() && o.targets.size() <= 64;
+    }
+  }
+  if (!rank) return absl::InvalidArgumentError("the LoRA record has no valid rank (1-4096)");
+  if (!alpha) return absl::InvalidArgumentError("the LoRA record has no valid alpha (> 0)");
+  if (!targets) return absl::InvalidArgumentError("the LoRA record has no valid targets (1-64)");
+  return o;
+}
 
 LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out) {
   // HF's initialisation of linear layers: N(0, 0.02), zero bias.

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace braintune::model {
 
 struct LoraOptions {
@@ -21,6 +23,13 @@ struct LoraOptions {
   // BERT: model/text_encoder.h).
   std::vector<std::string> targets = {"q_proj", "k_proj", "v_proj", "out_proj"};
 };
+
+// The options as one line of text, "rank=8 alpha=32 targets=q_proj,k_proj,v_proj,out_proj" (a
+// tuned checkpoint records the adapters it carries with it: train/checkpoints.h), and back.
+// Dropout is not recorded (it does not change a trained adapter's output). Parse errors name
+// the field; the caller adds where the text came from.
+std::string LoraOptionsRecord(const LoraOptions& options);
+absl::StatusOr<LoraOptions> ParseLoraOptionsRecord(const std::string& record);
 
 // A linear layer (weight [out, in]) that can carry a LoRA adapter (parameters lora_A, lora_B once
 // enabled). Single-threaded, as any module.

@@ -68,16 +68,19 @@ absl::StatusOr<model::InputContract> InputContractOf(const config::ModelSpec& sp
   return model::ReadInputContract(spec.pretrained, c);
 }
 
-namespace {
-
-model::LoraOptions LoraOf(const config::ModelSpec& spec, const std::vector<std::string>& default_targets) {
+std::optional<model::LoraOptions> LoraOptionsOf(const config::ModelSpec& spec, const std::string& model_type) {
+  if (spec.finetune != "lora") return std::nullopt;
   model::LoraOptions lo;
   lo.rank = spec.lora.rank;
   lo.alpha = spec.lora.alpha;
   lo.dropout = spec.lora.dropout;
-  lo.targets = spec.lora.targets_given ? spec.lora.targets : default_targets;
+  lo.targets = spec.lora.targets_given ? spec.lora.targets
+               : model::IsTextModelType(model_type) ? model::DefaultTextLoraTargets(model_type)
+                                                    : config::LoraSpec().targets;
   return lo;
 }
+
+namespace {
 
 // An encoder's refusal of a LoRA target, named by the spec key that asked for it.
 absl::Status Named(const absl::Status& s) {
@@ -95,9 +98,8 @@ absl::StatusOr<model::BrainModel> BuildTextModel(const config::JobSpec& spec, co
   torch::manual_seed(spec.training.seed);  // the heads' initialisation
   ASSIGN_OR_RETURN(TextModel text, LoadTextModel(spec.model.pretrained));
   if (verbose) PrintLoaded(text.weights_path, text.skipped);
-  if (spec.model.finetune == "lora") {
-    RETURN_IF_ERROR(
-        Named(text.encoder->EnableLora(LoraOf(spec.model, model::DefaultTextLoraTargets(text.encoder->config().model_type)))));
+  if (auto lora = LoraOptionsOf(spec.model, text.encoder->config().model_type)) {
+    RETURN_IF_ERROR(Named(text.encoder->EnableLora(*lora)));
   }
   return model::BrainModel(text.encoder, heads, spec.model.pooling);
 }
@@ -118,9 +120,7 @@ absl::StatusOr<model::BrainModel> BuildModel(const config::JobSpec& spec, const 
     if (verbose) PrintLoaded(ckpt.weights_path, skipped);
   }
   if (spec.model.freeze_feature_encoder) m->encoder()->FreezeFeatureEncoder();
-  if (spec.model.finetune == "lora") {
-    RETURN_IF_ERROR(Named(m->encoder()->EnableLora(LoraOf(spec.model, config::LoraSpec().targets))));
-  }
+  if (auto lora = LoraOptionsOf(spec.model, config.model_type)) RETURN_IF_ERROR(Named(m->encoder()->EnableLora(*lora)));
   return m;
 }
 

@@ -3,6 +3,7 @@
 #define BRAINTUNE_RANK_MODEL_FROM_SPEC_H_
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -40,6 +41,10 @@ absl::StatusOr<model::Wav2Vec2Config> EncoderConfigOf(const config::ModelSpec& s
 // preprocessor_config.json, or the published defaults for its architecture; no contract for a
 // model trained from scratch. Errors name the file and the field.
 absl::StatusOr<model::InputContract> InputContractOf(const config::ModelSpec& spec);
+
+// The LoRA adapters the spec's model gets (model.lora, with the default targets of the
+// encoder's `model_type` unless it lists its own), or nullopt unless model.finetune is lora.
+std::optional<model::LoraOptions> LoraOptionsOf(const config::ModelSpec& spec, const std::string& model_type);
 
 // Builds the model of the spec: a text model (IsTextModel) from model.pretrained's weights;
 // otherwise random weights from torch::manual_seed(seed) (the same seed gives

@@ -223,13 +223,14 @@ absl::Status Checkpoints::Save(int64_t step, bool finished, const torch::nn::Mod
 
 absl::Status Checkpoints::SaveModel(const std::string& path, const torch::nn::Module& model,
                                    const std::string& input_contract, const std::vector<std::string>& participants,
-                                   const std::vector<std::string>& test_stories) {
+                                   const std::vector<std::string>& test_stories, const std::string& lora_record) {
   return WriteAtomically(path, [&](const std::string& tmp) {
     torch::serialize::OutputArchive archive;
     model.save(archive);
     archive.write(model::kContractKey, c10::IValue(input_contract));
     archive.write(kTunedParticipantsKey, c10::IValue(absl::StrJoin(participants, "\n")));
     archive.write(kTunedTestStoriesKey, c10::IValue(absl::StrJoin(test_stories, "\n")));
+    if (!lora_record.empty()) archive.write(kTunedLoraKey, c10::IValue(lora_record));
     archive.save_to(tmp);
   });
 }

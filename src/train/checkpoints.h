@@ -47,6 +47,9 @@ namespace braintune::train {
 inline constexpr char kTunedParticipantsKey[] = "participants";
 // ... and the stories it held out (its test stories), joined by newlines.
 inline constexpr char kTunedTestStoriesKey[] = "test_stories";
+// ... and, for a model tuned with LoRA, its adapters' options (model::LoraOptionsRecord): the
+// checkpoint's encoder is that architecture, whatever an evaluation's model.* says.
+inline constexpr char kTunedLoraKey[] = "lora";
 
 // Finds, saves, rotates and restores one job's step checkpoints. Thread model: not thread-safe;
 // the trainer's thread. Every rank makes one; FindResume is collective (all ranks, same point).
@@ -99,10 +102,10 @@ class Checkpoints {
   // Writes the model alone to `path` atomically (the final checkpoint.pt), with its input
   // contract under "input_contract" (what `braintune eval` checks) and the participants it was
   // tuned on under "participants" and its test stories under "test_stories" (what an evaluation
-  // holds out).
+  // holds out), and `lora_record` (empty: no adapters) under "lora".
   static absl::Status SaveModel(const std::string& path, const torch::nn::Module& model,
                                 const std::string& input_contract, const std::vector<std::string>& participants,
-                                const std::vector<std::string>& test_stories);
+                                const std::vector<std::string>& test_stories, const std::string& lora_record);
 
  private:
   // Step checkpoints in the directory, newest first.

@@ -513,9 +513,12 @@ class Trainer {
       result.set_samples_per_sec(done * spec_.training.batch_size / train_seconds);
     }
     result.set_test_story(plan_.test_story_names);
+    const std::optional<model::LoraOptions> lora =
+        rank::LoraOptionsOf(spec_.model, model_->is_text() ? model_->text_encoder()->config().model_type
+                                                           : model_->encoder()->config().model_type);
     RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_),
-                                           participant_ids_,
-                                           absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty())));
+                                           participant_ids_, absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty()),
+                                           lora ? model::LoraOptionsRecord(*lora) : ""));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf && model_->is_text()) {

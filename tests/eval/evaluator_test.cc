@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "braintune/v1/job.pb.h"
 #include "data/synthetic.h"
 #include "gtest/gtest.h"
 #include "model/brain_model.h"
+#include "model/lora.h"
 #include "model/text_encoder.h"
 #include "model/tokenizer.h"
 #include "testing/process.h"
@@ -29,8 +31,11 @@ namespace {
 // A tiny encoder's checkpoint, as the trainer writes it, from another seed than the spec's.
 // A checkpoint as the trainer writes it; `tuned_on` (newline-separated ids) is recorded as the
 // trainer records its participants, or nothing, as an older braintune wrote.
+// `lora_record` (empty: none): LoRA adapters on the default targets, moved off zero as tuning
+// moves them, recorded as the trainer records them (or not, as an older braintune wrote).
 void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "",
-                     const std::string& held_out_stories = "") {
+                     const std::string& held_out_stories = "", const std::string& lora_record = "",
+                     bool record_lora = true) {
   torch::manual_seed(seed);
   model::Wav2Vec2Config c = *model::NamedConfig("tiny");
   c.conv_dim.assign(c.conv_dim.size(), 16);
@@ -39,8 +44,16 @@ void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const s
   c.num_attention_heads = 4;
   c.intermediate_size = 64;
   model::BrainModel m(c, std::map<std::string, int64_t>{{"synthetic", 16}});
+  if (!lora_record.empty()) {
+    ASSERT_TRUE(m->encoder()->EnableLora(*model::ParseLoraOptionsRecord(lora_record)).ok());
+    torch::NoGradGuard no_grad;
+    for (auto& p : m->encoder()->named_parameters()) {
+      if (absl::StrContains(p.key(), "lora_B")) p.value().normal_(0, 0.5);
+    }
+  }
   torch::serialize::OutputArchive archive;
   m->save(archive);
+  if (!lora_record.empty() && record_lora) archive.write(train::kTunedLoraKey, c10::IValue(lora_record));
   if (!tuned_on.empty()) archive.write(train::kTunedParticipantsKey, c10::IValue(tuned_on));
   if (!held_out_stories.empty()) archive.write(train::kTunedTestStoriesKey, c10::IValue(held_out_stories));
   archive.save_to(path);
@@ -260,6 +273,35 @@ TEST_F(EvaluatorTest, AMissingOrMismatchedCheckpointIsAClearError) {
             std::string::npos)
       << wide.output;
   EXPECT_FALSE(std::ifstream(dir_.File("out/evaluation.json")).good());  // nothing half-written
+}
+
+// A LoRA-tuned checkpoint is scored with its adapters, whatever the evaluation's model.* says
+// (once, its adapters were silently left out and the tuned model scored as its base).
+TEST_F(EvaluatorTest, ALoraTunedCheckpointIsScoredWithItsAdapters) {
+  WriteCheckpoint(dir_.File("lora.pt"), 32, 7, "", "", "rank=4 alpha=8 targets=q_proj,k_proj,v_proj,out_proj");
+  std::string both = Spec("other.pt", "out");
+  both.replace(both.find("    - {name: other, checkpoint: other.pt}\n"),
+               std::string("    - {name: other, checkpoint: other.pt}\n").size(),
+               "    - {name: base, checkpoint: other.pt}\n    - {name: tuned, checkpoint: lora.pt}\n");
+  auto run = Evaluate(1, both, "lora.yaml");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  v1::EvaluationSummary s = ReadSummary(dir_.File("out/evaluation.json"));
+  ASSERT_EQ(s.models_size(), 3);
+  const auto& base = s.models(1);
+  const auto& tuned = s.models(2);
+  ASSERT_EQ(tuned.name(), "tuned");
+  // The same base weights (seed 7): the input layer's features agree, the transformer's do not.
+  EXPECT_NEAR(base.layers(0).participants(0).mean_r(), tuned.layers(0).participants(0).mean_r(), 1e-6);
+  EXPECT_GT(std::abs(base.layers(2).participants(0).mean_r() - tuned.layers(2).participants(0).mean_r()), 1e-4)
+      << "the adapters changed nothing: they were not loaded";
+
+  // A checkpoint whose adapters are not recorded (an older braintune) is refused, by name.
+  WriteCheckpoint(dir_.File("old-lora.pt"), 32, 7, "", "", "rank=4 alpha=8 targets=q_proj", /*record_lora=*/false);
+  auto old = Evaluate(1, Spec("old-lora.pt", "out-old"), "old.yaml");
+  EXPECT_NE(old.exit_code, 0);
+  EXPECT_NE(old.output.find("lora_A is in the checkpoint but not in the model (a LoRA adapter"), std::string::npos)
+      << old.output;
+  EXPECT_FALSE(std::ifstream(dir_.File("out-old/evaluation.json")).good());
 }
 
 // A tiny text model with its tokenizer (trained by the reference on some English), as a Hugging
