@@ -1,5 +1,8 @@
 // Internal to braintune_data: writes a dataset file object by object, by absolute path. Shared
-// by the synthetic brain and the importers; every failure names the output file and the object.
+// by the synthetic brain, the importers and the evaluation's outputs; every failure names the
+// output file and the object. Its objects carry no times (HDF5 stamps every group and dataset
+// with the second it was written, by default), so the same data written twice is the same
+// bytes: a regenerated dataset has the same content hash (data/fingerprint.h).
 #ifndef BRAINTUNE_DATA_HDF5_WRITER_H_
 #define BRAINTUNE_DATA_HDF5_WRITER_H_
 
@@ -13,24 +16,49 @@
 
 namespace braintune::data::internal {
 
+// A creation property list (H5P_FILE_CREATE, H5P_GROUP_CREATE, H5P_DATASET_CREATE) whose
+// objects record no times; not ok() if HDF5 refuses.
+inline Handle UntimedPlist(hid_t plist_class) {
+  Handle plist = OwnPlist(H5Pcreate(plist_class));
+  if (plist.ok() && H5Pset_obj_track_times(plist.get(), 0) < 0) return Handle();
+  return plist;
+}
+
+// Creates (truncates) the HDF5 file `path`, its root group without times; not ok() on failure.
+inline Handle CreateUntimedFile(const std::string& path) {
+  Handle fcpl = UntimedPlist(H5P_FILE_CREATE);
+  if (!fcpl.ok()) return Handle();
+  return OwnFile(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.get(), H5P_DEFAULT));
+}
+
 // Thread model: one thread per file (serial HDF5). Does not own `fid`.
 class Writer {
  public:
   Writer(std::string file, hid_t fid) : file_(std::move(file)), fid_(fid) {}
 
   absl::Status Group(const std::string& path) {
-    Handle g = OwnObject(H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    Handle gcpl = UntimedPlist(H5P_GROUP_CREATE);
+    Handle g = gcpl.ok() ? OwnObject(H5Gcreate2(fid_, path.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT)) : Handle();
     return g.ok() ? absl::OkStatus() : Fail(path, "cannot create group");
   }
 
   // Creates the dataset `path`, and the groups on the way to it that do not exist yet.
   absl::Status Array(const std::string& path, hid_t mem_type, hid_t file_type, const std::vector<hsize_t>& dims,
                      const void* data) {
+    // The groups on the way ourselves: HDF5's intermediate groups would carry times.
+    for (size_t slash = path.find('/', 1); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+      const std::string parent = path.substr(0, slash);
+      const htri_t exists = H5Lexists(fid_, parent.c_str(), H5P_DEFAULT);
+      if (exists < 0) return Fail(parent, "cannot create group");
+      if (exists == 0) {
+        if (absl::Status s = Group(parent); !s.ok()) return s;
+      }
+    }
     Handle space = OwnSpace(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-    Handle links = OwnPlist(H5Pcreate(H5P_LINK_CREATE));
-    if (!links.ok() || H5Pset_create_intermediate_group(links.get(), 1) < 0) return Fail(path, "cannot create dataset");
+    Handle dcpl = UntimedPlist(H5P_DATASET_CREATE);
+    if (!dcpl.ok()) return Fail(path, "cannot create dataset");
     Handle ds =
-        OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(), links.get(), H5P_DEFAULT, H5P_DEFAULT));
+        OwnObject(H5Dcreate2(fid_, path.c_str(), file_type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT));
     if (!ds.ok()) return Fail(path, "cannot create dataset");
     if (H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
       return Fail(path, "cannot write dataset (disk full?)");

@@ -433,7 +433,7 @@ absl::StatusOr<std::vector<float>> ReadResponses(const ResponseFile& r) {
 
 absl::Status WriteFile(const std::string& file, const LebelImportOptions& o, const Plan& plan,
                        const std::function<void(const ImportProgress&)>& progress) {
-  Handle fid = internal::OwnFile(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  Handle fid = internal::CreateUntimedFile(file);
   if (!fid.ok()) return absl::InternalError(absl::StrCat(file, ": cannot create the HDF5 file"));
   Writer w(file, fid.get());
   RETURN_IF_ERROR(w.Attr("/", "format", std::string("braintune-dataset")));

@@ -528,8 +528,7 @@ absl::Status WriteFile(const std::string& file, const SynthOptions& o) {
   ComputeDrives(brain, o.semantic_dims, &stories);
   const std::vector<double> cov = StandardiseDrive(inputs, &stories);
 
-  internal::Handle fid =
-      internal::OwnFile(H5Fcreate(file.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  internal::Handle fid = internal::CreateUntimedFile(file);
   if (!fid.ok()) return absl::InternalError(absl::StrCat(file, ": cannot create the HDF5 file"));
   Writer w(file, fid.get());
   RETURN_IF_ERROR(w.Attr("/", "format", std::string("braintune-dataset")));

@@ -65,7 +65,7 @@ absl::Status Export(const config::LoadedSpec& loaded, const rank::RankOptions& o
   int64_t arrays = 0;
   absl::Status written = WriteAtomically(path, [&](const std::string& tmp) {
     data::internal::SilenceHdf5Errors();
-    data::internal::Handle fid = data::internal::OwnFile(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+    data::internal::Handle fid = data::internal::CreateUntimedFile(tmp);
     if (!fid.ok()) throw std::runtime_error("cannot create the HDF5 file");
     data::internal::Writer w(path, fid.get());
     auto check = [](const absl::Status& s) {

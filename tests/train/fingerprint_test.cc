@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "data/synthetic.h"
 #include "testing/process.h"
@@ -63,7 +65,10 @@ TEST(FingerprintTest, ARegeneratedDatasetDiffers) {
   EXPECT_NE(before->sha256, after->sha256);
   EXPECT_FALSE(before->SameFileAs(*after));
 
-  ASSERT_TRUE(WriteSyntheticDataset(path, Small(1)).ok());  // the same content again, written later
+  // The same content again, written in a later second (HDF5 stamps objects with the second they
+  // were written unless told not to: this once failed when the clock ticked between the writes).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_TRUE(WriteSyntheticDataset(path, Small(1)).ok());
   SetMtime(path, 1000000000000000001);
   auto again = FingerprintDataset(path);
   ASSERT_TRUE(again.ok()) << again.status();
