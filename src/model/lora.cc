@@ -1,5 +1,6 @@
 #include "model/lora.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -31,12 +32,13 @@ absl::StatusOr<LoraOptions> ParseLoraOptionsRecord(const std::string& record) {
       alpha = absl::SimpleAtod(kv.second, &o.alpha) && std::isfinite(o.alpha) && o.alpha > 0;
     } else if (kv.first == "targets") {
       o.targets = absl::StrSplit(kv.second, ',', absl::SkipEmpty());
-      targets = !o.targets.empty() && o.targets.size() <= 64;
+      targets = !o.targets.empty() && o.targets.size() <= 64 &&
+                std::all_of(o.targets.begin(), o.targets.end(), [](const std::string& t) { return t.size() <= 64; });
     }
   }
   if (!rank) return absl::InvalidArgumentError("the LoRA record has no valid rank (1-4096)");
   if (!alpha) return absl::InvalidArgumentError("the LoRA record has no valid alpha (> 0)");
-  if (!targets) return absl::InvalidArgumentError("the LoRA record has no valid targets (1-64)");
+  if (!targets) return absl::InvalidArgumentError("the LoRA record has no valid targets (1-64 names of 1-64 characters)");
   return o;
 }
 

@@ -179,6 +179,25 @@ TEST(SafetensorsTest, RoundTripsTypesAndNamesWhatIsWrong) {
               HasSubstr("overflow.safetensors: tensor 'x': shape [4611686018427387904, 4] needs more than the 0 bytes"));
 }
 
+// A checkpoint records its adapters as one line (train/checkpoints.h); the line is read back
+// from a file that may come from anyone, so what it holds is bounded.
+TEST(LoraTest, TheRecordOfTheOptionsRoundTripsAndRefusesWhatIsNotOne) {
+  LoraOptions o;
+  o.rank = 4;
+  o.alpha = 12.5;
+  o.targets = {"q_proj", "v_proj"};
+  auto back = ParseLoraOptionsRecord(LoraOptionsRecord(o));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->rank, 4);
+  EXPECT_EQ(back->alpha, 12.5);
+  EXPECT_EQ(back->targets, o.targets);
+  for (const std::string& bad : {std::string("alpha=8 targets=q_proj"), std::string("rank=0 alpha=8 targets=q_proj"),
+                                 std::string("rank=99999 alpha=8 targets=q_proj"), std::string("rank=4 alpha=nan targets=q_proj"),
+                                 std::string("rank=4 alpha=8"), "rank=4 alpha=8 targets=" + std::string(65, 'x')}) {
+    EXPECT_FALSE(ParseLoraOptionsRecord(bad).ok()) << bad;
+  }
+}
+
 TEST(LoraTest, FreshAdaptersChangeNothingAndMergedExportsMatch) {
   testing::TempDir dir;
   torch::manual_seed(4);
