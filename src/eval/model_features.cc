@@ -45,10 +45,12 @@ absl::Status CheckShapes(torch::nn::Module& module, torch::serialize::InputArchi
     if (!archive.try_read(child.key(), sub)) return fail(absl::StrCat(path, ".", child.key(), " is missing"));
     RETURN_IF_ERROR(CheckShapes(*child.value(), sub, absl::StrCat(path, ".", child.key()), m));
   }
+  const auto params = module.named_parameters(false);
+  const auto buffers = module.named_buffers(false);
   for (const std::string& key : archive.keys()) {
     c10::IValue value;
     if (!archive.try_read(key, value) || !value.isTensor()) continue;
-    if (module.named_parameters(false).contains(key) || module.named_buffers(false).contains(key)) continue;
+    if (params.contains(key) || buffers.contains(key)) continue;
     return fail(absl::StrCat(path, ".", key, " is in the checkpoint but not in the model",
                              absl::StrContains(key, "lora_") ? " (a LoRA adapter, from a braintune that did not record them)"
                                                              : ""));

@@ -42,6 +42,17 @@ absl::StatusOr<LoraOptions> ParseLoraOptionsRecord(const std::string& record) {
   return o;
 }
 
+absl::Status CheckLoraTargets(const LoraOptions& o, const std::vector<std::string>& known,
+                              const std::string& model_type) {
+  for (const std::string& t : o.targets) {
+    if (std::find(known.begin(), known.end(), t) == known.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("lora target '", t, "' is not a layer of ", model_type,
+                                                     " (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out) {
   // HF's initialisation of linear layers: N(0, 0.02), zero bias.
   weight = register_parameter("weight", torch::randn({out, in}) * 0.02);

@@ -31,6 +31,11 @@ struct LoraOptions {
 std::string LoraOptionsRecord(const LoraOptions& options);
 absl::StatusOr<LoraOptions> ParseLoraOptionsRecord(const std::string& record);
 
+// InvalidArgument naming the first of options.targets that is not in `known` (the layers of a
+// `model_type` encoder that can carry an adapter), listing them; OK otherwise.
+absl::Status CheckLoraTargets(const LoraOptions& options, const std::vector<std::string>& known,
+                              const std::string& model_type);
+
 // A linear layer (weight [out, in]) that can carry a LoRA adapter (parameters lora_A, lora_B once
 // enabled). Single-threaded, as any module.
 class LoraLinearImpl : public torch::nn::Module {

@@ -2,12 +2,10 @@
 // architectures are in gpt2.cc and bert.cc.
 #include "model/text_encoder.h"
 
-#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -44,12 +42,8 @@ std::vector<std::string> DefaultTextLoraTargets(const std::string& model_type) {
 }
 
 absl::Status TextEncoderImpl::EnableLora(const LoraOptions& o) {
-  const auto& known = TextLoraTargetNames(config_.model_type);
-  for (const std::string& t : o.targets) {
-    if (std::find(known.begin(), known.end(), t) == known.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("lora target '", t, "' is not a layer of ", config_.model_type,
-                                                     " (known: ", absl::StrJoin(known, ", "), ")"));
-    }
+  if (absl::Status s = CheckLoraTargets(o, TextLoraTargetNames(config_.model_type), config_.model_type); !s.ok()) {
+    return s;
   }
   for (auto& p : parameters()) p.set_requires_grad(false);
   for (int i = 0; i < num_layers(); ++i) {

@@ -2,16 +2,13 @@
 
 #include <torch/version.h>
 
-#include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <iterator>
 #include <optional>
 #include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/atomic_file.h"
 #include "common/files.h"
 #include "common/status_macros.h"
@@ -180,13 +177,9 @@ void Wav2Vec2ModelImpl::FreezeFeatureEncoder() {
 }
 
 absl::Status Wav2Vec2ModelImpl::EnableLora(const LoraOptions& o) {
-  static const char* kTargets[] = {"q_proj", "k_proj", "v_proj", "out_proj", "intermediate_dense", "output_dense"};
-  for (const std::string& t : o.targets) {
-    if (std::find(std::begin(kTargets), std::end(kTargets), t) == std::end(kTargets)) {
-      return absl::InvalidArgumentError(absl::StrCat("lora target '", t, "' is not a layer of ", config_.model_type,
-                                                     " (known: ", absl::StrJoin(kTargets, ", "), ")"));
-    }
-  }
+  static const auto* kTargets = new std::vector<std::string>{"q_proj",   "k_proj",             "v_proj",
+                                                             "out_proj", "intermediate_dense", "output_dense"};
+  if (absl::Status s = CheckLoraTargets(o, *kTargets, config_.model_type); !s.ok()) return s;
   for (auto& p : parameters()) p.set_requires_grad(false);
   for (Layer& l : layers_) {
     const std::map<std::string, LoraLinear*> by_name = {{"q_proj", &l.q},           {"k_proj", &l.k},
