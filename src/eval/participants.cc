@@ -202,6 +202,15 @@ absl::Status ChooseTestStories(const config::JobSpec& spec, const std::string& s
       return absl::InvalidArgumentError(
           absl::StrCat(source, ": data.test_stories: '", s, "' is not a story of ", spec.data.path));
     }
+    // A story a tuning trained on (with any participant's responses) would score the tuned model
+    // on what it learned and favour it over the others.
+    for (const TuningRecord& r : records) {
+      if (r.test_stories.empty() || std::count(r.test_stories.begin(), r.test_stories.end(), s) > 0) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          source, ": data.test_stories: '", s, "' is a story the tuning of ", r.checkpoint,
+          " trained on (it held out ", absl::StrJoin(r.test_stories, ", "),
+          "); scored on it, the tuned model would be favoured: test on stories every tuning held out"));
+    }
   }
   for (const std::string& id : j->ids) {
     bool train = false, test = false;

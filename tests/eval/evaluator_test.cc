@@ -254,6 +254,16 @@ TEST_F(EvaluatorTest, TunedModelsAreScoredOnTheParticipantsTheyNeverSaw) {
   EXPECT_NE(disagree.exit_code, 0);
   EXPECT_NE(disagree.output.find("data.test_stories: the checkpoints held out different stories"), std::string::npos)
       << disagree.output;
+  // Nor is a tuned model scored on a story its tuning trained on, even with other participants.
+  std::string on_trained = Spec("tuned2.pt", "trained");
+  on_trained.replace(on_trained.find("trim_end: 1}"), 12, "trim_end: 1, test_stories: [story_02]}");
+  auto trained = Evaluate(1, on_trained, "trained.yaml");
+  EXPECT_NE(trained.exit_code, 0);
+  EXPECT_NE(trained.output.find("data.test_stories: 'story_02' is a story the tuning of " + dir_.File("tuned2.pt") +
+                                " trained on (it held out story_01)"),
+            std::string::npos)
+      << trained.output;
+  EXPECT_FALSE(std::ifstream(dir_.File("trained/evaluation.json")).good());
   // With auto and no one held out, everyone is scored and the output says the models saw them.
   auto seen = Evaluate(1, Spec("tuned3.pt", "seen"), "seen.yaml");
   ASSERT_EQ(seen.exit_code, 0) << seen.output;
@@ -361,7 +371,9 @@ TEST_F(EvaluatorTest, TextModelsAreScoredBesideSpeechModelsOnTheSameSplits) {
     EXPECT_GT(e.train_words(), 4 * e.test_words() / 2);
     EXPECT_GT(e.test_words(), 50);
     // Even random text models carry word length (their tokens do); the erasure leaves none.
-    if (m.name() != "untrained") EXPECT_GT(e.probe_r2_before(), 0.05);
+    if (m.name() != "untrained") {
+      EXPECT_GT(e.probe_r2_before(), 0.05);
+    }
     EXPECT_LE(e.probe_r2_after(), 0.01);
     EXPECT_GT(e.variance_removed(), 0.0);
     EXPECT_LT(e.variance_removed(), 0.5);
@@ -477,8 +489,12 @@ TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLangua
   EXPECT_GE(perm.min_blocks(), 8);  // 83 test TRs after trimming
   for (const auto& r : perm.rois()) {
     std::cout << "text permutation " << r.roi() << ": " << r.significant() << " / " << r.targets() << "\n";
-    if (r.roi() == "language") EXPECT_GT(r.share().mean(), 0.5);
-    if (r.roi() == "all") EXPECT_EQ(r.targets(), 4 * 32);
+    if (r.roi() == "language") {
+      EXPECT_GT(r.share().mean(), 0.5);
+    }
+    if (r.roi() == "all") {
+      EXPECT_EQ(r.targets(), 4 * 32);
+    }
   }
   // And the outputs carry both: evaluation.h5 per target, report.html and the CLI's sections.
   const std::string html = testing::ReadFileOrEmpty(dir.File("out/report.html"));

@@ -33,7 +33,9 @@ model::Wav2Vec2Config SmallConfig() {
 // The parameters of a checkpoint.pt of the small model (with LoRA adapters when `lora`).
 std::vector<torch::Tensor> LoadParams(const std::string& path, bool lora = false) {
   model::BrainModel m(SmallConfig(), std::map<std::string, int64_t>{{"synthetic", 6}});
-  if (lora) EXPECT_TRUE(m->encoder()->EnableLora(model::LoraOptions{}).ok());
+  if (lora) {
+    EXPECT_TRUE(m->encoder()->EnableLora(model::LoraOptions{}).ok());
+  }
   torch::serialize::InputArchive archive;
   archive.load_from(path);
   m->load(archive);
