@@ -7,11 +7,13 @@
 #   4. evaluation of the pretrained and every tuned model on the other half (held out);
 #   5. the table: per-ROI scores (mean ± SEM over held-out participants, exact sign-flip test),
 #      the data-efficiency sweep, the probes, the ceiling (bench/brain_tuning_table.py).
-# usage: bench/brain_tuning_bench.sh [--small] [--check] [--out DIR] [--head H] [--finetune F]
+# usage: bench/brain_tuning_bench.sh [--small] [--check] [--out DIR] [--head H] [--finetune F] [--test-stories N]
 #   --small     8 participants (4 held out), one seed, 200 pretraining steps: the CI test
 #   --check     exit 1 unless each effect has the published direction
 #   --head      the tuning's model.head: shared (default) or participant
 #   --finetune  the tuning's model.finetune: full (default) or lora (rank 8 on q/k/v/out)
+#   --test-stories  how many stories (the last ones) pretraining and tuning hold out and the
+#               evaluation scores and probes on (default 1)
 # Environment: BRAINTUNE_BUILD_DIR (default build, relative to the checkout or absolute). Runs 2
 # MPI ranks; ~10 minutes on 2 cores (--small: ~4).
 set -euo pipefail
@@ -22,7 +24,7 @@ BIN="$BUILD/services"
 OUT="$ROOT/.bench/brain_tuning"
 PARTICIPANTS=16 HELD_OUT=8 STORIES=20 STORY_SECONDS=180 SEEDS="0 1 2" PRETRAIN_STEPS=300 TUNE_STEPS=300
 CHECK=()
-HEAD=shared FINETUNE=full
+HEAD=shared FINETUNE=full TEST_STORIES=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) PARTICIPANTS=8 HELD_OUT=4 STORIES=20 STORY_SECONDS=180 SEEDS="0" PRETRAIN_STEPS=200 TUNE_STEPS=300 ;;
@@ -30,7 +32,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --head) HEAD=$2; shift ;;
     --finetune) FINETUNE=$2; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --test-stories) TEST_STORIES=$2; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "brain_tuning_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -38,6 +41,7 @@ done
 case "$HEAD/$FINETUNE" in shared/full|shared/lora|participant/full|participant/lora) ;;
   *) echo "brain_tuning_bench: --head is shared or participant, --finetune full or lora" >&2; exit 2 ;;
 esac
+case "$TEST_STORIES" in [1-9]) ;; *) echo "brain_tuning_bench: --test-stories is 1 to 9" >&2; exit 2 ;; esac
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
@@ -48,9 +52,11 @@ step "synthetic brain: $PARTICIPANTS participants, $STORIES stories of $STORY_SE
 "$BIN/braintune" dataset synth --out dataset.h5 --participants "$PARTICIPANTS" --stories "$STORIES" \
   --story-seconds "$STORY_SECONDS" --seed 1 >/dev/null 2>&1
 tuned=$(seq -f 'sub-%02g' 1 $((PARTICIPANTS - HELD_OUT)) | paste -sd, | sed 's/,/, /g')
+test_stories=$(seq -f 'story_%02g' $((STORIES - TEST_STORIES)) $((STORIES - 1)) | paste -sd, | sed 's/,/, /g')
 render() {  # template -> file, with the benchmark's values
   sed -e "s/@PRETRAIN_STEPS@/$PRETRAIN_STEPS/" -e "s/@TUNE_STEPS@/$TUNE_STEPS/" -e "s/@TUNED@/$tuned/" \
-      -e "s/@HEAD@/$HEAD/" -e "s/@FINETUNE@/$FINETUNE/" -e "s/@SEED@/$2/g" "$ROOT/bench/brain_tuning/$1"
+      -e "s/@HEAD@/$HEAD/" -e "s/@FINETUNE@/$FINETUNE/" -e "s/@SEED@/$2/g" \
+      -e "s/^  path: dataset.h5$/  path: dataset.h5\n  test_stories: [$test_stories]/" "$ROOT/bench/brain_tuning/$1"
 }
 
 step "pretraining on phonemes ($PRETRAIN_STEPS steps)"
