@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "data/hdf5_util.h"
+#include "data/hdf5_writer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -1119,6 +1120,45 @@ TEST(ReadDatasetTest, MissingOrNonHdf5FileIsNotFound) {
   d = ReadDataset(text);
   EXPECT_EQ(d.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(d.status().message(), HasSubstr(text + ": not an HDF5 file"));
+}
+
+// The writer creates the groups on the way to a dataset itself (HDF5's would carry times). Names
+// come from imported files and command lines: a dataset under a dataset, or one written twice, is
+// an error naming the file and the object; "//" and ".." keep HDF5's meaning (within the file).
+TEST(Hdf5WriterTest, CreatesUntimedParentsAndRefusesPathsThatAreNotOnes) {
+  const std::string path = TempPath("writer.h5");
+  internal::SilenceHdf5Errors();
+  {
+    Handle fid = internal::CreateUntimedFile(path);
+    ASSERT_TRUE(fid.ok());
+    internal::Writer w(path, fid.get());
+    const float x[2] = {1, 2};
+    ASSERT_TRUE(w.Array("/stimuli/a/b/values", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, x).ok());
+    ASSERT_TRUE(w.Array("/stimuli/a/c", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, x).ok());  // "/stimuli/a" exists
+    for (const char* object : {"/stimuli", "/stimuli/a", "/stimuli/a/b", "/stimuli/a/b/values"}) {
+      H5O_info_t info;
+      ASSERT_GE(H5Oget_info_by_name2(fid.get(), object, &info, H5O_INFO_TIME, H5P_DEFAULT), 0) << object;
+      EXPECT_EQ(info.ctime, 0) << object;
+      EXPECT_EQ(info.mtime, 0) << object;
+    }
+    for (const std::string& bad : {std::string("/stimuli/a/c/x"), std::string("/stimuli/a/b/values")}) {
+      absl::Status s = w.Array(bad, H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, x);
+      EXPECT_FALSE(s.ok()) << bad;
+      EXPECT_THAT(std::string(s.message()), HasSubstr(path + ": /stimuli/")) << bad;
+    }
+    // An empty component is HDF5's "/" (as before: HDF5's own intermediate groups collapsed it too).
+    ASSERT_TRUE(w.Array("/stimuli//x", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, x).ok());
+    EXPECT_GT(H5Lexists(fid.get(), "/stimuli/x", H5P_DEFAULT), 0);
+    // ".." is no parent in HDF5: a group of that name, inside /stimuli, not outside it.
+    ASSERT_TRUE(w.Array("/stimuli/../y", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, {2}, x).ok());
+    EXPECT_GT(H5Lexists(fid.get(), "/stimuli/..", H5P_DEFAULT), 0);
+    EXPECT_EQ(H5Lexists(fid.get(), "/y", H5P_DEFAULT), 0);
+  }
+  // What was written before the refusals is intact.
+  Handle fid = internal::OwnFile(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  ASSERT_TRUE(fid.ok());
+  EXPECT_GT(H5Lexists(fid.get(), "/stimuli/a/b/values", H5P_DEFAULT), 0);
+  EXPECT_GT(H5Lexists(fid.get(), "/stimuli/a/c", H5P_DEFAULT), 0);
 }
 
 }  // namespace
