@@ -8,12 +8,14 @@
 #   5. the table: per-ROI scores (mean ± SEM over held-out participants, exact sign-flip test),
 #      the data-efficiency sweep, the probes, the ceiling (bench/brain_tuning_table.py).
 # usage: bench/brain_tuning_bench.sh [--small] [--check] [--out DIR] [--head H] [--finetune F] [--test-stories N]
+#                                    [--tune-steps N]
 #   --small     8 participants (4 held out), one seed, 200 pretraining steps: the CI test
 #   --check     exit 1 unless each effect has the published direction
 #   --head      the tuning's model.head: shared (default) or participant
 #   --finetune  the tuning's model.finetune: full (default) or lora (rank 8 on q/k/v/out)
 #   --test-stories  how many stories (the last ones) pretraining and tuning hold out and the
 #               evaluation scores and probes on (default 1)
+#   --tune-steps  the brain-tuning's training.steps (default 300; early stopping still applies)
 # Environment: BRAINTUNE_BUILD_DIR (default build, relative to the checkout or absolute). Runs 2
 # MPI ranks; ~10 minutes on 2 cores (--small: ~4).
 set -euo pipefail
@@ -33,7 +35,8 @@ while [ $# -gt 0 ]; do
     --head) HEAD=$2; shift ;;
     --finetune) FINETUNE=$2; shift ;;
     --test-stories) TEST_STORIES=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --tune-steps) TUNE_STEPS=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "brain_tuning_bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -42,6 +45,8 @@ case "$HEAD/$FINETUNE" in shared/full|shared/lora|participant/full|participant/l
   *) echo "brain_tuning_bench: --head is shared or participant, --finetune full or lora" >&2; exit 2 ;;
 esac
 case "$TEST_STORIES" in [1-9]) ;; *) echo "brain_tuning_bench: --test-stories is 1 to 9" >&2; exit 2 ;; esac
+case "$TUNE_STEPS" in [1-9]|[1-9][0-9]|[1-9][0-9][0-9]|[1-9][0-9][0-9][0-9]) ;;
+  *) echo "brain_tuning_bench: --tune-steps is 1 to 9999" >&2; exit 2 ;; esac
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -2,7 +2,8 @@
 """The science benchmark's table (bench/brain_tuning_bench.sh; docs/evaluation.md).
 
 Reads <dir>/eval/evaluation.json (the pretrained encoder, then one tuned model per seed, scored
-on held-out participants) and <dir>/pretrained/result.json, prints the table, writes
+on held-out participants, and optionally the synthetic brain's ground-truth latents as a feature
+space: the model with `features`) and <dir>/pretrained/result.json, prints the table, writes
 <dir>/table.json, and with --check exits 1 unless each published effect has the expected
 direction (the list is `effects` in main()).
 """
@@ -51,12 +52,15 @@ def main():
     args = ap.parse_args()
     summary = json.load(open(f"{args.dir}/eval/evaluation.json"))
     pretrain = json.load(open(f"{args.dir}/pretrained/result.json"))["pretrain"]
-    base, tuned = summary["models"][0], summary["models"][1:]
+    models = [m for m in summary["models"] if not m.get("features")]
+    truth = next((m for m in summary["models"] if m.get("features")), None)
+    base, tuned = models[0], models[1:]
     if not tuned:
         raise SystemExit("evaluation.json: no tuned models after the pretrained one")
     held_out = summary["participants"]
     table = {"held_out": held_out, "tuned_on": summary.get("tuned_participants", []), "seeds": len(tuned),
-             "pretrain": pretrain, "rois": {}, "probes": {}}
+             "pretrain": pretrain, "rois": {}, "probes": {},
+             "ground_truth_features": truth["features"] if truth else None}
 
     print(f"held-out participants: {len(held_out)} ({', '.join(held_out)}); tuned on "
           f"{len(table['tuned_on'])}; {len(tuned)} seeds; test story {', '.join(summary['test_stories'])}")
@@ -66,7 +70,7 @@ def main():
     ceiling = {r["roi"]: r["score"]["mean"] for r in summary.get("noise_ceiling", [])}
     fractions = [p["fraction"] for p in base["sweep"]]
     print(f"{'ROI':<10} {'pretrained':>16} {'tuned (seed mean)':>18} {'difference':>17} {'p':>8} {'up':>5} "
-          f"{'tuned reaches pretrained@100% at':>33} {'ceiling (r)':>12}")
+          f"{'tuned reaches pretrained@100% at':>33} {'truth':>6} {'ceiling (r)':>12}")
     for roi in ROIS:
         b = participant_scores(base, roi)
         per_seed = [participant_scores(m, roi) for m in tuned]
@@ -81,27 +85,42 @@ def main():
             if sum(roi_mean(m["sweep"][i], roi) for m in tuned) / len(tuned) >= full:
                 reached = f
                 break
+        # The ground truth: its score (one layer), and the share at which even it reaches the
+        # pretrained model's full-data score (what the encoding data allows any features).
+        g = participant_scores(truth, roi) if truth else {}
+        gm = sum(g.values()) / len(g) if g else float("nan")
+        truth_sweep = [roi_mean(p, roi) for p in truth["sweep"]] if truth else []
+        truth_reached = next((f for f, v in zip(fractions, truth_sweep) if v >= full), None)
         row = {"pretrained": [bm, bs], "tuned": [tm, ts], "difference": [dm, ds], "p": sign_flip_p(diffs),
                "participants_up": sum(d > 0 for d in diffs), "participants": len(diffs),
                "fraction_reaching_pretrained_full": reached, "ceiling": ceiling.get(roi),
+               "ground_truth": gm if truth else None,
+               "ground_truth_fraction_reaching_pretrained_full": truth_reached,
                "sweep": {"fractions": fractions,
                          "pretrained": [roi_mean(p, roi) for p in base["sweep"]],
                          "tuned": [sum(roi_mean(m["sweep"][i], roi) for m in tuned) / len(tuned)
                                    for i in range(len(fractions))]}}
+        if truth:
+            row["sweep"]["ground truth"] = truth_sweep
         table["rois"][roi] = row
         print(f"{roi:<10} {bm:>8.3f} ± {bs:.3f} {tm:>10.3f} ± {ts:.3f} {dm:>+9.3f} ± {ds:.3f} {row['p']:>8.4f} "
               f"{row['participants_up']:>2}/{len(diffs):<2} "
-              f"{('%g%%' % (100 * reached)) if reached else 'not reached':>33} "
+              f"{('%g%%' % (100 * reached)) if reached else 'not reached':>33} {gm:>6.3f} "
               f"{ceiling.get(roi, float('nan')):>12.3f}")
     print()
     print("data efficiency (normalized score vs share of the encoding data; tuned: mean over seeds):")
-    print(f"{'ROI':<10} {'MODEL':<11}" + "".join(f"{'%g%%' % (100 * f):>8}" for f in fractions))
+    print(f"{'ROI':<10} {'MODEL':<13}" + "".join(f"{'%g%%' % (100 * f):>8}" for f in fractions))
     for roi in ROIS:
         sweep = table["rois"][roi]["sweep"]
-        for name in ("pretrained", "tuned"):
-            print(f"{roi:<10} {name:<11}" + "".join(f"{v:>8.3f}" for v in sweep[name]))
+        for name in ("pretrained", "tuned", "ground truth"):
+            if name in sweep:
+                print(f"{roi:<10} {name:<13}" + "".join(f"{v:>8.3f}" for v in sweep[name]))
     print()
     print("linear probes (accuracy on the test story at each model's best layer for the probe; tuned: mean over seeds):")
+    if truth:
+        print(f"(truth: the synthetic brain's own latents, {', '.join(truth['features'])}, as an encoding model's "
+              f"features; one layer)")
+        print()
     for probe in sorted({p["probe"] for p in base.get("probes", [])}):
         def best(model):
             return max((p["accuracy"] for p in model["probes"] if p["probe"] == probe and p["accuracy"] == p["accuracy"]),

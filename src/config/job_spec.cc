@@ -236,7 +236,7 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.CheckIsMap());
   YAML::Node models = r.Child("models");
   if (models.IsDefined() && !models.IsNull()) {
-    if (!models.IsSequence()) return r.Error(models, r.Key("models"), "expected a list of {name, checkpoint | pretrained}");
+    if (!models.IsSequence()) return r.Error(models, r.Key("models"), "expected a list of {name, checkpoint | pretrained | features}");
     std::set<std::string> names;
     for (size_t i = 0; i < models.size(); ++i) {
       MapReader m(models[i], absl::StrCat(r.Key("models"), "[", i, "]"), source);
@@ -245,10 +245,29 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
       RETURN_IF_ERROR(m.Read("name", &model.name, /*required=*/true));
       RETURN_IF_ERROR(m.Read("checkpoint", &model.checkpoint));
       RETURN_IF_ERROR(m.Read("pretrained", &model.pretrained));
+      RETURN_IF_ERROR(m.ReadList("features", &model.features));
       RETURN_IF_ERROR(m.CheckNoUnknownKeys());
-      if (!model.checkpoint.empty() && !model.pretrained.empty()) {
-        return m.Error(models[i]["pretrained"], m.Key("pretrained"),
-                       "give either checkpoint (a tuned speech model) or pretrained (a text model), not both");
+      if (!model.checkpoint.empty() + !model.pretrained.empty() + !model.features.empty() > 1) {
+        const char* second = model.features.empty() ? "pretrained" : "features";
+        return m.Error(models[i][second], m.Key(second),
+                       "give one of checkpoint (a tuned speech model), pretrained (a text model) or features (a "
+                       "feature space the dataset stores), not two");
+      }
+      if (models[i]["features"].IsDefined() && model.features.empty()) {
+        return m.Error(models[i]["features"], m.Key("features"), "must name 1 to 32 features when given");
+      }
+      if (model.features.size() > 32) {
+        return m.Error(models[i]["features"], m.Key("features"), absl::StrCat(model.features.size(), " names; at most 32"));
+      }
+      for (size_t f = 0; f < model.features.size(); ++f) {
+        const std::string& name = model.features[f];
+        if (!IsValidName(name)) {
+          return m.Error(models[i]["features"], m.Key("features"),
+                         absl::StrCat("entry ", f, " must be 1-64 characters of [A-Za-z0-9._-]"));
+        }
+        if (std::find(model.features.begin(), model.features.begin() + f, name) != model.features.begin() + f) {
+          return m.Error(models[i]["features"], m.Key("features"), absl::StrCat("'", name, "' is listed twice"));
+        }
       }
       if (!IsValidName(model.name)) {
         return m.Error(models[i]["name"], m.Key("name"),

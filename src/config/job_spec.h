@@ -139,6 +139,12 @@ struct EvalModelSpec {
   // scored on word-level features (context_words below) beside the speech models. Relative to
   // the spec file; not with `checkpoint`.
   std::string pretrained;
+  // A feature space the dataset stores, scored as a model of one layer (0): the names'
+  // columns side by side, each a /stimuli/<story>/features name (a lab's spectral or
+  // articulatory features; the synthetic brain's ground-truth latents) or "letters",
+  // "phonemes", "word_rate" (per word), on the first name's times (others are Lanczos-resampled
+  // onto them). 1..32 names; not with `checkpoint` or `pretrained`.
+  std::vector<std::string> features;
 };
 
 // Brain-alignment evaluation (design.md section 3, docs/evaluation.md).

@@ -108,6 +108,7 @@ class Evaluator {
         Scores(*participants_, *shared_, e.ceiling_threshold).BestLayers(m.name, features->layers());
     const int best = best_layers.at(kAllTargets);
     models_.push_back({m.name, m.checkpoint, features->layers(), best, best_layers});
+    models_.back().features = m.features;
 
     // 4. The controls at the best layer (residualisation, erasure, variance partitioning, the
     // permutation test), and the data-efficiency sweep at every layer that is some ROI's best

@@ -14,6 +14,7 @@
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "data/resample.h"
+#include "eval/metrics.h"
 
 namespace braintune::eval {
 namespace {
@@ -291,6 +292,67 @@ absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std:
   const data::Feature& f = it->second;
   return TimedValues{torch::tensor(f.times, torch::kFloat64),
                      torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim})};
+}
+
+}  // namespace braintune::eval
+
+namespace braintune::eval {
+namespace {
+
+class StoredFeatureSource final : public FeatureSource {
+ public:
+  StoredFeatureSource(std::string model, std::vector<std::string> names)
+      : model_(std::move(model)), names_(std::move(names)) {}
+
+  // The values themselves: a dataset rewritten with other features gets other keys.
+  std::string StoryKey(const data::Story& story) const override {
+    std::string key = "stored";
+    absl::StatusOr<StoryFeatures> f = Gather(story);
+    if (!f.ok()) return absl::StrCat(key, "|unusable");  // CheckUsable fails first
+    const torch::Tensor times = f->times.contiguous(), values = f->values.contiguous();
+    for (const std::string& name : names_) absl::StrAppend(&key, "|", name);
+    key.append(static_cast<const char*>(times.data_ptr()), times.numel() * sizeof(double));
+    key.append(static_cast<const char*>(values.data_ptr()), values.numel() * sizeof(float));
+    return key;
+  }
+
+  absl::Status CheckUsable(const data::Story& story) const override { return Gather(story).status(); }
+
+  absl::StatusOr<std::vector<StoryFeatures>> Compute(const data::Story& story, const std::vector<int>& layers) override {
+    ASSIGN_OR_RETURN(StoryFeatures f, Gather(story));
+    return std::vector<StoryFeatures>(layers.size(), f);
+  }
+
+ private:
+  absl::StatusOr<StoryFeatures> Gather(const data::Story& story) const {
+    std::vector<torch::Tensor> columns;
+    torch::Tensor times;
+    for (const std::string& name : names_) {
+      absl::StatusOr<TimedValues> v = StimulusFeature(story, name);
+      if (!v.ok()) {
+        return absl::Status(v.status().code(),
+                            absl::StrCat("evaluation.models (", model_, "): features: ", v.status().message()));
+      }
+      if (!times.defined()) {
+        times = v->times;
+      } else if (!v->times.equal(times)) {
+        // Per-word counts beside per-frame features: onto the first's times, as features are
+        // onto response times (a count per word becomes a rate).
+        v->values = LanczosResample(v->values, v->times, times);
+      }
+      columns.push_back(v->values.to(torch::kFloat32));
+    }
+    return StoryFeatures{times, torch::cat(columns, 1).contiguous()};
+  }
+
+  const std::string model_;
+  const std::vector<std::string> names_;
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureSource> MakeStoredFeatureSource(std::string model, std::vector<std::string> names) {
+  return std::make_unique<StoredFeatureSource>(std::move(model), std::move(names));
 }
 
 }  // namespace braintune::eval

@@ -118,6 +118,12 @@ struct TimedValues {
 };
 absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name);
 
+// A feature space the dataset stores (evaluation.models[].features), as a source of one layer
+// (0) for the feature cache: the StimulusFeature columns of `names`, side by side, on the first
+// name's times (the others Lanczos-resampled onto them when theirs differ: list a per-frame
+// feature first to mix per-word counts in as rates). Errors name `model`, the story and the feature.
+std::unique_ptr<FeatureSource> MakeStoredFeatureSource(std::string model, std::vector<std::string> names);
+
 }  // namespace braintune::eval
 
 #endif  // BRAINTUNE_EVAL_FEATURES_H_

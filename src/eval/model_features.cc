@@ -120,6 +120,7 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
                                                                      const std::map<std::string, int64_t>& spaces,
                                                                      torch::Device device) {
   if (!m.pretrained.empty()) return CreateText(spec, source, m, device);
+  if (!m.features.empty()) return CreateStored(spec, m);
   const config::EvaluationSpec& e = spec.evaluation;
   // A checkpoint's encoder carries its own adapters, if any (LoadEncoder): none from the spec.
   config::JobSpec built = spec;
@@ -152,6 +153,18 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
   FeatureExtractor extractor(model->encoder(), key, layers, fo);
   return std::unique_ptr<ModelFeatures>(
       new ModelFeatures(std::move(layers), std::move(extractor), std::move(input), spec.data.resample));
+}
+
+// A feature space the dataset stores (m.features): no model to run, one layer, cached like the
+// others (the key covers the values: features.h).
+std::unique_ptr<ModelFeatures> ModelFeatures::CreateStored(const config::JobSpec& spec, const config::EvalModelSpec& m) {
+  const config::EvaluationSpec& e = spec.evaluation;
+  const std::string names = absl::StrJoin(m.features, ", ");
+  FeatureExtractor extractor(MakeStoredFeatureSource(m.name, m.features), absl::StrCat("stored:", names), {0},
+                             e.cache_dir.empty() ? DefaultCacheDir() : e.cache_dir);
+  return std::unique_ptr<ModelFeatures>(
+      new ModelFeatures({0}, std::move(extractor), model::InputContract{}, false,
+                        absl::StrCat("a feature space of the dataset (", names, "), scored as one layer")));
 }
 
 // A Hugging Face text model (m.pretrained) on word-level features (word_features.h).

@@ -28,7 +28,8 @@ using LayerFeatures = std::map<std::string, StoryFeatures>;
 class ModelFeatures {
  public:
   // A text model (m.pretrained: GPT-2 or BERT with its tokenizer) reads each story's words
-  // (eval/word_features.h). Otherwise: builds the model of `spec` (the untrained model is the trainer's before its first step:
+  // (eval/word_features.h); a feature space (m.features) is the dataset's own, one layer (0)
+  // whatever evaluation.layers says. Otherwise: builds the model of `spec` (the untrained model is the trainer's before its first step:
   // same seed, same pretrained weights, same adapters) with m.checkpoint's encoder when there
   // is one, on `device`, for evaluation.layers (all when empty). Errors name the checkpoint
   // (missing, or sizes other than the spec's) or `source` (a layer the model lacks).
@@ -62,6 +63,7 @@ class ModelFeatures {
         input_(std::move(input)),
         resample_(resample),
         text_(std::move(text)) {}
+  static std::unique_ptr<ModelFeatures> CreateStored(const config::JobSpec& spec, const config::EvalModelSpec& m);
   static absl::StatusOr<std::unique_ptr<ModelFeatures>> CreateText(const config::JobSpec& spec, const std::string& source,
                                                                    const config::EvalModelSpec& m, torch::Device device);
 

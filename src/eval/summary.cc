@@ -215,6 +215,7 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
     v1::ModelScores* ms = s.add_models();
     ms->set_name(m.name);
     ms->set_checkpoint(m.checkpoint);
+    for (const std::string& f : m.features) ms->add_features(f);
     ms->set_best_layer(m.best_layer);
     for (const auto& [roi, layer] : m.best_layers) (*ms->mutable_best_layer_by_roi())[roi] = layer;
     for (const ProbeResult& r : m.probes) {

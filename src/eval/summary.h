@@ -38,6 +38,7 @@ struct EvaluatedModel {
   std::map<std::string, int> best_layers;  // per ROI, the same way (Scores::BestLayers)
   std::vector<ProbeResult> probes;         // rank 0's, per probe and layer
   std::optional<ErasureFit> erasure;       // the erasure control's eraser and checks, when it ran
+  std::vector<std::string> features;       // a feature space of the dataset: its names
 };
 
 // Everything but the output paths, the time taken and the feature cache counts, which the

@@ -104,7 +104,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation.models[0].ckpt: unknown key"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, checkpoint: c.pt, "
                 "pretrained: gpt2}]}\n",
-                "evaluation.models[0].pretrained: give either checkpoint"},
+                "evaluation.models[0].pretrained: give one of checkpoint"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, checkpoint: c.pt, "
+                "features: [semantic]}]}\n",
+                "evaluation.models[0].features: give one of checkpoint"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, features: []}]}\n",
+                "evaluation.models[0].features: must name 1 to 32 features"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, features: [a, 'b/c']}]}\n",
+                "evaluation.models[0].features: entry 1 must be 1-64 characters"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, features: [a, a]}]}\n",
+                "evaluation.models[0].features: 'a' is listed twice"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], controls: [erase]}\n",
                 "evaluation.controls: 'erase' is not residualisation, erasure, variance_partitioning or permutation"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], confounds: [], "

@@ -285,6 +285,57 @@ TEST_F(EvaluatorTest, AMissingOrMismatchedCheckpointIsAClearError) {
   EXPECT_FALSE(std::ifstream(dir_.File("out/evaluation.json")).good());  // nothing half-written
 }
 
+// A feature space the dataset stores is scored as a model of one layer beside an encoder: the
+// synthetic brain's own latents (its ground truth, with the per-word word rate resampled onto
+// their frames) predict both ROIs far better than a random encoder does, with the same splits,
+// sweep and outputs. A name the dataset lacks is an error naming the model, story and path.
+TEST_F(EvaluatorTest, AStoredFeatureSpaceIsScoredAsAModelOfOneLayer) {
+  auto spec = [](const std::string& features, const std::string& out) {
+    return "name: eval-test\nkind: evaluate\n"
+           "data: {path: brain.h5, trim_start: 3, trim_end: 1}\n"
+           "model: {hidden: 32, layers: 2, heads: 4, ffn: 64, conv_channels: 16}\n"
+           "evaluation:\n"
+           "  models: [{name: untrained}, {name: truth, features: [" + features + "]}]\n"
+           "  context_seconds: 4\n  stride_seconds: 0.5\n  probes: []\n  data_fractions: [0.5, 1.0]\n"
+           "  cache_dir: cache\n"
+           "output: {dir: " + out + "}\n";
+  };
+  auto r = Evaluate(2, spec("envelope, phoneme_rate, semantic, word_rate", "out"), "truth.yaml");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("truth: a feature space of the dataset (envelope, phoneme_rate, semantic, word_rate)"),
+            std::string::npos) << r.output;
+  v1::EvaluationSummary s = ReadSummary(dir_.File("out/evaluation.json"));
+  ASSERT_EQ(s.models_size(), 2);
+  const v1::ModelScores& truth = s.models(1);
+  EXPECT_EQ(truth.features_size(), 4);
+  EXPECT_EQ(s.models(0).features_size(), 0);
+  ASSERT_EQ(truth.layers_size(), 1);
+  EXPECT_EQ(truth.best_layer(), 0);
+  EXPECT_EQ(truth.sweep_size(), 2);
+  auto score = [](const v1::ModelScores& m, const std::string& roi) {
+    const int best = m.best_layer_by_roi().at(roi);
+    for (const auto& layer : m.layers()) {
+      if (layer.layer() != best) continue;
+      for (const auto& r : layer.rois()) {
+        if (r.roi() == roi) return r.score().mean();
+      }
+    }
+    ADD_FAILURE() << m.name() << ": no " << roi << " at layer " << best;
+    return 0.0;
+  };
+  for (const std::string roi : {"auditory", "language"}) {
+    std::cout << roi << ": untrained " << score(s.models(0), roi) << ", ground truth " << score(truth, roi) << "\n";
+    EXPECT_GT(score(truth, roi), score(s.models(0), roi) + 0.2) << roi;
+    EXPECT_GT(score(truth, roi), 0.85) << roi;  // normalized: near what the noise allows
+  }
+  auto missing = Evaluate(1, spec("envelope, pitch", "out2"), "missing.yaml");
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("evaluation.models (truth): features: story story_00: confound 'pitch' is neither"),
+            std::string::npos) << missing.output;
+  EXPECT_NE(missing.output.find("/stimuli/story_00/features/pitch"), std::string::npos) << missing.output;
+  EXPECT_FALSE(std::ifstream(dir_.File("out2/evaluation.json")).good());
+}
+
 // A LoRA-tuned checkpoint is scored with its adapters, whatever the evaluation's model.* says
 // (once, its adapters were silently left out and the tuned model scored as its base).
 TEST_F(EvaluatorTest, ALoraTunedCheckpointIsScoredWithItsAdapters) {
