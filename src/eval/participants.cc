@@ -10,6 +10,7 @@
 #include "eval/features.h"
 #include "eval/metrics.h"
 #include "train/checkpoints.h"
+#include "train/tuning_record.h"
 #include "train/plan.h"
 
 namespace braintune::eval {
@@ -61,15 +62,17 @@ void SetCeiling(const Participants& j, OwnedParticipant* o) {
   }
 }
 
-// What a checkpoint records of the job that tuned it (train/checkpoints.h): whom it was tuned on
-// and the stories it held out; `known` is false when an older braintune wrote it.
+// What a checkpoint records of the job that tuned it (train/checkpoints.h), or an export of its
+// lineage (train/tuning_record.h): whom it was tuned on and the stories it held out. `known`
+// (participants) and `stories_known` are false when an older braintune wrote it.
 struct TuningRecord {
-  std::string checkpoint;
+  std::string source;  // the checkpoint, or the export's record file
   bool known = false;
+  bool stories_known = false;
   std::vector<std::string> participants, test_stories;
 };
 
-absl::StatusOr<TuningRecord> ReadTuningRecord(const std::string& path) {
+absl::StatusOr<TuningRecord> ReadCheckpointRecord(const std::string& path) {
   if (!std::ifstream(path).good()) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open checkpoint"));
   torch::serialize::InputArchive archive;
   try {
@@ -78,25 +81,44 @@ absl::StatusOr<TuningRecord> ReadTuningRecord(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable checkpoint (", e.what_without_backtrace(), ")"));
   }
   TuningRecord r;
-  r.checkpoint = path;
+  r.source = path;
   c10::IValue participants, tests;
   r.known = archive.try_read(train::kTunedParticipantsKey, participants) && participants.isString();
   if (r.known) r.participants = absl::StrSplit(participants.toStringRef(), '\n', absl::SkipEmpty());
-  if (archive.try_read(train::kTunedTestStoriesKey, tests) && tests.isString()) {
-    r.test_stories = absl::StrSplit(tests.toStringRef(), '\n', absl::SkipEmpty());
-  }
+  r.stories_known = archive.try_read(train::kTunedTestStoriesKey, tests) && tests.isString();
+  if (r.stories_known) r.test_stories = absl::StrSplit(tests.toStringRef(), '\n', absl::SkipEmpty());
   return r;
 }
 
-// The records of the evaluation's checkpoints (kind evaluate only).
+// The record beside a Hugging Face directory braintune exported, if there is one (a model from
+// elsewhere has none: nothing of this dataset is known to have tuned it).
+absl::Status AddExportRecord(const std::string& dir, std::vector<TuningRecord>* records) {
+  ASSIGN_OR_RETURN(std::optional<v1::TuningRecord> exported, train::ReadTuningRecord(dir));
+  if (!exported) return absl::OkStatus();
+  TuningRecord r;
+  r.source = absl::StrCat(dir, "/", train::kTuningRecordFile);
+  r.known = r.stories_known = true;
+  r.participants.assign(exported->participants().begin(), exported->participants().end());
+  r.test_stories.assign(exported->test_stories().begin(), exported->test_stories().end());
+  records->push_back(std::move(r));
+  return absl::OkStatus();
+}
+
+// The records of the evaluation's models (kind evaluate only): their checkpoints', and those of
+// the exports they are (a text model's directory; model.pretrained, which every speech model
+// starts from or is).
 absl::StatusOr<std::vector<TuningRecord>> TuningRecords(const config::JobSpec& spec) {
   std::vector<TuningRecord> records;
   if (spec.kind != "evaluate") return records;
+  bool speech = false;
   for (const config::EvalModelSpec& m : spec.evaluation.models) {
+    speech = speech || (m.pretrained.empty() && m.features.empty());
+    if (!m.pretrained.empty()) RETURN_IF_ERROR(AddExportRecord(m.pretrained, &records));
     if (m.checkpoint.empty()) continue;
-    ASSIGN_OR_RETURN(TuningRecord r, ReadTuningRecord(m.checkpoint));
+    ASSIGN_OR_RETURN(TuningRecord r, ReadCheckpointRecord(m.checkpoint));
     records.push_back(std::move(r));
   }
+  if (speech && !spec.model.pretrained.empty()) RETURN_IF_ERROR(AddExportRecord(spec.model.pretrained, &records));
   return records;
 }
 
@@ -115,11 +137,11 @@ absl::StatusOr<std::vector<std::string>> ScoredParticipants(const config::JobSpe
     if (!r.known) {
       if (mode == "held_out") {
         return absl::FailedPreconditionError(absl::StrCat(
-            source, ": evaluation.participants: held_out: ", r.checkpoint,
+            source, ": evaluation.participants: held_out: ", r.source,
             " does not record the participants it was tuned on (an older braintune wrote it); retrain it, or score"
             " all"));
       }
-      unrecorded = r.checkpoint;
+      unrecorded = r.source;
       continue;
     }
     tuned.insert(r.participants.begin(), r.participants.end());
@@ -186,15 +208,17 @@ absl::Status ChooseTestStories(const config::JobSpec& spec, const std::string& s
                                const std::vector<std::string>& candidates, const std::vector<TuningRecord>& records,
                                Participants* j) {
   j->test_stories = spec.data.test_stories;
+  const TuningRecord* chose = nullptr;  // the record the test stories came from
   for (const TuningRecord& r : records) {
     if (!spec.data.test_stories.empty() || r.test_stories.empty()) continue;
-    if (!j->test_stories.empty() && j->test_stories != r.test_stories) {
+    if (chose != nullptr && j->test_stories != r.test_stories) {
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": data.test_stories: the checkpoints held out different stories (", records[0].checkpoint, ": ",
-          absl::StrJoin(j->test_stories, ", "), "; ", r.checkpoint, ": ", absl::StrJoin(r.test_stories, ", "),
+          source, ": data.test_stories: the models held out different stories (", chose->source, ": ",
+          absl::StrJoin(j->test_stories, ", "), "; ", r.source, ": ", absl::StrJoin(r.test_stories, ", "),
           "); choose the test stories"));
     }
     j->test_stories = r.test_stories;
+    chose = &r;
   }
   if (j->test_stories.empty()) j->test_stories = {train::DefaultTestStory(meta, candidates)};
   for (const std::string& s : j->test_stories) {
@@ -205,10 +229,11 @@ absl::Status ChooseTestStories(const config::JobSpec& spec, const std::string& s
     // A story a tuning trained on (with any participant's responses) would score the tuned model
     // on what it learned and favour it over the others.
     for (const TuningRecord& r : records) {
-      if (r.test_stories.empty() || std::count(r.test_stories.begin(), r.test_stories.end(), s) > 0) continue;
+      if (!r.stories_known || std::count(r.test_stories.begin(), r.test_stories.end(), s) > 0) continue;
       return absl::InvalidArgumentError(absl::StrCat(
-          source, ": data.test_stories: '", s, "' is a story the tuning of ", r.checkpoint,
-          " trained on (it held out ", absl::StrJoin(r.test_stories, ", "),
+          source, ": data.test_stories: '", s, "' is a story the tuning of ", r.source, " trained on (",
+          r.test_stories.empty() ? "its lineage held out none"
+                                 : absl::StrCat("it held out ", absl::StrJoin(r.test_stories, ", ")),
           "); scored on it, the tuned model would be favoured: test on stories every tuning held out"));
     }
   }

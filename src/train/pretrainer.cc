@@ -28,6 +28,7 @@
 #include "rank/progress_reporter.h"
 #include "train/rank_device.h"
 #include "train/recipe.h"
+#include "train/tuning_record.h"
 
 namespace braintune::train {
 namespace {
@@ -115,6 +116,9 @@ class Pretrainer {
     ro.load_features = false;
     ASSIGN_OR_RETURN(data::Dataset d, data::ReadDataset(path, ro));
     if (d.stories.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no stories under /stimuli"));
+    if (!spec_.model.pretrained.empty()) {
+      ASSIGN_OR_RETURN(base_record_, ReadTuningRecord(spec_.model.pretrained));
+    }
     std::vector<std::string> test = spec_.data.test_stories;
     if (test.empty()) test.push_back(d.stories.back().name);
     for (const std::string& name : test) {
@@ -373,6 +377,8 @@ class Pretrainer {
     model::InputContract heard = input_;
     heard.sampling_rate = rate_;
     RETURN_IF_ERROR(WriteFileAtomically(hf + "/preprocessor_config.json", model::PreprocessorConfigJson(heard)));
+    // It learned from the training stories' sound and annotations, from no one's responses.
+    RETURN_IF_ERROR(WriteTuningRecord(hf, Lineage(base_record_, {}, test_names_)));
     google::protobuf::Struct labels;
     auto& fields = *labels.mutable_fields();
     for (const std::string& l : labels_) fields["labels"].mutable_list_value()->add_values()->set_string_value(l);
@@ -399,6 +405,7 @@ class Pretrainer {
   std::vector<const LabelledStory*> drawable_;  // training stories at least one clip long
   std::discrete_distribution<size_t> pick_story_;  // over drawable_, weighted by clip starts
   std::vector<std::string> test_names_;
+  std::optional<v1::TuningRecord> base_record_;  // model.pretrained's (tuning_record.h), if it has one
   std::vector<std::string> labels_;             // "SIL", then the phonemes, sorted
   std::map<std::string, int64_t> label_index_;
   double rate_ = 0;                             // Hz the model hears

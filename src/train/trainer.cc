@@ -41,6 +41,7 @@
 #include "train/rank_device.h"
 #include "train/recipe.h"
 #include "train/text_sample.h"
+#include "train/tuning_record.h"
 
 namespace braintune::train {
 namespace {
@@ -156,6 +157,10 @@ class Trainer {
     ASSIGN_OR_RETURN(data::Dataset meta, data::ReadDataset(path, meta_only));
     ASSIGN_OR_RETURN(const bool text, rank::IsTextModel(spec_.model));
     ASSIGN_OR_RETURN(plan_, MakePlan(meta, spec_.data, input_, text));
+    // What the weights it starts from learned from: carried into this job's own record.
+    if (!spec_.model.pretrained.empty()) {
+      ASSIGN_OR_RETURN(base_record_, ReadTuningRecord(spec_.model.pretrained));
+    }
     if (text) {
       RETURN_IF_ERROR(TokenizeStories(meta));
     } else if (comm_->rank() == 0) {
@@ -516,15 +521,19 @@ class Trainer {
     const std::optional<model::LoraOptions> lora =
         rank::LoraOptionsOf(spec_.model, model_->is_text() ? model_->text_encoder()->config().model_type
                                                            : model_->encoder()->config().model_type);
-    RETURN_IF_ERROR(Checkpoints::SaveModel(result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_),
-                                           participant_ids_, absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty()),
-                                           lora ? model::LoraOptionsRecord(*lora) : ""));
+    const v1::TuningRecord record =
+        Lineage(base_record_, participant_ids_, absl::StrSplit(plan_.test_story_names, ',', absl::SkipEmpty()));
+    RETURN_IF_ERROR(Checkpoints::SaveModel(
+        result.checkpoint_path(), *model_, model::PreprocessorConfigJson(input_),
+        {record.participants().begin(), record.participants().end()},
+        {record.test_stories().begin(), record.test_stories().end()}, lora ? model::LoraOptionsRecord(*lora) : ""));
     const std::string json = ToJson(result);
     RETURN_IF_ERROR(WriteFileAtomically(dir + "/result.json", json));
     if (spec_.training.export_hf && model_->is_text()) {
       // transformers' GPT2Model/BertModel.from_pretrained(<dir>/hf), adapters merged, with the
       // tokenizer's files: the directory is a model.pretrained or evaluation.models entry again.
       RETURN_IF_ERROR(model::ExportTextHf(*model_->text_encoder(), dir + "/hf", model_->HeadStateDict(), "brain_heads.safetensors"));
+      RETURN_IF_ERROR(WriteTuningRecord(dir + "/hf", record));
       for (const std::string& file : rank::TokenizerFiles()) {
         const fs::path from = fs::path(spec_.model.pretrained) / file;
         if (!fs::is_regular_file(from)) continue;
@@ -540,6 +549,7 @@ class Trainer {
       model::InputContract heard = plan_.input;
       heard.sampling_rate = plan_.sample_rate;
       RETURN_IF_ERROR(WriteFileAtomically(dir + "/hf/preprocessor_config.json", model::PreprocessorConfigJson(heard)));
+      RETURN_IF_ERROR(WriteTuningRecord(dir + "/hf", record));
     }
     std::cout << absl::StrFormat("braintune-train: done: mean held-out r %.3f (untrained %.3f), checkpoint %s",
                                  result.mean_pearson_r(), result.mean_pearson_r_untrained(), result.checkpoint_path())
@@ -562,6 +572,7 @@ class Trainer {
   Plan plan_;
   std::optional<TextSamples> text_samples_;  // a text model's tokenized stories
   std::vector<std::string> participant_ids_;           // every participant in the job, sorted
+  std::optional<v1::TuningRecord> base_record_;        // model.pretrained's (tuning_record.h), if it has one
   std::map<std::string, int64_t> participant_targets_; // participant -> targets
   std::map<std::string, std::string> head_of_participant_;  // with model.head: participant
   std::vector<std::vector<Shard>> assignment_;         // rank -> (participant, story) shards

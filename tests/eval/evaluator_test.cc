@@ -23,7 +23,9 @@
 #include "model/tokenizer.h"
 #include "testing/process.h"
 #include "testing/text_model.h"
+#include "model/input_contract.h"
 #include "train/checkpoints.h"
+#include "train/tuning_record.h"
 
 namespace braintune::eval {
 namespace {
@@ -33,9 +35,8 @@ namespace {
 // trainer records its participants, or nothing, as an older braintune wrote.
 // `lora_record` (empty: none): LoRA adapters on the default targets, moved off zero as tuning
 // moves them, recorded as the trainer records them (or not, as an older braintune wrote).
-void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "",
-                     const std::string& held_out_stories = "", const std::string& lora_record = "",
-                     bool record_lora = true) {
+// The model of Spec's model.* sizes (hidden aside), with random weights of `seed`.
+model::BrainModel SpecModel(int hidden, uint64_t seed) {
   torch::manual_seed(seed);
   model::Wav2Vec2Config c = *model::NamedConfig("tiny");
   c.conv_dim.assign(c.conv_dim.size(), 16);
@@ -43,7 +44,13 @@ void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const s
   c.num_hidden_layers = 2;
   c.num_attention_heads = 4;
   c.intermediate_size = 64;
-  model::BrainModel m(c, std::map<std::string, int64_t>{{"synthetic", 16}});
+  return model::BrainModel(c, std::map<std::string, int64_t>{{"synthetic", 16}});
+}
+
+void WriteCheckpoint(const std::string& path, int hidden, uint64_t seed, const std::string& tuned_on = "",
+                     const std::string& held_out_stories = "", const std::string& lora_record = "",
+                     bool record_lora = true) {
+  model::BrainModel m = SpecModel(hidden, seed);
   if (!lora_record.empty()) {
     ASSERT_TRUE(m->encoder()->EnableLora(*model::ParseLoraOptionsRecord(lora_record)).ok());
     torch::NoGradGuard no_grad;
@@ -252,7 +259,7 @@ TEST_F(EvaluatorTest, TunedModelsAreScoredOnTheParticipantsTheyNeverSaw) {
                                   "    - {name: third, checkpoint: tuned4.pt}\n"),
                            "disagree.yaml");
   EXPECT_NE(disagree.exit_code, 0);
-  EXPECT_NE(disagree.output.find("data.test_stories: the checkpoints held out different stories"), std::string::npos)
+  EXPECT_NE(disagree.output.find("data.test_stories: the models held out different stories"), std::string::npos)
       << disagree.output;
   // Nor is a tuned model scored on a story its tuning trained on, even with other participants.
   std::string on_trained = Spec("tuned2.pt", "trained");
@@ -334,6 +341,48 @@ TEST_F(EvaluatorTest, AStoredFeatureSpaceIsScoredAsAModelOfOneLayer) {
             std::string::npos) << missing.output;
   EXPECT_NE(missing.output.find("/stimuli/story_00/features/pitch"), std::string::npos) << missing.output;
   EXPECT_FALSE(std::ifstream(dir_.File("out2/evaluation.json")).good());
+}
+
+// An export carries what its lineage learned from (train/tuning_record.h): evaluated as
+// model.pretrained it is scored on the participants it never saw and the stories it held out, and
+// a test story it trained on is refused, as for its checkpoint (once, an export was scored on
+// everyone and any story, its tuning participants and stories included).
+TEST_F(EvaluatorTest, AnExportedModelIsScoredOnWhatItNeverSaw) {
+  model::BrainModel m = SpecModel(32, 3);
+  const std::string hf = dir_.File("export");
+  model::Wav2Vec2Model encoder = m->encoder();
+  ASSERT_TRUE(model::ExportHf(encoder, hf).ok());
+  model::InputContract heard;
+  heard.sampling_rate = 1600;
+  std::ofstream(hf + "/preprocessor_config.json") << model::PreprocessorConfigJson(heard);
+  v1::TuningRecord record;
+  record.add_participants("sub-01");
+  record.add_test_stories("story_01");
+  ASSERT_TRUE(train::WriteTuningRecord(hf, record).ok());
+  auto spec = [](const std::string& data, const std::string& out) {
+    return "name: eval-export\nkind: evaluate\ndata: {path: brain.h5, trim_start: 3, trim_end: 1" + data + "}\n"
+           "model: {pretrained: export}\n"
+           "evaluation:\n  models: [{name: exported}]\n"
+           "  context_seconds: 4\n  stride_seconds: 0.5\n  probes: []\n  data_fractions: []\n  cache_dir: cache\n"
+           "output: {dir: " + out + "}\n";
+  };
+  auto held = Evaluate(1, spec("", "held"), "held.yaml");
+  ASSERT_EQ(held.exit_code, 0) << held.output;
+  EXPECT_NE(held.output.find("scoring 2 held-out participants (sub-02, sub-03); the tuned models saw sub-01"),
+            std::string::npos) << held.output;
+  v1::EvaluationSummary s = ReadSummary(dir_.File("held/evaluation.json"));
+  EXPECT_EQ(std::vector<std::string>(s.test_stories().begin(), s.test_stories().end()),
+            std::vector<std::string>{"story_01"});
+  auto trained = Evaluate(1, spec(", test_stories: [story_02]", "trained"), "trained.yaml");
+  EXPECT_NE(trained.exit_code, 0);
+  EXPECT_NE(trained.output.find("data.test_stories: 'story_02' is a story the tuning of " + hf +
+                                "/braintune_tuning.json trained on (it held out story_01)"),
+            std::string::npos) << trained.output;
+  // A record that is not one is an error naming it, not a model taken as never tuned.
+  std::ofstream(hf + "/braintune_tuning.json") << "{\"participants\": 3}";
+  auto bad = Evaluate(1, spec("", "bad"), "bad.yaml");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find(hf + "/braintune_tuning.json: not a tuning record"), std::string::npos) << bad.output;
 }
 
 // A LoRA-tuned checkpoint is scored with its adapters, whatever the evaluation's model.* says

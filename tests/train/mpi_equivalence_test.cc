@@ -16,6 +16,7 @@
 #include "model/brain_model.h"
 #include "model/input_contract.h"
 #include "testing/process.h"
+#include "train/tuning_record.h"
 
 namespace braintune::train {
 namespace {
@@ -329,6 +330,19 @@ TEST_P(TuningTest, BeatsTheUntrainedModel) {
   ASSERT_TRUE(contract.ok()) << contract.status();
   EXPECT_EQ(contract->sampling_rate, 1600);
   EXPECT_FALSE(contract->do_normalize);
+  // ... and what its lineage learned from: the pretraining no one's responses and every story
+  // but the last; the tuning both participants, holding out the same story.
+  auto pre_record = train::ReadTuningRecord(dir.File("pre/hf"));
+  ASSERT_TRUE(pre_record.ok() && pre_record->has_value()) << pre_record.status();
+  EXPECT_EQ((*pre_record)->participants_size(), 0);
+  ASSERT_EQ((*pre_record)->test_stories_size(), 1);
+  EXPECT_EQ((*pre_record)->test_stories(0), "story_07");
+  auto record = train::ReadTuningRecord(dir.File("out/hf"));
+  ASSERT_TRUE(record.ok() && record->has_value()) << record.status();
+  EXPECT_EQ(std::vector<std::string>((*record)->participants().begin(), (*record)->participants().end()),
+            (std::vector<std::string>{"sub-01", "sub-02"}));
+  EXPECT_EQ(std::vector<std::string>((*record)->test_stories().begin(), (*record)->test_stories().end()),
+            std::vector<std::string>{"story_07"});
 }
 
 // Issue 23: a pretrained model's preprocessor_config.json reaches the job. Its stories, recorded
