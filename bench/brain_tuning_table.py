@@ -149,6 +149,16 @@ def main():
              probe not in table["probes"] or
              table["probes"][probe]["tuned"] >= table["probes"][probe]["pretrained"] - 0.02)
             for probe in ("phoneme", "word_class")
+        ] + [
+            ("language ROI: tuned with 20% of the encoding data at least the pretrained model with 100%",
+             rois["language"]["sweep"]["pretrained"] and
+             rois["language"]["sweep"]["tuned"][fractions.index(0.2)] >= rois["language"]["sweep"]["pretrained"][-1]
+             if 0.2 in fractions else False),
+        ] + [
+            # A check of the evaluation itself: the brain's own latents predict it best.
+            (f"{roi}: the ground truth above the pretrained and the tuned model", row["ground_truth"] is None or
+             row["ground_truth"] > max(row["pretrained"][0], row["tuned"][0]))
+            for roi, row in rois.items()
         ]
         failed = [name for name, ok in effects if not ok]
         for name, ok in effects:
