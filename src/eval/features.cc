@@ -294,9 +294,6 @@ absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std:
                      torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim})};
 }
 
-}  // namespace braintune::eval
-
-namespace braintune::eval {
 namespace {
 
 class StoredFeatureSource final : public FeatureSource {
