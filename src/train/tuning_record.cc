@@ -47,7 +47,9 @@ absl::StatusOr<std::optional<v1::TuningRecord>> ReadTuningRecord(const std::stri
   const std::string path = (fs::path(dir) / kTuningRecordFile).string();
   std::error_code ec;
   const fs::file_status status = fs::symlink_status(path, ec);
-  if (ec || status.type() == fs::file_type::not_found) return std::nullopt;
+  if (status.type() == fs::file_type::not_found) return std::nullopt;
+  // Any other failure to look is not "no record": the model would count as never tuned.
+  if (ec) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the tuning record (", ec.message(), ")"));
   if (status.type() != fs::file_type::regular) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": the tuning record is not a regular file"));
   }

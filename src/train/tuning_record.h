@@ -27,8 +27,9 @@ v1::TuningRecord Lineage(const std::optional<v1::TuningRecord>& base, const std:
 
 absl::Status WriteTuningRecord(const std::string& dir, const v1::TuningRecord& record);
 
-// The record in `dir`, or nullopt when there is none (a model from elsewhere). A record that is
-// not a file, is over 1 MiB or is not valid is an error naming it.
+// The record in `dir`, or nullopt when there is none (a model from elsewhere). A record that
+// cannot be looked at, is not a regular file (a link included), is over 1 MiB or is not valid is
+// an error naming it.
 absl::StatusOr<std::optional<v1::TuningRecord>> ReadTuningRecord(const std::string& dir);
 
 }  // namespace braintune::train

@@ -114,6 +114,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "evaluation.models[0].features: entry 1 must be 1-64 characters"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, features: [a, a]}]}\n",
                 "evaluation.models[0].features: 'a' is listed twice"},
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a, features: [f0, f1, f2, "
+                "f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15, f16, f17, f18, f19, f20, f21, f22, f23, f24, "
+                "f25, f26, f27, f28, f29, f30, f31, f32]}]}\n",
+                "evaluation.models[0].features: 33 names; at most 32"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], controls: [erase]}\n",
                 "evaluation.controls: 'erase' is not residualisation, erasure, variance_partitioning or permutation"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], confounds: [], "

@@ -50,6 +50,18 @@ TEST(TuningRecordTest, ReadsWhatWasWrittenAndRefusesWhatIsNotARecord) {
   std::filesystem::remove(file);
   std::filesystem::create_directory(file);
   EXPECT_NE(ReadTuningRecord(dir.path()).status().message().find("not a regular file"), std::string::npos);
+  // A link is refused, not followed (to another user's record, or to a device).
+  std::filesystem::remove(file);
+  std::filesystem::create_directory(dir.File("other"));
+  ASSERT_TRUE(WriteTuningRecord(dir.File("other"), Lineage(std::nullopt, {"sub-09"}, {})).ok());
+  std::filesystem::create_symlink(dir.File("other/") + kTuningRecordFile, file);
+  EXPECT_NE(ReadTuningRecord(dir.path()).status().message().find("not a regular file"), std::string::npos);
+  // A directory that cannot be looked into is an error, not a model never tuned (once it was).
+  const std::string long_name = dir.File(std::string(300, 'a'));
+  auto unreadable = ReadTuningRecord(long_name);
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_NE(unreadable.status().message().find("cannot read the tuning record"), std::string::npos)
+      << unreadable.status();
 }
 
 }  // namespace
