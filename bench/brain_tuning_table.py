@@ -116,20 +116,29 @@ def main():
             if name in sweep:
                 print(f"{roi:<10} {name:<13}" + "".join(f"{v:>8.3f}" for v in sweep[name]))
     print()
-    print("linear probes (accuracy on the test story at each model's best layer for the probe; tuned: mean over seeds):")
-    if truth:
-        print(f"(truth: the synthetic brain's own latents, {', '.join(truth['features'])}, as an encoding model's "
-              f"features; one layer)")
-        print()
+    print("linear probes (accuracy on the test stories at each model's layer with the best cross-validated accuracy on "
+          "the training stories; tuned: mean over seeds, each seed's in brackets; SE: binomial, of the test items):")
     for probe in sorted({p["probe"] for p in base.get("probes", [])}):
-        def best(model):
-            return max((p["accuracy"] for p in model["probes"] if p["probe"] == probe and p["accuracy"] == p["accuracy"]),
-                       default=float("nan"))
+        def at_best(model):
+            """(test accuracy, layer, test items) at the layer chosen on the training stories."""
+            scored = [p for p in model["probes"] if p["probe"] == probe and p["accuracy"] == p["accuracy"]]
+            if not scored:
+                return float("nan"), None, 0
+            p = max(scored, key=lambda p: (p.get("cv_accuracy", 0.0), -p.get("layer", 0)))
+            return p["accuracy"], p.get("layer", 0), p.get("test_items", 0)
         chance = next(p["chance"] for p in base["probes"] if p["probe"] == probe)
-        b, t = best(base), sum(best(m) for m in tuned) / len(tuned)
-        table["probes"][probe] = {"pretrained": b, "tuned": t, "chance": chance,
-                                  "tuned_per_seed": [best(m) for m in tuned]}
-        print(f"  {probe:<11} pretrained {b:.3f}  tuned {t:.3f}  ({t - b:+.3f}; chance {chance:.3f})")
+        b, b_layer, items = at_best(base)
+        seeds = [at_best(m) for m in tuned]
+        t = sum(s[0] for s in seeds) / len(seeds)
+        se = math.sqrt(b * (1 - b) / items) if items else float("nan")
+        g = at_best(truth)[0] if truth and any(p["probe"] == probe for p in truth.get("probes", [])) else None
+        table["probes"][probe] = {"pretrained": b, "tuned": t, "chance": chance, "test_items": items, "binomial_se": se,
+                                  "pretrained_layer": b_layer, "tuned_layers": [s[1] for s in seeds],
+                                  "tuned_per_seed": [s[0] for s in seeds], "ground_truth": g}
+        print(f"  {probe:<13} pretrained {b:.3f} (layer {b_layer})  tuned {t:.3f} "
+              f"[{', '.join(f'{s[0]:.3f} at {s[1]}' for s in seeds)}]  ({t - b:+.3f}, SE {se:.3f}; "
+              f"{sum(s[0] < b for s in seeds)}/{len(seeds)} seeds below; chance {chance:.3f}"
+              + (f"; truth {g:.3f}" if g is not None else "") + ")")
     with open(f"{args.dir}/table.json", "w") as f:
         json.dump(table, f, indent=1)
 

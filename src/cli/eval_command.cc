@@ -138,14 +138,22 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
       for (const auto& p : m.probes()) by_probe[p.probe()][p.layer()] = &p;
       for (const auto& [probe, layers] : by_probe) {
         probes.push_back({m.name(), probe});
+        // The layer a user of the probe would pick: the best cross-validated on the training stories.
+        int chosen = layers.begin()->first;
+        for (const auto& [l, p] : layers) {
+          if (p->cv_accuracy() > layers.at(chosen)->cv_accuracy()) chosen = l;
+        }
         for (int l : probe_layers) {
           auto it = layers.find(l);
-          probes.back().push_back(it == layers.end() ? "–" : absl::StrFormat("%.3f", it->second->accuracy()));
+          probes.back().push_back(it == layers.end()
+                                      ? "–"
+                                      : absl::StrFormat("%.3f%s", it->second->accuracy(), l == chosen ? " *" : ""));
         }
         probes.back().push_back(absl::StrFormat("%.3f", layers.begin()->second->chance()));
       }
     }
-    out << "\nlinear probes (accuracy on the test stories; chance: the most frequent training label):\n"
+    out << "\nlinear probes (accuracy on the test stories; *: the layer chosen on the training stories, by "
+           "cross-validated accuracy; chance: the most frequent training label):\n"
         << FormatTable(probes);
   }
   for (const auto& note : s.probe_notes()) out << note << "\n";

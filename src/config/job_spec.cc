@@ -93,6 +93,7 @@ absl::Status ParseModel(MapReader& r, ModelSpec* s) {
   for (int i = 0; i < 5; ++i) RETURN_IF_ERROR(r.Read(arch_keys[i], arch_fields[i]));
   RETURN_IF_ERROR(r.Read("dropout", &s->dropout));
   RETURN_IF_ERROR(r.Read("freeze_feature_encoder", &s->freeze_feature_encoder));
+  s->finetune_given = r.Child("finetune").IsDefined();
   RETURN_IF_ERROR(r.Read("finetune", &s->finetune));
   RETURN_IF_ERROR(r.Read("head", &s->head));
   RETURN_IF_ERROR(r.Read("pooling", &s->pooling));
@@ -190,6 +191,7 @@ absl::Status ParseTraining(MapReader& r, TrainingSpec* s) {
   RETURN_IF_ERROR(r.Read("schedule", &s->schedule));
   RETURN_IF_ERROR(r.Read("weight_decay", &s->weight_decay));
   RETURN_IF_ERROR(r.Read("grad_clip", &s->grad_clip));
+  s->loss_given = r.Child("loss").IsDefined();
   RETURN_IF_ERROR(r.Read("loss", &s->loss));
   RETURN_IF_ERROR(r.Read("pearson_weight", &s->pearson_weight));
   RETURN_IF_ERROR(r.Read("seed", &s->seed));
@@ -306,7 +308,12 @@ absl::Status ParseEvaluation(MapReader& r, EvaluationSpec* s, const std::string&
   RETURN_IF_ERROR(r.CheckNoUnknownKeys());
   RETURN_IF_ERROR(r.CheckRange("context_words", s->context_words, 1, 100000));
   RETURN_IF_ERROR(CheckOneOf(r, "context_mode", s->context_mode, {"huth", "sliding"}));
-  RETURN_IF_ERROR(CheckOneOf(r, "erasure_concept", s->erasure_concept, {"letters", "phonemes"}));
+  // letters, phonemes, word_frequency, or a stored per-word feature (a dataset name).
+  if (!IsValidName(s->erasure_concept)) {
+    return r.Error(r.Child("erasure_concept"), r.Key("erasure_concept"),
+                   "must be letters, phonemes, word_frequency or a stored feature's name ([A-Za-z0-9._-], 1..64 "
+                   "characters)");
+  }
   for (size_t i = 0; i < s->controls.size(); ++i) {
     const std::string& c = s->controls[i];
     if (c != "residualisation" && c != "erasure" && c != "variance_partitioning" && c != "permutation") {

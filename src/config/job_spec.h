@@ -75,7 +75,10 @@ struct ModelSpec {
   int conv_channels = 0;      // channels of every convolutional feature-encoder layer; 8..1024
   double dropout = 0.0;       // transformer dropout while training; [0, 1)
   bool freeze_feature_encoder = true;  // the convolutional feature encoder does not learn
-  std::string finetune = "full";       // "full": every transformer parameter; "lora": adapters only
+  // "full": every transformer parameter; "lora": adapters only. Default: full for a speech
+  // model, lora for a text model (the published text recipe; rank::ApplyTextModelDefaults).
+  std::string finetune = "full";
+  bool finetune_given = false;  // model.finetune was in the spec
   LoraSpec lora;
   std::string head = "shared";         // "shared": one head per space; "participant": one each
   // Over time: "mean", "last" (newest frame), "attention"; a text model pools the states at
@@ -94,7 +97,10 @@ struct TrainingSpec {
   std::string schedule = "linear";  // after warm-up: "linear" decay to 0 at `steps`, or "constant"
   double weight_decay = 0.01; // AdamW weight decay; [0, 1]
   double grad_clip = 1.0;     // maximum global gradient norm; (0, 1e6]
-  std::string loss = "mse";   // "mse", "pearson" (1 - r per target), or "mse+pearson"
+  // "mse", "pearson" (1 - r per target), or "mse+pearson". Default: mse for a speech model,
+  // pearson for a text model (the published text recipe; rank::ApplyTextModelDefaults).
+  std::string loss = "mse";
+  bool loss_given = false;    // training.loss was in the spec
   double pearson_weight = 1.0;  // weight of the Pearson term in "mse+pearson"; [0, 1000]
   uint64_t seed = 0;          // batches and initialisation; same seed, same run
   int log_every = 10;         // steps between progress reports; 5..100000 (no flooding a shared coordinator)
@@ -170,7 +176,10 @@ struct EvaluationSpec {
   // which must not be empty: unique and shared R^2 per ROI) and "permutation" (per-target
   // block-permutation p-values, Benjamini-Hochberg FDR; the keys below).
   std::vector<std::string> controls = {"residualisation"};
-  std::string erasure_concept = "letters";  // per word: "letters" or "phonemes"
+  // The concept erased, one value per word: "letters", "phonemes", "word_frequency" (stored, or
+  // counted in the dataset's stories), or the name of a stored per-word feature
+  // (/stimuli/<story>/features/<name>, one row per word).
+  std::string erasure_concept = "letters";
   // The permutation control: shuffles of the test responses in blocks of permutation_block_trs
   // samples (within each test run); 1..1000.
   int permutation_block_trs = 10;

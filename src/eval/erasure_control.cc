@@ -15,20 +15,20 @@ using torch::Tensor;
 namespace {
 
 // The layer's features at each word's offset, and the concept per word, of one story.
-absl::StatusOr<std::pair<Tensor, Tensor>> WordRows(const data::Story& story, const StoryFeatures& f,
-                                                   const std::string& concept) {
-  ASSIGN_OR_RETURN(TimedValues z, StimulusFeature(story, concept));
+absl::StatusOr<std::pair<Tensor, Tensor>> WordRows(const data::Dataset& dataset, const data::Story& story,
+                                                   const StoryFeatures& f, const std::string& concept) {
+  ASSIGN_OR_RETURN(const Tensor z, WordConcept(dataset, story, concept));
   std::vector<double> offsets;
   for (const data::Interval& w : story.words) offsets.push_back(w.offset);
   const Tensor at = torch::tensor(offsets, torch::kFloat64);
   // A text model's features are its words' already; a speech model's are resampled there.
   const bool per_word = f.times.size(0) == at.size(0) && torch::allclose(f.times.to(torch::kFloat64), at);
   Tensor x = per_word ? f.values.to(torch::kFloat64) : LanczosResample(f.values.to(torch::kFloat64), f.times, at);
-  if (z.values.size(0) != x.size(0)) {
-    return absl::InternalError(absl::StrCat("story ", story.name, ": ", z.values.size(0), " values of ", concept,
-                                            " for ", x.size(0), " words"));
+  if (z.size(0) != x.size(0)) {
+    return absl::InternalError(absl::StrCat("story ", story.name, ": ", z.size(0), " values of ", concept, " for ",
+                                            x.size(0), " words"));
   }
-  return std::make_pair(x, z.values.to(torch::kFloat64));
+  return std::make_pair(x, z);
 }
 
 }  // namespace
@@ -42,7 +42,7 @@ absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const La
       return absl::InvalidArgumentError(absl::StrCat("story ", name, ": the erasure control needs /stimuli/", name,
                                                      "/words"));
     }
-    ASSIGN_OR_RETURN(auto rows, WordRows(*story, f, concept));
+    ASSIGN_OR_RETURN(auto rows, WordRows(participants.dataset, *story, f, concept));
     const bool test = std::count(participants.test_stories.begin(), participants.test_stories.end(), name) > 0;
     (test ? xs_test : xs_train).push_back(rows.first);
     (test ? zs_test : zs_train).push_back(rows.second);

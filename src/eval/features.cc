@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,6 +17,7 @@
 #include "common/status_macros.h"
 #include "data/resample.h"
 #include "eval/metrics.h"
+#include "model/unicode_text.h"
 
 namespace braintune::eval {
 namespace {
@@ -266,8 +269,9 @@ absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std:
     for (const data::Interval& w : story.words) {
       times.push_back((w.onset + w.offset) / 2);
       if (name == "letters") {
-        values.push_back(static_cast<double>(
-            std::count_if(w.text.begin(), w.text.end(), [](unsigned char c) { return std::isalpha(c); })));
+        ASSIGN_OR_RETURN(const std::u32string text,
+                         model::DecodeUtf8(w.text, absl::StrCat("story ", story.name, ": word ", values.size())));
+        values.push_back(static_cast<double>(std::count_if(text.begin(), text.end(), model::IsLetter)));
       } else if (name == "phonemes") {
         // Phonemes whose middle falls inside the word (both tiers are sorted by onset).
         while (ph < story.phonemes.size() && (story.phonemes[ph].onset + story.phonemes[ph].offset) / 2 < w.onset) ++ph;
@@ -292,6 +296,52 @@ absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std:
   const data::Feature& f = it->second;
   return TimedValues{torch::tensor(f.times, torch::kFloat64),
                      torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim})};
+}
+
+namespace {
+
+// The word as counted for its frequency: lower-cased (Unicode); text that is not UTF-8 as it is.
+std::string FrequencyKey(const std::string& word) {
+  absl::StatusOr<std::u32string> text = model::DecodeUtf8(word, "word");
+  return text.ok() ? model::EncodeUtf8(model::Lower(*text)) : word;
+}
+
+}  // namespace
+
+absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const data::Story& story,
+                                          const std::string& concept) {
+  const int64_t words = static_cast<int64_t>(story.words.size());
+  if (words == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": the concept '", concept,
+                                                   "' is per word and the story has no words (/stimuli/", story.name,
+                                                   "/words)"));
+  }
+  if (concept == "letters" || concept == "phonemes") {
+    ASSIGN_OR_RETURN(TimedValues v, StimulusFeature(story, concept));
+    return v.values;
+  }
+  if (concept == "word_frequency" && !story.features.count(concept)) {
+    std::map<std::string, int64_t> counts;
+    for (const data::Story& s : dataset.stories) {
+      for (const data::Interval& w : s.words) ++counts[FrequencyKey(w.text)];
+    }
+    std::vector<double> values;
+    for (const data::Interval& w : story.words) values.push_back(std::log10(1.0 + counts[FrequencyKey(w.text)]));
+    return torch::tensor(values, torch::kFloat64).view({words, 1});
+  }
+  auto it = story.features.find(concept);
+  if (it == story.features.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "story ", story.name, ": the concept '", concept,
+        "' is neither letters, phonemes, word_frequency nor a stored feature (/stimuli/", story.name, "/features/",
+        concept, ")"));
+  }
+  const data::Feature& f = it->second;
+  if (f.n_frames != words) {
+    return absl::InvalidArgumentError(absl::StrCat("/stimuli/", story.name, "/features/", concept, ": ", f.n_frames,
+                                                   " rows for ", words, " words; a concept has one value per word"));
+  }
+  return torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim});
 }
 
 namespace {

@@ -109,14 +109,23 @@ absl::StatusOr<std::string> ModelKey(const std::string& checkpoint, const std::s
 std::string DefaultCacheDir();
 
 // Low-level features of a story for the removal control, one column per name, as values at
-// the times where they occur: "letters" and "phonemes" (counts per word, at the word's
-// middle), "word_rate" (1 per word), or a stored /stimuli/<story>/features name (its frames).
+// the times where they occur: "letters" (Unicode letters, general category L) and "phonemes"
+// (counts per word, at the word's middle), "word_rate" (1 per word), or a stored /stimuli/<story>/features name (its frames).
 // LanczosResample takes them to response times. Errors name the story and the feature.
 struct TimedValues {
   torch::Tensor times;   // [m] float64
   torch::Tensor values;  // [m, d] float64
 };
 absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name);
+
+// The value of a per-word concept for every word of `story`, [words, k] float64, for the
+// erasure control (evaluation.erasure_concept): "letters" (Unicode letters per word) and
+// "phonemes" (phonemes per word) as in StimulusFeature; "word_frequency": a stored
+// /stimuli/<story>/features/word_frequency, else log10(1 + the count of the word, lower-cased,
+// in all of `dataset`'s stories); any other name: the stored feature of that name, which must
+// have one row per word. Errors name the story and the dataset path.
+absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const data::Story& story,
+                                          const std::string& concept);
 
 // A feature space the dataset stores (evaluation.models[].features), as a source of one layer
 // (0) for the feature cache: the StimulusFeature columns of `names`, side by side, on the first

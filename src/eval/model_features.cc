@@ -122,6 +122,15 @@ absl::StatusOr<std::unique_ptr<ModelFeatures>> ModelFeatures::Create(const confi
   if (!m.pretrained.empty()) return CreateText(spec, source, m, device);
   if (!m.features.empty()) return CreateStored(spec, m);
   const config::EvaluationSpec& e = spec.evaluation;
+  // The spec's model section describes the speech models (the untrained baseline, checkpoints);
+  // a text model is scored from its Hugging Face directory, a tuned one from its job's export.
+  ASSIGN_OR_RETURN(const bool text, rank::IsTextModel(spec.model));
+  if (text) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source, ": evaluation.models (", m.name, "): model.pretrained (", spec.model.pretrained,
+        ") is a text model, and an entry without `pretrained` or `features` is a speech model built from model.*; "
+        "score a text model with `pretrained: <its directory>` (a tuned text job's export: <output>/hf)"));
+  }
   // A checkpoint's encoder carries its own adapters, if any (LoadEncoder): none from the spec.
   config::JobSpec built = spec;
   if (!m.checkpoint.empty()) built.model.finetune = "full";

@@ -319,12 +319,19 @@ absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const confi
   ro.load_responses_of = mine;
   ASSIGN_OR_RETURN(j->dataset, data::ReadDataset(spec.data.path, ro));
   RETURN_IF_ERROR(TakeOwned(spec, mine, j.get()));
-  // The control's confounds exist for every story (word and phoneme timings or stored
-  // features), before hours of feature extraction.
+  // The controls' confounds and erasure concept exist for every story (word and phoneme timings
+  // or stored features), before hours of feature extraction.
   for (const std::string& story : j->heard) {
     for (const std::string& name : spec.evaluation.confounds) {
       absl::Status s = StimulusFeature(*j->dataset.FindStory(story), name).status();
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.confounds: ", s.message()));
+    }
+    const auto& controls = spec.evaluation.controls;
+    if (std::find(controls.begin(), controls.end(), "erasure") != controls.end()) {
+      absl::Status s = WordConcept(j->dataset, *j->dataset.FindStory(story), spec.evaluation.erasure_concept).status();
+      if (!s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.erasure_concept: ", s.message()));
+      }
     }
   }
   return std::unique_ptr<const Participants>(std::move(j));

@@ -103,7 +103,7 @@ ProbeResult RunProbe(const Participants& j, const LayerFeatures& features, int l
   r.train_items = static_cast<int64_t>(train.rows.size());
   r.test_items = static_cast<int64_t>(test.rows.size());
   if (train.rows.size() < 2 * static_cast<size_t>(ridge.folds) || test.rows.empty() || index.size() < 2) {
-    r.accuracy = r.chance = std::nan("");
+    r.accuracy = r.chance = r.cv_accuracy = std::nan("");
     return r;
   }
   Tensor x = torch::stack(train.rows).to(torch::kFloat64);
@@ -116,6 +116,21 @@ ProbeResult RunProbe(const Participants& j, const LayerFeatures& features, int l
   const Tensor predicted = model.Predict(xt).argmax(1);
   const Tensor truth = torch::tensor(test.labels);
   r.accuracy = (predicted == truth).to(torch::kFloat64).mean().item<double>();
+  // The same probe scored on the training stories alone: each contiguous fold predicted by a
+  // probe fitted on the other folds (the chosen alphas), for choosing a layer without the test.
+  const int64_t n = x.size(0);
+  const Tensor train_truth = torch::tensor(train.labels);
+  int64_t right = 0;
+  for (int f = 0; f < ridge.folds; ++f) {
+    // numpy.array_split(arange(n), folds)[f], as ChooseAlphasByFolds cuts them.
+    const int64_t size = n / ridge.folds, extra = n % ridge.folds;
+    const int64_t begin = f * size + std::min<int64_t>(f, extra), end = begin + size + (f < extra ? 1 : 0);
+    const Tensor rest = torch::cat({x.slice(0, 0, begin), x.slice(0, end)});
+    const Tensor rest_y = torch::cat({y.slice(0, 0, begin), y.slice(0, end)});
+    const Tensor guess = FitRidge(rest, rest_y, model.alphas).Predict(x.slice(0, begin, end)).argmax(1);
+    right += (guess == train_truth.slice(0, begin, end)).sum().item<int64_t>();
+  }
+  r.cv_accuracy = static_cast<double>(right) / static_cast<double>(n);
   const int64_t majority = y.sum(0).argmax().item<int64_t>();
   r.chance = (truth == majority).to(torch::kFloat64).mean().item<double>();
   return r;

@@ -224,6 +224,7 @@ v1::EvaluationSummary Summarise(const config::JobSpec& spec, const Participants&
       ps->set_layer(r.layer);
       ps->set_accuracy(r.accuracy);
       ps->set_chance(r.chance);
+      ps->set_cv_accuracy(r.cv_accuracy);
       ps->set_classes(r.classes);
       ps->set_train_items(static_cast<int32_t>(r.train_items));
       ps->set_test_items(static_cast<int32_t>(r.test_items));

@@ -25,6 +25,7 @@ struct ProbeResult {
   int layer = 0;
   double accuracy = 0;  // share of the test stories' items classified right
   double chance = 0;    // share of them carrying the most frequent training label
+  double cv_accuracy = 0;  // on the training stories' items, cross-validated (contiguous folds)
   int classes = 0;      // labels seen in training
   int64_t train_items = 0, test_items = 0;
 };

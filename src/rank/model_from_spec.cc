@@ -39,6 +39,14 @@ absl::StatusOr<bool> IsTextModel(const config::ModelSpec& spec) {
   return model::IsTextModelType(type);
 }
 
+absl::Status ApplyTextModelDefaults(config::JobSpec* spec) {
+  ASSIGN_OR_RETURN(const bool text, IsTextModel(spec->model));
+  if (!text) return absl::OkStatus();
+  if (!spec->model.finetune_given) spec->model.finetune = "lora";
+  if (!spec->training.loss_given) spec->training.loss = "pearson";
+  return absl::OkStatus();
+}
+
 const std::vector<std::string>& TokenizerFiles() {
   static const auto* files =
       new std::vector<std::string>{"vocab.json", "merges.txt", "vocab.txt", "tokenizer_config.json"};

@@ -19,6 +19,11 @@ namespace braintune::rank {
 // or bert. Errors name the file.
 absl::StatusOr<bool> IsTextModel(const config::ModelSpec& spec);
 
+// The published recipe for brain-tuning a text model: when the spec's model is a text model
+// (IsTextModel), model.finetune defaults to lora (adapters on the attention projections) and
+// training.loss to pearson; keys the spec sets are kept. A speech model's spec is unchanged.
+absl::Status ApplyTextModelDefaults(config::JobSpec* spec);
+
 // A text checkpoint directory (config.json, *.safetensors, the tokenizer's files) loaded: the
 // encoder with its weights, and its tokenizer. Errors name the file; a tokenizer with more
 // tokens than the model's vocab_size is an error (they do not belong together).

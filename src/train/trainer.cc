@@ -270,11 +270,11 @@ class Trainer {
       const int64_t total = CountParams(params_), trainable = CountParams(trainable_);
       std::cout << absl::StrFormat(
                        "braintune-train: %s encoder (%s), %d parameters, %d trainable (%.2f%%: %s), %s heads, %s pooling, "
-                       "%d threads per rank%s",
+                       "%s loss, %d threads per rank%s",
                        spec_.model.pretrained.empty() ? spec_.model.size : spec_.model.pretrained,
                        model_->model_type(), total, trainable, 100.0 * trainable / total,
                        spec_.model.finetune == "lora" ? "LoRA adapters and heads" : "encoder and heads",
-                       spec_.model.head, spec_.model.pooling, threads,
+                       spec_.model.head, spec_.model.pooling, spec_.training.loss, threads,
                        gpu ? absl::StrCat(", on ", rank_device_.device.str(), rank_device_.bf16 ? " in bf16" : "") : "")
                 << std::endl;
     }
@@ -596,8 +596,12 @@ class Trainer {
 
 absl::Status RunTrainer(const config::LoadedSpec& spec, const rank::RankOptions& options, dist::Communicator* comm) {
   std::signal(SIGTERM, OnSigterm);
-  Trainer trainer(spec, options, comm);
-  return rank::RunOnRank("braintune-train", comm, [&] { return trainer.Run(); });
+  return rank::RunOnRank("braintune-train", comm, [&]() -> absl::Status {
+    config::LoadedSpec resolved = spec;
+    RETURN_IF_ERROR(rank::ApplyTextModelDefaults(&resolved.spec));
+    Trainer trainer(resolved, options, comm);
+    return trainer.Run();
+  });
 }
 
 }  // namespace braintune::train

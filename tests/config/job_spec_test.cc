@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], "
                 "controls: [erasure, erasure]}\n",
                 "evaluation.controls: 'erasure' is listed twice"},
-        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], erasure_concept: vowels}\n",
+        BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], erasure_concept: \"../x\"}\n",
                 "evaluation.erasure_concept"},
         BadSpec{"name: x\nkind: evaluate\ndata: {path: d.h5}\nevaluation: {models: [{name: a}], context_words: 0}\n",
                 "evaluation.context_words: 0 is out of range"},

@@ -205,6 +205,52 @@ TEST(MetricsTest, LetterCountAlignmentMostlyGoesWhenPhonemeCountIsRemoved) {
   EXPECT_LT(after, 0.5 * before);
 }
 
+// The erasure control's concepts, one value per word: Unicode letters (not bytes), the word's
+// log frequency in the dataset's stories (case-folded) unless a frequency is stored, and any
+// stored feature with a row per word; a stored feature of another length, and a story without
+// words, are refused naming the dataset path.
+TEST(MetricsTest, WordConceptsHaveOneValuePerWord) {
+  data::Dataset d;
+  data::Story a, b;
+  a.name = "a";
+  a.words = {{0, 1, "Caf\xc3\xa9,"}, {1, 2, "the"}, {2, 3, "The"}};
+  b.name = "b";
+  b.words = {{0, 1, "the"}, {1, 2, "\xc3\x9f\xc3\x9f"}};
+  d.stories = {a, b};
+  auto letters = WordConcept(d, d.stories[0], "letters");
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  EXPECT_EQ(letters->sizes(), (std::vector<int64_t>{3, 1}));
+  EXPECT_DOUBLE_EQ((*letters)[0][0].item<double>(), 4) << "4 letters in 'Cafe,' with an accent, not 5 bytes";
+  auto frequency = WordConcept(d, d.stories[0], "word_frequency");
+  ASSERT_TRUE(frequency.ok()) << frequency.status();
+  EXPECT_DOUBLE_EQ((*frequency)[0][0].item<double>(), std::log10(2.0));
+  EXPECT_DOUBLE_EQ((*frequency)[1][0].item<double>(), std::log10(4.0)) << "'the' twice and 'The' once";
+  EXPECT_DOUBLE_EQ((*frequency)[2][0].item<double>(), std::log10(4.0));
+  // A stored per-word feature (two columns), and a stored frequency, are taken as they are.
+  data::Feature valence{3, 2, {1, 2, 3, 4, 5, 6}, {0.5, 1.5, 2.5}};
+  d.stories[0].features["valence"] = valence;
+  d.stories[0].features["word_frequency"] = data::Feature{3, 1, {7, 8, 9}, {0.5, 1.5, 2.5}};
+  auto stored = WordConcept(d, d.stories[0], "valence");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->sizes(), (std::vector<int64_t>{3, 2}));
+  EXPECT_DOUBLE_EQ((*stored)[2][1].item<double>(), 6);
+  auto stored_frequency = WordConcept(d, d.stories[0], "word_frequency");
+  ASSERT_TRUE(stored_frequency.ok()) << stored_frequency.status();
+  EXPECT_DOUBLE_EQ((*stored_frequency)[1][0].item<double>(), 8);
+  d.stories[1].features["valence"] = data::Feature{1, 2, {1, 2}, {0.5}};
+  auto short_feature = WordConcept(d, d.stories[1], "valence");
+  ASSERT_FALSE(short_feature.ok());
+  EXPECT_NE(short_feature.status().message().find("/stimuli/b/features/valence: 1 rows for 2 words"), std::string::npos)
+      << short_feature.status();
+  auto missing = WordConcept(d, d.stories[1], "arousal");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("(/stimuli/b/features/arousal)"), std::string::npos) << missing.status();
+  d.stories[1].words.clear();
+  auto no_words = WordConcept(d, d.stories[1], "letters");
+  ASSERT_FALSE(no_words.ok());
+  EXPECT_NE(no_words.status().message().find("(/stimuli/b/words)"), std::string::npos) << no_words.status();
+}
+
 // The paired test across participants: exact sign flips for small groups.
 TEST(MetricsTest, PairedSignFlipTestIsExactForSmallGroups) {
   // Four participants all better by 1..4: only "all +" and "all -" are as extreme, p = 2/16.

@@ -75,6 +75,10 @@ TEST(ProbesTest, ALayerCarryingTheWordClassIsProbedWellOneWithoutItAtChance) {
   const ProbeResult noise = RunProbe(j, MakeFeatures(j, false), 3, kWordClassProbe, ridge);
   EXPECT_LT(noise.accuracy, noise.chance + 0.2);
   EXPECT_NEAR(noise.chance, good.chance, 1e-12);  // chance depends on the labels only
+  // The training stories alone tell the two layers apart (cross-validated), the score a probe's
+  // layer is chosen on without looking at the test story.
+  EXPECT_GT(good.cv_accuracy, 0.95);
+  EXPECT_LT(noise.cv_accuracy, 0.45);
 }
 
 TEST(ProbesTest, PhonemesAreItemsAndMissingLabelsAreNamed) {

@@ -107,6 +107,15 @@ TEST_F(WordStatesTest, MismatchesAndHostileWordsAreNamed) {
   r = WordStates(*enc, **tok, {"hello", "w\xC3"}, {1}, {}, "story s3");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("story s3 word 1: not valid UTF-8 at byte 1"));
+  // A story without word timings cannot give word-level features: named, before any forward.
+  auto source = MakeWordFeatureSource(enc, std::shared_ptr<const model::Tokenizer>(std::move(*tok)), {});
+  data::Story silent;
+  silent.name = "story_07";
+  const absl::Status usable = source->CheckUsable(silent);
+  ASSERT_FALSE(usable.ok());
+  EXPECT_THAT(usable.message(), HasSubstr("story story_07: a text model needs /stimuli/story_07/words"));
+  silent.words = {{0.0, 0.4, "hello"}};
+  EXPECT_TRUE(source->CheckUsable(silent).ok());
 }
 
 }  // namespace
