@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -73,6 +74,19 @@ BackgroundProcess::~BackgroundProcess() {
 
 void BackgroundProcess::Signal(int sig) {
   if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+bool KillWhenFileAppears(const std::string& command, const std::string& path, const std::string& log,
+                         int timeout_ms) {
+  BackgroundProcess job({"/bin/sh", "-c", command}, log);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!std::filesystem::exists(path) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const bool appeared = std::filesystem::exists(path);
+  job.Signal(SIGKILL);
+  job.Wait(5000);
+  return appeared;
 }
 
 int BackgroundProcess::Wait(int timeout_ms) {

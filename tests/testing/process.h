@@ -52,6 +52,12 @@ class BackgroundProcess {
   bool reaped_ = false;
 };
 
+// A job killed mid-run: runs `command` (/bin/sh -c) in the background, its output into `log`,
+// until `path` exists (at most `timeout_ms`), then kills it with SIGKILL and reaps it. Returns
+// whether `path` appeared.
+bool KillWhenFileAppears(const std::string& command, const std::string& path, const std::string& log,
+                         int timeout_ms = 60000);
+
 // Reads a whole file ("" when missing).
 std::string ReadFileOrEmpty(const std::string& path);
 

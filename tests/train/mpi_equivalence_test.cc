@@ -5,11 +5,9 @@
 
 #include <signal.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <thread>
 
 #include "data/fingerprint.h"
 #include "data/synthetic.h"
@@ -132,15 +130,8 @@ TEST(MpiResumeTest, AKilledRunResumedEndsAsAnUninterruptedOne) {
   EXPECT_TRUE(std::ifstream(dir.File("whole/checkpoints/step-00000070.pt")).good());
   EXPECT_FALSE(std::ifstream(dir.File("whole/checkpoints/step-00000060.pt")).good()) << "keep_checkpoints: 2";
   const std::string first = dir.File("cut/checkpoints/step-00000010.pt");
-  {
-    testing::BackgroundProcess killed({"/bin/sh", "-c", train(dir.File("cut"))}, dir.File("cut.log"));
-    for (int i = 0; i < 3000 && !std::ifstream(first).good(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(std::ifstream(first).good()) << testing::ReadFileOrEmpty(dir.File("cut.log"));
-    killed.Signal(SIGKILL);
-    killed.Wait(5000);
-  }
+  ASSERT_TRUE(testing::KillWhenFileAppears(train(dir.File("cut")), first, dir.File("cut.log"), 30000))
+      << testing::ReadFileOrEmpty(dir.File("cut.log"));
   ASSERT_FALSE(std::ifstream(dir.File("cut/checkpoint.pt")).good()) << "killed too late to test anything";
   auto resumed = testing::RunCommand(train(dir.File("cut")));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;

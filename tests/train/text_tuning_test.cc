@@ -4,13 +4,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <csignal>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "data/synthetic.h"
@@ -205,15 +202,8 @@ TEST(TextTuningTest, AKilledTextRunResumedEndsAsAnUninterruptedOne) {
   auto whole = testing::RunCommand("timeout 300 " + train(dir.File("whole")));
   ASSERT_EQ(whole.exit_code, 0) << whole.output;
   const std::string first = dir.File("cut/checkpoints/step-00000010.pt");
-  {
-    testing::BackgroundProcess killed({"/bin/sh", "-c", train(dir.File("cut"))}, dir.File("cut.log"));
-    for (int i = 0; i < 6000 && !std::ifstream(first).good(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(std::ifstream(first).good()) << testing::ReadFileOrEmpty(dir.File("cut.log"));
-    killed.Signal(SIGKILL);
-    killed.Wait(5000);
-  }
+  ASSERT_TRUE(testing::KillWhenFileAppears(train(dir.File("cut")), first, dir.File("cut.log")))
+      << testing::ReadFileOrEmpty(dir.File("cut.log"));
   ASSERT_FALSE(std::ifstream(dir.File("cut/checkpoint.pt")).good()) << "killed too late to test anything";
   auto resumed = testing::RunCommand("timeout 300 " + train(dir.File("cut")));
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
