@@ -20,7 +20,7 @@
 #   --lr        the brain-tuning's encoder learning rate (default 0.0005)
 #   --data-seed the synthetic brain's seed (default 1)
 # Environment: BRAINTUNE_BUILD_DIR (default build, relative to the checkout or absolute). Runs 2
-# MPI ranks; ~15 minutes on 2 cores (--small: ~4).
+# MPI ranks; ~6 minutes on 2 cores with nothing beside it (--small: ~3).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BRAINTUNE_BUILD_DIR:-build}
