@@ -195,6 +195,13 @@ std::string FormatEvaluation(const v1::EvaluationSummary& s) {
   if (erasure.size() > 1) {
     out << "\nconcept-erasure control (LEACE; probe R2 on the test stories' words; score before - after):\n"
         << FormatTable(erasure);
+    for (const auto& m : s.models()) {
+      if (m.has_erasure() && !m.erasure().complete()) {
+        out << "warning: " << m.name() << ": after the erasure a probe still explains R2 "
+            << absl::StrFormat("%.3f", m.erasure().probe_r2_after()) << " of " << m.erasure().concept()
+            << " on the test words (above 0.01): the drop understates what the concept contributes\n";
+      }
+    }
   }
   std::vector<std::vector<std::string>> partition = {
       {"MODEL", "LAYER", "ROI", "R2 JOINT", "R2 MODEL", "R2 LOW-LEVEL", "UNIQUE MODEL", "SHARED", "UNIQUE LOW-LEVEL"}};

@@ -31,6 +31,9 @@ struct NextTokenLoss {
   int64_t tokens = 0;            // tokens predicted
 };
 
+// The held-out probe R^2 at or below which an erasure counts as complete (ErasureScores.complete).
+inline constexpr double kErasedProbeR2 = 0.01;
+
 struct ErasureFit {
   std::string concept;
   ConceptEraser eraser;

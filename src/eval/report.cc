@@ -344,28 +344,38 @@ std::string LayersSection(const v1::EvaluationSummary& s) {
 
 std::string EfficiencySection(const v1::EvaluationSummary& s) {
   std::string out = SectionStart("efficiency", "Data efficiency");
-  std::vector<svg::LineSeries> series;
   std::vector<std::pair<double, int64_t>> fractions;  // fraction, training samples
-  for (int i = 0; i < s.models_size(); ++i) {
-    const v1::ModelScores& m = s.models(i);
-    svg::LineSeries line{m.name(), Colour(i), {}, kNaN};
+  std::vector<std::string> rois;
+  for (const v1::ModelScores& m : s.models()) {
     for (const v1::SweepPoint& p : m.sweep()) {
-      const v1::MeanSem* score = FindRoi(p.rois(), kAll);
-      line.points.push_back({p.fraction(), MeanOf(score), SemOf(score),
-                             absl::StrCat(m.name(), ", ", Percent(p.fraction()), " (", p.train_samples(),
-                                          " samples): ", MeanSemText(score))});
-      if (std::none_of(fractions.begin(), fractions.end(),
-                       [&](const auto& f) { return f.first == p.fraction(); })) {
+      AddRois(p.rois(), &rois);
+      if (std::none_of(fractions.begin(), fractions.end(), [&](const auto& f) { return f.first == p.fraction(); })) {
         fractions.emplace_back(p.fraction(), p.train_samples());
       }
     }
-    series.push_back(std::move(line));
   }
+  rois = AllFirst(rois);
+  // Each ROI's points are at the model's best layer for that ROI (the sweep's own choice).
+  auto series_for = [&](absl::string_view roi) {
+    std::vector<svg::LineSeries> series;
+    for (int i = 0; i < s.models_size(); ++i) {
+      const v1::ModelScores& m = s.models(i);
+      svg::LineSeries line{m.name(), Colour(i), {}, kNaN};
+      for (const v1::SweepPoint& p : m.sweep()) {
+        const v1::MeanSem* score = FindRoi(p.rois(), roi);
+        line.points.push_back({p.fraction(), MeanOf(score), SemOf(score),
+                               absl::StrCat(m.name(), ", ", Percent(p.fraction()), " (", p.train_samples(),
+                                            " samples): ", MeanSemText(score))});
+      }
+      series.push_back(std::move(line));
+    }
+    return series;
+  };
   svg::Frame frame;
   frame.width = 820;
   frame.height = 330;
   const std::string chart =
-      svg::LineChart(std::move(series), svg::XScale::kFractions, frame, "training data used", ScoreLabel(s),
+      svg::LineChart(series_for(kAll), svg::XScale::kFractions, frame, "training data used", ScoreLabel(s),
                      "efficiency", "Score over all targets against training data");
   if (chart.empty()) {
     return absl::StrCat(out, Empty("No model has data-efficiency sweep points, so there is no curve."),
@@ -375,6 +385,21 @@ std::string EfficiencySection(const v1::EvaluationSummary& s) {
                   Figure(chart,
                          "Score over all targets when the encoding model is trained on the first "
                          "fraction of the training samples; band: ± SEM over participants."));
+  std::string small;
+  svg::Frame roi_frame;
+  roi_frame.width = 440;
+  roi_frame.height = 250;
+  for (const std::string& roi : rois) {
+    if (roi == kAll) continue;
+    const std::string roi_chart =
+        svg::LineChart(series_for(roi), svg::XScale::kFractions, roi_frame, "training data used", ScoreLabel(s),
+                       "efficiency", absl::StrCat("Score against training data, ROI ", roi));
+    if (!roi_chart.empty()) {
+      absl::StrAppend(&small, Figure(roi_chart, absl::StrCat("ROI <b>", Escape(roi), "</b>, each model at its best "
+                                                             "layer for the ROI")));
+    }
+  }
+  if (!small.empty()) absl::StrAppend(&out, "<h3>Per ROI</h3><div class=\"grid\">", small, "</div>");
   std::sort(fractions.begin(), fractions.end());
   absl::StrAppend(
       &out,
@@ -470,6 +495,10 @@ std::string ErasureSection(const v1::EvaluationSummary& s) {
             "%.1f%% of the features' variance.</p>",
             Escape(e.concept()), e.test_words(), e.probe_r2_before(), e.probe_r2_after(), e.train_words(),
             100 * e.variance_removed()) +
+               (e.complete() ? std::string()
+                             : std::string("<p class=\"note\">The erasure is incomplete: the probe still explains more "
+                                           "than R<sup>2</sup> = 0.01 of the concept on the test words, so the drop "
+                                           "understates what the concept contributes.</p>")) +
                (e.next_token_tokens() == 0
                     ? std::string()
                     : absl::StrFormat("<p>Next-word loss on the test stories (%d tokens), with the erased layer patched "

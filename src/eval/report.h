@@ -16,7 +16,8 @@ namespace braintune::eval {
 //                 SEM error bars, and a table of mean +- SEM (n);
 //   #layers       score over "all" per layer, one line per model with an SEM band, best layer
 //                 ringed; one small chart per other ROI;
-//   #efficiency   score over "all" against the fraction of training data;
+//   #efficiency   score over "all" against the fraction of training data; one small chart per
+//                 other ROI (each model at its best layer for the ROI);
 //   #removal      per model, before vs after the feature-removal control, and the drops;
 //   #comparisons  the paired tests, and a per-participant paired plot for each one on "all";
 //   #participants per model at its best layer: each participant's ROI scores and raw r.

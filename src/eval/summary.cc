@@ -80,6 +80,7 @@ void AddErasure(const Scores& scores, const EvaluatedModel& m, v1::ErasureScores
   er->set_variance_removed(f.variance_removed);
   er->set_train_words(f.train_words);
   er->set_test_words(f.test_words);
+  er->set_complete(f.probe_r2_after <= kErasedProbeR2);
   if (f.next_token) {
     er->set_next_token_loss_before(f.next_token->before);
     er->set_next_token_loss_after(f.next_token->after);

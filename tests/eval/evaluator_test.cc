@@ -618,6 +618,7 @@ TEST(TextConfoundTest, ErasingLettersTakesTheTextModelsAuditoryScoreNotItsLangua
     // ...because its features carry word length, which erasure removes (verified on held-out words)...
     EXPECT_GT(text.probe_r2_before(), 0.3);
     EXPECT_LE(text.probe_r2_after(), 0.01);
+    EXPECT_TRUE(text.complete());
     // ...taking a large share of the auditory score (most of the untrained model's; of the tuned
     // one's, whose auditory prediction also rests on word timing and meaning, which this brain's
     // auditory targets follow a little: synthetic.cc, at least a third) and a share of the

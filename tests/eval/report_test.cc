@@ -204,11 +204,11 @@ TEST(ReportTest, OneSvgPerChart) {
   const std::string html = RenderHtmlReport(SampleSummary());
   EXPECT_EQ(Count(Section(html, "roi"), "<svg"), 1);
   EXPECT_EQ(Count(Section(html, "layers"), "<svg"), 3);  // all, AC, IFG
-  EXPECT_EQ(Count(Section(html, "efficiency"), "<svg"), 1);
+  EXPECT_EQ(Count(Section(html, "efficiency"), "<svg"), 3);  // all, AC, IFG
   EXPECT_EQ(Count(Section(html, "removal"), "<svg"), 2);      // one per model
   EXPECT_EQ(Count(Section(html, "comparisons"), "<svg"), 1);  // the "all" comparison only
   EXPECT_EQ(Count(Section(html, "participants"), "<svg"), 0);
-  EXPECT_EQ(Count(html, "<svg"), 8);
+  EXPECT_EQ(Count(html, "<svg"), 10);
   EXPECT_EQ(Count(html, "<svg"), Count(html, "</svg>"));
 }
 
@@ -262,7 +262,8 @@ TEST(ReportTest, DataEfficiencyIsLabelledInPercent) {
   const std::string efficiency = Section(RenderHtmlReport(SampleSummary()), "efficiency");
   for (const char* label : {">10%<", ">25%<", ">50%<", ">100%<"}) EXPECT_THAT(efficiency, HasSubstr(label));
   EXPECT_THAT(efficiency, HasSubstr("training data used"));
-  EXPECT_EQ(Count(efficiency, "class=\"line\""), 2);
+  EXPECT_EQ(Count(efficiency, "class=\"line\""), 6);  // two models, over all targets and per ROI
+  EXPECT_THAT(efficiency, HasSubstr("ROI <b>AC</b>, each model at its best layer for the ROI"));
 }
 
 TEST(ReportTest, RemovalShowsBeforeAfterAndDrops) {
@@ -319,6 +320,38 @@ TEST(ReportTest, VariancePartitioningAndPermutationHaveTheirSections) {
   EXPECT_LT(html.find("<h2>Concept erasure (LEACE)</h2>"), html.find("<h2>Variance partitioning</h2>"));
   EXPECT_LT(html.find("<h2>Variance partitioning</h2>"), html.find("<h2>Permutation test</h2>"));
   EXPECT_LT(html.find("<h2>Permutation test</h2>"), html.find("<h2>Linear probes</h2>"));
+}
+
+// The erasure section shows its verification (probe R^2 before and after, variance removed, the
+// next-word loss of a causal model) and says so when the erasure was incomplete.
+TEST(ReportTest, ErasureShowsItsVerificationAndAnIncompleteErasure) {
+  v1::EvaluationSummary s = SampleSummary();
+  EXPECT_THAT(Section(RenderHtmlReport(s), "erasure"), HasSubstr("No concept-erasure control was run."));
+  v1::ErasureScores* e = s.mutable_models(1)->mutable_erasure();
+  e->set_layer(1);
+  e->set_concept("letters");
+  AddRois(e->mutable_before(), 0.40, 3);
+  AddRois(e->mutable_after(), 0.20, 3);
+  AddRois(e->mutable_drop(), 0.20, 3);
+  e->set_probe_r2_before(0.65);
+  e->set_probe_r2_after(-0.002);
+  e->set_variance_removed(0.018);
+  e->set_train_words(3000);
+  e->set_test_words(383);
+  e->set_next_token_loss_before(6.023);
+  e->set_next_token_loss_after(6.024);
+  e->set_next_token_tokens(386);
+  e->set_complete(true);
+  std::string erasure = Section(RenderHtmlReport(s), "erasure");
+  EXPECT_THAT(erasure, HasSubstr("Erased from the features: letters per word. A ridge probe of it on the test stories' "
+                                 "383 words explains R<sup>2</sup> = 0.650 before and -0.002 after the erasure (fitted "
+                                 "on 3000 training words); the erasure removes 1.8% of the features' variance."));
+  EXPECT_THAT(erasure, HasSubstr("(386 tokens), with the erased layer patched back into the forward pass: 6.023 nats "
+                                 "per token before, 6.024 after (+0.001)"));
+  EXPECT_THAT(erasure, Not(HasSubstr("incomplete")));
+  e->set_probe_r2_after(0.2);
+  e->set_complete(false);
+  EXPECT_THAT(Section(RenderHtmlReport(s), "erasure"), HasSubstr("The erasure is incomplete"));
 }
 
 TEST(ReportTest, ComparisonsTableAndPairedPlot) {
