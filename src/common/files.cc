@@ -16,12 +16,21 @@
 
 namespace braintune {
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what) {
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what, int64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open ", what));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  // Read in pieces up to one byte past the limit: a device or a pipe has no size to ask first.
+  std::string text;
+  char buffer[1 << 16];
+  while (in) {
+    in.read(buffer, sizeof(buffer));
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (static_cast<int64_t>(text.size()) > max_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", what, " is larger than ", max_bytes, " bytes"));
+    }
+  }
+  if (in.bad()) return absl::NotFoundError(absl::StrCat(path, ": cannot read ", what));
+  return text;
 }
 
 FileRange ReadFileRange(const std::string& path, int64_t from, int64_t max) {

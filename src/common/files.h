@@ -12,8 +12,15 @@
 
 namespace braintune {
 
-// The whole file; NotFound "<path>: cannot open <what>" when it cannot be read.
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what);
+// The most ReadWholeFile reads unless told otherwise: specs, configs, keys, policies,
+// certificates and records are far smaller, and a hostile path (a huge file, /dev/zero) must not
+// exhaust memory.
+inline constexpr int64_t kMaxWholeFileBytes = int64_t{64} << 20;
+
+// The whole file; NotFound "<path>: cannot open <what>" when it cannot be read,
+// InvalidArgument "<path>: <what> is larger than <max_bytes> bytes" when it holds more.
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what,
+                                          int64_t max_bytes = kMaxWholeFileBytes);
 
 // Up to `max` bytes of the file from byte `from`, and the file's size ("" and 0 when missing).
 struct FileRange {

@@ -69,3 +69,28 @@ TEST(RestrictToOwnerTest, TakesAwayGroupAndOthersAndAcceptsAMissingFile) {
 
 }  // namespace
 }  // namespace braintune
+
+namespace braintune {
+namespace {
+
+// Every size is bounded: a file over the limit, or a device that never ends, is refused naming
+// the path, not read into memory; a file within it is read whole, and a missing one is NotFound.
+TEST(ReadWholeFileTest, ReadsWithinTheLimitAndRefusesMore) {
+  testing::TempDir dir;
+  std::ofstream(dir.File("spec.yaml")) << std::string(100, 'x');
+  auto whole = ReadWholeFile(dir.File("spec.yaml"), "job spec");
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->size(), 100u);
+  EXPECT_TRUE(ReadWholeFile(dir.File("spec.yaml"), "job spec", 100).ok());
+  auto over = ReadWholeFile(dir.File("spec.yaml"), "job spec", 99);
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.status().message(), dir.File("spec.yaml") + ": job spec is larger than 99 bytes");
+  auto endless = ReadWholeFile("/dev/zero", "model config");
+  ASSERT_FALSE(endless.ok());
+  EXPECT_EQ(endless.status().message(), "/dev/zero: model config is larger than 67108864 bytes");
+  auto missing = ReadWholeFile(dir.File("nope.yaml"), "job spec");
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+}
+
+}  // namespace
+}  // namespace braintune
