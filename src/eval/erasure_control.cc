@@ -15,9 +15,8 @@ using torch::Tensor;
 namespace {
 
 // The layer's features at each word's offset, and the concept per word, of one story.
-absl::StatusOr<std::pair<Tensor, Tensor>> WordRows(const data::Dataset& dataset, const data::Story& story,
-                                                   const StoryFeatures& f, const std::string& concept) {
-  ASSIGN_OR_RETURN(const Tensor z, WordConcept(dataset, story, concept));
+absl::StatusOr<std::pair<Tensor, Tensor>> WordRows(const data::Story& story, const StoryFeatures& f, const Tensor& z,
+                                                   const std::string& concept) {
   std::vector<double> offsets;
   for (const data::Interval& w : story.words) offsets.push_back(w.offset);
   const Tensor at = torch::tensor(offsets, torch::kFloat64);
@@ -35,14 +34,19 @@ absl::StatusOr<std::pair<Tensor, Tensor>> WordRows(const data::Dataset& dataset,
 
 absl::StatusOr<ErasureFit> FitErasure(const Participants& participants, const LayerFeatures& at,
                                       const std::string& concept) {
-  std::vector<Tensor> xs_train, zs_train, xs_test, zs_test;
+  std::vector<std::string> names;
   for (const auto& [name, f] : at) {
     const data::Story* story = participants.dataset.FindStory(name);
     if (story == nullptr || story->words.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("story ", name, ": the erasure control needs /stimuli/", name,
                                                      "/words"));
     }
-    ASSIGN_OR_RETURN(auto rows, WordRows(participants.dataset, *story, f, concept));
+    names.push_back(name);
+  }
+  ASSIGN_OR_RETURN(const auto concepts, WordConcepts(participants.dataset, names, concept));
+  std::vector<Tensor> xs_train, zs_train, xs_test, zs_test;
+  for (const auto& [name, f] : at) {
+    ASSIGN_OR_RETURN(auto rows, WordRows(*participants.dataset.FindStory(name), f, concepts.at(name), concept));
     const bool test = std::count(participants.test_stories.begin(), participants.test_stories.end(), name) > 0;
     (test ? xs_test : xs_train).push_back(rows.first);
     (test ? zs_test : zs_train).push_back(rows.second);

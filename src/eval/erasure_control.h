@@ -1,6 +1,6 @@
 // The concept-erasure control (evaluator.h, step 4; docs/evaluation.md): at the model's best
 // layer, LEACE (leace.h) fitted on the word-level features of the training stories with the
-// concept's value per word (evaluation.erasure_concept; features.h WordConcept),
+// concept's value per word (evaluation.erasure_concept; features.h WordConcepts),
 // applied to every feature vector of that layer, then the encoding models refitted and scored
 // again. Verified on the test stories' words: a ridge probe of the concept before and after.
 //

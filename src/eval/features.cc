@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
-#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -306,10 +307,10 @@ std::string FrequencyKey(const std::string& word) {
   return text.ok() ? model::EncodeUtf8(model::Lower(*text)) : word;
 }
 
-}  // namespace
-
-absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const data::Story& story,
-                                          const std::string& concept) {
+// The concept per word of one story; `counts` (the dataset's word counts by FrequencyKey) is
+// called only for a word_frequency the story does not store.
+absl::StatusOr<torch::Tensor> ConceptOfStory(const data::Story& story, const std::string& concept,
+                                             const std::function<const std::map<std::string, int64_t>&()>& counts) {
   const int64_t words = static_cast<int64_t>(story.words.size());
   if (words == 0) {
     return absl::InvalidArgumentError(absl::StrCat("story ", story.name, ": the concept '", concept,
@@ -321,12 +322,9 @@ absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const da
     return v.values;
   }
   if (concept == "word_frequency" && !story.features.count(concept)) {
-    std::map<std::string, int64_t> counts;
-    for (const data::Story& s : dataset.stories) {
-      for (const data::Interval& w : s.words) ++counts[FrequencyKey(w.text)];
-    }
+    const std::map<std::string, int64_t>& counted = counts();
     std::vector<double> values;
-    for (const data::Interval& w : story.words) values.push_back(std::log10(1.0 + counts[FrequencyKey(w.text)]));
+    for (const data::Interval& w : story.words) values.push_back(std::log10(1.0 + counted.at(FrequencyKey(w.text))));
     return torch::tensor(values, torch::kFloat64).view({words, 1});
   }
   auto it = story.features.find(concept);
@@ -342,6 +340,31 @@ absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const da
                                                    " rows for ", words, " words; a concept has one value per word"));
   }
   return torch::tensor(f.values, torch::kFloat32).to(torch::kFloat64).view({f.n_frames, f.dim});
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, torch::Tensor>> WordConcepts(const data::Dataset& dataset,
+                                                                  const std::vector<std::string>& stories,
+                                                                  const std::string& concept) {
+  // The dataset's word counts, made once, on first need.
+  std::optional<std::map<std::string, int64_t>> counts;
+  auto counted = [&]() -> const std::map<std::string, int64_t>& {
+    if (!counts) {
+      counts.emplace();
+      for (const data::Story& s : dataset.stories) {
+        for (const data::Interval& w : s.words) ++(*counts)[FrequencyKey(w.text)];
+      }
+    }
+    return *counts;
+  };
+  std::map<std::string, torch::Tensor> out;
+  for (const std::string& name : stories) {
+    const data::Story* story = dataset.FindStory(name);
+    if (story == nullptr) return absl::InvalidArgumentError(absl::StrCat("story ", name, ": not in the dataset"));
+    ASSIGN_OR_RETURN(out[name], ConceptOfStory(*story, concept, counted));
+  }
+  return out;
 }
 
 namespace {

@@ -16,6 +16,7 @@
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,7 +111,8 @@ std::string DefaultCacheDir();
 
 // Low-level features of a story for the removal control, one column per name, as values at
 // the times where they occur: "letters" (Unicode letters, general category L) and "phonemes"
-// (counts per word, at the word's middle), "word_rate" (1 per word), or a stored /stimuli/<story>/features name (its frames).
+// (counts per word, at the word's middle), "word_rate" (1 per word), or a stored
+// /stimuli/<story>/features name (its frames).
 // LanczosResample takes them to response times. Errors name the story and the feature.
 struct TimedValues {
   torch::Tensor times;   // [m] float64
@@ -118,14 +120,16 @@ struct TimedValues {
 };
 absl::StatusOr<TimedValues> StimulusFeature(const data::Story& story, const std::string& name);
 
-// The value of a per-word concept for every word of `story`, [words, k] float64, for the
-// erasure control (evaluation.erasure_concept): "letters" (Unicode letters per word) and
-// "phonemes" (phonemes per word) as in StimulusFeature; "word_frequency": a stored
+// The value of a per-word concept for every word of each story of `stories` (names in
+// `dataset`), [words, k] float64 per story, for the erasure control
+// (evaluation.erasure_concept): "letters" (Unicode letters per word) and "phonemes" (phonemes
+// per word) as in StimulusFeature; "word_frequency": a stored
 // /stimuli/<story>/features/word_frequency, else log10(1 + the count of the word, lower-cased,
-// in all of `dataset`'s stories); any other name: the stored feature of that name, which must
-// have one row per word. Errors name the story and the dataset path.
-absl::StatusOr<torch::Tensor> WordConcept(const data::Dataset& dataset, const data::Story& story,
-                                          const std::string& concept);
+// in all of `dataset`'s stories, counted once per call); any other name: the stored feature of
+// that name, which must have one row per word. Errors name the story and the dataset path.
+absl::StatusOr<std::map<std::string, torch::Tensor>> WordConcepts(const data::Dataset& dataset,
+                                                                  const std::vector<std::string>& stories,
+                                                                  const std::string& concept);
 
 // A feature space the dataset stores (evaluation.models[].features), as a source of one layer
 // (0) for the feature cache: the StimulusFeature columns of `names`, side by side, on the first

@@ -326,12 +326,13 @@ absl::StatusOr<std::unique_ptr<const Participants>> LoadParticipants(const confi
       absl::Status s = StimulusFeature(*j->dataset.FindStory(story), name).status();
       if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.confounds: ", s.message()));
     }
-    const auto& controls = spec.evaluation.controls;
-    if (std::find(controls.begin(), controls.end(), "erasure") != controls.end()) {
-      absl::Status s = WordConcept(j->dataset, *j->dataset.FindStory(story), spec.evaluation.erasure_concept).status();
-      if (!s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.erasure_concept: ", s.message()));
-      }
+  }
+  const auto& controls = spec.evaluation.controls;
+  if (std::find(controls.begin(), controls.end(), "erasure") != controls.end()) {
+    const std::vector<std::string> heard(j->heard.begin(), j->heard.end());
+    absl::Status s = WordConcepts(j->dataset, heard, spec.evaluation.erasure_concept).status();
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(spec.data.path, ": evaluation.erasure_concept: ", s.message()));
     }
   }
   return std::unique_ptr<const Participants>(std::move(j));

@@ -217,11 +217,17 @@ TEST(MetricsTest, WordConceptsHaveOneValuePerWord) {
   b.name = "b";
   b.words = {{0, 1, "the"}, {1, 2, "\xc3\x9f\xc3\x9f"}};
   d.stories = {a, b};
-  auto letters = WordConcept(d, d.stories[0], "letters");
+  // One story's concept, through the call the erasure control makes for all its stories.
+  auto concept_of = [&](const std::string& story, const std::string& concept) -> absl::StatusOr<torch::Tensor> {
+    auto all = WordConcepts(d, {story}, concept);
+    if (!all.ok()) return all.status();
+    return all->at(story);
+  };
+  auto letters = concept_of("a", "letters");
   ASSERT_TRUE(letters.ok()) << letters.status();
   EXPECT_EQ(letters->sizes(), (std::vector<int64_t>{3, 1}));
   EXPECT_DOUBLE_EQ((*letters)[0][0].item<double>(), 4) << "4 letters in 'Cafe,' with an accent, not 5 bytes";
-  auto frequency = WordConcept(d, d.stories[0], "word_frequency");
+  auto frequency = concept_of("a", "word_frequency");
   ASSERT_TRUE(frequency.ok()) << frequency.status();
   EXPECT_DOUBLE_EQ((*frequency)[0][0].item<double>(), std::log10(2.0));
   EXPECT_DOUBLE_EQ((*frequency)[1][0].item<double>(), std::log10(4.0)) << "'the' twice and 'The' once";
@@ -230,23 +236,23 @@ TEST(MetricsTest, WordConceptsHaveOneValuePerWord) {
   data::Feature valence{3, 2, {1, 2, 3, 4, 5, 6}, {0.5, 1.5, 2.5}};
   d.stories[0].features["valence"] = valence;
   d.stories[0].features["word_frequency"] = data::Feature{3, 1, {7, 8, 9}, {0.5, 1.5, 2.5}};
-  auto stored = WordConcept(d, d.stories[0], "valence");
+  auto stored = concept_of("a", "valence");
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->sizes(), (std::vector<int64_t>{3, 2}));
   EXPECT_DOUBLE_EQ((*stored)[2][1].item<double>(), 6);
-  auto stored_frequency = WordConcept(d, d.stories[0], "word_frequency");
+  auto stored_frequency = concept_of("a", "word_frequency");
   ASSERT_TRUE(stored_frequency.ok()) << stored_frequency.status();
   EXPECT_DOUBLE_EQ((*stored_frequency)[1][0].item<double>(), 8);
   d.stories[1].features["valence"] = data::Feature{1, 2, {1, 2}, {0.5}};
-  auto short_feature = WordConcept(d, d.stories[1], "valence");
+  auto short_feature = concept_of("b", "valence");
   ASSERT_FALSE(short_feature.ok());
   EXPECT_NE(short_feature.status().message().find("/stimuli/b/features/valence: 1 rows for 2 words"), std::string::npos)
       << short_feature.status();
-  auto missing = WordConcept(d, d.stories[1], "arousal");
+  auto missing = concept_of("b", "arousal");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("(/stimuli/b/features/arousal)"), std::string::npos) << missing.status();
   d.stories[1].words.clear();
-  auto no_words = WordConcept(d, d.stories[1], "letters");
+  auto no_words = concept_of("b", "letters");
   ASSERT_FALSE(no_words.ok());
   EXPECT_NE(no_words.status().message().find("(/stimuli/b/words)"), std::string::npos) << no_words.status();
 }
