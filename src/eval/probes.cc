@@ -121,10 +121,7 @@ ProbeResult RunProbe(const Participants& j, const LayerFeatures& features, int l
   const int64_t n = x.size(0);
   const Tensor train_truth = torch::tensor(train.labels);
   int64_t right = 0;
-  for (int f = 0; f < ridge.folds; ++f) {
-    // numpy.array_split(arange(n), folds)[f], as ChooseAlphasByFolds cuts them.
-    const int64_t size = n / ridge.folds, extra = n % ridge.folds;
-    const int64_t begin = f * size + std::min<int64_t>(f, extra), end = begin + size + (f < extra ? 1 : 0);
+  for (const auto& [begin, end] : ContiguousFolds(n, ridge.folds)) {
     const Tensor rest = torch::cat({x.slice(0, 0, begin), x.slice(0, end)});
     const Tensor rest_y = torch::cat({y.slice(0, 0, begin), y.slice(0, end)});
     const Tensor guess = FitRidge(rest, rest_y, model.alphas).Predict(x.slice(0, begin, end)).argmax(1);

@@ -61,17 +61,6 @@ torch::Tensor Shrink(const torch::Tensor& s, const torch::Tensor& alphas) {
   return s.unsqueeze(1) / (s2 + alphas.unsqueeze(0));
 }
 
-std::vector<std::pair<int64_t, int64_t>> ContiguousFolds(int64_t n, int folds) {
-  std::vector<std::pair<int64_t, int64_t>> out;  // [begin, end), numpy.array_split's sizes
-  int64_t begin = 0;
-  for (int f = 0; f < folds; ++f) {
-    const int64_t size = n / folds + (f < n % folds ? 1 : 0);
-    out.emplace_back(begin, begin + size);
-    begin += size;
-  }
-  return out;
-}
-
 torch::Tensor AlphaTensor(const std::vector<double>& alphas, const torch::Device& device) {
   return torch::tensor(alphas, torch::dtype(torch::kFloat64)).to(device);
 }
@@ -338,6 +327,17 @@ torch::Tensor ChooseAndFit(const torch::Tensor& x, const torch::Tensor& y, const
 }
 
 }  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> ContiguousFolds(int64_t n, int folds) {
+  std::vector<std::pair<int64_t, int64_t>> out;  // [begin, end), numpy.array_split's sizes
+  int64_t begin = 0;
+  for (int f = 0; f < folds; ++f) {
+    const int64_t size = n / folds + (f < n % folds ? 1 : 0);
+    out.emplace_back(begin, begin + size);
+    begin += size;
+  }
+  return out;
+}
 
 RidgeOptions::RidgeOptions() {
   for (int i = 0; i < 15; ++i) alphas.push_back(std::pow(10.0, 1.0 + 3.0 * i / 14.0));

@@ -14,6 +14,7 @@
 
 #include <torch/torch.h>
 
+#include <utility>
 #include <vector>
 
 namespace braintune::eval {
@@ -44,6 +45,10 @@ struct RidgeModel {
 // Fits Y [n, t] on X [n, p] with alphas [t] (one per target).
 RidgeModel FitRidge(const torch::Tensor& x, const torch::Tensor& y, const torch::Tensor& alphas,
                     int64_t target_batch = 8192);
+
+// The [begin, end) rows of each of `folds` contiguous folds of n rows: numpy.array_split(arange(n),
+// folds), the folds every choice of alpha here is made on.
+std::vector<std::pair<int64_t, int64_t>> ContiguousFolds(int64_t n, int folds);
 
 // Per target, the alpha with the smallest squared prediction error summed over `folds`
 // contiguous folds (fold f holds rows of numpy.array_split(arange(n), folds)[f]; each fold's
