@@ -19,15 +19,19 @@ namespace braintune {
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path, const std::string& what, int64_t max_bytes) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open ", what));
-  // Read in pieces up to one byte past the limit: a device or a pipe has no size to ask first.
+  auto too_large = [&] {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", what, " is larger than ", max_bytes, " bytes"));
+  };
+  // A regular file too large is refused before it is read; a device or a pipe has no size to
+  // ask, so it is read in pieces up to one byte past the limit.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > max_bytes) return too_large();
   std::string text;
   char buffer[1 << 16];
   while (in) {
     in.read(buffer, sizeof(buffer));
     text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (static_cast<int64_t>(text.size()) > max_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": ", what, " is larger than ", max_bytes, " bytes"));
-    }
+    if (static_cast<int64_t>(text.size()) > max_bytes) return too_large();
   }
   if (in.bad()) return absl::NotFoundError(absl::StrCat(path, ": cannot read ", what));
   return text;

@@ -1,17 +1,11 @@
 #include "model/tokenizer.h"
 
-#include <filesystem>
-
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status_macros.h"
 #include "model/unicode_text.h"
 
 namespace braintune::model {
-
-namespace {
-constexpr uintmax_t kMaxTokenizerFileBytes = uintmax_t{64} << 20;
-}  // namespace
 
 absl::StatusOr<WordTokens> Tokenizer::EncodeWords(const std::vector<std::string>& words, const std::string& what) const {
   WordTokens out;
@@ -32,14 +26,7 @@ absl::StatusOr<WordTokens> Tokenizer::EncodeWords(const std::vector<std::string>
 }
 
 absl::StatusOr<std::string> ReadTokenizerFile(const std::string& path) {
-  std::error_code ec;
-  const uintmax_t size = std::filesystem::file_size(path, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat(path, ": cannot read the tokenizer file: ", ec.message()));
-  if (size > kMaxTokenizerFileBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", size, " bytes, more than a tokenizer file may have (", kMaxTokenizerFileBytes, ")"));
-  }
-  return ReadWholeFile(path, "tokenizer file");
+  return ReadWholeFile(path, "tokenizer file");  // at most kMaxWholeFileBytes (64 MiB)
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> ReadTokenizer(const std::string& dir, const std::string& model_type) {
